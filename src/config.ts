@@ -1,0 +1,43 @@
+// Node settings from the environment, with the defaults of the documented contract.
+import { join, resolve } from 'node:path';
+
+export interface Config {
+  port: number;
+  gatewayPort: number;
+  host: string;
+  dataDir: string;
+  databaseUrl: string;
+  redisUrl: string | null;
+  masterKey: string | null;
+  bootstrapToken: string | null;
+  logLevel: string;
+  bodyLimit: number;
+}
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
+  return value;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const dataDir = resolve(env.STAGELINE_DATA_DIR || './.stageline');
+  const bootstrapToken = env.STAGELINE_BOOTSTRAP_TOKEN || null;
+  if (bootstrapToken !== null && bootstrapToken.length < 16) {
+    throw new Error('STAGELINE_BOOTSTRAP_TOKEN must be at least 16 characters');
+  }
+  return {
+    port: integer(env, 'STAGELINE_PORT', 4700),
+    gatewayPort: integer(env, 'STAGELINE_GATEWAY_PORT', 4701),
+    host: env.STAGELINE_HOST || '0.0.0.0',
+    dataDir,
+    databaseUrl: env.STAGELINE_DATABASE_URL || join(dataDir, 'stageline.db'),
+    redisUrl: env.STAGELINE_REDIS_URL || null,
+    masterKey: env.STAGELINE_MASTER_KEY || null,
+    bootstrapToken,
+    logLevel: env.STAGELINE_LOG_LEVEL || 'info',
+    bodyLimit: integer(env, 'STAGELINE_BODY_LIMIT', 1024 * 1024),
+  };
+}

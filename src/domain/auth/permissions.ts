@@ -1,0 +1,66 @@
+// Who may do what. Roles are sets of permissions; a member's role can be narrowed (or widened)
+// per environment. This table is the single source of truth for every authorisation check.
+import { forbidden } from '../errors.js';
+
+export const ROLES = ['owner', 'admin', 'developer', 'deployer', 'support', 'viewer'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const PERMISSIONS = [
+  'workspace.read',
+  'workspace.manage',
+  'environment.manage',
+  'resource.read',
+  'draft.write',
+  'release.commit',
+  'release.promote',
+  'release.rollback',
+  'override.write',
+  'killswitch.write',
+  'audit.read',
+] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+const READ: Permission[] = ['workspace.read', 'resource.read'];
+
+export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
+  owner: new Set(PERMISSIONS),
+  admin: new Set(PERMISSIONS),
+  developer: new Set([...READ, 'draft.write', 'release.commit', 'release.promote', 'override.write', 'killswitch.write', 'audit.read']),
+  deployer: new Set([...READ, 'release.promote', 'release.rollback', 'killswitch.write', 'audit.read']),
+  support: new Set([...READ, 'audit.read']),
+  viewer: new Set(READ),
+};
+
+/** Who is acting: a member through a user token or session, a service token, or the system. */
+export interface Actor {
+  kind: 'user' | 'service' | 'system';
+  /** The user id, or the token id for service tokens. */
+  id: string;
+  name: string;
+  tokenId: string | null;
+  /** Role in the workspace being acted on. */
+  role: Role;
+  /** Per-environment role by environment slug, replacing `role` there. */
+  environmentRoles: Record<string, Role>;
+}
+
+export function roleIn(actor: Actor, environment?: string): Role {
+  return (environment && actor.environmentRoles[environment]) || actor.role;
+}
+
+export function can(actor: Actor, permission: Permission, environment?: string): boolean {
+  return ROLE_PERMISSIONS[roleIn(actor, environment)].has(permission);
+}
+
+export function authorize(actor: Actor, permission: Permission, environment?: string): void {
+  if (!can(actor, permission, environment)) throw forbidden(permission, environment);
+}
+
+export const SYSTEM_ACTOR: Actor = {
+  kind: 'system',
+  id: 'system',
+  name: 'stageline',
+  tokenId: null,
+  role: 'owner',
+  environmentRoles: {},
+};

@@ -1,0 +1,44 @@
+// Errors a caller can act on. Every rule violation in Stageline is one of these: a stable
+// machine-readable code, an HTTP-like status class, and a message that names the field or state.
+
+export interface FieldIssue {
+  /** Dotted path of the offending field, relative to the request part (`content.upstream.url`). */
+  field: string;
+  message: string;
+  /** Where the field was: body, query or path. */
+  in?: 'body' | 'query' | 'path' | 'header';
+}
+
+export class StagelineError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details: unknown[] = [],
+  ) {
+    super(message);
+    this.name = 'StagelineError';
+  }
+}
+
+export function invalid(issues: FieldIssue[], message?: string): StagelineError {
+  const first = issues[0];
+  const summary =
+    message ?? (first ? `${first.field || 'request'}: ${first.message}` : 'the request is not valid');
+  return new StagelineError(400, 'invalid_request', summary, issues);
+}
+
+export function notFound(what: string): StagelineError {
+  return new StagelineError(404, 'not_found', `${what} was not found`);
+}
+
+export function conflict(code: string, message: string, details: unknown[] = []): StagelineError {
+  return new StagelineError(409, code, message, details);
+}
+
+export function forbidden(permission: string, where?: string): StagelineError {
+  const scope = where ? ` in ${where}` : '';
+  return new StagelineError(403, 'forbidden', `this action needs the ${permission} permission${scope}`, [
+    { permission, environment: where ?? null },
+  ]);
+}

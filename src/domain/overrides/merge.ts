@@ -1,0 +1,17 @@
+// Overrides: per-environment partial documents merged over committed content. `null` or an
+// absent field inherits the base; objects merge key by key; anything else replaces.
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export function mergeOverride<T>(base: T, override: unknown): T {
+  if (override === null || override === undefined) return base;
+  if (!isPlainObject(override) || !isPlainObject(base)) return override as T;
+  const merged: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(override)) {
+    if (value === null || value === undefined) continue;
+    merged[key] = mergeOverride(base[key], value);
+  }
+  return merged as T;
+}

@@ -1,0 +1,197 @@
+// The built-in resource kinds and their schemas. A draft is checked here at write time so that
+// every later reader (promotion, delivery, gateway, workflows) can trust the shape it gets.
+// Every string may be a Liquid template; fields that must be URLs accept a template too.
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import type { FieldIssue } from '../errors.js';
+import type { Json } from '../canonical.js';
+import { validateAgainstJsonSchema } from './json-schema.js';
+
+export const RESOURCE_KINDS = ['workflow', 'layout', 'route', 'tool', 'config'] as const;
+export type ResourceKind = (typeof RESOURCE_KINDS)[number];
+
+export const RESOURCE_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+export const APP_PATTERN = /^[a-z][a-z0-9-]{0,40}$/;
+
+const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/;
+
+function isTemplate(value: string): boolean {
+  return value.includes('{{') || value.includes('{%');
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+export function isCidr(value: string): boolean {
+  const [address, prefix, ...rest] = value.split('/');
+  if (rest.length > 0 || !address) return false;
+  const family = isIP(address);
+  if (family === 0) return false;
+  if (prefix === undefined) return true;
+  if (!/^\d{1,3}$/.test(prefix)) return false;
+  return Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+const jsonValue: z.ZodType<Json> = z.lazy(() =>
+  z.union([z.null(), z.boolean(), z.number(), z.string(), z.array(jsonValue), z.record(z.string(), jsonValue)]),
+);
+
+const template = z.string().max(100_000);
+const url = z
+  .string()
+  .max(2048)
+  .refine((value) => isTemplate(value) || isHttpUrl(value), 'must be an http(s) URL or a template');
+const timeoutMs = z.number().int().min(1).max(300_000);
+const headers = z
+  .record(z.string().regex(HEADER_NAME, 'must be a valid HTTP header name'), template)
+  .refine((value) => Object.keys(value).length <= 100, 'at most 100 headers');
+const resourceKey = z.string().regex(RESOURCE_KEY_PATTERN, 'must be a resource key');
+
+const routeSchema = z.strictObject({
+  match: z.strictObject({
+    pathPrefix: z.string().max(1024).startsWith('/', 'must start with /'),
+    methods: z.array(z.enum(HTTP_METHODS)).min(1).optional(),
+    headers: z.record(z.string().regex(HEADER_NAME), z.string()).optional(),
+  }),
+  upstream: z.strictObject({ url, timeoutMs: timeoutMs.optional() }),
+  stripPrefix: z.boolean().optional(),
+  injectHeaders: headers.optional(),
+  injectBody: z.record(z.string(), jsonValue).optional(),
+  rateLimit: z
+    .strictObject({
+      requests: z.number().int().min(1),
+      windowSec: z.number().int().min(1).max(86_400),
+      burst: z.number().int().min(1).optional(),
+      dailyQuota: z.number().int().min(1).optional(),
+      per: z.enum(['client', 'key', 'ip', 'route']).optional(),
+    })
+    .refine((limit) => limit.burst === undefined || limit.burst >= limit.requests, {
+      message: 'must be at least requests',
+      path: ['burst'],
+    })
+    .optional(),
+  clients: z.array(z.string().refine(isCidr, 'must be an IPv4 or IPv6 address or CIDR block')).max(1000).optional(),
+  split: z
+    .union([
+      z.strictObject({ canary: z.strictObject({ url, weight: z.number().min(0).max(100) }) }),
+      z.strictObject({
+        blueGreen: z.strictObject({ blue: url, green: url, active: z.enum(['blue', 'green']) }),
+      }),
+    ])
+    .optional(),
+  retries: z.number().int().min(0).max(5).optional(),
+});
+
+const inAppTemplate = z.strictObject({
+  title: template.optional(),
+  body: template,
+  actionUrl: template.optional(),
+  data: z.record(z.string(), jsonValue).optional(),
+});
+const emailTemplate = z
+  .strictObject({ subject: template, html: template.optional(), text: template.optional() })
+  .refine((t) => t.html !== undefined || t.text !== undefined, 'needs html or text');
+const webhookTemplate = z.strictObject({ body: jsonValue, headers: headers.optional() });
+
+const stepBase = { name: z.string().max(200).optional() };
+const channelStep = z.discriminatedUnion('channel', [
+  z.strictObject({ ...stepBase, type: z.literal('channel'), channel: z.literal('in_app'), layout: resourceKey.optional(), template: inAppTemplate }),
+  z.strictObject({ ...stepBase, type: z.literal('channel'), channel: z.literal('email'), layout: resourceKey.optional(), template: emailTemplate }),
+  z.strictObject({ ...stepBase, type: z.literal('channel'), channel: z.literal('webhook'), template: webhookTemplate }),
+]);
+const workflowSchema = z.strictObject({
+  name: z.string().min(1).max(200),
+  description: z.string().max(2000).optional(),
+  steps: z
+    .array(
+      z.discriminatedUnion('type', [
+        channelStep,
+        z.strictObject({ ...stepBase, type: z.literal('delay'), seconds: z.number().int().min(1).max(30 * 86_400) }),
+        z.strictObject({
+          ...stepBase,
+          type: z.literal('tool'),
+          tool: resourceKey,
+          input: z.record(z.string(), jsonValue).optional(),
+        }),
+      ]),
+    )
+    .min(1)
+    .max(50),
+});
+
+const layoutSchema = z
+  .strictObject({ name: z.string().max(200).optional(), html: template.optional(), text: template.optional() })
+  .refine((l) => l.html !== undefined || l.text !== undefined, 'needs html or text');
+
+const toolSchema = z.strictObject({
+  method: z.enum(HTTP_METHODS),
+  url,
+  headers: headers.optional(),
+  query: z.record(z.string(), template).optional(),
+  body: jsonValue.optional(),
+  timeoutMs: timeoutMs.optional(),
+  maxResponseBytes: z.number().int().min(1).max(10 * 1024 * 1024).optional(),
+});
+
+const configSchema = z.strictObject({
+  value: jsonValue,
+  schema: z.record(z.string(), jsonValue).optional(),
+  public: z.boolean().optional(),
+  description: z.string().max(2000).optional(),
+});
+
+export const KIND_SCHEMAS = {
+  workflow: workflowSchema,
+  layout: layoutSchema,
+  route: routeSchema,
+  tool: toolSchema,
+  config: configSchema,
+} satisfies Record<ResourceKind, z.ZodType>;
+
+export type RouteContent = z.infer<typeof routeSchema>;
+export type WorkflowContent = z.infer<typeof workflowSchema>;
+export type LayoutContent = z.infer<typeof layoutSchema>;
+export type ToolContent = z.infer<typeof toolSchema>;
+export type ConfigContent = z.infer<typeof configSchema>;
+
+export function isResourceKind(kind: string): kind is ResourceKind {
+  return (RESOURCE_KINDS as readonly string[]).includes(kind);
+}
+
+/** Turns zod issues into one field issue per bad path, `unknown field` issues split per key. */
+export function zodIssues(error: z.ZodError, prefix: string, where: FieldIssue['in'] = 'body'): FieldIssue[] {
+  const out: FieldIssue[] = [];
+  for (const issue of error.issues) {
+    const base = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) out.push({ field: base ? `${base}.${key}` : key, message: 'unknown field', in: where });
+    } else if (issue.code === 'invalid_union' && 'errors' in issue && Array.isArray(issue.errors)) {
+      // A union (e.g. a split) failed every branch: report the branch that came closest.
+      const branches = issue.errors as z.core.$ZodIssue[][];
+      const closest = [...branches].sort((a, b) => a.length - b.length)[0] ?? [];
+      const nested = new z.ZodError(closest.map((i) => ({ ...i, path: [...issue.path, ...i.path] })));
+      out.push(...zodIssues(nested, prefix, where));
+    } else {
+      out.push({ field: base, message: issue.message, in: where });
+    }
+  }
+  return out;
+}
+
+/** Checks one resource's content; returns one issue per bad field path (empty when valid). */
+export function contentIssues(kind: ResourceKind, content: unknown): FieldIssue[] {
+  const parsed = KIND_SCHEMAS[kind].safeParse(content);
+  if (!parsed.success) return zodIssues(parsed.error, 'content');
+  if (kind === 'config') {
+    const config = parsed.data as ConfigContent;
+    if (config.schema) return validateAgainstJsonSchema(config.schema, config.value, 'content');
+  }
+  return [];
+}

@@ -1,0 +1,87 @@
+// The HTTP server of a node: management API under /api, health, and the OpenAPI document.
+// Routes are thin: validate (zod), resolve the caller, call one use case, shape the answer.
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import swagger from '@fastify/swagger';
+import { jsonSchemaTransform, jsonSchemaTransformObject, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Deps } from '../services/context.js';
+import { ping } from '../store/database.js';
+import { errorBody, handleError } from './errors.js';
+import { serializerCompiler, validatorCompiler } from './validation.js';
+import { registerAuth } from './auth.js';
+import { workspaceRoutes } from './routes/workspaces.js';
+import { environmentRoutes } from './routes/environments.js';
+import { resourceRoutes } from './routes/resources.js';
+import { releaseRoutes } from './routes/releases.js';
+import { auditRoutes } from './routes/audit.js';
+
+export type App = FastifyInstance;
+
+export interface AppOptions {
+  deps: Deps;
+  logger?: FastifyServerOptions['logger'];
+  bodyLimit?: number;
+  version?: string;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export const LOG_REDACT = ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-stageline-key"]'];
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : `req_${randomUUID().replaceAll('-', '')}`;
+    },
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler((request, reply) =>
+    reply.status(404).send(errorBody('not_found', `no route for ${request.method} ${request.url.split('?')[0]}`)),
+  );
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Stageline management API',
+        version: options.version ?? '0.1.0',
+        description: 'Environments, versioned resources, commits, promotions, rollbacks, overrides, kill switches and the audit log.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
+
+  app.get('/healthz', { schema: { hide: true } }, async (_request, reply) => {
+    try {
+      await ping(options.deps.store);
+      return { status: 'ok' };
+    } catch {
+      return reply.status(503).send({ status: 'unavailable' });
+    }
+  });
+  app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(async (api) => {
+    registerAuth(api, options.deps);
+    workspaceRoutes(api, options.deps);
+    environmentRoutes(api, options.deps);
+    resourceRoutes(api, options.deps);
+    releaseRoutes(api, options.deps);
+    auditRoutes(api, options.deps);
+  });
+
+  return app;
+}

@@ -1,0 +1,29 @@
+// Resolves the caller of every management route: the bearer token's principal, and for
+// routes under a workspace, the Actor that principal is in that workspace.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { CallContext, Deps } from '../services/context.js';
+import { authenticate, enterWorkspace, type Principal } from '../services/auth.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+}
+
+export function registerAuth(api: FastifyInstance, deps: Deps) {
+  api.decorateRequest('principal', null);
+  api.addHook('onRequest', async (request) => {
+    if (!request.url.startsWith('/api/') || request.url.startsWith('/api/openapi.json')) return;
+    request.principal = await authenticate(deps, request.headers.authorization);
+  });
+}
+
+export function principalOf(request: Pick<FastifyRequest, 'principal'>): Principal {
+  if (!request.principal) throw new Error('route registered outside the authenticated scope');
+  return request.principal;
+}
+
+/** The call context of a route under /api/workspaces/:ws. */
+export function contextOf(deps: Deps, request: { params: { ws: string }; id: string; principal: Principal | null }): Promise<CallContext> {
+  return enterWorkspace(deps, principalOf(request), request.params.ws, request.id);
+}

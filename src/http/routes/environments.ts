@@ -1,0 +1,70 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { defaultEnvironment, isEditable, type Environment } from '../../domain/environments/chain.js';
+import type { Deps } from '../../services/context.js';
+import { createEnvironment, deleteEnvironment, getEnvironment, listEnvironments, updateEnvironment } from '../../services/environments.js';
+import { contextOf } from '../auth.js';
+import { envParams, environment, environmentCreate, environmentPatch, errorResponse, wsParams } from '../schemas.js';
+
+export function environmentView(env: Environment, all: Environment[]) {
+  return {
+    id: env.id,
+    slug: env.slug,
+    name: env.name,
+    kind: env.kind,
+    position: env.position,
+    protected: env.protected,
+    approvalsRequired: env.approvalsRequired,
+    obfuscateData: env.obfuscateData,
+    region: env.region,
+    color: env.color,
+    release: env.headRelease,
+    editable: isEditable(env, all),
+    default: defaultEnvironment(all)?.id === env.id,
+    createdAt: env.createdAt,
+    updatedAt: env.updatedAt,
+  };
+}
+
+export function environmentRoutes(app: FastifyInstance, deps: Deps) {
+  const api = app.withTypeProvider<ZodTypeProvider>();
+  const tags = ['environments'];
+  const base = '/api/workspaces/:ws/environments';
+
+  api.get(base, { schema: { tags, params: wsParams, response: { 200: z.object({ data: z.array(environment), next: z.null() }) } } }, async (request) => {
+    const all = await listEnvironments(deps, await contextOf(deps, request));
+    return { data: all.map((e) => environmentView(e, all)), next: null };
+  });
+
+  api.post(
+    base,
+    { schema: { tags, params: wsParams, body: environmentCreate, response: { 201: environment, 400: errorResponse, 409: errorResponse } } },
+    async (request, reply) => {
+      const ctx = await contextOf(deps, request);
+      const env = await createEnvironment(deps, ctx, request.body);
+      return reply.status(201).send(environmentView(env, await listEnvironments(deps, ctx)));
+    },
+  );
+
+  api.get(`${base}/:env`, { schema: { tags, params: envParams, response: { 200: environment, 404: errorResponse } } }, async (request) => {
+    const ctx = await contextOf(deps, request);
+    const env = await getEnvironment(deps, ctx, request.params.env);
+    return environmentView(env, await listEnvironments(deps, ctx));
+  });
+
+  api.patch(
+    `${base}/:env`,
+    { schema: { tags, params: envParams, body: environmentPatch, response: { 200: environment, 400: errorResponse, 404: errorResponse } } },
+    async (request) => {
+      const ctx = await contextOf(deps, request);
+      const env = await updateEnvironment(deps, ctx, request.params.env, request.body);
+      return environmentView(env, await listEnvironments(deps, ctx));
+    },
+  );
+
+  api.delete(`${base}/:env`, { schema: { tags, params: envParams, response: { 204: z.undefined(), 409: errorResponse, 404: errorResponse } } }, async (request, reply) => {
+    await deleteEnvironment(deps, await contextOf(deps, request), request.params.env);
+    return reply.status(204).send();
+  });
+}

@@ -1,0 +1,45 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Deps } from '../../services/context.js';
+import { commit, getRelease, listReleases, promote, rollback } from '../../services/releases.js';
+import { diff } from '../../services/diff.js';
+import { contextOf } from '../auth.js';
+import { numericCursor } from '../pagination.js';
+import { commitCreate, diffQuery, envParams, errorResponse, pageQuery, promotionCreate, release, releaseParams, rollbackCreate, wsParams } from '../schemas.js';
+
+
+export function releaseRoutes(app: FastifyInstance, deps: Deps) {
+  const api = app.withTypeProvider<ZodTypeProvider>();
+  const tags = ['releases'];
+  const base = '/api/workspaces/:ws/environments/:env';
+  const errors = { 200: z.unknown(), 201: z.unknown(), 400: errorResponse, 404: errorResponse, 409: errorResponse };
+
+  api.post(`${base}/commits`, { schema: { tags, params: envParams, body: commitCreate, response: { ...errors, 201: release } } }, async (request, reply) => {
+    const created = await commit(deps, await contextOf(deps, request), request.params.env, request.body);
+    return reply.status(201).send(created);
+  });
+
+  api.post(`${base}/promotions`, { schema: { tags, params: envParams, body: promotionCreate, response: errors } }, async (request, reply) => {
+    const result = await promote(deps, await contextOf(deps, request), request.params.env, request.body);
+    return reply.status('dryRun' in result ? 200 : 201).send(result);
+  });
+
+  api.post(`${base}/rollbacks`, { schema: { tags, params: envParams, body: rollbackCreate, response: { ...errors, 201: release } } }, async (request, reply) => {
+    const created = await rollback(deps, await contextOf(deps, request), request.params.env, request.body);
+    return reply.status(201).send(created);
+  });
+
+  api.get(`${base}/releases`, { schema: { tags, params: envParams, querystring: pageQuery } }, async (request) => {
+    const { limit, cursor } = request.query;
+    return listReleases(deps, await contextOf(deps, request), request.params.env, numericCursor(cursor), limit);
+  });
+
+  api.get(`${base}/releases/:number`, { schema: { tags, params: releaseParams, response: errors } }, async (request) => {
+    return getRelease(deps, await contextOf(deps, request), request.params.env, request.params.number);
+  });
+
+  api.get('/api/workspaces/:ws/diff', { schema: { tags, params: wsParams, querystring: diffQuery, response: errors } }, async (request) => {
+    return diff(deps, await contextOf(deps, request), request.query.from, request.query.to);
+  });
+}

@@ -1,0 +1,120 @@
+// Request and response schemas of the management API. They validate requests, type handlers,
+// and are the OpenAPI document's source.
+import { z } from 'zod';
+import { SLUG_PATTERN } from '../domain/environments/chain.js';
+
+export const slug = z.string().regex(SLUG_PATTERN, 'must start with a lowercase letter and contain 2 to 41 lowercase letters, digits or hyphens');
+const name = z.string().trim().min(1).max(200);
+const message = z.string().trim().min(1, 'must not be empty').max(2000);
+const releaseNumber = z.number().int().min(1);
+const resourceIdList = z.array(z.string().max(300)).min(1).max(10_000);
+
+export const errorResponse = z
+  .object({
+    error: z.object({
+      code: z.string().describe('machine-readable snake_case code'),
+      message: z.string(),
+      details: z.array(z.unknown()),
+    }),
+  })
+  .meta({ id: 'Error' });
+
+export const wsParams = z.strictObject({ ws: z.string().min(1).max(100) });
+export const envParams = wsParams.extend({ env: z.string().min(1).max(100) });
+export const resourceParams = envParams.extend({ kind: z.string().max(40), key: z.string().max(200) });
+export const releaseParams = envParams.extend({ number: z.coerce.number().int().min(1).max(1e9) });
+
+export const pageQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.string().max(500).optional(),
+});
+
+export const workspaceCreate = z.strictObject({ slug, name: name.optional() });
+export const workspace = z.object({ id: z.string(), slug: z.string(), name: z.string(), role: z.string().optional(), createdAt: z.string().optional() }).meta({ id: 'Workspace' });
+
+const flags = {
+  protected: z.boolean().optional(),
+  approvalsRequired: z.number().int().min(0).max(20).optional(),
+  obfuscateData: z.boolean().optional(),
+  region: z.string().regex(/^[a-z0-9][a-z0-9-]{0,40}$/, 'must be a lowercase region label').nullable().optional(),
+  color: z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a #rrggbb color').nullable().optional(),
+};
+export const environmentCreate = z.strictObject({
+  slug,
+  name: name.optional(),
+  kind: z.enum(['chain', 'branch']).optional(),
+  from: slug.optional(),
+  ttlHours: z.number().int().min(1).max(24 * 365).optional(),
+  ...flags,
+});
+export const environmentPatch = z.strictObject({ name: name.optional(), ...flags });
+export const environment = z
+  .object({
+    id: z.string(),
+    slug: z.string(),
+    name: z.string(),
+    kind: z.enum(['chain', 'branch']),
+    position: z.number(),
+    protected: z.boolean(),
+    approvalsRequired: z.number(),
+    obfuscateData: z.boolean(),
+    region: z.string().nullable(),
+    color: z.string().nullable(),
+    release: z.number().describe('current release number, 0 before the first'),
+    editable: z.boolean(),
+    default: z.boolean(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .meta({ id: 'Environment' });
+
+export const draftWrite = z.strictObject({
+  content: z.unknown().refine((v) => v !== undefined, 'is required'),
+  app: z.string().max(41).nullable().optional(),
+});
+export const activeWrite = z.strictObject({ active: z.boolean() });
+export const overrideWrite = z.strictObject({ override: z.record(z.string(), z.unknown()) });
+
+export const resourceListQuery = pageQuery.extend({ kind: z.string().max(40).optional(), app: z.string().max(41).optional() });
+
+export const commitCreate = z.strictObject({ message, resources: resourceIdList.optional() });
+export const promotionCreate = z.strictObject({
+  from: slug.optional(),
+  release: releaseNumber.optional(),
+  resources: resourceIdList.optional(),
+  message: message.optional(),
+  expectedRelease: z.number().int().min(0).optional(),
+  dryRun: z.boolean().optional(),
+});
+export const rollbackCreate = z.strictObject({ release: releaseNumber, message: message.optional(), expectedRelease: z.number().int().min(0).optional() });
+
+export const release = z
+  .object({
+    environment: z.string(),
+    number: z.number(),
+    name: z.string().describe('env#N'),
+    cause: z.enum(['commit', 'promotion', 'rollback']),
+    source: z.string().nullable().describe('env#N a promotion came from'),
+    rolledBackTo: z.number().nullable(),
+    message: z.string(),
+    author: z.object({ id: z.string(), name: z.string() }),
+    createdAt: z.string(),
+    resourceCount: z.number(),
+    snapshot: z.string(),
+    current: z.boolean(),
+    changes: z.object({ added: z.number(), changed: z.number(), removed: z.number() }).optional(),
+  })
+  .meta({ id: 'Release' });
+
+export const diffQuery = z.strictObject({
+  from: z.string().min(1).max(100).describe('env, env#N or env~draft'),
+  to: z.string().min(1).max(100).describe('env, env#N or env~draft'),
+});
+
+export const auditQuery = pageQuery.extend({
+  environment: z.string().max(100).optional(),
+  actor: z.string().max(100).optional(),
+  action: z.string().max(100).optional(),
+  since: z.iso.datetime({ offset: true }).optional(),
+  until: z.iso.datetime({ offset: true }).optional(),
+});

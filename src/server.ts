@@ -1,0 +1,50 @@
+// Starting a node: open and migrate the database, initialise an empty one, serve HTTP.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
+import type { Config } from './config.js';
+import { buildApp, LOG_REDACT } from './http/app.js';
+import { bootstrap } from './services/bootstrap.js';
+import type { Deps } from './services/context.js';
+import { isPostgresUrl, openStore } from './store/database.js';
+
+export interface RunningServer {
+  app: FastifyInstance;
+  deps: Deps;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startServer(config: Config): Promise<RunningServer> {
+  const logger = pino({ level: config.logLevel, redact: { paths: LOG_REDACT, censor: '[redacted]' } });
+  const store = await openStore({ url: config.databaseUrl });
+  const deps: Deps = { store, now: () => new Date() };
+
+  const initialised = await bootstrap(deps, { token: config.bootstrapToken ?? undefined });
+  if (initialised?.generated) {
+    mkdirSync(config.dataDir, { recursive: true });
+    const file = join(config.dataDir, 'admin-token');
+    writeFileSync(file, initialised.token + '\n', { mode: 0o600 });
+    // Printed once, on the first start of an empty database; the file keeps it for later.
+    process.stdout.write(
+      `\nStageline initialised workspace "default" with development and production.\n` +
+        `Owner token (shown once, also written to ${file}):\n\n  ${initialised.token}\n\n`,
+    );
+  } else if (initialised) {
+    logger.info('initialised workspace "default"; the owner token is STAGELINE_BOOTSTRAP_TOKEN');
+  }
+
+  const app = await buildApp({ deps, logger, bodyLimit: config.bodyLimit });
+  const address = await app.listen({ port: config.port, host: config.host });
+  logger.info({ address, database: isPostgresUrl(config.databaseUrl) ? 'postgres' : 'sqlite' }, 'stageline is serving');
+  return {
+    app,
+    deps,
+    url: address,
+    async close() {
+      await app.close();
+      await store.close();
+    },
+  };
+}

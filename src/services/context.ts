@@ -1,0 +1,26 @@
+// What every use case receives: the store, a clock, and who is acting in which workspace.
+import { randomUUID } from 'node:crypto';
+import type { Actor } from '../domain/auth/permissions.js';
+import type { Store } from '../store/database.js';
+
+export interface Deps {
+  store: Store;
+  now: () => Date;
+}
+
+export interface WorkspaceRef {
+  id: string;
+  slug: string;
+  name: string;
+}
+
+/** One call's scope: the workspace it touches, the actor, and the request that carried it. */
+export interface CallContext {
+  workspace: WorkspaceRef;
+  actor: Actor;
+  requestId: string | null;
+}
+
+export function newId(prefix: string): string {
+  return `${prefix}_${randomUUID().replaceAll('-', '')}`;
+}

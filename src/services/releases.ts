@@ -1,0 +1,231 @@
+// Moving releases: commit drafts, promote along the chain, roll back to an earlier release.
+// Each runs in one transaction under the target environment's lock, with its audit entry.
+import { authorize } from '../domain/auth/permissions.js';
+import { assertEditable, resolvePromotionSource, type Environment } from '../domain/environments/chain.js';
+import { conflict, invalid, notFound } from '../domain/errors.js';
+import {
+  applyDrafts,
+  compareSnapshots,
+  parseResourceId,
+  resourceId,
+  snapshotId,
+  takeResources,
+  type ResourceChange,
+  type Snapshot,
+} from '../domain/releases/snapshot.js';
+import type { Db } from '../store/database.js';
+import { findEnvironment, listEnvironments, lockEnvironment, setHeadRelease } from '../store/environments.js';
+import { insertRelease, listReleases as listReleaseRows, saveSnapshot, type Release } from '../store/releases.js';
+import { deleteDrafts, listDrafts } from '../store/resources.js';
+import { record } from './audit.js';
+import type { CallContext, Deps } from './context.js';
+import { describeChanges } from './diff.js';
+import { headSnapshot, releaseName, releaseOf, releaseView, snapshotOf } from './snapshots.js';
+
+function summary(changes: ResourceChange[]) {
+  const count = (status: ResourceChange['status']) => changes.filter((c) => c.status === status).length;
+  return { added: count('added'), changed: count('changed'), removed: count('removed') };
+}
+
+async function requireEnv(db: Db, ctx: CallContext, slug: string): Promise<Environment> {
+  const env = await findEnvironment(db, ctx.workspace.id, slug);
+  if (!env) throw notFound(`environment ${slug}`);
+  return env;
+}
+
+/** Re-reads the environment under its lock; the head it returns cannot move until commit. */
+async function lockTarget(deps: Deps, tx: Db, env: Environment): Promise<Environment> {
+  const locked = await lockEnvironment(deps.store, tx, env.workspaceId, env.id);
+  if (!locked) throw notFound(`environment ${env.slug}`);
+  return locked;
+}
+
+function assertExpected(env: Environment, expected: number | undefined) {
+  if (expected !== undefined && env.headRelease !== expected) {
+    throw conflict(
+      'release_conflict',
+      `${env.slug} is at release #${env.headRelease}, not #${expected}: it changed since you looked`,
+      [{ field: 'expectedRelease', expected, actual: env.headRelease }],
+    );
+  }
+}
+
+/** Appends the next release of `env` pointing at `snapshot`, stored if new, and moves the head. */
+async function appendRelease(
+  deps: Deps,
+  tx: Db,
+  ctx: CallContext,
+  env: Environment,
+  snapshot: { id: string; entries: Snapshot | null; count: number },
+  fields: Pick<Release, 'cause' | 'sourceEnvironment' | 'sourceRelease' | 'message'>,
+): Promise<Release> {
+  const at = deps.now().toISOString();
+  if (snapshot.entries) await saveSnapshot(deps.store, tx, env.workspaceId, snapshot.id, snapshot.entries, at);
+  const release: Release = {
+    environmentId: env.id,
+    number: env.headRelease + 1,
+    snapshotId: snapshot.id,
+    resourceCount: snapshot.count,
+    authorId: ctx.actor.id,
+    authorName: ctx.actor.name,
+    createdAt: at,
+    ...fields,
+  };
+  await insertRelease(tx, env.workspaceId, release);
+  await setHeadRelease(tx, env.workspaceId, env.id, release.number, at);
+  return release;
+}
+
+export async function commit(deps: Deps, ctx: CallContext, slug: string, input: { message: string; resources?: string[] }) {
+  authorize(ctx.actor, 'release.commit', slug);
+  const named = input.resources?.map((id, i) => parseResourceId(id, `resources.${i}`));
+  return deps.store.transaction(async (tx) => {
+    const env = await lockTarget(deps, tx, await requireEnv(tx, ctx, slug));
+    assertEditable(env, await listEnvironments(tx, ctx.workspace.id));
+    const scope = { workspaceId: env.workspaceId, environmentId: env.id };
+    const drafts = await listDrafts(tx, scope, named);
+    if (named) {
+      const found = new Set(drafts.map((d) => resourceId(d.kind, d.key)));
+      const missing = input.resources!.map((id, i) => ({ id, i })).filter(({ id }) => !found.has(id));
+      if (missing.length > 0) throw invalid(missing.map(({ id, i }) => ({ field: `resources.${i}`, message: `${id} has no draft in ${slug}`, in: 'body' })));
+    }
+    if (drafts.length === 0) throw conflict('nothing_to_commit', `${slug} has no drafts to commit`);
+    const head = await headSnapshot(tx, env);
+    const next = applyDrafts(head, drafts);
+    const changes = compareSnapshots(head, next);
+    const release = await appendRelease(deps, tx, ctx, env, { id: snapshotId(next), entries: next, count: next.size }, {
+      cause: 'commit',
+      sourceEnvironment: null,
+      sourceRelease: null,
+      message: input.message,
+    });
+    await deleteDrafts(tx, scope, drafts);
+    await record(deps, tx, ctx, {
+      action: 'release.commit',
+      environment: slug,
+      target: `release/${releaseName(env, release.number)}`,
+      before: { release: env.headRelease },
+      after: { snapshot: release.snapshotId },
+      details: { release: release.number, message: input.message, resources: drafts.map((d) => resourceId(d.kind, d.key)).slice(0, 100), ...summary(changes) },
+    });
+    return { ...releaseView({ ...env, headRelease: release.number }, release), changes: summary(changes) };
+  });
+}
+
+export interface PromotionInput {
+  from?: string;
+  release?: number;
+  resources?: string[];
+  message?: string;
+  expectedRelease?: number;
+  dryRun?: boolean;
+}
+
+/** Resolves what a promotion takes: the source release and the snapshot the target will get. */
+async function planPromotion(db: Db, target: Environment, source: Environment, input: PromotionInput) {
+  const number = input.release ?? source.headRelease;
+  if (number === 0) throw conflict('nothing_to_promote', `${source.slug} has no release yet: commit there first`);
+  const sourceRelease = await releaseOf(db, source, number);
+  const ids = input.resources?.map((id, i) => (parseResourceId(id, `resources.${i}`), id));
+  const [current, incoming] = await Promise.all([headSnapshot(db, target), snapshotOf(db, source, sourceRelease.snapshotId)]);
+  const next = ids ? takeResources(current, incoming, ids) : incoming;
+  const id = ids ? snapshotId(next) : sourceRelease.snapshotId;
+  return { sourceRelease, current, next, id, changes: compareSnapshots(current, next), whole: !ids };
+}
+
+export async function promote(deps: Deps, ctx: CallContext, targetSlug: string, input: PromotionInput) {
+  authorize(ctx.actor, 'release.promote', targetSlug);
+  const all = await listEnvironments(deps.store.db, ctx.workspace.id);
+  const target = all.find((e) => e.slug === targetSlug);
+  if (!target) throw notFound(`environment ${targetSlug}`);
+  const source = resolvePromotionSource(target, all, input.from);
+
+  if (input.dryRun) {
+    assertExpected(target, input.expectedRelease);
+    const plan = await planPromotion(deps.store.db, target, source, input);
+    return {
+      dryRun: true as const,
+      source: { environment: source.slug, release: plan.sourceRelease.number, name: releaseName(source, plan.sourceRelease.number) },
+      target: { environment: target.slug, release: target.headRelease },
+      summary: summary(plan.changes),
+      changes: await describeChanges(deps.store.db, ctx.workspace.id, plan.changes),
+    };
+  }
+
+  return deps.store.transaction(async (tx) => {
+    const locked = await lockTarget(deps, tx, target);
+    assertExpected(locked, input.expectedRelease);
+    const plan = await planPromotion(tx, locked, source, input);
+    const message = input.message ?? `promote ${releaseName(source, plan.sourceRelease.number)}`;
+    const release = await appendRelease(
+      deps,
+      tx,
+      ctx,
+      locked,
+      { id: plan.id, entries: plan.whole ? null : plan.next, count: plan.next.size },
+      { cause: 'promotion', sourceEnvironment: source.slug, sourceRelease: plan.sourceRelease.number, message },
+    );
+    await record(deps, tx, ctx, {
+      action: 'release.promote',
+      environment: targetSlug,
+      target: `release/${releaseName(locked, release.number)}`,
+      before: { release: locked.headRelease },
+      after: { snapshot: release.snapshotId },
+      details: {
+        release: release.number,
+        source: releaseName(source, plan.sourceRelease.number),
+        resources: input.resources ?? 'all',
+        message,
+        ...summary(plan.changes),
+      },
+    });
+    return { ...releaseView({ ...locked, headRelease: release.number }, release), changes: summary(plan.changes) };
+  });
+}
+
+export async function rollback(deps: Deps, ctx: CallContext, slug: string, input: { release: number; message?: string; expectedRelease?: number }) {
+  authorize(ctx.actor, 'release.rollback', slug);
+  return deps.store.transaction(async (tx) => {
+    const env = await lockTarget(deps, tx, await requireEnv(tx, ctx, slug));
+    assertExpected(env, input.expectedRelease);
+    if (input.release >= env.headRelease) {
+      throw invalid([{ field: 'release', message: `must be an earlier release of ${slug} than the current #${env.headRelease}`, in: 'body' }]);
+    }
+    const earlier = await releaseOf(tx, env, input.release);
+    // The new release points at the earlier release's snapshot: nothing is copied.
+    const release = await appendRelease(
+      deps,
+      tx,
+      ctx,
+      env,
+      { id: earlier.snapshotId, entries: null, count: earlier.resourceCount },
+      { cause: 'rollback', sourceEnvironment: slug, sourceRelease: earlier.number, message: input.message ?? `roll back to #${earlier.number}` },
+    );
+    await record(deps, tx, ctx, {
+      action: 'release.rollback',
+      environment: slug,
+      target: `release/${releaseName(env, release.number)}`,
+      before: { release: env.headRelease },
+      after: { snapshot: release.snapshotId },
+      details: { release: release.number, rolledBackTo: earlier.number, from: env.headRelease, message: release.message },
+    });
+    return releaseView({ ...env, headRelease: release.number }, release);
+  });
+}
+
+export async function listReleases(deps: Deps, ctx: CallContext, slug: string, cursor: number | null, limit: number) {
+  authorize(ctx.actor, 'resource.read', slug);
+  const env = await requireEnv(deps.store.db, ctx, slug);
+  const rows = await listReleaseRows(deps.store.db, ctx.workspace.id, env.id, cursor, limit + 1);
+  const page = rows.slice(0, limit);
+  return { data: page.map((r) => releaseView(env, r)), next: rows.length > limit ? String(page[page.length - 1]!.number) : null };
+}
+
+export async function getRelease(deps: Deps, ctx: CallContext, slug: string, number: number) {
+  authorize(ctx.actor, 'resource.read', slug);
+  const env = await requireEnv(deps.store.db, ctx, slug);
+  const release = await releaseOf(deps.store.db, env, number);
+  const snapshot = await snapshotOf(deps.store.db, env, release.snapshotId);
+  const resources = [...snapshot.keys()].sort().map((id) => snapshot.get(id)!);
+  return { ...releaseView(env, release), resources };
+}

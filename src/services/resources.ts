@@ -1,0 +1,286 @@
+// Resource use cases in one environment: read the combined view, write and delete drafts,
+// list uncommitted changes, and the two immediate controls outside commits — the kill switch
+// and the override.
+import { authorize } from '../domain/auth/permissions.js';
+import { canonicalJson, sha256 } from '../domain/canonical.js';
+import { assertEditable, type Environment } from '../domain/environments/chain.js';
+import { invalid, notFound } from '../domain/errors.js';
+import { mergeOverride } from '../domain/overrides/merge.js';
+import { APP_PATTERN, contentIssues, isResourceKind, RESOURCE_KEY_PATTERN, type ResourceKind } from '../domain/resources/kinds.js';
+import { compareSnapshots, resourceId, toSnapshot } from '../domain/releases/snapshot.js';
+import type { Db } from '../store/database.js';
+import { findEnvironment, listEnvironments } from '../store/environments.js';
+import { findSnapshotEntry, getContents, pageSnapshotEntries, putContents } from '../store/releases.js';
+import {
+  deleteDrafts,
+  deleteOverride as deleteOverrideRow,
+  findActive,
+  findDraft,
+  findOverride,
+  listDrafts,
+  listInactive,
+  pageDrafts,
+  putActive,
+  putOverride as putOverrideRow,
+  upsertDraft,
+} from '../store/resources.js';
+import { record } from './audit.js';
+import type { CallContext, Deps } from './context.js';
+import { describeChanges } from './diff.js';
+import { headSnapshot, headSnapshotId } from './snapshots.js';
+
+export interface ResourceRef {
+  kind: ResourceKind;
+  key: string;
+}
+
+/** Checks the `:kind/:key` of a path. */
+export function resourceRef(kind: string, key: string): ResourceRef {
+  const issues = [];
+  if (!isResourceKind(kind)) issues.push({ field: 'kind', message: 'must be one of workflow, layout, route, tool, config', in: 'path' as const });
+  if (!RESOURCE_KEY_PATTERN.test(key)) {
+    issues.push({ field: 'key', message: 'must be 1-128 letters, digits, dots, underscores or hyphens, starting with a letter or digit', in: 'path' as const });
+  }
+  if (issues.length > 0) throw invalid(issues);
+  return { kind: kind as ResourceKind, key };
+}
+
+async function envFor(db: Db, ctx: CallContext, slug: string): Promise<Environment> {
+  const env = await findEnvironment(db, ctx.workspace.id, slug);
+  if (!env) throw notFound(`environment ${slug}`);
+  return env;
+}
+
+const scopeOf = (env: Environment) => ({ workspaceId: env.workspaceId, environmentId: env.id });
+
+async function committedEntry(db: Db, env: Environment, ref: ResourceRef) {
+  const snapshot = await headSnapshotId(db, env);
+  return snapshot ? findSnapshotEntry(db, env.workspaceId, snapshot, ref.kind, ref.key) : undefined;
+}
+
+async function readResource(db: Db, env: Environment, ref: ResourceRef) {
+  const scope = scopeOf(env);
+  const [entry, draft, override, active] = await Promise.all([
+    committedEntry(db, env, ref),
+    findDraft(db, scope, ref.kind, ref.key),
+    findOverride(db, scope, ref.kind, ref.key),
+    findActive(db, scope, ref.kind, ref.key),
+  ]);
+  if (!entry && !draft) return null;
+  const contents = await getContents(db, env.workspaceId, [entry?.hash, draft?.hash].filter((h): h is string => !!h));
+  return {
+    kind: ref.kind,
+    key: ref.key,
+    app: draft ? draft.app : (entry?.app ?? null),
+    committed: entry ? { content: contents.get(entry.hash), hash: entry.hash, release: env.headRelease } : null,
+    draft: draft
+      ? { content: draft.hash ? contents.get(draft.hash) : null, deleted: draft.hash === null, hash: draft.hash, updatedAt: draft.updatedAt, updatedBy: draft.updatedBy }
+      : null,
+    override,
+    active,
+  };
+}
+
+export async function getResource(deps: Deps, ctx: CallContext, slug: string, ref: ResourceRef) {
+  authorize(ctx.actor, 'resource.read', slug);
+  const env = await envFor(deps.store.db, ctx, slug);
+  const view = await readResource(deps.store.db, env, ref);
+  if (!view) throw notFound(`${resourceId(ref.kind, ref.key)} in ${slug}`);
+  return view;
+}
+
+export interface ListFilter {
+  kind?: string;
+  app?: string;
+}
+
+/** Committed resources and drafts merged in (kind, key) order, one page at a time. */
+export async function listResources(deps: Deps, ctx: CallContext, slug: string, filter: ListFilter, cursor: string | null, limit: number) {
+  authorize(ctx.actor, 'resource.read', slug);
+  const db = deps.store.db;
+  const env = await envFor(db, ctx, slug);
+  const after = cursor ? decodeCursor(cursor) : null;
+  const snapshot = await headSnapshotId(db, env);
+  const [committed, drafts, inactive] = await Promise.all([
+    snapshot ? pageSnapshotEntries(db, env.workspaceId, snapshot, after, limit + 1, filter) : Promise.resolve([]),
+    pageDrafts(db, scopeOf(env), after, limit + 1, filter),
+    listInactive(db, scopeOf(env)),
+  ]);
+  const committedById = new Map(committed.map((e) => [resourceId(e.kind, e.key), e]));
+  const draftsById = new Map(drafts.map((d) => [resourceId(d.kind, d.key), d]));
+  const ids = [...new Set([...committedById.keys(), ...draftsById.keys()])].sort(compareIds);
+  const rows = [];
+  for (const id of ids) {
+    const entry = committedById.get(id);
+    const draft = draftsById.get(id);
+    const app = draft ? draft.app : (entry?.app ?? null);
+    if (filter.app && app !== filter.app) continue;
+    const base = (entry ?? draft)!;
+    rows.push({
+      kind: base.kind,
+      key: base.key,
+      app,
+      committedHash: entry?.hash ?? null,
+      draft: !draft ? null : draft.hash === null ? 'deleted' : entry ? 'modified' : 'created',
+      active: !inactive.has(id),
+    });
+  }
+  // Each source returned at most limit+1 rows after the cursor, so the first `limit` merged
+  // rows are exactly the next page.
+  const page = rows.slice(0, limit);
+  const hasMore = rows.length > limit || committed.length > limit || drafts.length > limit;
+  const last = page[page.length - 1];
+  return { data: page, next: hasMore && last ? encodeCursor(last) : null };
+}
+
+function compareIds(a: string, b: string): number {
+  const [ak, ...ar] = a.split('/');
+  const [bk, ...br] = b.split('/');
+  return ak! < bk! ? -1 : ak! > bk! ? 1 : ar.join('/') < br.join('/') ? -1 : ar.join('/') > br.join('/') ? 1 : 0;
+}
+
+function encodeCursor(ref: { kind: string; key: string }): string {
+  return Buffer.from(`${ref.kind}/${ref.key}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { kind: string; key: string } {
+  const text = Buffer.from(cursor, 'base64url').toString();
+  const slash = text.indexOf('/');
+  if (slash <= 0) throw invalid([{ field: 'cursor', message: 'is not a cursor returned by this list', in: 'query' }]);
+  return { kind: text.slice(0, slash), key: text.slice(slash + 1) };
+}
+
+export async function writeDraft(deps: Deps, ctx: CallContext, slug: string, ref: ResourceRef, input: { content: unknown; app?: string | null }) {
+  authorize(ctx.actor, 'draft.write', slug);
+  const issues = contentIssues(ref.kind, input.content);
+  if (input.app !== undefined && input.app !== null && !APP_PATTERN.test(input.app)) {
+    issues.push({ field: 'app', message: 'must be a lowercase label of letters, digits and hyphens', in: 'body' });
+  }
+  if (issues.length > 0) throw invalid(issues);
+  const body = canonicalJson(input.content);
+  const hash = sha256(body);
+  return deps.store.transaction(async (tx) => {
+    const env = await envFor(tx, ctx, slug);
+    assertEditable(env, await listEnvironments(tx, ctx.workspace.id));
+    const scope = scopeOf(env);
+    const [entry, previous] = await Promise.all([committedEntry(tx, env, ref), findDraft(tx, scope, ref.kind, ref.key)]);
+    const app = input.app !== undefined ? input.app : (previous?.app ?? entry?.app ?? null);
+    await putContents(deps.store, tx, env.workspaceId, [{ hash, body }]);
+    if (entry && entry.hash === hash && entry.app === app) {
+      // Writing back what is committed leaves nothing to commit.
+      await deleteDrafts(tx, scope, [ref]);
+    } else {
+      await upsertDraft(tx, scope, { ...ref, hash, app, baseHash: entry?.hash ?? null, updatedBy: ctx.actor.id, updatedAt: deps.now().toISOString() });
+    }
+    await record(deps, tx, ctx, {
+      action: 'resource.draft',
+      environment: slug,
+      target: resourceId(ref.kind, ref.key),
+      before: previous?.hash ?? entry?.hash ?? null,
+      after: hash,
+      details: { hash, app },
+    });
+    return (await readResource(tx, env, ref))!;
+  });
+}
+
+/** Drafts a deletion of a committed resource, or discards a draft of one never committed. */
+export async function deleteResource(deps: Deps, ctx: CallContext, slug: string, ref: ResourceRef) {
+  authorize(ctx.actor, 'draft.write', slug);
+  return deps.store.transaction(async (tx) => {
+    const env = await envFor(tx, ctx, slug);
+    assertEditable(env, await listEnvironments(tx, ctx.workspace.id));
+    const scope = scopeOf(env);
+    const [entry, draft] = await Promise.all([committedEntry(tx, env, ref), findDraft(tx, scope, ref.kind, ref.key)]);
+    if (!entry && !draft) throw notFound(`${resourceId(ref.kind, ref.key)} in ${slug}`);
+    if (entry) {
+      await upsertDraft(tx, scope, { ...ref, hash: null, app: entry.app, baseHash: entry.hash, updatedBy: ctx.actor.id, updatedAt: deps.now().toISOString() });
+    } else {
+      await deleteDrafts(tx, scope, [ref]);
+    }
+    await record(deps, tx, ctx, {
+      action: entry ? 'resource.draft_delete' : 'resource.draft_discard',
+      environment: slug,
+      target: resourceId(ref.kind, ref.key),
+      before: draft?.hash ?? entry?.hash ?? null,
+      after: null,
+    });
+    return { kind: ref.kind, key: ref.key, draft: entry ? { deleted: true } : null };
+  });
+}
+
+export async function listChanges(deps: Deps, ctx: CallContext, slug: string) {
+  authorize(ctx.actor, 'resource.read', slug);
+  const db = deps.store.db;
+  const env = await envFor(db, ctx, slug);
+  const [head, drafts] = await Promise.all([headSnapshot(db, env), listDrafts(db, scopeOf(env))]);
+  const touched = toSnapshot(drafts.flatMap((d) => (head.get(resourceId(d.kind, d.key)) ? [head.get(resourceId(d.kind, d.key))!] : [])));
+  const drafted = toSnapshot(drafts.filter((d) => d.hash !== null).map((d) => ({ kind: d.kind, key: d.key, hash: d.hash!, app: d.app })));
+  const changes = await describeChanges(db, env.workspaceId, compareSnapshots(touched, drafted));
+  const byId = new Map(drafts.map((d) => [resourceId(d.kind, d.key), d]));
+  return {
+    environment: slug,
+    release: env.headRelease,
+    data: changes.map((c) => {
+      const draft = byId.get(resourceId(c.kind, c.key))!;
+      return { ...c, updatedAt: draft.updatedAt, updatedBy: draft.updatedBy, stale: draft.baseHash !== (head.get(resourceId(c.kind, c.key))?.hash ?? null) };
+    }),
+  };
+}
+
+async function requireKnown(db: Db, env: Environment, ref: ResourceRef) {
+  const [entry, draft] = await Promise.all([committedEntry(db, env, ref), findDraft(db, scopeOf(env), ref.kind, ref.key)]);
+  if (!entry && !draft) throw notFound(`${resourceId(ref.kind, ref.key)} in ${env.slug}`);
+  return entry;
+}
+
+export async function setActive(deps: Deps, ctx: CallContext, slug: string, ref: ResourceRef, active: boolean) {
+  authorize(ctx.actor, 'killswitch.write', slug);
+  return deps.store.transaction(async (tx) => {
+    const env = await envFor(tx, ctx, slug);
+    await requireKnown(tx, env, ref);
+    const before = await findActive(tx, scopeOf(env), ref.kind, ref.key);
+    await putActive(tx, scopeOf(env), ref.kind, ref.key, active, ctx.actor.id, deps.now().toISOString());
+    await record(deps, tx, ctx, {
+      action: active ? 'resource.activate' : 'resource.deactivate',
+      environment: slug,
+      target: resourceId(ref.kind, ref.key),
+      before: { active: before },
+      after: { active },
+    });
+    return { kind: ref.kind, key: ref.key, environment: slug, active };
+  });
+}
+
+export async function putOverride(deps: Deps, ctx: CallContext, slug: string, ref: ResourceRef, override: unknown) {
+  authorize(ctx.actor, 'override.write', slug);
+  if (typeof override !== 'object' || override === null || Array.isArray(override)) {
+    throw invalid([{ field: 'override', message: 'must be an object of the fields to replace', in: 'body' }]);
+  }
+  return deps.store.transaction(async (tx) => {
+    const env = await envFor(tx, ctx, slug);
+    const entry = await requireKnown(tx, env, ref);
+    if (entry) {
+      // The merged document is what runtimes will read: it must still be a valid resource.
+      const base = (await getContents(tx, env.workspaceId, [entry.hash])).get(entry.hash);
+      const issues = contentIssues(ref.kind, mergeOverride(base, override)).map((i) => ({ ...i, field: i.field.replace(/^content/, 'override') }));
+      if (issues.length > 0) throw invalid(issues);
+    }
+    const before = await findOverride(tx, scopeOf(env), ref.kind, ref.key);
+    await putOverrideRow(tx, scopeOf(env), ref.kind, ref.key, override, ctx.actor.id, deps.now().toISOString());
+    await record(deps, tx, ctx, { action: 'resource.override', environment: slug, target: resourceId(ref.kind, ref.key), before, after: override });
+    return { kind: ref.kind, key: ref.key, environment: slug, override };
+  });
+}
+
+export async function deleteOverride(deps: Deps, ctx: CallContext, slug: string, ref: ResourceRef) {
+  authorize(ctx.actor, 'override.write', slug);
+  return deps.store.transaction(async (tx) => {
+    const env = await envFor(tx, ctx, slug);
+    const before = await findOverride(tx, scopeOf(env), ref.kind, ref.key);
+    if (before === null) throw notFound(`an override of ${resourceId(ref.kind, ref.key)} in ${slug}`);
+    await deleteOverrideRow(tx, scopeOf(env), ref.kind, ref.key);
+    await record(deps, tx, ctx, { action: 'resource.override_delete', environment: slug, target: resourceId(ref.kind, ref.key), before, after: null });
+  });
+}
+

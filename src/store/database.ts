@@ -1,0 +1,99 @@
+// Opens the one database a node uses: embedded SQLite by default, PostgreSQL for a
+// `postgres://` URL. The differences between the two live here, as capability flags.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
+import pg from 'pg';
+import type { Database } from './schema.js';
+import { migrate } from './migrations.js';
+
+export type Dialect = 'sqlite' | 'postgres';
+export type Db = Kysely<Database> | Transaction<Database>;
+
+export interface Store {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  /** Rows per multi-row INSERT, within each database's bound-parameter limit. */
+  insertBatch: number;
+  /** Takes a row lock for the rest of the transaction where the database has them. */
+  supportsRowLocks: boolean;
+  transaction<T>(work: (tx: Transaction<Database>) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export interface StoreOptions {
+  /** `postgres://…` or `postgresql://…`, or a SQLite file path, or `:memory:`. */
+  url: string;
+  poolSize?: number;
+}
+
+export function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//.test(url);
+}
+
+export async function openStore(options: StoreOptions): Promise<Store> {
+  const store = isPostgresUrl(options.url) ? openPostgres(options) : openSqlite(options.url);
+  try {
+    await migrate(store.db);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  return store;
+}
+
+function openSqlite(file: string): Store {
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  const connection = new SQLite(file);
+  connection.pragma('journal_mode = WAL');
+  connection.pragma('synchronous = NORMAL');
+  connection.pragma('foreign_keys = ON');
+  connection.pragma('busy_timeout = 5000');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: connection }) });
+  return {
+    db,
+    dialect: 'sqlite',
+    insertBatch: 500,
+    supportsRowLocks: false,
+    // Kysely serialises SQLite access through one connection, so a transaction here is
+    // already exclusive within the process; IMMEDIATE would only matter across processes.
+    transaction: (work) => db.transaction().execute(work),
+    close: () => db.destroy(),
+  };
+}
+
+function openPostgres(options: StoreOptions): Store {
+  const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10 });
+  // A pooled client that errors while idle must not crash the node; the pool replaces it.
+  pool.on('error', () => {});
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    db,
+    dialect: 'postgres',
+    insertBatch: 1000,
+    supportsRowLocks: true,
+    transaction: (work) => db.transaction().setIsolationLevel('read committed').execute(work),
+    close: () => db.destroy(),
+  };
+}
+
+/** Inserts many rows in batches that fit the database's bound-parameter limit. */
+export async function insertMany<T extends keyof Database>(
+  store: Store,
+  db: Db,
+  table: T,
+  rows: Database[T][],
+  onConflictDoNothing = false,
+): Promise<void> {
+  for (let i = 0; i < rows.length; i += store.insertBatch) {
+    const batch = rows.slice(i, i + store.insertBatch);
+    let query = db.insertInto(table).values(batch as any);
+    if (onConflictDoNothing) query = query.onConflict((oc) => oc.doNothing());
+    await query.execute();
+  }
+}
+
+export async function ping(store: Store): Promise<void> {
+  await sql`select 1`.execute(store.db);
+}

@@ -1,0 +1,119 @@
+// Environments of a workspace and their release head, the pointer every release moves.
+import type { Db, Store } from './database.js';
+import type { Environment } from '../domain/environments/chain.js';
+import { flag, toEnvironment } from './rows.js';
+
+export async function listEnvironments(db: Db, workspaceId: string): Promise<Environment[]> {
+  const rows = await db.selectFrom('environments').selectAll().where('workspace_id', '=', workspaceId).execute();
+  return rows.map(toEnvironment);
+}
+
+export async function findEnvironment(db: Db, workspaceId: string, slug: string): Promise<Environment | undefined> {
+  const row = await db
+    .selectFrom('environments')
+    .selectAll()
+    .where('workspace_id', '=', workspaceId)
+    .where('slug', '=', slug)
+    .executeTakeFirst();
+  return row && toEnvironment(row);
+}
+
+/**
+ * Re-reads an environment inside a transaction and, where the database has row locks, holds
+ * its row until the transaction ends: the release head is read and moved under this lock.
+ */
+export async function lockEnvironment(store: Store, tx: Db, workspaceId: string, id: string): Promise<Environment | undefined> {
+  let query = tx.selectFrom('environments').selectAll().where('workspace_id', '=', workspaceId).where('id', '=', id);
+  if (store.supportsRowLocks) query = query.forUpdate();
+  const row = await query.executeTakeFirst();
+  return row && toEnvironment(row);
+}
+
+export async function insertEnvironment(db: Db, env: Environment) {
+  await db
+    .insertInto('environments')
+    .values({
+      id: env.id,
+      workspace_id: env.workspaceId,
+      slug: env.slug,
+      name: env.name,
+      kind: env.kind,
+      position: env.position,
+      protected: flag(env.protected),
+      approvals_required: env.approvalsRequired,
+      obfuscate_data: flag(env.obfuscateData),
+      region: env.region,
+      color: env.color,
+      parent_id: env.parentId,
+      head_release: env.headRelease,
+      created_at: env.createdAt,
+      updated_at: env.updatedAt,
+    })
+    .execute();
+}
+
+export async function updateEnvironment(db: Db, env: Environment) {
+  await db
+    .updateTable('environments')
+    .set({
+      name: env.name,
+      position: env.position,
+      protected: flag(env.protected),
+      approvals_required: env.approvalsRequired,
+      obfuscate_data: flag(env.obfuscateData),
+      region: env.region,
+      color: env.color,
+      updated_at: env.updatedAt,
+    })
+    .where('workspace_id', '=', env.workspaceId)
+    .where('id', '=', env.id)
+    .execute();
+}
+
+export async function setPositions(db: Db, workspaceId: string, positions: { id: string; position: number }[]) {
+  for (const { id, position } of positions) {
+    await db.updateTable('environments').set({ position }).where('workspace_id', '=', workspaceId).where('id', '=', id).execute();
+  }
+}
+
+export async function setHeadRelease(db: Db, workspaceId: string, id: string, head: number, at: string) {
+  await db
+    .updateTable('environments')
+    .set({ head_release: head, updated_at: at })
+    .where('workspace_id', '=', workspaceId)
+    .where('id', '=', id)
+    .execute();
+}
+
+export async function countEnvironmentContents(db: Db, workspaceId: string, id: string) {
+  const [releases, drafts] = await Promise.all([
+    db
+      .selectFrom('releases')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('workspace_id', '=', workspaceId)
+      .where('environment_id', '=', id)
+      .executeTakeFirstOrThrow(),
+    db
+      .selectFrom('drafts')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('workspace_id', '=', workspaceId)
+      .where('environment_id', '=', id)
+      .executeTakeFirstOrThrow(),
+  ]);
+  return { releases: Number(releases.n), drafts: Number(drafts.n) };
+}
+
+/** Removes an environment and everything scoped to it (the foreign keys cascade). */
+export async function deleteEnvironment(db: Db, workspaceId: string, id: string) {
+  for (const table of ['drafts', 'overrides', 'resource_states', 'releases'] as const) {
+    await db.deleteFrom(table).where('workspace_id', '=', workspaceId).where('environment_id', '=', id).execute();
+  }
+  await db.deleteFrom('environments').where('workspace_id', '=', workspaceId).where('id', '=', id).execute();
+}
+
+/** Reads every environment of a workspace, locking their rows (in id order) for the transaction. */
+export async function lockEnvironments(store: Store, tx: Db, workspaceId: string): Promise<Environment[]> {
+  let query = tx.selectFrom('environments').selectAll().where('workspace_id', '=', workspaceId).orderBy('id');
+  if (store.supportsRowLocks) query = query.forUpdate();
+  return (await query.execute()).map(toEnvironment);
+}

@@ -1,0 +1,181 @@
+// Forward-only schema migrations, applied at start. Kysely's migrator records what ran and
+// takes a lock, so concurrent nodes starting on one PostgreSQL apply each migration once.
+import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+
+const migrations: Record<string, Migration> = {
+  '0001_core': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('workspaces')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('slug', 'text', (c) => c.notNull().unique())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('audit_seq', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('audit_head', 'text', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('users')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('email', 'text', (c) => c.notNull().unique())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('members')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('workspace_id', 'text', (c) => c.notNull().references('workspaces.id').onDelete('cascade'))
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('environment_roles', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addUniqueConstraint('members_workspace_user', ['workspace_id', 'user_id'])
+        .execute();
+
+      await db.schema
+        .createTable('tokens')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'text', (c) => c.references('users.id').onDelete('cascade'))
+        .addColumn('workspace_id', 'text', (c) => c.references('workspaces.id').onDelete('cascade'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('role', 'text')
+        .addColumn('environment_roles', 'text', (c) => c.notNull())
+        .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('prefix', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('last_used_at', 'text')
+        .addColumn('expires_at', 'text')
+        .addColumn('revoked_at', 'text')
+        .execute();
+
+      await db.schema
+        .createTable('environments')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('workspace_id', 'text', (c) => c.notNull().references('workspaces.id').onDelete('cascade'))
+        .addColumn('slug', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('position', 'integer', (c) => c.notNull())
+        .addColumn('protected', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('approvals_required', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('obfuscate_data', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('region', 'text')
+        .addColumn('color', 'text')
+        .addColumn('parent_id', 'text')
+        .addColumn('head_release', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addUniqueConstraint('environments_workspace_slug', ['workspace_id', 'slug'])
+        .execute();
+
+      await db.schema
+        .createTable('contents')
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addColumn('size', 'integer', (c) => c.notNull())
+        .addPrimaryKeyConstraint('contents_pk', ['workspace_id', 'hash'])
+        .execute();
+
+      await db.schema
+        .createTable('snapshots')
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('id', 'text', (c) => c.notNull())
+        .addColumn('resource_count', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('snapshots_pk', ['workspace_id', 'id'])
+        .execute();
+
+      await db.schema
+        .createTable('snapshot_entries')
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('snapshot_id', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .addColumn('app', 'text')
+        .addPrimaryKeyConstraint('snapshot_entries_pk', ['workspace_id', 'snapshot_id', 'kind', 'key'])
+        .execute();
+
+      await db.schema
+        .createTable('releases')
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('environment_id', 'text', (c) => c.notNull().references('environments.id').onDelete('cascade'))
+        .addColumn('number', 'integer', (c) => c.notNull())
+        .addColumn('snapshot_id', 'text', (c) => c.notNull())
+        .addColumn('resource_count', 'integer', (c) => c.notNull())
+        .addColumn('cause', 'text', (c) => c.notNull())
+        .addColumn('source_environment', 'text')
+        .addColumn('source_release', 'integer')
+        .addColumn('message', 'text', (c) => c.notNull())
+        .addColumn('author_id', 'text', (c) => c.notNull())
+        .addColumn('author_name', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('releases_pk', ['environment_id', 'number'])
+        .execute();
+
+      for (const table of ['drafts', 'overrides', 'resource_states'] as const) {
+        let builder = db.schema
+          .createTable(table)
+          .addColumn('workspace_id', 'text', (c) => c.notNull())
+          .addColumn('environment_id', 'text', (c) => c.notNull().references('environments.id').onDelete('cascade'))
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('key', 'text', (c) => c.notNull());
+        if (table === 'drafts') {
+          builder = builder
+            .addColumn('hash', 'text')
+            .addColumn('app', 'text')
+            .addColumn('base_hash', 'text');
+        } else if (table === 'overrides') {
+          builder = builder.addColumn('patch', 'text', (c) => c.notNull());
+        } else {
+          builder = builder.addColumn('active', 'integer', (c) => c.notNull());
+        }
+        await builder
+          .addColumn('updated_by', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint(`${table}_pk`, ['environment_id', 'kind', 'key'])
+          .execute();
+      }
+
+      await db.schema
+        .createTable('audit_log')
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('seq', 'integer', (c) => c.notNull())
+        .addColumn('id', 'text', (c) => c.notNull().unique())
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addColumn('actor_id', 'text', (c) => c.notNull())
+        .addColumn('actor_kind', 'text', (c) => c.notNull())
+        .addColumn('actor_name', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('environment', 'text')
+        .addColumn('target', 'text')
+        .addColumn('before_digest', 'text')
+        .addColumn('after_digest', 'text')
+        .addColumn('request_id', 'text')
+        .addColumn('details', 'text', (c) => c.notNull())
+        .addColumn('prev_hash', 'text', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('audit_log_pk', ['workspace_id', 'seq'])
+        .execute();
+
+      await db.schema.createIndex('audit_log_action').on('audit_log').columns(['workspace_id', 'action', 'seq']).execute();
+      await db.schema.createIndex('audit_log_env').on('audit_log').columns(['workspace_id', 'environment', 'seq']).execute();
+      await db.schema.createIndex('audit_log_actor').on('audit_log').columns(['workspace_id', 'actor_id', 'seq']).execute();
+      await db.schema.createIndex('tokens_user').on('tokens').column('user_id').execute();
+      await db.schema.createIndex('members_user').on('members').column('user_id').execute();
+    },
+  },
+};
+
+const provider: MigrationProvider = { getMigrations: async () => migrations };
+
+export async function migrate(db: Kysely<any>): Promise<string[]> {
+  const migrator = new Migrator({ db, provider, migrationTableName: 'stageline_migrations', migrationLockTableName: 'stageline_migrations_lock' });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

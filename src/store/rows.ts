@@ -1,0 +1,28 @@
+// Mapping between stored rows and domain values, kept beside the queries that use them.
+import type { Environment } from '../domain/environments/chain.js';
+import type { Selectable } from 'kysely';
+import type { EnvironmentTable } from './schema.js';
+
+export function toEnvironment(row: Selectable<EnvironmentTable>): Environment {
+  return {
+    id: row.id,
+    workspaceId: row.workspace_id,
+    slug: row.slug,
+    name: row.name,
+    kind: row.kind as Environment['kind'],
+    position: row.position,
+    protected: row.protected === 1,
+    approvalsRequired: row.approvals_required,
+    obfuscateData: row.obfuscate_data === 1,
+    region: row.region,
+    color: row.color,
+    parentId: row.parent_id,
+    headRelease: row.head_release,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export function flag(value: boolean): number {
+  return value ? 1 : 0;
+}

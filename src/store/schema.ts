@@ -1,0 +1,168 @@
+// Table shapes as Kysely sees them. Timestamps are ISO-8601 text and flags are 0/1 integers on
+// both databases, so rows read the same whichever database is behind the store.
+
+export interface WorkspaceTable {
+  id: string;
+  slug: string;
+  name: string;
+  created_at: string;
+  audit_seq: number;
+  audit_head: string;
+}
+
+export interface UserTable {
+  id: string;
+  email: string;
+  name: string;
+  created_at: string;
+}
+
+export interface MemberTable {
+  id: string;
+  workspace_id: string;
+  user_id: string;
+  role: string;
+  environment_roles: string;
+  created_at: string;
+}
+
+export interface TokenTable {
+  id: string;
+  /** The user a personal token or session acts as; null for service tokens. */
+  user_id: string | null;
+  /** The workspace a service token belongs to; null for user tokens. */
+  workspace_id: string | null;
+  name: string;
+  kind: string;
+  role: string | null;
+  environment_roles: string;
+  token_hash: string;
+  prefix: string;
+  created_at: string;
+  last_used_at: string | null;
+  expires_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface EnvironmentTable {
+  id: string;
+  workspace_id: string;
+  slug: string;
+  name: string;
+  kind: string;
+  position: number;
+  protected: number;
+  approvals_required: number;
+  obfuscate_data: number;
+  region: string | null;
+  color: string | null;
+  parent_id: string | null;
+  head_release: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ContentTable {
+  workspace_id: string;
+  hash: string;
+  body: string;
+  size: number;
+}
+
+export interface SnapshotTable {
+  workspace_id: string;
+  id: string;
+  resource_count: number;
+  created_at: string;
+}
+
+export interface SnapshotEntryTable {
+  workspace_id: string;
+  snapshot_id: string;
+  kind: string;
+  key: string;
+  hash: string;
+  app: string | null;
+}
+
+export interface ReleaseTable {
+  workspace_id: string;
+  environment_id: string;
+  number: number;
+  snapshot_id: string;
+  resource_count: number;
+  cause: string;
+  source_environment: string | null;
+  source_release: number | null;
+  message: string;
+  author_id: string;
+  author_name: string;
+  created_at: string;
+}
+
+export interface DraftTable {
+  workspace_id: string;
+  environment_id: string;
+  kind: string;
+  key: string;
+  hash: string | null;
+  app: string | null;
+  base_hash: string | null;
+  updated_by: string;
+  updated_at: string;
+}
+
+export interface OverrideTable {
+  workspace_id: string;
+  environment_id: string;
+  kind: string;
+  key: string;
+  patch: string;
+  updated_by: string;
+  updated_at: string;
+}
+
+export interface ResourceStateTable {
+  workspace_id: string;
+  environment_id: string;
+  kind: string;
+  key: string;
+  active: number;
+  updated_by: string;
+  updated_at: string;
+}
+
+export interface AuditTable {
+  workspace_id: string;
+  seq: number;
+  id: string;
+  at: string;
+  actor_id: string;
+  actor_kind: string;
+  actor_name: string;
+  action: string;
+  environment: string | null;
+  target: string | null;
+  before_digest: string | null;
+  after_digest: string | null;
+  request_id: string | null;
+  details: string;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface Database {
+  workspaces: WorkspaceTable;
+  users: UserTable;
+  members: MemberTable;
+  tokens: TokenTable;
+  environments: EnvironmentTable;
+  contents: ContentTable;
+  snapshots: SnapshotTable;
+  snapshot_entries: SnapshotEntryTable;
+  releases: ReleaseTable;
+  drafts: DraftTable;
+  overrides: OverrideTable;
+  resource_states: ResourceStateTable;
+  audit_log: AuditTable;
+}

@@ -1,0 +1,109 @@
+// Test harness: a fresh database per test file (a temporary SQLite file, or a new PostgreSQL
+// database on the machine's server), an app on it, and the bootstrap owner's token.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../src/http/app.js';
+import { bootstrap } from '../src/services/bootstrap.js';
+import type { Deps } from '../src/services/context.js';
+import { openStore, type Store } from '../src/store/database.js';
+
+export const TEST_DB = (process.env.STAGELINE_TEST_DB ?? 'sqlite') as 'sqlite' | 'postgres';
+export const PG_ADMIN_URL = process.env.STAGELINE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+export interface TestDatabase {
+  url: string;
+  drop(): Promise<void>;
+}
+
+/** A new empty database of the kind this test project runs against. */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  if (TEST_DB === 'sqlite') {
+    const dir = mkdtempSync(join(tmpdir(), 'stageline-test-'));
+    return { url: join(dir, 'stageline.db'), drop: async () => rmSync(dir, { recursive: true, force: true }) };
+  }
+  const name = `stageline_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = new URL(PG_ADMIN_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const client = new pg.Client({ connectionString: PG_ADMIN_URL });
+      await client.connect();
+      await client.query(`drop database if exists ${name} with (force)`);
+      await client.end();
+    },
+  };
+}
+
+export interface Harness {
+  app: FastifyInstance;
+  store: Store;
+  deps: Deps;
+  token: string;
+  database: TestDatabase;
+  /** JSON call as the bootstrap owner (or with the given token). */
+  call(method: string, path: string, body?: unknown, token?: string | null): Promise<{ status: number; body: any; headers: Record<string, unknown> }>;
+  close(): Promise<void>;
+}
+
+export const WS = '/api/workspaces/default';
+
+export async function startHarness(): Promise<Harness> {
+  const database = await createTestDatabase();
+  const store = await openStore({ url: database.url, poolSize: 12 });
+  const deps: Deps = { store, now: () => new Date() };
+  const boot = await bootstrap(deps, {});
+  const app = await buildApp({ deps });
+  const token = boot!.token;
+  return {
+    app,
+    store,
+    deps,
+    token,
+    database,
+    async call(method, path, body, as = token) {
+      const headers: Record<string, string> = {};
+      if (as) headers.authorization = `Bearer ${as}`;
+      if (body !== undefined) headers['content-type'] = 'application/json';
+      const response = await app.inject({ method: method as any, url: path, headers, payload: body === undefined ? undefined : JSON.stringify(body) });
+      const text = response.body;
+      return { status: response.statusCode, body: text ? JSON.parse(text) : null, headers: response.headers };
+    },
+    async close() {
+      await app.close();
+      await store.close();
+      await database.drop();
+    },
+  };
+}
+
+/** Writes drafts and commits them in development; returns the commit's release. */
+export async function commitDrafts(h: Harness, drafts: Record<string, unknown>, message = 'change'): Promise<any> {
+  for (const [id, content] of Object.entries(drafts)) {
+    const res = await h.call('PUT', `${WS}/environments/development/resources/${id}`, { content });
+    if (res.status !== 200) throw new Error(`draft ${id}: ${res.status} ${JSON.stringify(res.body)}`);
+  }
+  const res = await h.call('POST', `${WS}/environments/development/commits`, { message });
+  if (res.status !== 201) throw new Error(`commit: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body;
+}
+
+export async function createStaging(h: Harness) {
+  const res = await h.call('POST', `${WS}/environments`, { slug: 'staging', name: 'Staging' });
+  if (res.status !== 201) throw new Error(`staging: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body;
+}
+
+export async function promote(h: Harness, env: string, body: Record<string, unknown> = {}) {
+  return h.call('POST', `${WS}/environments/${env}/promotions`, body);
+}
+
+export const config = (value: unknown) => ({ value });

@@ -1,0 +1,17 @@
+import { defineConfig } from 'vitest/config';
+
+// One suite, three projects: pure rules once, and every store and HTTP test against both
+// databases (`STAGELINE_TEST_DB` selects the one a project's test files open).
+const integration = ['test/**/*.test.ts'];
+
+export default defineConfig({
+  test: {
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['src/**/*.test.ts'] } },
+      { extends: true, test: { name: 'sqlite', include: integration, env: { STAGELINE_TEST_DB: 'sqlite' } } },
+      { extends: true, test: { name: 'postgres', include: integration, env: { STAGELINE_TEST_DB: 'postgres' } } },
+    ],
+  },
+});

@@ -1,7 +1,7 @@
 // The HTTP server of a node: management API under /api, health, and the OpenAPI document.
 // Routes are thin: validate (zod), resolve the caller, call one use case, shape the answer.
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import { jsonSchemaTransform, jsonSchemaTransformObject, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Deps } from '../services/context.js';
@@ -19,7 +19,8 @@ export type App = FastifyInstance;
 
 export interface AppOptions {
   deps: Deps;
-  logger?: FastifyServerOptions['logger'];
+  /** A pino logger; without one the app does not log. */
+  logger?: FastifyBaseLogger;
   bodyLimit?: number;
   version?: string;
 }
@@ -30,7 +31,7 @@ export const LOG_REDACT = ['req.headers.authorization', 'req.headers.cookie', 'r
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: options.logger ?? false,
+    ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     requestIdHeader: false,
     genReqId: (req) => {

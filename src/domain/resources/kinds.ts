@@ -172,7 +172,10 @@ export function zodIssues(error: z.ZodError, prefix: string, where: FieldIssue['
     const base = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) out.push({ field: base ? `${base}.${key}` : key, message: 'unknown field', in: where });
-    } else if (issue.code === 'invalid_union' && 'errors' in issue && Array.isArray(issue.errors)) {
+    } else if (issue.code === 'invalid_union' && issue.errors.length === 0) {
+      // A discriminated union whose discriminator (the last path part) matched no branch.
+      out.push({ field: base, message: 'is not one of the accepted values', in: where });
+    } else if (issue.code === 'invalid_union') {
       // A union (e.g. a split) failed every branch: report the branch that came closest.
       const branches = issue.errors as z.core.$ZodIssue[][];
       const closest = [...branches].sort((a, b) => a.length - b.length)[0] ?? [];

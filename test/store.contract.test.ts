@@ -1,0 +1,107 @@
+// The store's contract, the same on SQLite and PostgreSQL: content addressing, snapshot
+// sharing, unique release numbers, idempotent migrations, and workspace scoping.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { contentHash, canonicalJson } from '../src/domain/canonical.js';
+import { snapshotId, toSnapshot } from '../src/domain/releases/snapshot.js';
+import { openStore, type Store } from '../src/store/database.js';
+import { findEnvironment, lockEnvironment } from '../src/store/environments.js';
+import { getContents, insertRelease, loadSnapshot, pageSnapshotEntries, putContents, saveSnapshot, type Release } from '../src/store/releases.js';
+import { findWorkspace } from '../src/store/workspaces.js';
+import { bootstrap } from '../src/services/bootstrap.js';
+import { createTestDatabase, TEST_DB, type TestDatabase } from './support.js';
+
+let database: TestDatabase;
+let store: Store;
+let workspaceId: string;
+const at = '2026-01-01T00:00:00.000Z';
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  store = await openStore({ url: database.url });
+  await bootstrap({ store, now: () => new Date(at) }, {});
+  workspaceId = (await findWorkspace(store.db, 'default'))!.id;
+});
+afterAll(async () => {
+  await store?.close();
+  await database?.drop();
+});
+
+const doc = (value: unknown) => {
+  const body = canonicalJson(value);
+  return { hash: contentHash(value), body };
+};
+
+describe(`store contract (${TEST_DB})`, () => {
+  it('opening an already-migrated database again is a no-op', async () => {
+    const again = await openStore({ url: database.url });
+    await again.close();
+  });
+
+  it('stores each content once per hash, whatever the key order', async () => {
+    await putContents(store, store.db, workspaceId, [doc({ a: 1, b: 2 }), doc({ b: 2, a: 1 })]);
+    await putContents(store, store.db, workspaceId, [doc({ a: 1, b: 2 })]);
+    const rows = await store.db.selectFrom('contents').selectAll().where('hash', '=', contentHash({ a: 1, b: 2 })).execute();
+    expect(rows).toHaveLength(1);
+    expect((await getContents(store.db, workspaceId, [rows[0]!.hash])).get(rows[0]!.hash)).toEqual({ a: 1, b: 2 });
+  });
+
+  it('content of another workspace is not readable by hash', async () => {
+    const hash = contentHash({ a: 1, b: 2 });
+    expect((await getContents(store.db, 'ws_other', [hash])).size).toBe(0);
+  });
+
+  it('a snapshot with the same entries is stored once and reads back identically', async () => {
+    const entries = Array.from({ length: 1200 }, (_, i) => ({ kind: 'config' as const, key: `k${i}`, hash: contentHash(i), app: i % 2 ? 'billing' : null }));
+    const snapshot = toSnapshot(entries);
+    const id = snapshotId(snapshot);
+    await saveSnapshot(store, store.db, workspaceId, id, snapshot, at);
+    await saveSnapshot(store, store.db, workspaceId, id, toSnapshot([...entries].reverse()), at);
+    const count = await store.db.selectFrom('snapshot_entries').select((eb) => eb.fn.countAll<number>().as('n')).where('snapshot_id', '=', id).executeTakeFirstOrThrow();
+    expect(Number(count.n)).toBe(1200);
+    const loaded = await loadSnapshot(store.db, workspaceId, id);
+    expect(snapshotId(loaded)).toBe(id);
+    const page = await pageSnapshotEntries(store.db, workspaceId, id, { kind: 'config', key: 'k998' }, 3, { app: 'billing' });
+    expect(page.map((e) => e.key)).toEqual(['k999']);
+  });
+
+  it('refuses two releases with one number in one environment', async () => {
+    const env = (await findEnvironment(store.db, workspaceId, 'development'))!;
+    const release: Release = {
+      environmentId: env.id,
+      number: 1,
+      snapshotId: 'snap',
+      resourceCount: 0,
+      cause: 'commit',
+      sourceEnvironment: null,
+      sourceRelease: null,
+      message: 'm',
+      authorId: 'a',
+      authorName: 'a',
+      createdAt: at,
+    };
+    await insertRelease(store.db, workspaceId, release);
+    await expect(insertRelease(store.db, workspaceId, release)).rejects.toThrow();
+  });
+
+  it.runIf(TEST_DB === 'postgres')('lockEnvironment holds the row until the transaction ends', async () => {
+    const env = (await findEnvironment(store.db, workspaceId, 'production'))!;
+    const order: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const first = store.transaction(async (tx) => {
+      await lockEnvironment(store, tx, workspaceId, env.id);
+      order.push('first locked');
+      await held;
+      order.push('first done');
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    const second = store.transaction(async (tx) => {
+      await lockEnvironment(store, tx, workspaceId, env.id);
+      order.push('second locked');
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    release();
+    await Promise.all([first, second]);
+    expect(order).toEqual(['first locked', 'first done', 'second locked']);
+  });
+});

@@ -22,6 +22,8 @@ describe('concurrent release changes', () => {
 
   it('concurrent promotions and rollbacks never share a release number or lose one', async () => {
     await commitDrafts(h, { 'config/a': config(2) });
+    // Release 1 must be earlier than the head whichever call runs first.
+    expect((await promote(h, 'staging')).status).toBe(201);
     const calls = Array.from({ length: 12 }, (_, i) =>
       i % 3 === 2 ? h.call('POST', `${WS}/environments/staging/rollbacks`, { release: 1 }) : promote(h, 'staging'),
     );

@@ -63,7 +63,7 @@ describe(`server on ${TEST_DB}`, () => {
     expect(printed.join('')).not.toContain(token);
     expect(() => statSync(join(dataDir, 'admin-token'))).toThrow();
     const res = await fetch(`${server.url}/api/workspaces`, { headers: { authorization: `Bearer ${token}` } });
-    expect((await res.json()).data.map((w: any) => w.slug)).toEqual(['default']);
+    expect(((await res.json()) as any).data.map((w: any) => w.slug)).toEqual(['default']);
     await server.close();
   });
 
@@ -74,7 +74,7 @@ describe(`server on ${TEST_DB}`, () => {
     const token = 'shared-bootstrap-token-0123456789';
     const nodes = await Promise.all([0, 1].map(() => start({ STAGELINE_DATA_DIR: dataDir, STAGELINE_BOOTSTRAP_TOKEN: token }, database)));
     const res = await fetch(`${nodes[1]!.url}/api/workspaces`, { headers: { authorization: `Bearer ${token}` } });
-    expect((await res.json()).data).toHaveLength(1);
+    expect(((await res.json()) as any).data).toHaveLength(1);
     for (const node of nodes) await node.close();
   });
 

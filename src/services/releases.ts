@@ -99,7 +99,7 @@ export async function commit(deps: Deps, ctx: CallContext, slug: string, input: 
       sourceRelease: null,
       message: input.message,
     });
-    await deleteDrafts(tx, scope, drafts);
+    await deleteDrafts(tx, scope, named ? drafts : 'all');
     await record(deps, tx, ctx, {
       action: 'release.commit',
       environment: slug,

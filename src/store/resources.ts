@@ -91,17 +91,20 @@ export async function upsertDraft(db: Db, scope: Scope, draft: DraftRow) {
 }
 
 export async function deleteDrafts(db: Db, scope: Scope, ids: { kind: string; key: string }[] | 'all') {
-  let query = db.deleteFrom('drafts').where('workspace_id', '=', scope.workspaceId).where('environment_id', '=', scope.environmentId);
-  if (ids !== 'all') {
-    if (ids.length === 0) return;
-    // Deleted in chunks so a large commit stays within the bound-parameter limit.
-    for (let i = 0; i < ids.length; i += 400) {
-      const chunk = ids.slice(i, i + 400);
-      await query.where((eb) => eb.or(chunk.map((r) => eb.and([eb('kind', '=', r.kind), eb('key', '=', r.key)])))).execute();
-    }
+  const query = db.deleteFrom('drafts').where('workspace_id', '=', scope.workspaceId).where('environment_id', '=', scope.environmentId);
+  if (ids === 'all') {
+    await query.execute();
     return;
   }
-  await query.execute();
+  // `kind = ? AND key IN (…)` lets both databases look each key up in the primary key; a long
+  // OR of (kind, key) pairs makes them scan the environment's drafts once per chunk.
+  const byKind = new Map<string, string[]>();
+  for (const { kind, key } of ids) byKind.set(kind, [...(byKind.get(kind) ?? []), key]);
+  for (const [kind, keys] of byKind) {
+    for (let i = 0; i < keys.length; i += 500) {
+      await query.where('kind', '=', kind).where('key', 'in', keys.slice(i, i + 500)).execute();
+    }
+  }
 }
 
 export async function findOverride(db: Db, scope: Scope, kind: string, key: string): Promise<unknown | null> {

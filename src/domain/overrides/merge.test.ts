@@ -92,3 +92,12 @@ describe('mergeOverride', () => {
     expect(override).toEqual({ upstream: { url: 'http://localhost:3000' }, rateLimit: null });
   });
 });
+
+describe('keys that are special to JavaScript', () => {
+  it('keeps a __proto__ key as an ordinary field and changes no prototype', () => {
+    const merged = mergeOverride({ value: { a: 1 } }, JSON.parse('{"value":{"__proto__":{"polluted":true}}}')) as any;
+    expect(Object.keys(merged.value)).toEqual(['a', '__proto__']);
+    expect(merged.value.polluted).toBeUndefined();
+    expect(({} as any).polluted).toBeUndefined();
+  });
+});

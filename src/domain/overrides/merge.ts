@@ -11,7 +11,9 @@ export function mergeOverride<T>(base: T, override: unknown): T {
   const merged: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(override)) {
     if (value === null || value === undefined) continue;
-    merged[key] = mergeOverride(base[key], value);
+    const inherited = Object.prototype.hasOwnProperty.call(base, key) ? base[key] : undefined;
+    // Defined, not assigned: a key such as `__proto__` stays an ordinary field of the document.
+    Object.defineProperty(merged, key, { value: mergeOverride(inherited, value), enumerable: true, writable: true, configurable: true });
   }
   return merged as T;
 }

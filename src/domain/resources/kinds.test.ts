@@ -335,3 +335,21 @@ describe('isCidr', () => {
     expect(isCidr(value)).toBe(false);
   });
 });
+
+describe('issues inside unions and missing fields', () => {
+  const route = { match: { pathPrefix: '/p' }, upstream: { url: 'https://a' } };
+
+  it('a blue-green split with several bad fields names each of them', () => {
+    const issues = contentIssues('route', { ...route, split: { blueGreen: { blue: 'https://b', green: 'x', active: 'red' } } });
+    expect(issues.map((i) => i.field).sort()).toEqual(['content.split.blueGreen.active', 'content.split.blueGreen.green']);
+  });
+
+  it('a missing required field says it is required', () => {
+    expect(contentIssues('config', { public: true })).toEqual([{ field: 'content.value', message: 'is required', in: 'body' }]);
+  });
+
+  it('refuses a CIDR prefix with a leading zero', () => {
+    expect(isCidr('10.0.0.0/08')).toBe(false);
+    expect(isCidr('10.0.0.0/0')).toBe(true);
+  });
+});

@@ -35,7 +35,7 @@ export function isCidr(value: string): boolean {
   const family = isIP(address);
   if (family === 0) return false;
   if (prefix === undefined) return true;
-  if (!/^\d{1,3}$/.test(prefix)) return false;
+  if (!/^(0|[1-9]\d{0,2})$/.test(prefix)) return false;
   return Number(prefix) <= (family === 4 ? 32 : 128);
 }
 
@@ -176,11 +176,16 @@ export function zodIssues(error: z.ZodError, prefix: string, where: FieldIssue['
       // A discriminated union whose discriminator (the last path part) matched no branch.
       out.push({ field: base, message: 'is not one of the accepted values', in: where });
     } else if (issue.code === 'invalid_union') {
-      // A union (e.g. a split) failed every branch: report the branch that came closest.
+      // A union (e.g. a split) failed every branch: report the branch that came closest, the
+      // one whose problems lie deepest (a branch whose own keys are missing or unknown is the
+      // wrong branch, not a nearly-right one).
       const branches = issue.errors as z.core.$ZodIssue[][];
-      const closest = [...branches].sort((a, b) => a.length - b.length)[0] ?? [];
+      const shallow = (issues: z.core.$ZodIssue[]) => issues.filter((i) => i.path.length <= 1).length;
+      const closest = [...branches].sort((a, b) => shallow(a) - shallow(b) || a.length - b.length)[0] ?? [];
       const nested = new z.ZodError(closest.map((i) => ({ ...i, path: [...issue.path, ...i.path] })));
       out.push(...zodIssues(nested, prefix, where));
+    } else if (issue.code === 'invalid_type' && issue.input === undefined) {
+      out.push({ field: base, message: 'is required', in: where });
     } else {
       out.push({ field: base, message: issue.message, in: where });
     }

@@ -35,7 +35,7 @@ const C1_RATIO_TARGET = 1.5;
 const C1_P95_TARGET_MS = 100;
 
 const C2_SIZES = { small: 500, large: 5_000 } as const;
-const C2_REPS = QUICK ? 1 : 3;
+const C2_REPS = QUICK ? 3 : 5;
 const C2_WARMUP_SIZE = 200;
 const C2_BLOB_CHARS = 2_000;
 const C2_TIME_TARGET_MS = 5_000;

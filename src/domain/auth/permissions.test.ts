@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { StagelineError } from '../errors.js';
+import { caught } from '../errors.test-support.js';
 import {
   authorize,
   can,
@@ -17,15 +17,6 @@ function actor(role: Role, environmentRoles: Record<string, Role> = {}): Actor {
   return { kind: 'user', id: 'usr_1', name: 'Ada', tokenId: null, role, environmentRoles };
 }
 
-function caught(action: () => unknown): StagelineError {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof StagelineError) return error;
-    throw error;
-  }
-  throw new Error('expected a StagelineError, nothing was thrown');
-}
 
 /**
  * The expected grants, written out independently of ROLE_PERMISSIONS so that a change to the

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { StagelineError } from '../errors.js';
+import { caught } from '../errors.test-support.js';
 import {
   assertEditable,
   assertSlug,
@@ -47,16 +47,6 @@ const feature = branch('feature-login', development);
 /** Deliberately not in promotion order, with a branch mixed in. */
 const workspace = [production, feature, development, staging];
 
-/** Runs `action`, expecting a StagelineError, and returns it. */
-function caught(action: () => unknown): StagelineError {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof StagelineError) return error;
-    throw error;
-  }
-  throw new Error('expected a StagelineError, nothing was thrown');
-}
 
 describe('slugIssue', () => {
   it.each(['staging', 'qa', 'prod-eu-2', 'a' + 'b'.repeat(40)])('accepts %s', (slug) => {

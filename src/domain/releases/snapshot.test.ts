@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { StagelineError } from '../errors.js';
+import { caught } from '../errors.test-support.js';
 import {
   applyDrafts,
   compareSnapshots,
@@ -24,15 +24,6 @@ function entries(snapshot: Snapshot): Record<string, SnapshotEntry> {
   return Object.fromEntries(snapshot);
 }
 
-function caught(action: () => unknown): StagelineError {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof StagelineError) return error;
-    throw error;
-  }
-  throw new Error('expected a StagelineError, nothing was thrown');
-}
 
 describe('resourceId', () => {
   it('joins kind and key with a slash', () => {

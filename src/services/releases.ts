@@ -3,6 +3,7 @@
 import { authorize } from '../domain/auth/permissions.js';
 import { assertEditable, resolvePromotionSource, type Environment } from '../domain/environments/chain.js';
 import { conflict, invalid, notFound } from '../domain/errors.js';
+import { assertExpectedRelease, assertRollbackTarget } from '../domain/releases/head.js';
 import {
   applyDrafts,
   compareSnapshots,
@@ -38,16 +39,6 @@ async function lockTarget(deps: Deps, tx: Db, env: Environment): Promise<Environ
   const locked = await lockEnvironment(deps.store, tx, env.workspaceId, env.id);
   if (!locked) throw notFound(`environment ${env.slug}`);
   return locked;
-}
-
-function assertExpected(env: Environment, expected: number | undefined) {
-  if (expected !== undefined && env.headRelease !== expected) {
-    throw conflict(
-      'release_conflict',
-      `${env.slug} is at release #${env.headRelease}, not #${expected}: it changed since you looked`,
-      [{ field: 'expectedRelease', expected, actual: env.headRelease }],
-    );
-  }
 }
 
 /** Appends the next release of `env` pointing at `snapshot`, stored if new, and moves the head. */
@@ -141,7 +132,7 @@ export async function promote(deps: Deps, ctx: CallContext, targetSlug: string, 
   const source = resolvePromotionSource(target, all, input.from);
 
   if (input.dryRun) {
-    assertExpected(target, input.expectedRelease);
+    assertExpectedRelease(target, input.expectedRelease);
     const plan = await planPromotion(deps.store.db, target, source, input);
     return {
       dryRun: true as const,
@@ -154,7 +145,7 @@ export async function promote(deps: Deps, ctx: CallContext, targetSlug: string, 
 
   return deps.store.transaction(async (tx) => {
     const locked = await lockTarget(deps, tx, target);
-    assertExpected(locked, input.expectedRelease);
+    assertExpectedRelease(locked, input.expectedRelease);
     const plan = await planPromotion(tx, locked, source, input);
     const message = input.message ?? `promote ${releaseName(source, plan.sourceRelease.number)}`;
     const release = await appendRelease(
@@ -187,10 +178,8 @@ export async function rollback(deps: Deps, ctx: CallContext, slug: string, input
   authorize(ctx.actor, 'release.rollback', slug);
   return deps.store.transaction(async (tx) => {
     const env = await lockTarget(deps, tx, await requireEnv(tx, ctx, slug));
-    assertExpected(env, input.expectedRelease);
-    if (input.release >= env.headRelease) {
-      throw invalid([{ field: 'release', message: `must be an earlier release of ${slug} than the current #${env.headRelease}`, in: 'body' }]);
-    }
+    assertExpectedRelease(env, input.expectedRelease);
+    assertRollbackTarget(env, input.release);
     const earlier = await releaseOf(tx, env, input.release);
     // The new release points at the earlier release's snapshot: nothing is copied.
     const release = await appendRelease(

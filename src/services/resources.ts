@@ -6,7 +6,7 @@ import { canonicalJson, sha256 } from '../domain/canonical.js';
 import { assertEditable, type Environment } from '../domain/environments/chain.js';
 import { invalid, notFound } from '../domain/errors.js';
 import { mergeOverride } from '../domain/overrides/merge.js';
-import { APP_PATTERN, contentIssues, isResourceKind, RESOURCE_KEY_PATTERN, type ResourceKind } from '../domain/resources/kinds.js';
+import { APP_PATTERN, contentIssues, type ResourceRef } from '../domain/resources/kinds.js';
 import { compareSnapshots, resourceId, toSnapshot } from '../domain/releases/snapshot.js';
 import type { Db } from '../store/database.js';
 import { findEnvironment, listEnvironments } from '../store/environments.js';
@@ -28,22 +28,6 @@ import { record } from './audit.js';
 import type { CallContext, Deps } from './context.js';
 import { describeChanges } from './diff.js';
 import { headSnapshot, headSnapshotId } from './snapshots.js';
-
-export interface ResourceRef {
-  kind: ResourceKind;
-  key: string;
-}
-
-/** Checks the `:kind/:key` of a path. */
-export function resourceRef(kind: string, key: string): ResourceRef {
-  const issues = [];
-  if (!isResourceKind(kind)) issues.push({ field: 'kind', message: 'must be one of workflow, layout, route, tool, config', in: 'path' as const });
-  if (!RESOURCE_KEY_PATTERN.test(key)) {
-    issues.push({ field: 'key', message: 'must be 1-128 letters, digits, dots, underscores or hyphens, starting with a letter or digit', in: 'path' as const });
-  }
-  if (issues.length > 0) throw invalid(issues);
-  return { kind: kind as ResourceKind, key };
-}
 
 async function envFor(db: Db, ctx: CallContext, slug: string): Promise<Environment> {
   const env = await findEnvironment(db, ctx.workspace.id, slug);

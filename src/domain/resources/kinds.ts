@@ -3,7 +3,7 @@
 // Every string may be a Liquid template; fields that must be URLs accept a template too.
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import type { FieldIssue } from '../errors.js';
+import { invalid, type FieldIssue } from '../errors.js';
 import type { Json } from '../canonical.js';
 import { validateAgainstJsonSchema } from './json-schema.js';
 
@@ -202,4 +202,20 @@ export function contentIssues(kind: ResourceKind, content: unknown): FieldIssue[
     if (config.schema) return validateAgainstJsonSchema(config.schema, config.value, 'content');
   }
   return [];
+}
+
+export interface ResourceRef {
+  kind: ResourceKind;
+  key: string;
+}
+
+/** Checks the `:kind/:key` of a path. */
+export function resourceRef(kind: string, key: string): ResourceRef {
+  const issues = [];
+  if (!isResourceKind(kind)) issues.push({ field: 'kind', message: 'must be one of workflow, layout, route, tool, config', in: 'path' as const });
+  if (!RESOURCE_KEY_PATTERN.test(key)) {
+    issues.push({ field: 'key', message: 'must be 1-128 letters, digits, dots, underscores or hyphens, starting with a letter or digit', in: 'path' as const });
+  }
+  if (issues.length > 0) throw invalid(issues);
+  return { kind: kind as ResourceKind, key };
 }

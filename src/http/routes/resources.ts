@@ -9,10 +9,10 @@ import {
   listChanges,
   listResources,
   putOverride,
-  resourceRef,
   setActive,
   writeDraft,
 } from '../../services/resources.js';
+import { resourceRef } from '../../domain/resources/kinds.js';
 import { contextOf } from '../auth.js';
 import { activeWrite, draftWrite, envParams, errorResponse, overrideWrite, resourceListQuery, resourceParams } from '../schemas.js';
 

@@ -53,3 +53,38 @@ describe('concurrent release changes', () => {
     expect(verify.body).toMatchObject({ valid: true, firstBroken: null });
   });
 });
+
+describe('concurrent edits and commits', () => {
+  it('a draft written while a commit runs is either committed or still a draft, never lost', async () => {
+    for (let round = 0; round < 8; round++) {
+      await h.call('PUT', `${WS}/environments/development/resources/config/race`, { content: config(`v1-${round}`) });
+      const [committed, written] = await Promise.all([
+        h.call('POST', `${WS}/environments/development/commits`, { message: `round ${round}` }),
+        h.call('PUT', `${WS}/environments/development/resources/config/race`, { content: config(`v2-${round}`) }),
+      ]);
+      expect(committed.status).toBe(201);
+      expect(written.status).toBe(200);
+      const read = (await h.call('GET', `${WS}/environments/development/resources/config/race`)).body;
+      const visible = read.draft ? read.draft.content.value : read.committed.content.value;
+      expect(visible).toBe(`v2-${round}`);
+      if (read.draft) await h.call('POST', `${WS}/environments/development/commits`, { message: 'rest' });
+    }
+  });
+
+  it('changing flags while an environment is inserted keeps the chain order', async () => {
+    const results = await Promise.all([
+      h.call('PATCH', `${WS}/environments/production`, { color: '#112233' }),
+      h.call('POST', `${WS}/environments`, { slug: 'qa' }),
+      h.call('PATCH', `${WS}/environments/staging`, { color: '#445566' }),
+    ]);
+    expect(results.map((r) => r.status)).toEqual([200, 201, 200]);
+    const envs = (await h.call('GET', `${WS}/environments`)).body.data;
+    expect(envs.map((e: any) => [e.slug, e.position])).toEqual([
+      ['development', 0],
+      ['staging', 1],
+      ['qa', 2],
+      ['production', 3],
+    ]);
+    expect(envs.find((e: any) => e.slug === 'production')).toMatchObject({ default: true, color: '#112233' });
+  });
+});

@@ -154,3 +154,38 @@ describe('no input produces a 5xx', () => {
     expect(bad.headers['x-request-id']).toMatch(/^req_[0-9a-f]{32}$/);
   });
 });
+
+describe('limits of the databases are 4xx, not 5xx', () => {
+  it.each([
+    ['a release number beyond 32 bits', 'POST', '/environments/staging/promotions', { release: 3e9 }, 'release'],
+    ['an expectedRelease beyond 32 bits', 'POST', '/environments/staging/promotions', { expectedRelease: 3e9 }, 'expectedRelease'],
+    ['a release cursor beyond 32 bits', 'GET', '/environments/development/releases?cursor=99999999999', undefined, 'cursor'],
+    ['an audit cursor beyond 32 bits', 'GET', '/audit-log?cursor=99999999999', undefined, 'cursor'],
+    ['a NUL in a commit message', 'POST', '/environments/development/commits', { message: 'a\u0000b' }, 'message'],
+    ['a NUL in an environment name', 'POST', '/environments', { slug: 'nul-env', name: 'x\u0000' }, 'name'],
+    ['a NUL in resource content', 'PUT', '/environments/development/resources/config/nul', { content: { value: { k: 'a\u0000' } } }, 'content.value.k'],
+    ['a NUL in a query filter', 'GET', '/audit-log?actor=a%00b', undefined, 'actor'],
+  ])('%s → 400 naming the field', async (_name, method, path, body, field) => {
+    const res = await h.call(method, `${WS}${path}`, body);
+    expect(res.status).toBe(400);
+    expect(res.body.error.details.map((d: any) => d.field)).toContain(field);
+  });
+
+  it('a NUL in a path parameter → 400', async () => {
+    const res = await h.call('GET', '/api/workspaces/de%00fault/environments');
+    expect(res.status).toBe(400);
+  });
+
+  it('a URL that cannot be decoded gets the documented error shape', async () => {
+    const res = await h.call('GET', `${WS}/environments/%E0%A4%A`);
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('invalid_request');
+  });
+
+  it('a commit naming thousands of resources is answered, not crashed', async () => {
+    const resources = Array.from({ length: 2500 }, (_, i) => `config/none-${i}`);
+    const res = await h.call('POST', `${WS}/environments/development/commits`, { message: 'many', resources });
+    expect(res.status).toBe(400);
+    expect(res.body.error.details).toHaveLength(2500);
+  });
+});

@@ -129,6 +129,23 @@ describe('promotion', () => {
   });
 });
 
+describe('protected environments', () => {
+  it('refuses a direct promotion into a protected environment but still shows its plan', async () => {
+    await h.call('PATCH', `${WS}/environments/production`, { protected: true, approvalsRequired: 2 });
+    try {
+      const res = await promote(h, 'production');
+      expect(res.status).toBe(409);
+      expect(res.body.error.code).toBe('approval_required');
+      expect(res.body.error.message).toContain('needs 2 approval(s)');
+      const plan = await promote(h, 'production', { dryRun: true });
+      expect(plan.status).toBe(200);
+      expect(plan.body.target.protected).toBe(true);
+    } finally {
+      await h.call('PATCH', `${WS}/environments/production`, { protected: false, approvalsRequired: 0 });
+    }
+  });
+});
+
 describe('rollback', () => {
   it('makes a new release pointing at the earlier snapshot', async () => {
     const history = (await h.call('GET', `${WS}/environments/production/releases`)).body.data;

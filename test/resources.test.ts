@@ -117,3 +117,27 @@ describe('kill switch and override', () => {
     expect((await h.call('PUT', `${env('production')}/resources/route/nope/override`, { override: {} })).status).toBe(404);
   });
 });
+
+describe('listing with filters', () => {
+  it('pages through an app filter without skipping resources', async () => {
+    // More than one read batch (200) of other apps' resources sorts before the billing ones.
+    for (let i = 0; i < 230; i++) await h.call('PUT', `${env('development')}/resources/config/a-other-${i}`, { content: config(i), app: 'other' });
+    for (let i = 0; i < 5; i++) await h.call('PUT', `${env('development')}/resources/config/b-billing-${i}`, { content: config(i), app: 'billing' });
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: any = await h.call('GET', `${env('development')}/resources?app=billing&limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(page.status).toBe(200);
+      expect(page.body.data.length).toBeLessThanOrEqual(2);
+      seen.push(...page.body.data.map((r: any) => `${r.kind}/${r.key}`));
+      cursor = page.body.next;
+    } while (cursor);
+    expect(seen).toEqual(Array.from({ length: 5 }, (_, i) => `config/b-billing-${i}`));
+  });
+
+  it('the app of a draft decides which app a resource is listed under', async () => {
+    await h.call('PUT', `${env('development')}/resources/route/payments`, { content: route('https://v5.example.com'), app: 'billing' });
+    const billing = await h.call('GET', `${env('development')}/resources?app=billing&kind=route`);
+    expect(billing.body.data).toEqual([expect.objectContaining({ key: 'payments', app: 'billing', draft: 'modified' })]);
+  });
+});

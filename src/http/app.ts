@@ -1,11 +1,11 @@
 // The HTTP server of a node: management API under /api, health, and the OpenAPI document.
 // Routes are thin: validate (zod), resolve the caller, call one use case, shape the answer.
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import swagger from '@fastify/swagger';
 import { jsonSchemaTransform, jsonSchemaTransformObject, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Deps } from '../services/context.js';
-import { ping } from '../store/database.js';
+import { isHealthy } from '../services/health.js';
 import { errorBody, handleError } from './errors.js';
 import { serializerCompiler, validatorCompiler } from './validation.js';
 import { registerAuth } from './auth.js';
@@ -34,6 +34,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     requestIdHeader: false,
+    // A URL that cannot be decoded still gets the documented error shape.
+    frameworkErrors: (error, _request, reply: FastifyReply) => {
+      void reply.status(400).send(errorBody('invalid_request', `the request URL is not valid: ${error.message}`));
+    },
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : `req_${randomUUID().replaceAll('-', '')}`;
@@ -66,12 +70,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   app.get('/healthz', { schema: { hide: true } }, async (_request, reply) => {
-    try {
-      await ping(options.deps.store);
-      return { status: 'ok' };
-    } catch {
-      return reply.status(503).send({ status: 'unavailable' });
-    }
+    return (await isHealthy(options.deps)) ? { status: 'ok' } : reply.status(503).send({ status: 'unavailable' });
   });
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 

@@ -6,7 +6,9 @@ import { SLUG_PATTERN } from '../domain/environments/chain.js';
 export const slug = z.string().regex(SLUG_PATTERN, 'must start with a lowercase letter and contain 2 to 41 lowercase letters, digits or hyphens');
 const name = z.string().trim().min(1).max(200);
 const message = z.string().trim().min(1, 'must not be empty').max(2000);
-const releaseNumber = z.number().int().min(1);
+/** Release numbers and counters are 32-bit integers in both databases. */
+export const MAX_INT = 2_147_483_647;
+const releaseNumber = z.number().int().min(1).max(MAX_INT);
 const resourceIdList = z.array(z.string().max(300)).min(1).max(10_000);
 
 export const errorResponse = z
@@ -83,7 +85,7 @@ export const promotionCreate = z.strictObject({
   release: releaseNumber.optional(),
   resources: resourceIdList.optional(),
   message: message.optional(),
-  expectedRelease: z.number().int().min(0).optional(),
+  expectedRelease: z.number().int().min(0).max(MAX_INT).optional(),
   dryRun: z.boolean().optional(),
 });
 export const rollbackCreate = z.strictObject({ release: releaseNumber, message: message.optional(), expectedRelease: z.number().int().min(0).optional() });
@@ -115,6 +117,7 @@ export const auditQuery = pageQuery.extend({
   environment: z.string().max(100).optional(),
   actor: z.string().max(100).optional(),
   action: z.string().max(100).optional(),
-  since: z.iso.datetime({ offset: true }).optional(),
-  until: z.iso.datetime({ offset: true }).optional(),
+  // Entries store UTC times; an offset given by the caller is converted before comparing.
+  since: z.iso.datetime({ offset: true }).transform((v) => new Date(v).toISOString()).optional(),
+  until: z.iso.datetime({ offset: true }).transform((v) => new Date(v).toISOString()).optional(),
 });

@@ -5,6 +5,7 @@ import { countWorkspaces, insertToken, insertUser } from '../store/workspaces.js
 import { generateToken, hashToken } from './auth.js';
 import { newId, type Deps } from './context.js';
 import { createWorkspaceIn } from './workspaces.js';
+import { record } from './audit.js';
 
 export const BOOTSTRAP_EMAIL = 'admin';
 
@@ -32,13 +33,19 @@ export async function bootstrap(deps: Deps, options: { token?: string | undefine
         role: null,
         environment_roles: '{}',
         token_hash: hashToken(token),
-        prefix: token.slice(0, 10),
+        // Only a generated token's prefix is shown; a chosen one could be mostly prefix.
+        prefix: options.token === undefined ? token.slice(0, 8) : '',
         created_at: at,
         last_used_at: null,
         expires_at: null,
         revoked_at: null,
       });
-      await createWorkspaceIn(deps, tx, { userId, actor: { ...SYSTEM_ACTOR } }, { slug: 'default', name: 'Default' }, null);
+      const workspace = await createWorkspaceIn(deps, tx, { userId, actor: { ...SYSTEM_ACTOR } }, { slug: 'default', name: 'Default' }, null);
+      await record(deps, tx, { workspace, actor: SYSTEM_ACTOR, requestId: null }, {
+        action: 'token.create',
+        target: `token/${tokenId}`,
+        details: { name: 'bootstrap owner token', user: BOOTSTRAP_EMAIL, role: 'owner', fromEnvironment: options.token !== undefined },
+      });
     });
   } catch (error) {
     // Another node initialised the same database at the same moment.

@@ -1,15 +1,16 @@
 // Diffs between any two states: `env` (current release), `env#N` (a release) or `env~draft`
 // (current release with drafts applied), per resource and per field.
 import { authorize } from '../domain/auth/permissions.js';
-import { invalid, notFound } from '../domain/errors.js';
+import { invalid } from '../domain/errors.js';
+import { SLUG_PATTERN } from '../domain/environments/chain.js';
 import { compareSnapshots, fieldChanges, type ResourceChange, type Snapshot } from '../domain/releases/snapshot.js';
 import type { Db } from '../store/database.js';
-import { findEnvironment } from '../store/environments.js';
 import { getContents } from '../store/releases.js';
 import type { CallContext, Deps } from './context.js';
+import { environmentOf } from './scope.js';
 import { draftSnapshot, headSnapshot, releaseOf, snapshotOf } from './snapshots.js';
 
-const REF = /^([a-z][a-z0-9-]{1,40})(?:#(\d{1,9})|~(draft))?$/;
+const REF = new RegExp(`^(${SLUG_PATTERN.source.slice(1, -1)})(?:#(\\d{1,9})|~(draft))?$`);
 
 export interface StateRef {
   environment: string;
@@ -26,8 +27,7 @@ export function parseStateRef(text: string, field: string): StateRef {
 }
 
 async function resolveState(db: Db, ctx: CallContext, ref: StateRef): Promise<{ snapshot: Snapshot; release: number }> {
-  const env = await findEnvironment(db, ctx.workspace.id, ref.environment);
-  if (!env) throw notFound(`environment ${ref.environment}`);
+  const env = await environmentOf(db, ctx, ref.environment);
   authorize(ctx.actor, 'resource.read', env.slug);
   if (ref.draft) return { snapshot: await draftSnapshot(db, env), release: env.headRelease };
   if (ref.release !== null) {

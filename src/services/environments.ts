@@ -8,20 +8,20 @@ import {
   orderEnvironments,
   type Environment,
 } from '../domain/environments/chain.js';
-import { conflict, notFound, StagelineError } from '../domain/errors.js';
+import { conflict, invalid, notFound } from '../domain/errors.js';
 import { authorize } from '../domain/auth/permissions.js';
 import {
   countEnvironmentContents,
   deleteEnvironment as deleteEnvironmentRows,
-  findEnvironment,
   insertEnvironment,
   lockEnvironments,
   listEnvironments as listEnvironmentRows,
   setPositions,
-  updateEnvironment as updateEnvironmentRow,
+  updateEnvironmentFlags,
 } from '../store/environments.js';
 import { record } from './audit.js';
 import type { CallContext, Deps } from './context.js';
+import { environmentOf, lockedEnvironmentOf } from './scope.js';
 import { chainEnvironment } from './workspaces.js';
 
 export async function listEnvironments(deps: Deps, ctx: CallContext): Promise<Environment[]> {
@@ -29,14 +29,8 @@ export async function listEnvironments(deps: Deps, ctx: CallContext): Promise<En
   return orderEnvironments(await listEnvironmentRows(deps.store.db, ctx.workspace.id));
 }
 
-export async function requireEnvironment(deps: Deps, ctx: CallContext, slug: string): Promise<Environment> {
-  const env = await findEnvironment(deps.store.db, ctx.workspace.id, slug);
-  if (!env) throw notFound(`environment ${slug}`);
-  return env;
-}
-
 export async function getEnvironment(deps: Deps, ctx: CallContext, slug: string) {
-  const env = await requireEnvironment(deps, ctx, slug);
+  const env = await environmentOf(deps.store.db, ctx, slug);
   authorize(ctx.actor, 'resource.read', env.slug);
   return env;
 }
@@ -53,15 +47,13 @@ export interface EnvironmentFlags {
 export async function createEnvironment(
   deps: Deps,
   ctx: CallContext,
-  input: { slug: string; name?: string; kind?: 'chain' | 'branch' } & EnvironmentFlags,
+  input: { slug: string; name?: string; kind?: 'chain' | 'branch'; from?: string; ttlHours?: number } & EnvironmentFlags,
 ): Promise<Environment> {
   authorize(ctx.actor, 'environment.manage');
   assertSlug(input.slug);
-  if ((input.kind ?? 'chain') !== 'chain') {
-    throw new StagelineError(400, 'invalid_request', 'kind: only chain environments can be created', [
-      { field: 'kind', message: 'must be "chain"', in: 'body' },
-    ]);
-  }
+  if ((input.kind ?? 'chain') !== 'chain') throw invalid([{ field: 'kind', message: 'must be "chain"', in: 'body' }]);
+  const forkOnly = (['from', 'ttlHours'] as const).filter((field) => input[field] !== undefined);
+  if (forkOnly.length > 0) throw invalid(forkOnly.map((field) => ({ field, message: 'applies only to branch environments', in: 'body' as const })));
   return deps.store.transaction(async (tx) => {
     const all = await lockEnvironments(deps.store, tx, ctx.workspace.id);
     if (all.some((e) => e.slug === input.slug)) {
@@ -94,10 +86,9 @@ function pickFlags(input: EnvironmentFlags): Partial<Environment> {
 export async function updateEnvironment(deps: Deps, ctx: CallContext, slug: string, input: EnvironmentFlags): Promise<Environment> {
   authorize(ctx.actor, 'environment.manage', slug);
   return deps.store.transaction(async (tx) => {
-    const before = await findEnvironment(tx, ctx.workspace.id, slug);
-    if (!before) throw notFound(`environment ${slug}`);
+    const before = await lockedEnvironmentOf(deps, tx, ctx, slug);
     const after: Environment = { ...before, ...pickFlags(input), updatedAt: deps.now().toISOString() };
-    await updateEnvironmentRow(tx, after);
+    await updateEnvironmentFlags(tx, after);
     const changed = Object.keys(pickFlags(input)).filter((k) => before[k as keyof Environment] !== after[k as keyof Environment]);
     await record(deps, tx, ctx, { action: 'environment.update', environment: slug, target: `environment/${slug}`, before, after, details: { changed } });
     return after;

@@ -1,7 +1,7 @@
 // Moving releases: commit drafts, promote along the chain, roll back to an earlier release.
 // Each runs in one transaction under the target environment's lock, with its audit entry.
 import { authorize } from '../domain/auth/permissions.js';
-import { assertEditable, resolvePromotionSource, type Environment } from '../domain/environments/chain.js';
+import { assertDirectPromotion, assertEditable, resolvePromotionSource, type Environment } from '../domain/environments/chain.js';
 import { conflict, invalid, notFound } from '../domain/errors.js';
 import { assertExpectedRelease, assertRollbackTarget } from '../domain/releases/head.js';
 import {
@@ -15,11 +15,12 @@ import {
   type Snapshot,
 } from '../domain/releases/snapshot.js';
 import type { Db } from '../store/database.js';
-import { findEnvironment, listEnvironments, lockEnvironment, setHeadRelease } from '../store/environments.js';
+import { listEnvironments, setHeadRelease } from '../store/environments.js';
 import { insertRelease, listReleases as listReleaseRows, saveSnapshot, type Release } from '../store/releases.js';
 import { deleteDrafts, listDrafts } from '../store/resources.js';
 import { record } from './audit.js';
 import type { CallContext, Deps } from './context.js';
+import { environmentOf, lockedEnvironmentOf } from './scope.js';
 import { describeChanges } from './diff.js';
 import { headSnapshot, releaseName, releaseOf, releaseView, snapshotOf } from './snapshots.js';
 
@@ -28,18 +29,6 @@ function summary(changes: ResourceChange[]) {
   return { added: count('added'), changed: count('changed'), removed: count('removed') };
 }
 
-async function requireEnv(db: Db, ctx: CallContext, slug: string): Promise<Environment> {
-  const env = await findEnvironment(db, ctx.workspace.id, slug);
-  if (!env) throw notFound(`environment ${slug}`);
-  return env;
-}
-
-/** Re-reads the environment under its lock; the head it returns cannot move until commit. */
-async function lockTarget(deps: Deps, tx: Db, env: Environment): Promise<Environment> {
-  const locked = await lockEnvironment(deps.store, tx, env.workspaceId, env.id);
-  if (!locked) throw notFound(`environment ${env.slug}`);
-  return locked;
-}
 
 /** Appends the next release of `env` pointing at `snapshot`, stored if new, and moves the head. */
 async function appendRelease(
@@ -71,7 +60,7 @@ export async function commit(deps: Deps, ctx: CallContext, slug: string, input: 
   authorize(ctx.actor, 'release.commit', slug);
   const named = input.resources?.map((id, i) => parseResourceId(id, `resources.${i}`));
   return deps.store.transaction(async (tx) => {
-    const env = await lockTarget(deps, tx, await requireEnv(tx, ctx, slug));
+    const env = await lockedEnvironmentOf(deps, tx, ctx, slug);
     assertEditable(env, await listEnvironments(tx, ctx.workspace.id));
     const scope = { workspaceId: env.workspaceId, environmentId: env.id };
     const drafts = await listDrafts(tx, scope, named);
@@ -126,41 +115,44 @@ async function planPromotion(db: Db, target: Environment, source: Environment, i
 
 export async function promote(deps: Deps, ctx: CallContext, targetSlug: string, input: PromotionInput) {
   authorize(ctx.actor, 'release.promote', targetSlug);
-  const all = await listEnvironments(deps.store.db, ctx.workspace.id);
-  const target = all.find((e) => e.slug === targetSlug);
-  if (!target) throw notFound(`environment ${targetSlug}`);
-  const source = resolvePromotionSource(target, all, input.from);
 
   if (input.dryRun) {
+    const db = deps.store.db;
+    const target = await environmentOf(db, ctx, targetSlug);
+    const source = resolvePromotionSource(target, await listEnvironments(db, ctx.workspace.id), input.from);
     assertExpectedRelease(target, input.expectedRelease);
-    const plan = await planPromotion(deps.store.db, target, source, input);
+    const plan = await planPromotion(db, target, source, input);
     return {
       dryRun: true as const,
       source: { environment: source.slug, release: plan.sourceRelease.number, name: releaseName(source, plan.sourceRelease.number) },
-      target: { environment: target.slug, release: target.headRelease },
+      target: { environment: target.slug, release: target.headRelease, protected: target.protected },
       summary: summary(plan.changes),
-      changes: await describeChanges(deps.store.db, ctx.workspace.id, plan.changes),
+      changes: await describeChanges(db, ctx.workspace.id, plan.changes),
     };
   }
 
   return deps.store.transaction(async (tx) => {
-    const locked = await lockTarget(deps, tx, target);
-    assertExpectedRelease(locked, input.expectedRelease);
-    const plan = await planPromotion(tx, locked, source, input);
+    // The chain is read under the target's lock, so an environment inserted concurrently
+    // (which locks every environment row) is either fully before this promotion or after it.
+    const target = await lockedEnvironmentOf(deps, tx, ctx, targetSlug);
+    const source = resolvePromotionSource(target, await listEnvironments(tx, ctx.workspace.id), input.from);
+    assertDirectPromotion(target);
+    assertExpectedRelease(target, input.expectedRelease);
+    const plan = await planPromotion(tx, target, source, input);
     const message = input.message ?? `promote ${releaseName(source, plan.sourceRelease.number)}`;
     const release = await appendRelease(
       deps,
       tx,
       ctx,
-      locked,
+      target,
       { id: plan.id, entries: plan.whole ? null : plan.next, count: plan.next.size },
       { cause: 'promotion', sourceEnvironment: source.slug, sourceRelease: plan.sourceRelease.number, message },
     );
     await record(deps, tx, ctx, {
       action: 'release.promote',
       environment: targetSlug,
-      target: `release/${releaseName(locked, release.number)}`,
-      before: { release: locked.headRelease },
+      target: `release/${releaseName(target, release.number)}`,
+      before: { release: target.headRelease },
       after: { snapshot: release.snapshotId },
       details: {
         release: release.number,
@@ -170,14 +162,14 @@ export async function promote(deps: Deps, ctx: CallContext, targetSlug: string, 
         ...summary(plan.changes),
       },
     });
-    return { ...releaseView({ ...locked, headRelease: release.number }, release), changes: summary(plan.changes) };
+    return { ...releaseView({ ...target, headRelease: release.number }, release), changes: summary(plan.changes) };
   });
 }
 
 export async function rollback(deps: Deps, ctx: CallContext, slug: string, input: { release: number; message?: string; expectedRelease?: number }) {
   authorize(ctx.actor, 'release.rollback', slug);
   return deps.store.transaction(async (tx) => {
-    const env = await lockTarget(deps, tx, await requireEnv(tx, ctx, slug));
+    const env = await lockedEnvironmentOf(deps, tx, ctx, slug);
     assertExpectedRelease(env, input.expectedRelease);
     assertRollbackTarget(env, input.release);
     const earlier = await releaseOf(tx, env, input.release);
@@ -204,7 +196,7 @@ export async function rollback(deps: Deps, ctx: CallContext, slug: string, input
 
 export async function listReleases(deps: Deps, ctx: CallContext, slug: string, cursor: number | null, limit: number) {
   authorize(ctx.actor, 'resource.read', slug);
-  const env = await requireEnv(deps.store.db, ctx, slug);
+  const env = await environmentOf(deps.store.db, ctx, slug);
   const rows = await listReleaseRows(deps.store.db, ctx.workspace.id, env.id, cursor, limit + 1);
   const page = rows.slice(0, limit);
   return { data: page.map((r) => releaseView(env, r)), next: rows.length > limit ? String(page[page.length - 1]!.number) : null };
@@ -212,7 +204,7 @@ export async function listReleases(deps: Deps, ctx: CallContext, slug: string, c
 
 export async function getRelease(deps: Deps, ctx: CallContext, slug: string, number: number) {
   authorize(ctx.actor, 'resource.read', slug);
-  const env = await requireEnv(deps.store.db, ctx, slug);
+  const env = await environmentOf(deps.store.db, ctx, slug);
   const release = await releaseOf(deps.store.db, env, number);
   const snapshot = await snapshotOf(deps.store.db, env, release.snapshotId);
   const resources = [...snapshot.keys()].sort().map((id) => snapshot.get(id)!);

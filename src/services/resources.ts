@@ -8,8 +8,9 @@ import { invalid, notFound } from '../domain/errors.js';
 import { mergeOverride } from '../domain/overrides/merge.js';
 import { APP_PATTERN, contentIssues, type ResourceRef } from '../domain/resources/kinds.js';
 import { compareSnapshots, resourceId, toSnapshot } from '../domain/releases/snapshot.js';
+import { draftState, isNoOpDraft, isStaleDraft } from '../domain/resources/drafts.js';
 import type { Db } from '../store/database.js';
-import { findEnvironment, listEnvironments } from '../store/environments.js';
+import { listEnvironments } from '../store/environments.js';
 import { findSnapshotEntry, getContents, pageSnapshotEntries, putContents } from '../store/releases.js';
 import {
   deleteDrafts,
@@ -26,14 +27,9 @@ import {
 } from '../store/resources.js';
 import { record } from './audit.js';
 import type { CallContext, Deps } from './context.js';
+import { environmentOf, lockedEnvironmentOf } from './scope.js';
 import { describeChanges } from './diff.js';
 import { headSnapshot, headSnapshotId } from './snapshots.js';
-
-async function envFor(db: Db, ctx: CallContext, slug: string): Promise<Environment> {
-  const env = await findEnvironment(db, ctx.workspace.id, slug);
-  if (!env) throw notFound(`environment ${slug}`);
-  return env;
-}
 
 const scopeOf = (env: Environment) => ({ workspaceId: env.workspaceId, environmentId: env.id });
 
@@ -67,7 +63,7 @@ async function readResource(db: Db, env: Environment, ref: ResourceRef) {
 
 export async function getResource(deps: Deps, ctx: CallContext, slug: string, ref: ResourceRef) {
   authorize(ctx.actor, 'resource.read', slug);
-  const env = await envFor(deps.store.db, ctx, slug);
+  const env = await environmentOf(deps.store.db, ctx, slug);
   const view = await readResource(deps.store.db, env, ref);
   if (!view) throw notFound(`${resourceId(ref.kind, ref.key)} in ${slug}`);
   return view;
@@ -78,49 +74,62 @@ export interface ListFilter {
   app?: string;
 }
 
-/** Committed resources and drafts merged in (kind, key) order, one page at a time. */
+const LIST_BATCH = 200;
+
+/**
+ * Committed resources and drafts merged in (kind, key) order, one page at a time. Both sources
+ * are read in batches after the cursor; merged rows are final only up to the smaller of the
+ * two batches' last ids, so reading continues until the page is full (the app filter applies
+ * to the draft's app when there is one, which SQL on one source alone cannot know).
+ */
 export async function listResources(deps: Deps, ctx: CallContext, slug: string, filter: ListFilter, cursor: string | null, limit: number) {
   authorize(ctx.actor, 'resource.read', slug);
   const db = deps.store.db;
-  const env = await envFor(db, ctx, slug);
-  const after = cursor ? decodeCursor(cursor) : null;
+  const env = await environmentOf(db, ctx, slug);
   const snapshot = await headSnapshotId(db, env);
-  const [committed, drafts, inactive] = await Promise.all([
-    snapshot ? pageSnapshotEntries(db, env.workspaceId, snapshot, after, limit + 1, filter) : Promise.resolve([]),
-    pageDrafts(db, scopeOf(env), after, limit + 1, filter),
-    listInactive(db, scopeOf(env)),
-  ]);
-  const committedById = new Map(committed.map((e) => [resourceId(e.kind, e.key), e]));
-  const draftsById = new Map(drafts.map((d) => [resourceId(d.kind, d.key), d]));
-  const ids = [...new Set([...committedById.keys(), ...draftsById.keys()])].sort(compareIds);
+  const inactive = await listInactive(db, scopeOf(env));
   const rows = [];
-  for (const id of ids) {
-    const entry = committedById.get(id);
-    const draft = draftsById.get(id);
-    const app = draft ? draft.app : (entry?.app ?? null);
-    if (filter.app && app !== filter.app) continue;
-    const base = (entry ?? draft)!;
-    rows.push({
-      kind: base.kind,
-      key: base.key,
-      app,
-      committedHash: entry?.hash ?? null,
-      draft: !draft ? null : draft.hash === null ? 'deleted' : entry ? 'modified' : 'created',
-      active: !inactive.has(id),
-    });
+  let after = cursor ? decodeCursor(cursor) : null;
+  let exhausted = false;
+  while (rows.length <= limit && !exhausted) {
+    const [committed, drafts] = await Promise.all([
+      snapshot ? pageSnapshotEntries(db, env.workspaceId, snapshot, after, LIST_BATCH, filter) : Promise.resolve([]),
+      pageDrafts(db, scopeOf(env), after, LIST_BATCH, filter),
+    ]);
+    const bounds = [committed, drafts].filter((batch) => batch.length === LIST_BATCH).map((batch) => batch[batch.length - 1]!);
+    const bound = bounds.sort(compareRefs)[0] ?? null;
+    exhausted = bound === null;
+    const committedById = new Map(committed.map((e) => [resourceId(e.kind, e.key), e]));
+    const draftsById = new Map(drafts.map((d) => [resourceId(d.kind, d.key), d]));
+    const refs = [...committed, ...drafts].filter((r) => !bound || compareRefs(r, bound) <= 0).sort(compareRefs);
+    for (const ref of refs) {
+      const id = resourceId(ref.kind, ref.key);
+      if (committedById.get(id) === undefined && draftsById.get(id) === undefined) continue;
+      const entry = committedById.get(id);
+      const draft = draftsById.get(id);
+      committedById.delete(id);
+      draftsById.delete(id);
+      const app = draft ? draft.app : (entry?.app ?? null);
+      if (filter.app && app !== filter.app) continue;
+      rows.push({
+        kind: ref.kind,
+        key: ref.key,
+        app,
+        committedHash: entry?.hash ?? null,
+        draft: draft ? draftState(entry?.hash ?? null, draft.hash) : null,
+        active: !inactive.has(id),
+      });
+    }
+    after = bound;
   }
-  // Each source returned at most limit+1 rows after the cursor, so the first `limit` merged
-  // rows are exactly the next page.
   const page = rows.slice(0, limit);
-  const hasMore = rows.length > limit || committed.length > limit || drafts.length > limit;
   const last = page[page.length - 1];
-  return { data: page, next: hasMore && last ? encodeCursor(last) : null };
+  return { data: page, next: rows.length > limit && last ? encodeCursor(last) : null };
 }
 
-function compareIds(a: string, b: string): number {
-  const [ak, ...ar] = a.split('/');
-  const [bk, ...br] = b.split('/');
-  return ak! < bk! ? -1 : ak! > bk! ? 1 : ar.join('/') < br.join('/') ? -1 : ar.join('/') > br.join('/') ? 1 : 0;
+function compareRefs(a: { kind: string; key: string }, b: { kind: string; key: string }): number {
+  if (a.kind !== b.kind) return a.kind < b.kind ? -1 : 1;
+  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }
 
 function encodeCursor(ref: { kind: string; key: string }): string {
@@ -144,14 +153,13 @@ export async function writeDraft(deps: Deps, ctx: CallContext, slug: string, ref
   const body = canonicalJson(input.content);
   const hash = sha256(body);
   return deps.store.transaction(async (tx) => {
-    const env = await envFor(tx, ctx, slug);
+    const env = await lockedEnvironmentOf(deps, tx, ctx, slug);
     assertEditable(env, await listEnvironments(tx, ctx.workspace.id));
     const scope = scopeOf(env);
     const [entry, previous] = await Promise.all([committedEntry(tx, env, ref), findDraft(tx, scope, ref.kind, ref.key)]);
     const app = input.app !== undefined ? input.app : (previous?.app ?? entry?.app ?? null);
     await putContents(deps.store, tx, env.workspaceId, [{ hash, body }]);
-    if (entry && entry.hash === hash && entry.app === app) {
-      // Writing back what is committed leaves nothing to commit.
+    if (isNoOpDraft(entry ?? null, { hash, app })) {
       await deleteDrafts(tx, scope, [ref]);
     } else {
       await upsertDraft(tx, scope, { ...ref, hash, app, baseHash: entry?.hash ?? null, updatedBy: ctx.actor.id, updatedAt: deps.now().toISOString() });
@@ -172,7 +180,7 @@ export async function writeDraft(deps: Deps, ctx: CallContext, slug: string, ref
 export async function deleteResource(deps: Deps, ctx: CallContext, slug: string, ref: ResourceRef) {
   authorize(ctx.actor, 'draft.write', slug);
   return deps.store.transaction(async (tx) => {
-    const env = await envFor(tx, ctx, slug);
+    const env = await lockedEnvironmentOf(deps, tx, ctx, slug);
     assertEditable(env, await listEnvironments(tx, ctx.workspace.id));
     const scope = scopeOf(env);
     const [entry, draft] = await Promise.all([committedEntry(tx, env, ref), findDraft(tx, scope, ref.kind, ref.key)]);
@@ -196,7 +204,7 @@ export async function deleteResource(deps: Deps, ctx: CallContext, slug: string,
 export async function listChanges(deps: Deps, ctx: CallContext, slug: string) {
   authorize(ctx.actor, 'resource.read', slug);
   const db = deps.store.db;
-  const env = await envFor(db, ctx, slug);
+  const env = await environmentOf(db, ctx, slug);
   const [head, drafts] = await Promise.all([headSnapshot(db, env), listDrafts(db, scopeOf(env))]);
   const touched = toSnapshot(drafts.flatMap((d) => (head.get(resourceId(d.kind, d.key)) ? [head.get(resourceId(d.kind, d.key))!] : [])));
   const drafted = toSnapshot(drafts.filter((d) => d.hash !== null).map((d) => ({ kind: d.kind, key: d.key, hash: d.hash!, app: d.app })));
@@ -205,9 +213,10 @@ export async function listChanges(deps: Deps, ctx: CallContext, slug: string) {
   return {
     environment: slug,
     release: env.headRelease,
+    next: null,
     data: changes.map((c) => {
       const draft = byId.get(resourceId(c.kind, c.key))!;
-      return { ...c, updatedAt: draft.updatedAt, updatedBy: draft.updatedBy, stale: draft.baseHash !== (head.get(resourceId(c.kind, c.key))?.hash ?? null) };
+      return { ...c, updatedAt: draft.updatedAt, updatedBy: draft.updatedBy, stale: isStaleDraft(draft.baseHash, head.get(resourceId(c.kind, c.key))?.hash ?? null) };
     }),
   };
 }
@@ -221,7 +230,7 @@ async function requireKnown(db: Db, env: Environment, ref: ResourceRef) {
 export async function setActive(deps: Deps, ctx: CallContext, slug: string, ref: ResourceRef, active: boolean) {
   authorize(ctx.actor, 'killswitch.write', slug);
   return deps.store.transaction(async (tx) => {
-    const env = await envFor(tx, ctx, slug);
+    const env = await lockedEnvironmentOf(deps, tx, ctx, slug);
     await requireKnown(tx, env, ref);
     const before = await findActive(tx, scopeOf(env), ref.kind, ref.key);
     await putActive(tx, scopeOf(env), ref.kind, ref.key, active, ctx.actor.id, deps.now().toISOString());
@@ -242,7 +251,7 @@ export async function putOverride(deps: Deps, ctx: CallContext, slug: string, re
     throw invalid([{ field: 'override', message: 'must be an object of the fields to replace', in: 'body' }]);
   }
   return deps.store.transaction(async (tx) => {
-    const env = await envFor(tx, ctx, slug);
+    const env = await lockedEnvironmentOf(deps, tx, ctx, slug);
     const entry = await requireKnown(tx, env, ref);
     if (entry) {
       // The merged document is what runtimes will read: it must still be a valid resource.
@@ -260,7 +269,7 @@ export async function putOverride(deps: Deps, ctx: CallContext, slug: string, re
 export async function deleteOverride(deps: Deps, ctx: CallContext, slug: string, ref: ResourceRef) {
   authorize(ctx.actor, 'override.write', slug);
   return deps.store.transaction(async (tx) => {
-    const env = await envFor(tx, ctx, slug);
+    const env = await lockedEnvironmentOf(deps, tx, ctx, slug);
     const before = await findOverride(tx, scopeOf(env), ref.kind, ref.key);
     if (before === null) throw notFound(`an override of ${resourceId(ref.kind, ref.key)} in ${slug}`);
     await deleteOverrideRow(tx, scopeOf(env), ref.kind, ref.key);

@@ -7,6 +7,7 @@ import { Kysely, PostgresDialect, SqliteDialect, sql, type Transaction } from 'k
 import pg from 'pg';
 import type { Database } from './schema.js';
 import { migrate } from './migrations.js';
+import { conflict } from '../domain/errors.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 export type Db = Kysely<Database> | Transaction<Database>;
@@ -35,7 +36,7 @@ export function isPostgresUrl(url: string): boolean {
 export async function openStore(options: StoreOptions): Promise<Store> {
   const store = isPostgresUrl(options.url) ? openPostgres(options) : openSqlite(options.url);
   try {
-    await migrate(store.db);
+    await migrate(store.db, store.dialect);
   } catch (error) {
     await store.close();
     throw error;
@@ -60,7 +61,7 @@ function openSqlite(file: string): Store {
     supportsRowLocks: false,
     // Kysely serialises SQLite access through one connection, so a transaction here is
     // already exclusive within the process; IMMEDIATE would only matter across processes.
-    transaction: (work) => db.transaction().execute(work),
+    transaction: (work) => db.transaction().execute(work).catch(translateConflict),
     close: () => db.destroy(),
   };
 }
@@ -75,9 +76,21 @@ function openPostgres(options: StoreOptions): Store {
     dialect: 'postgres',
     insertBatch: 1000,
     supportsRowLocks: true,
-    transaction: (work) => db.transaction().setIsolationLevel('read committed').execute(work),
+    transaction: (work) => db.transaction().setIsolationLevel('read committed').execute(work).catch(translateConflict),
     close: () => db.destroy(),
   };
+}
+
+/**
+ * A unique-key violation that escapes a transaction means a concurrent request created the
+ * same row first (the checks before the insert could not see it yet): the caller may retry.
+ */
+function translateConflict(error: unknown): never {
+  const code = (error as { code?: unknown }).code;
+  if (code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+    throw conflict('concurrent_change', 'another request changed the same thing at the same moment; read it again and retry');
+  }
+  throw error;
 }
 
 /** Inserts many rows in batches that fit the database's bound-parameter limit. */

@@ -22,8 +22,8 @@ export async function findEnvironment(db: Db, workspaceId: string, slug: string)
  * Re-reads an environment inside a transaction and, where the database has row locks, holds
  * its row until the transaction ends: the release head is read and moved under this lock.
  */
-export async function lockEnvironment(store: Store, tx: Db, workspaceId: string, id: string): Promise<Environment | undefined> {
-  let query = tx.selectFrom('environments').selectAll().where('workspace_id', '=', workspaceId).where('id', '=', id);
+export async function lockEnvironment(store: Store, tx: Db, workspaceId: string, slug: string): Promise<Environment | undefined> {
+  let query = tx.selectFrom('environments').selectAll().where('workspace_id', '=', workspaceId).where('slug', '=', slug);
   if (store.supportsRowLocks) query = query.forUpdate();
   const row = await query.executeTakeFirst();
   return row && toEnvironment(row);
@@ -52,12 +52,12 @@ export async function insertEnvironment(db: Db, env: Environment) {
     .execute();
 }
 
-export async function updateEnvironment(db: Db, env: Environment) {
+/** Writes the name and flags; position and release head move only through their own writes. */
+export async function updateEnvironmentFlags(db: Db, env: Environment) {
   await db
     .updateTable('environments')
     .set({
       name: env.name,
-      position: env.position,
       protected: flag(env.protected),
       approvals_required: env.approvalsRequired,
       obfuscate_data: flag(env.obfuscateData),
@@ -103,7 +103,7 @@ export async function countEnvironmentContents(db: Db, workspaceId: string, id: 
   return { releases: Number(releases.n), drafts: Number(drafts.n) };
 }
 
-/** Removes an environment and everything scoped to it (the foreign keys cascade). */
+/** Removes an environment and every row scoped to it. */
 export async function deleteEnvironment(db: Db, workspaceId: string, id: string) {
   for (const table of ['drafts', 'overrides', 'resource_states', 'releases'] as const) {
     await db.deleteFrom(table).where('workspace_id', '=', workspaceId).where('environment_id', '=', id).execute();

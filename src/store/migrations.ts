@@ -1,8 +1,15 @@
 // Forward-only schema migrations, applied at start. Kysely's migrator records what ran and
 // takes a lock, so concurrent nodes starting on one PostgreSQL apply each migration once.
-import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import type { Dialect } from './database.js';
 
-const migrations: Record<string, Migration> = {
+/**
+ * Resource kinds and keys are paged in byte order in both databases and in JS; PostgreSQL's
+ * default collation may follow a locale, so their columns use the "C" collation there.
+ */
+const byteOrderedText = (dialect: Dialect) => (dialect === 'postgres' ? sql`text collate "C"` : sql`text`);
+
+const migrations = (dialect: Dialect): Record<string, Migration> => ({
   '0001_core': {
     async up(db: Kysely<any>) {
       await db.schema
@@ -93,8 +100,8 @@ const migrations: Record<string, Migration> = {
         .createTable('snapshot_entries')
         .addColumn('workspace_id', 'text', (c) => c.notNull())
         .addColumn('snapshot_id', 'text', (c) => c.notNull())
-        .addColumn('kind', 'text', (c) => c.notNull())
-        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('kind', byteOrderedText(dialect), (c) => c.notNull())
+        .addColumn('key', byteOrderedText(dialect), (c) => c.notNull())
         .addColumn('hash', 'text', (c) => c.notNull())
         .addColumn('app', 'text')
         .addPrimaryKeyConstraint('snapshot_entries_pk', ['workspace_id', 'snapshot_id', 'kind', 'key'])
@@ -122,8 +129,8 @@ const migrations: Record<string, Migration> = {
           .createTable(table)
           .addColumn('workspace_id', 'text', (c) => c.notNull())
           .addColumn('environment_id', 'text', (c) => c.notNull().references('environments.id').onDelete('cascade'))
-          .addColumn('kind', 'text', (c) => c.notNull())
-          .addColumn('key', 'text', (c) => c.notNull());
+          .addColumn('kind', byteOrderedText(dialect), (c) => c.notNull())
+          .addColumn('key', byteOrderedText(dialect), (c) => c.notNull());
         if (table === 'drafts') {
           builder = builder
             .addColumn('hash', 'text')
@@ -169,11 +176,10 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('members_user').on('members').column('user_id').execute();
     },
   },
-};
+});
 
-const provider: MigrationProvider = { getMigrations: async () => migrations };
-
-export async function migrate(db: Kysely<any>): Promise<string[]> {
+export async function migrate(db: Kysely<any>, dialect: Dialect): Promise<string[]> {
+  const provider: MigrationProvider = { getMigrations: async () => migrations(dialect) };
   const migrator = new Migrator({ db, provider, migrationTableName: 'stageline_migrations', migrationLockTableName: 'stageline_migrations_lock' });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));

@@ -3,6 +3,7 @@
 import type { Selectable } from 'kysely';
 import { insertMany, type Db, type Store } from './database.js';
 import type { ReleaseTable } from './schema.js';
+import { afterResource } from './rows.js';
 import { toSnapshot, type Snapshot, type SnapshotEntry } from '../domain/releases/snapshot.js';
 import type { ResourceKind } from '../domain/resources/kinds.js';
 
@@ -86,30 +87,30 @@ export async function pageSnapshotEntries(
   snapshotId: string,
   after: { kind: string; key: string } | null,
   limit: number,
-  filter: { kind?: string; app?: string },
+  filter: { kind?: string },
 ): Promise<SnapshotEntry[]> {
   let query = db
     .selectFrom('snapshot_entries')
     .select(['kind', 'key', 'hash', 'app'])
     .where('workspace_id', '=', workspaceId)
     .where('snapshot_id', '=', snapshotId);
-  if (after) query = query.where((eb) => eb.or([eb('kind', '>', after.kind), eb.and([eb('kind', '=', after.kind), eb('key', '>', after.key)])]));
+  if (after) query = query.where((eb) => afterResource(eb, after));
   if (filter.kind) query = query.where('kind', '=', filter.kind);
-  if (filter.app) query = query.where('app', '=', filter.app);
   const rows = await query.orderBy('kind').orderBy('key').limit(limit).execute();
   return rows.map((r) => ({ kind: r.kind as ResourceKind, key: r.key, hash: r.hash, app: r.app }));
 }
 
 /** Stores a snapshot unless one with the same id (the same entries) is stored already. */
 export async function saveSnapshot(store: Store, db: Db, workspaceId: string, id: string, snapshot: Snapshot, at: string) {
-  const existing = await db
-    .selectFrom('snapshots')
-    .select('id')
-    .where('workspace_id', '=', workspaceId)
-    .where('id', '=', id)
+  // Two transactions may produce the same snapshot at once: the one whose row lands writes
+  // the entries, the other finds it there.
+  const inserted = await db
+    .insertInto('snapshots')
+    .values({ workspace_id: workspaceId, id, resource_count: snapshot.size, created_at: at })
+    .onConflict((oc) => oc.doNothing())
+    .returning('id')
     .executeTakeFirst();
-  if (existing) return;
-  await db.insertInto('snapshots').values({ workspace_id: workspaceId, id, resource_count: snapshot.size, created_at: at }).execute();
+  if (!inserted) return;
   const rows = [...snapshot.values()].map((e) => ({ workspace_id: workspaceId, snapshot_id: id, kind: e.kind, key: e.key, hash: e.hash, app: e.app }));
   await insertMany(store, db, 'snapshot_entries', rows);
 }

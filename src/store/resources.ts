@@ -1,6 +1,7 @@
 // Per-environment state of resources outside releases: drafts (uncommitted edits), overrides
 // (partial documents merged over committed content) and kill switches.
 import type { Db } from './database.js';
+import { afterResource } from './rows.js';
 import type { ResourceKind } from '../domain/resources/kinds.js';
 
 export interface DraftRow {
@@ -15,6 +16,20 @@ export interface DraftRow {
 
 type Scope = { workspaceId: string; environmentId: string };
 
+/**
+ * Resource ids grouped by kind: `kind = ? AND key IN (…)` lets both databases look each key up
+ * in the primary key, where a long OR of (kind, key) pairs makes them scan.
+ */
+function keysByKind(ids: { kind: string; key: string }[]): Map<string, string[]> {
+  const byKind = new Map<string, string[]>();
+  for (const { kind, key } of ids) {
+    const keys = byKind.get(kind);
+    if (keys) keys.push(key);
+    else byKind.set(kind, [key]);
+  }
+  return byKind;
+}
+
 function mapDraft(r: { kind: string; key: string; hash: string | null; app: string | null; base_hash: string | null; updated_by: string; updated_at: string }): DraftRow {
   return { kind: r.kind as ResourceKind, key: r.key, hash: r.hash, app: r.app, baseHash: r.base_hash, updatedBy: r.updated_by, updatedAt: r.updated_at };
 }
@@ -25,12 +40,14 @@ export async function listDrafts(db: Db, scope: Scope, only?: { kind: string; ke
     .selectAll()
     .where('workspace_id', '=', scope.workspaceId)
     .where('environment_id', '=', scope.environmentId);
-  if (only) {
-    if (only.length === 0) return [];
-    query = query.where((eb) => eb.or(only.map((r) => eb.and([eb('kind', '=', r.kind), eb('key', '=', r.key)]))));
+  if (!only) return (await query.orderBy('kind').orderBy('key').execute()).map(mapDraft);
+  const rows = [];
+  for (const [kind, keys] of keysByKind(only)) {
+    for (let i = 0; i < keys.length; i += 500) {
+      rows.push(...(await query.where('kind', '=', kind).where('key', 'in', keys.slice(i, i + 500)).execute()));
+    }
   }
-  const rows = await query.orderBy('kind').orderBy('key').execute();
-  return rows.map(mapDraft);
+  return rows.map(mapDraft).sort((a, b) => (a.kind === b.kind ? (a.key < b.key ? -1 : 1) : a.kind < b.kind ? -1 : 1));
 }
 
 export async function pageDrafts(
@@ -45,7 +62,7 @@ export async function pageDrafts(
     .selectAll()
     .where('workspace_id', '=', scope.workspaceId)
     .where('environment_id', '=', scope.environmentId);
-  if (after) query = query.where((eb) => eb.or([eb('kind', '>', after.kind), eb.and([eb('kind', '=', after.kind), eb('key', '>', after.key)])]));
+  if (after) query = query.where((eb) => afterResource(eb, after));
   if (filter.kind) query = query.where('kind', '=', filter.kind);
   const rows = await query.orderBy('kind').orderBy('key').limit(limit).execute();
   return rows.map(mapDraft);
@@ -96,11 +113,7 @@ export async function deleteDrafts(db: Db, scope: Scope, ids: { kind: string; ke
     await query.execute();
     return;
   }
-  // `kind = ? AND key IN (…)` lets both databases look each key up in the primary key; a long
-  // OR of (kind, key) pairs makes them scan the environment's drafts once per chunk.
-  const byKind = new Map<string, string[]>();
-  for (const { kind, key } of ids) byKind.set(kind, [...(byKind.get(kind) ?? []), key]);
-  for (const [kind, keys] of byKind) {
+  for (const [kind, keys] of keysByKind(ids)) {
     for (let i = 0; i < keys.length; i += 500) {
       await query.where('kind', '=', kind).where('key', 'in', keys.slice(i, i + 500)).execute();
     }

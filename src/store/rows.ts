@@ -1,6 +1,6 @@
 // Mapping between stored rows and domain values, kept beside the queries that use them.
 import type { Environment } from '../domain/environments/chain.js';
-import type { Selectable } from 'kysely';
+import type { ExpressionBuilder, Selectable } from 'kysely';
 import type { EnvironmentTable } from './schema.js';
 
 export function toEnvironment(row: Selectable<EnvironmentTable>): Environment {
@@ -25,4 +25,9 @@ export function toEnvironment(row: Selectable<EnvironmentTable>): Environment {
 
 export function flag(value: boolean): number {
   return value ? 1 : 0;
+}
+
+/** Rows after a resource id in (kind, key) order, for keyset pagination. */
+export function afterResource(eb: ExpressionBuilder<any, any>, after: { kind: string; key: string }) {
+  return eb.or([eb('kind', '>', after.kind), eb.and([eb('kind', '=', after.kind), eb('key', '>', after.key)])]);
 }

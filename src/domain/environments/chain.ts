@@ -106,6 +106,19 @@ export function resolvePromotionSource<E extends Environment>(target: E, all: E[
   return source;
 }
 
+/**
+ * A protected environment changes only through an approved promotion request, never by a
+ * direct promotion.
+ */
+export function assertDirectPromotion(target: Pick<Environment, 'slug' | 'protected' | 'approvalsRequired'>): void {
+  if (!target.protected) return;
+  throw conflict(
+    'approval_required',
+    `${target.slug} is protected: a promotion into it needs ${Math.max(1, target.approvalsRequired)} approval(s) through a promotion request`,
+    [{ environment: target.slug, approvalsRequired: Math.max(1, target.approvalsRequired) }],
+  );
+}
+
 /** Why an environment cannot be deleted, or null when it can. */
 export function deletionBlocker(
   env: Environment,

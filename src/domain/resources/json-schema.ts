@@ -15,8 +15,14 @@ function compile(schema: object): ValidateFunction | string {
   const hit = compiled.get(text);
   if (hit) return hit;
   try {
-    const validate = ajv.compile(schema);
-    if (compiled.size >= MAX_CACHED) compiled.delete(compiled.keys().next().value as string);
+    // A root `$id` would register the schema globally and collide with another document's.
+    const { $id: _id, ...anonymous } = schema as Record<string, unknown>;
+    const validate = ajv.compile(anonymous);
+    if (compiled.size >= MAX_CACHED) {
+      const oldest = compiled.keys().next().value as string;
+      ajv.removeSchema(compiled.get(oldest)!.schema as object);
+      compiled.delete(oldest);
+    }
     compiled.set(text, validate);
     return validate;
   } catch (error) {

@@ -7,9 +7,12 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { canonicalJson, sha256 } from '../src/domain/canonical.js';
+import { contentReferences } from '../src/domain/templates/template.js';
 import type { ResourceKind } from '../src/domain/resources/kinds.js';
 import { authenticate, enterWorkspace } from '../src/services/auth.js';
 import { bootstrap } from '../src/services/bootstrap.js';
+import { Keyring } from '../src/services/keyring.js';
+import { generateKeyBytes, masterKeyFromBytes } from '../src/domain/secrets/envelope.js';
 import type { CallContext, Deps } from '../src/services/context.js';
 import { openStore, type Store } from '../src/store/database.js';
 import { findEnvironment } from '../src/store/environments.js';
@@ -87,7 +90,8 @@ export async function openBench(kind: BenchDb, cleanup: Cleanup, label: string):
   const database = await createDatabase(kind, cleanup, label);
   const store = await openStore({ url: database.url, poolSize: 4 });
   const close = cleanup.add(`close store ${label}`, () => store.close());
-  const deps: Deps = { store, now: () => new Date() };
+  // The control-plane benchmark calls services directly: no change feed is needed.
+  const deps: Deps = { store, now: () => new Date(), keyring: new Keyring([masterKeyFromBytes(generateKeyBytes())]), onChange: () => {} };
   const boot = await bootstrap(deps, {});
   if (!boot) throw new Error(`bootstrap did nothing on the fresh ${kind} database ${label}`);
   const ctx = await enterWorkspace(deps, await authenticate(deps, `Bearer ${boot.token}`), 'default', null);
@@ -121,7 +125,7 @@ export async function seedDrafts(bench: Bench, slug: string, resources: SeedReso
   const at = bench.deps.now().toISOString();
   const docs = resources.map((r) => {
     const body = canonicalJson(r.content);
-    return { ...r, body, hash: sha256(body) };
+    return { ...r, body, hash: sha256(body), refs: contentReferences(r.content) };
   });
   await store.transaction(async (tx) => {
     await putContents(store, tx, env.workspaceId, docs);

@@ -8,10 +8,14 @@ import { buildApp, LOG_REDACT } from './http/app.js';
 import { bootstrap } from './services/bootstrap.js';
 import type { Deps } from './services/context.js';
 import { isPostgresUrl, openStore } from './store/database.js';
+import { KeyError } from './domain/secrets/envelope.js';
+import { loadMasterKeys } from './master-key.js';
+import { createNode, type Runtime } from './runtime/index.js';
 
 export interface RunningServer {
   app: FastifyInstance;
   deps: Deps;
+  runtime: Runtime;
   url: string;
   close(): Promise<void>;
 }
@@ -19,7 +23,22 @@ export interface RunningServer {
 export async function startServer(config: Config): Promise<RunningServer> {
   const logger = pino({ level: config.logLevel, redact: { paths: LOG_REDACT, censor: '[redacted]' } });
   const store = await openStore({ url: config.databaseUrl });
-  const deps: Deps = { store, now: () => new Date() };
+  let node: Awaited<ReturnType<typeof createNode>>;
+  try {
+    node = await createNode({
+      store,
+      masterKeys: loadMasterKeys(config, logger),
+      logger,
+      ...(isPostgresUrl(config.databaseUrl) ? { listenUrl: config.databaseUrl } : {}),
+    });
+  } catch (error) {
+    await store.close();
+    if (error instanceof KeyError) {
+      throw new Error(`the master key cannot decrypt this database's secrets (${error.message}); set STAGELINE_MASTER_KEY to the key it was encrypted with`);
+    }
+    throw error;
+  }
+  const { deps, runtime } = node;
 
   const initialised = await bootstrap(deps, { token: config.bootstrapToken ?? undefined });
   if (initialised?.generated) {
@@ -35,14 +54,16 @@ export async function startServer(config: Config): Promise<RunningServer> {
     logger.info('initialised workspace "default"; the owner token is STAGELINE_BOOTSTRAP_TOKEN');
   }
 
-  const app = await buildApp({ deps, logger, bodyLimit: config.bodyLimit });
+  const app = await buildApp({ deps, runtime, logger, bodyLimit: config.bodyLimit });
   const address = await app.listen({ port: config.port, host: config.host });
   logger.info({ address, database: isPostgresUrl(config.databaseUrl) ? 'postgres' : 'sqlite' }, 'stageline is serving');
   return {
     app,
     deps,
+    runtime,
     url: address,
     async close() {
+      await runtime.close();
       await app.close();
       await store.close();
     },

@@ -9,7 +9,9 @@ import { findEnvironment, lockEnvironment } from '../src/store/environments.js';
 import { getContents, insertRelease, loadSnapshot, pageSnapshotEntries, putContents, saveSnapshot, type Release } from '../src/store/releases.js';
 import { findWorkspace } from '../src/store/workspaces.js';
 import { bootstrap } from '../src/services/bootstrap.js';
-import { createTestDatabase, TEST_DB, type TestDatabase } from './support.js';
+import { createTestDatabase, TEST_DB, TEST_MASTER_KEY, type TestDatabase } from './support.js';
+import { Keyring } from '../src/services/keyring.js';
+import { parseMasterKeys } from '../src/domain/secrets/envelope.js';
 
 let database: TestDatabase;
 let store: Store;
@@ -19,7 +21,7 @@ const at = '2026-01-01T00:00:00.000Z';
 beforeAll(async () => {
   database = await createTestDatabase();
   store = await openStore({ url: database.url });
-  await bootstrap({ store, now: () => new Date(at) }, {});
+  await bootstrap({ store, now: () => new Date(at), keyring: new Keyring(parseMasterKeys(TEST_MASTER_KEY)), onChange: () => {} }, {});
   workspaceId = (await findWorkspace(store.db, 'default'))!.id;
 });
 afterAll(async () => {
@@ -29,7 +31,7 @@ afterAll(async () => {
 
 const doc = (value: unknown) => {
   const body = canonicalJson(value);
-  return { hash: contentHash(value), body };
+  return { hash: contentHash(value), body, refs: [] as string[] };
 };
 
 describe(`store contract (${TEST_DB})`, () => {

@@ -10,6 +10,8 @@ import { buildApp } from '../src/http/app.js';
 import { bootstrap } from '../src/services/bootstrap.js';
 import type { Deps } from '../src/services/context.js';
 import { openStore, type Store } from '../src/store/database.js';
+import { parseMasterKeys } from '../src/domain/secrets/envelope.js';
+import { createNode, type Runtime } from '../src/runtime/index.js';
 
 export const TEST_DB = (process.env.STAGELINE_TEST_DB ?? 'sqlite') as 'sqlite' | 'postgres';
 export const PG_ADMIN_URL = process.env.STAGELINE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -47,6 +49,7 @@ export interface Harness {
   app: FastifyInstance;
   store: Store;
   deps: Deps;
+  runtime: Runtime;
   token: string;
   database: TestDatabase;
   /** JSON call as the bootstrap owner (or with the given token). */
@@ -56,17 +59,34 @@ export interface Harness {
 
 export const WS = '/api/workspaces/default';
 
-export async function startHarness(): Promise<Harness> {
-  const database = await createTestDatabase();
+/** A fixed master key for tests (never use a published key outside tests). */
+export const TEST_MASTER_KEY = Buffer.alloc(32, 7).toString('base64');
+
+export interface HarnessOptions {
+  /** Reuse a database (a second node), instead of creating one. */
+  database?: TestDatabase;
+  masterKey?: string;
+  heartbeatMs?: number;
+}
+
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const database = options.database ?? (await createTestDatabase());
   const store = await openStore({ url: database.url, poolSize: 12 });
-  const deps: Deps = { store, now: () => new Date() };
+  const { deps, runtime } = await createNode({
+    store,
+    masterKeys: parseMasterKeys(options.masterKey ?? TEST_MASTER_KEY),
+    pollIntervalMs: 1000,
+    ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
+    ...(TEST_DB === 'postgres' ? { listenUrl: database.url } : {}),
+  });
   const boot = await bootstrap(deps, {});
-  const app = await buildApp({ deps });
-  const token = boot!.token;
+  const app = await buildApp({ deps, runtime });
+  const token = boot?.token ?? '';
   return {
     app,
     store,
     deps,
+    runtime,
     token,
     database,
     async call(method, path, body, as = token) {
@@ -78,9 +98,10 @@ export async function startHarness(): Promise<Harness> {
       return { status: response.statusCode, body: text ? JSON.parse(text) : null, headers: response.headers };
     },
     async close() {
+      await runtime.close();
       await app.close();
       await store.close();
-      await database.drop();
+      if (!options.database) await database.drop();
     },
   };
 }
@@ -107,3 +128,16 @@ export async function promote(h: Harness, env: string, body: Record<string, unkn
 }
 
 export const config = (value: unknown) => ({ value });
+
+/** Creates an API key in an environment and returns the key itself. */
+export async function createApiKey(h: Harness, env: string, kind: 'secret' | 'publishable' = 'secret', name = `${env} ${kind}`): Promise<string> {
+  const res = await h.call('POST', `${WS}/environments/${env}/api-keys`, { name, kind });
+  if (res.status !== 201) throw new Error(`api key: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.key;
+}
+
+/** A runtime API call with an environment API key. */
+export async function runtimeCall(h: Harness, key: string, path: string, headers: Record<string, string> = {}) {
+  const response = await h.app.inject({ method: 'GET', url: path, headers: { authorization: `Bearer ${key}`, ...headers } });
+  return { status: response.statusCode, body: response.body ? JSON.parse(response.body) : null, headers: response.headers, text: response.body };
+}

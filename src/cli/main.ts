@@ -3,6 +3,10 @@
 import { Command } from 'commander';
 import { loadConfig } from '../config.js';
 import { startServer } from '../server.js';
+import { generateKeyBytes } from '../domain/secrets/envelope.js';
+import { loadMasterKeys } from '../master-key.js';
+import { openStore } from '../store/database.js';
+import { rotateMasterKey } from '../services/keyring.js';
 
 const program = new Command().name('stageline').description('Environment control plane for application configuration');
 
@@ -18,6 +22,29 @@ program
     };
     process.once('SIGINT', () => void stop('SIGINT'));
     process.once('SIGTERM', () => void stop('SIGTERM'));
+  });
+
+const keys = program.command('keys').description('master keys of secret encryption');
+
+keys
+  .command('generate')
+  .description('print a new random master key (base64) for STAGELINE_MASTER_KEY')
+  .action(() => {
+    process.stdout.write(generateKeyBytes().toString('base64') + '\n');
+  });
+
+keys
+  .command('rotate-master')
+  .description('re-wrap every workspace data key under the first key of STAGELINE_MASTER_KEY ("new,old")')
+  .action(async () => {
+    const config = loadConfig();
+    const store = await openStore({ url: config.databaseUrl });
+    try {
+      const rotated = await rotateMasterKey(store, loadMasterKeys(config));
+      process.stdout.write(`re-wrapped ${rotated} workspace data key(s) under the new master key\n`);
+    } finally {
+      await store.close();
+    }
   });
 
 program.parseAsync().catch((error: unknown) => {

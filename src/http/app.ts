@@ -14,11 +14,18 @@ import { environmentRoutes } from './routes/environments.js';
 import { resourceRoutes } from './routes/resources.js';
 import { releaseRoutes } from './routes/releases.js';
 import { auditRoutes } from './routes/audit.js';
+import { variableRoutes } from './routes/variables.js';
+import { secretRoutes } from './routes/secrets.js';
+import { settingRoutes } from './routes/settings.js';
+import { apiKeyRoutes } from './routes/api-keys.js';
+import { deliveryRoutes } from './routes/delivery.js';
+import type { Runtime } from '../runtime/index.js';
 
 export type App = FastifyInstance;
 
 export interface AppOptions {
   deps: Deps;
+  runtime: Runtime;
   /** A pino logger; without one the app does not log. */
   logger?: FastifyBaseLogger;
   bodyLimit?: number;
@@ -60,9 +67,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       info: {
         title: 'Stageline management API',
         version: options.version ?? '0.1.0',
-        description: 'Environments, versioned resources, commits, promotions, rollbacks, overrides, kill switches and the audit log.',
+        description:
+          'Management API (environments, versioned resources, commits, promotions, rollbacks, overrides, kill switches, variables, secrets, settings, API keys, audit log) and the runtime delivery API.',
       },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: 'a member or service token (management API)' },
+          apiKey: { type: 'http', scheme: 'bearer', description: 'an environment API key, sk_… or pk_… (runtime API)' },
+        },
+      },
       security: [{ bearer: [] }],
     },
     transform: jsonSchemaTransform,
@@ -81,7 +94,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     resourceRoutes(api, options.deps);
     releaseRoutes(api, options.deps);
     auditRoutes(api, options.deps);
+    variableRoutes(api, options.deps);
+    secretRoutes(api, options.deps);
+    settingRoutes(api, options.deps);
+    apiKeyRoutes(api, options.deps);
   });
+  await app.register(async (runtimeApi) => deliveryRoutes(runtimeApi, options.runtime));
 
   return app;
 }

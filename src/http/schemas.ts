@@ -87,6 +87,7 @@ export const promotionCreate = z.strictObject({
   message: message.optional(),
   expectedRelease: z.number().int().min(0).max(MAX_INT).optional(),
   dryRun: z.boolean().optional(),
+  force: z.boolean().optional().describe('promote even when the target lacks variables or secrets the resources reference'),
 });
 export const rollbackCreate = z.strictObject({ release: releaseNumber, message: message.optional(), expectedRelease: z.number().int().min(0).optional() });
 
@@ -121,3 +122,45 @@ export const auditQuery = pageQuery.extend({
   since: z.iso.datetime({ offset: true }).transform((v) => new Date(v).toISOString()).optional(),
   until: z.iso.datetime({ offset: true }).transform((v) => new Date(v).toISOString()).optional(),
 });
+
+export const variableParams = wsParams.extend({ name: z.string().max(100) });
+export const variableWrite = z.strictObject({
+  value: z.unknown().optional().describe('default value (any JSON); absent = no default'),
+  description: z.string().max(2000).nullable().optional(),
+  overrides: z.record(z.string().max(100), z.unknown()).optional().describe('value per environment slug'),
+});
+
+export const secretParams = envParams.extend({ name: z.string().max(100) });
+export const secretWrite = z.strictObject({ value: z.string() });
+export const secretMetadata = z
+  .object({ name: z.string(), environment: z.string(), version: z.number(), hint: z.string(), updatedBy: z.string(), updatedAt: z.string() })
+  .meta({ id: 'SecretMetadata' });
+
+export const settingParams = envParams.extend({ name: z.string().max(100) });
+export const settingWrite = z.strictObject({ value: z.unknown().refine((v) => v !== undefined, 'is required') });
+
+export const apiKeyParams = envParams.extend({ id: z.string().max(100) });
+export const apiKeyCreate = z.strictObject({
+  name: z.string().trim().min(1).max(200),
+  kind: z.enum(['secret', 'publishable']),
+  expiresAt: z.iso.datetime({ offset: true }).transform((v) => new Date(v).toISOString()).optional(),
+});
+export const apiKeyRotate = z.strictObject({
+  graceSeconds: z.number().int().min(0).max(90 * 86_400).optional().describe('how long the old key keeps working (default 86400)'),
+});
+export const apiKey = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    kind: z.enum(['secret', 'publishable']),
+    prefix: z.string(),
+    environment: z.string(),
+    createdBy: z.string(),
+    createdAt: z.string(),
+    lastUsedAt: z.string().nullable(),
+    expiresAt: z.string().nullable(),
+    revokedAt: z.string().nullable(),
+    status: z.enum(['active', 'expired', 'revoked']),
+    key: z.string().optional().describe('the key itself: returned once, at creation or rotation'),
+  })
+  .meta({ id: 'ApiKey' });

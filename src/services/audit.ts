@@ -5,6 +5,7 @@ import { firstBreak, type AuditEntry, type ChainBreak } from '../domain/audit/ch
 import { authorize } from '../domain/auth/permissions.js';
 import type { Db } from '../store/database.js';
 import { appendAudit, auditHead, listAudit, readAuditRange, type AuditFilter } from '../store/audit.js';
+import { insertChange } from '../store/changes.js';
 import { newId, type CallContext, type Deps } from './context.js';
 
 export interface AuditRecord {
@@ -16,10 +17,15 @@ export interface AuditRecord {
   after?: unknown;
   /** Non-secret facts worth reading later (release numbers, messages, counts). */
   details?: Record<string, unknown>;
+  /**
+   * What runtimes must react to, if anything: recorded under the audit entry's sequence
+   * number, announced to the change feed once the transaction commits.
+   */
+  change?: { environmentId: string | null; type: string; payload?: Record<string, unknown> };
 }
 
 export async function record(deps: Deps, tx: Db, ctx: CallContext, entry: AuditRecord) {
-  return appendAudit(deps.store, tx, ctx.workspace.id, {
+  const sealed = await appendAudit(deps.store, tx, ctx.workspace.id, {
     id: newId('aud'),
     at: deps.now().toISOString(),
     actorId: ctx.actor.id,
@@ -33,6 +39,19 @@ export async function record(deps: Deps, tx: Db, ctx: CallContext, entry: AuditR
     requestId: ctx.requestId,
     details: entry.details ?? {},
   });
+  if (entry.change) {
+    await insertChange(deps.store, tx, {
+      workspaceId: ctx.workspace.id,
+      seq: sealed.seq,
+      environmentId: entry.change.environmentId,
+      type: entry.change.type,
+      payload: { ...entry.change.payload, ...(entry.environment ? { environment: entry.environment } : {}) },
+      at: sealed.at,
+    });
+    const workspaceId = ctx.workspace.id;
+    deps.store.onCommit(tx, () => deps.onChange(workspaceId));
+  }
+  return sealed;
 }
 
 export async function listAuditLog(deps: Deps, ctx: CallContext, filter: AuditFilter, cursor: number | null, limit: number) {

@@ -2,10 +2,15 @@
 import { randomUUID } from 'node:crypto';
 import type { Actor } from '../domain/auth/permissions.js';
 import type { Store } from '../store/database.js';
+import type { Keyring } from './keyring.js';
 
 export interface Deps {
   store: Store;
   now: () => Date;
+  /** Master keys and the unwrapped data keys of workspaces. */
+  keyring: Keyring;
+  /** Told, after commit, that a workspace has new change events (the in-process feed). */
+  onChange: (workspaceId: string) => void;
 }
 
 export interface WorkspaceRef {

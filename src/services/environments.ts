@@ -106,6 +106,12 @@ export async function deleteEnvironment(deps: Deps, ctx: CallContext, slug: stri
     if (blocker) throw conflict(blocker.code, blocker.message);
     await deleteEnvironmentRows(tx, ctx.workspace.id, env.id);
     await setPositions(tx, ctx.workspace.id, compactPositions(all, env.id));
-    await record(deps, tx, ctx, { action: 'environment.delete', environment: slug, target: `environment/${slug}`, before: env });
+    await record(deps, tx, ctx, {
+      action: 'environment.delete',
+      environment: slug,
+      target: `environment/${slug}`,
+      before: env,
+      change: { environmentId: env.id, type: 'environment', payload: { deleted: true } },
+    });
   });
 }

@@ -16,13 +16,20 @@ import {
 } from '../domain/releases/snapshot.js';
 import type { Db } from '../store/database.js';
 import { listEnvironments, setHeadRelease } from '../store/environments.js';
-import { insertRelease, listReleases as listReleaseRows, saveSnapshot, type Release } from '../store/releases.js';
+import { getContentRefs, getContents, insertRelease, listReleases as listReleaseRows, saveSnapshot, type Release } from '../store/releases.js';
+import { secretNames } from '../store/secrets.js';
+import { variablesForEnvironment } from '../store/variables.js';
+import { contentReferences, missingReferences, type MissingReference } from '../domain/templates/template.js';
 import { deleteDrafts, listDrafts } from '../store/resources.js';
 import { record } from './audit.js';
 import type { CallContext, Deps } from './context.js';
 import { environmentOf, lockedEnvironmentOf } from './scope.js';
 import { describeChanges } from './diff.js';
 import { headSnapshot, releaseName, releaseOf, releaseView, snapshotOf } from './snapshots.js';
+
+function releaseChange(env: Environment, release: Release) {
+  return { environmentId: env.id, type: 'release', payload: { release: release.number, cause: release.cause } };
+}
 
 function summary(changes: ResourceChange[]) {
   const count = (status: ResourceChange['status']) => changes.filter((c) => c.status === status).length;
@@ -87,6 +94,7 @@ export async function commit(deps: Deps, ctx: CallContext, slug: string, input: 
       before: { release: env.headRelease },
       after: { snapshot: release.snapshotId },
       details: { release: release.number, message: input.message, resources: drafts.map((d) => resourceId(d.kind, d.key)).slice(0, 100), ...summary(changes) },
+      change: releaseChange(env, release),
     });
     return { ...releaseView({ ...env, headRelease: release.number }, release), changes: summary(changes) };
   });
@@ -99,6 +107,8 @@ export interface PromotionInput {
   message?: string;
   expectedRelease?: number;
   dryRun?: boolean;
+  /** Promote even when the target cannot resolve some references (audited as forced). */
+  force?: boolean;
 }
 
 /** Resolves what a promotion takes: the source release and the snapshot the target will get. */
@@ -110,7 +120,32 @@ async function planPromotion(db: Db, target: Environment, source: Environment, i
   const [current, incoming] = await Promise.all([headSnapshot(db, target), snapshotOf(db, source, sourceRelease.snapshotId)]);
   const next = ids ? takeResources(current, incoming, ids) : incoming;
   const id = ids ? snapshotId(next) : sourceRelease.snapshotId;
-  return { sourceRelease, current, next, id, changes: compareSnapshots(current, next), whole: !ids };
+  const changes = compareSnapshots(current, next);
+  return { sourceRelease, current, next, id, changes, whole: !ids, missing: await unresolvedIn(db, target, changes) };
+}
+
+/** What the promoted (added or changed) resources reference that the target cannot resolve. */
+async function unresolvedIn(db: Db, target: Environment, changes: ResourceChange[]): Promise<MissingReference[]> {
+  const incoming = changes.filter((c) => c.toHash !== null);
+  if (incoming.length === 0) return [];
+  const refs = await getContentRefs(db, target.workspaceId, incoming.map((c) => c.toHash!));
+  const legacy = incoming.filter((c) => refs.get(c.toHash!) == null).map((c) => c.toHash!);
+  const contents = legacy.length > 0 ? await getContents(db, target.workspaceId, legacy) : new Map();
+  const byResource = new Map(
+    incoming.map((c) => [resourceId(c.kind, c.key), refs.get(c.toHash!) ?? contentReferences(contents.get(c.toHash!))]),
+  );
+  const scope = { workspaceId: target.workspaceId, environmentId: target.id };
+  const [vars, secrets] = await Promise.all([variablesForEnvironment(db, target.workspaceId, target.id), secretNames(db, scope)]);
+  return missingReferences(byResource, { vars: new Set(Object.keys(vars)), secrets });
+}
+
+function assertResolvable(target: Environment, missing: MissingReference[], force: boolean | undefined) {
+  if (missing.length === 0 || force) return;
+  throw conflict(
+    'missing_references',
+    `${target.slug} has no value for ${missing.map((m) => m.reference).join(', ')}: set them there first, or promote with force`,
+    missing,
+  );
 }
 
 export async function promote(deps: Deps, ctx: CallContext, targetSlug: string, input: PromotionInput) {
@@ -127,6 +162,7 @@ export async function promote(deps: Deps, ctx: CallContext, targetSlug: string, 
       source: { environment: source.slug, release: plan.sourceRelease.number, name: releaseName(source, plan.sourceRelease.number) },
       target: { environment: target.slug, release: target.headRelease, protected: target.protected },
       summary: summary(plan.changes),
+      missingReferences: plan.missing,
       changes: await describeChanges(db, ctx.workspace.id, plan.changes),
     };
   }
@@ -139,6 +175,7 @@ export async function promote(deps: Deps, ctx: CallContext, targetSlug: string, 
     assertDirectPromotion(target);
     assertExpectedRelease(target, input.expectedRelease);
     const plan = await planPromotion(tx, target, source, input);
+    assertResolvable(target, plan.missing, input.force);
     const message = input.message ?? `promote ${releaseName(source, plan.sourceRelease.number)}`;
     const release = await appendRelease(
       deps,
@@ -159,8 +196,10 @@ export async function promote(deps: Deps, ctx: CallContext, targetSlug: string, 
         source: releaseName(source, plan.sourceRelease.number),
         resources: input.resources ?? 'all',
         message,
+        ...(plan.missing.length > 0 ? { forced: true, missingReferences: plan.missing.map((m) => m.reference) } : {}),
         ...summary(plan.changes),
       },
+      change: releaseChange(target, release),
     });
     return { ...releaseView({ ...target, headRelease: release.number }, release), changes: summary(plan.changes) };
   });
@@ -189,6 +228,7 @@ export async function rollback(deps: Deps, ctx: CallContext, slug: string, input
       before: { release: env.headRelease },
       after: { snapshot: release.snapshotId },
       details: { release: release.number, rolledBackTo: earlier.number, from: env.headRelease, message: release.message },
+      change: releaseChange(env, release),
     });
     return releaseView({ ...env, headRelease: release.number }, release);
   });

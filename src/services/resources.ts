@@ -9,6 +9,7 @@ import { mergeOverride } from '../domain/overrides/merge.js';
 import { APP_PATTERN, contentIssues, type ResourceRef } from '../domain/resources/kinds.js';
 import { compareSnapshots, resourceId, toSnapshot } from '../domain/releases/snapshot.js';
 import { draftState, isNoOpDraft, isStaleDraft } from '../domain/resources/drafts.js';
+import { contentReferences } from '../domain/templates/template.js';
 import type { Db } from '../store/database.js';
 import { listEnvironments } from '../store/environments.js';
 import { findSnapshotEntry, getContents, pageSnapshotEntries, putContents } from '../store/releases.js';
@@ -158,7 +159,7 @@ export async function writeDraft(deps: Deps, ctx: CallContext, slug: string, ref
     const scope = scopeOf(env);
     const [entry, previous] = await Promise.all([committedEntry(tx, env, ref), findDraft(tx, scope, ref.kind, ref.key)]);
     const app = input.app !== undefined ? input.app : (previous?.app ?? entry?.app ?? null);
-    await putContents(deps.store, tx, env.workspaceId, [{ hash, body }]);
+    await putContents(deps.store, tx, env.workspaceId, [{ hash, body, refs: contentReferences(input.content) }]);
     if (isNoOpDraft(entry ?? null, { hash, app })) {
       await deleteDrafts(tx, scope, [ref]);
     } else {
@@ -240,6 +241,7 @@ export async function setActive(deps: Deps, ctx: CallContext, slug: string, ref:
       target: resourceId(ref.kind, ref.key),
       before: { active: before },
       after: { active },
+      change: { environmentId: env.id, type: 'active', payload: { resource: resourceId(ref.kind, ref.key), active } },
     });
     return { kind: ref.kind, key: ref.key, environment: slug, active };
   });
@@ -261,7 +263,14 @@ export async function putOverride(deps: Deps, ctx: CallContext, slug: string, re
     }
     const before = await findOverride(tx, scopeOf(env), ref.kind, ref.key);
     await putOverrideRow(tx, scopeOf(env), ref.kind, ref.key, override, ctx.actor.id, deps.now().toISOString());
-    await record(deps, tx, ctx, { action: 'resource.override', environment: slug, target: resourceId(ref.kind, ref.key), before, after: override });
+    await record(deps, tx, ctx, {
+      action: 'resource.override',
+      environment: slug,
+      target: resourceId(ref.kind, ref.key),
+      before,
+      after: override,
+      change: { environmentId: env.id, type: 'override', payload: { resource: resourceId(ref.kind, ref.key) } },
+    });
     return { kind: ref.kind, key: ref.key, environment: slug, override };
   });
 }
@@ -273,7 +282,14 @@ export async function deleteOverride(deps: Deps, ctx: CallContext, slug: string,
     const before = await findOverride(tx, scopeOf(env), ref.kind, ref.key);
     if (before === null) throw notFound(`an override of ${resourceId(ref.kind, ref.key)} in ${slug}`);
     await deleteOverrideRow(tx, scopeOf(env), ref.kind, ref.key);
-    await record(deps, tx, ctx, { action: 'resource.override_delete', environment: slug, target: resourceId(ref.kind, ref.key), before, after: null });
+    await record(deps, tx, ctx, {
+      action: 'resource.override_delete',
+      environment: slug,
+      target: resourceId(ref.kind, ref.key),
+      before,
+      after: null,
+      change: { environmentId: env.id, type: 'override', payload: { resource: resourceId(ref.kind, ref.key) } },
+    });
   });
 }
 

@@ -3,7 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, sql, type Transaction, type TransactionBuilder } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
 import { migrate } from './migrations.js';
@@ -20,6 +20,8 @@ export interface Store {
   /** Takes a row lock for the rest of the transaction where the database has them. */
   supportsRowLocks: boolean;
   transaction<T>(work: (tx: Transaction<Database>) => Promise<T>): Promise<T>;
+  /** Runs `fn` once `tx` has committed (at once when `tx` is not a transaction of this store). */
+  onCommit(tx: Db, fn: () => void): void;
   close(): Promise<void>;
 }
 
@@ -61,7 +63,7 @@ function openSqlite(file: string): Store {
     supportsRowLocks: false,
     // Kysely serialises SQLite access through one connection, so a transaction here is
     // already exclusive within the process; IMMEDIATE would only matter across processes.
-    transaction: (work) => db.transaction().execute(work).catch(translateConflict),
+    ...transactions(db, () => db.transaction()),
     close: () => db.destroy(),
   };
 }
@@ -76,8 +78,31 @@ function openPostgres(options: StoreOptions): Store {
     dialect: 'postgres',
     insertBatch: 1000,
     supportsRowLocks: true,
-    transaction: (work) => db.transaction().setIsolationLevel('read committed').execute(work).catch(translateConflict),
+    ...transactions(db, () => db.transaction().setIsolationLevel('read committed')),
     close: () => db.destroy(),
+  };
+}
+
+/** Transactions with after-commit callbacks, shared by both databases. */
+function transactions(db: Kysely<Database>, begin: () => TransactionBuilder<Database>): Pick<Store, 'transaction' | 'onCommit'> {
+  const pending = new WeakMap<object, (() => void)[]>();
+  return {
+    async transaction(work) {
+      const callbacks: (() => void)[] = [];
+      const result = await begin()
+        .execute((tx) => {
+          pending.set(tx, callbacks);
+          return work(tx);
+        })
+        .catch(translateConflict);
+      for (const callback of callbacks) callback();
+      return result;
+    },
+    onCommit(tx, fn) {
+      const callbacks = pending.get(tx);
+      if (callbacks && tx !== db) callbacks.push(fn);
+      else fn();
+    },
   };
 }
 

@@ -105,7 +105,7 @@ export async function countEnvironmentContents(db: Db, workspaceId: string, id: 
 
 /** Removes an environment and every row scoped to it. */
 export async function deleteEnvironment(db: Db, workspaceId: string, id: string) {
-  for (const table of ['drafts', 'overrides', 'resource_states', 'releases'] as const) {
+  for (const table of ['drafts', 'overrides', 'resource_states', 'releases', 'secrets', 'settings', 'variable_values', 'api_keys'] as const) {
     await db.deleteFrom(table).where('workspace_id', '=', workspaceId).where('environment_id', '=', id).execute();
   }
   await db.deleteFrom('environments').where('workspace_id', '=', workspaceId).where('id', '=', id).execute();
@@ -116,4 +116,9 @@ export async function lockEnvironments(store: Store, tx: Db, workspaceId: string
   let query = tx.selectFrom('environments').selectAll().where('workspace_id', '=', workspaceId).orderBy('id');
   if (store.supportsRowLocks) query = query.forUpdate();
   return (await query.execute()).map(toEnvironment);
+}
+
+export async function findEnvironmentById(db: Db, workspaceId: string, id: string): Promise<Environment | undefined> {
+  const row = await db.selectFrom('environments').selectAll().where('workspace_id', '=', workspaceId).where('id', '=', id).executeTakeFirst();
+  return row && toEnvironment(row);
 }

@@ -38,10 +38,32 @@ function toRelease(row: Selectable<ReleaseTable>): Release {
 }
 
 /** Stores documents that are not stored yet; a hash already present is left as it is. */
-export async function putContents(store: Store, db: Db, workspaceId: string, docs: { hash: string; body: string }[]) {
+export async function putContents(store: Store, db: Db, workspaceId: string, docs: { hash: string; body: string; refs: string[] }[]) {
   const unique = new Map(docs.map((d) => [d.hash, d]));
-  const rows = [...unique.values()].map((d) => ({ workspace_id: workspaceId, hash: d.hash, body: d.body, size: Buffer.byteLength(d.body) }));
+  const rows = [...unique.values()].map((d) => ({
+    workspace_id: workspaceId,
+    hash: d.hash,
+    body: d.body,
+    size: Buffer.byteLength(d.body),
+    refs: JSON.stringify(d.refs),
+  }));
   await insertMany(store, db, 'contents', rows, true);
+}
+
+/** The references recorded for each hash (null where a document predates their recording). */
+export async function getContentRefs(db: Db, workspaceId: string, hashes: string[]): Promise<Map<string, string[] | null>> {
+  const out = new Map<string, string[] | null>();
+  const wanted = [...new Set(hashes)];
+  for (let i = 0; i < wanted.length; i += 500) {
+    const rows = await db
+      .selectFrom('contents')
+      .select(['hash', 'refs'])
+      .where('workspace_id', '=', workspaceId)
+      .where('hash', 'in', wanted.slice(i, i + 500))
+      .execute();
+    for (const row of rows) out.set(row.hash, row.refs === null ? null : (JSON.parse(row.refs) as string[]));
+  }
+  return out;
 }
 
 export async function getContents(db: Db, workspaceId: string, hashes: string[]): Promise<Map<string, unknown>> {

@@ -199,3 +199,14 @@ export async function putActive(db: Db, scope: Scope, kind: string, key: string,
     .onConflict((oc) => oc.columns(['environment_id', 'kind', 'key']).doUpdateSet({ active: values.active, updated_by: by, updated_at: at }))
     .execute();
 }
+
+/** Every override of one environment, by resource id. */
+export async function listOverrides(db: Db, scope: Scope): Promise<Map<string, unknown>> {
+  const rows = await db
+    .selectFrom('overrides')
+    .select(['kind', 'key', 'patch'])
+    .where('workspace_id', '=', scope.workspaceId)
+    .where('environment_id', '=', scope.environmentId)
+    .execute();
+  return new Map(rows.map((r) => [`${r.kind}/${r.key}`, JSON.parse(r.patch) as unknown]));
+}

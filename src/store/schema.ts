@@ -67,6 +67,8 @@ export interface ContentTable {
   hash: string;
   body: string;
   size: number;
+  /** JSON array of the `vars.*` / `secrets.*` references in the document; null if not computed. */
+  refs: string | null;
 }
 
 export interface SnapshotTable {
@@ -151,6 +153,75 @@ export interface AuditTable {
   hash: string;
 }
 
+export interface VariableTable {
+  workspace_id: string;
+  name: string;
+  /** JSON of the default value; null when the variable has no default. */
+  value: string | null;
+  description: string | null;
+  updated_by: string;
+  updated_at: string;
+}
+
+export interface VariableValueTable {
+  workspace_id: string;
+  name: string;
+  environment_id: string;
+  value: string;
+}
+
+export interface SettingTable {
+  workspace_id: string;
+  environment_id: string;
+  name: string;
+  value: string;
+  updated_by: string;
+  updated_at: string;
+}
+
+export interface WorkspaceKeyTable {
+  workspace_id: string;
+  master_key_id: string;
+  wrapped_key: string;
+  created_at: string;
+  rotated_at: string | null;
+}
+
+export interface SecretTable {
+  workspace_id: string;
+  environment_id: string;
+  name: string;
+  version: number;
+  ciphertext: string;
+  hint: string;
+  updated_by: string;
+  updated_at: string;
+}
+
+export interface ApiKeyTable {
+  id: string;
+  workspace_id: string;
+  environment_id: string;
+  name: string;
+  kind: string;
+  prefix: string;
+  key_hash: string;
+  created_by: string;
+  created_at: string;
+  last_used_at: string | null;
+  expires_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface ChangeEventTable {
+  workspace_id: string;
+  seq: number;
+  environment_id: string | null;
+  type: string;
+  payload: string;
+  at: string;
+}
+
 export interface Database {
   workspaces: WorkspaceTable;
   users: UserTable;
@@ -165,4 +236,11 @@ export interface Database {
   overrides: OverrideTable;
   resource_states: ResourceStateTable;
   audit_log: AuditTable;
+  variables: VariableTable;
+  variable_values: VariableValueTable;
+  settings: SettingTable;
+  workspace_keys: WorkspaceKeyTable;
+  secrets: SecretTable;
+  api_keys: ApiKeyTable;
+  change_events: ChangeEventTable;
 }

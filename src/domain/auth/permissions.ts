@@ -17,6 +17,10 @@ export const PERMISSIONS = [
   'override.write',
   'killswitch.write',
   'audit.read',
+  'variable.write',
+  'secret.write',
+  'setting.write',
+  'apikey.manage',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -25,7 +29,19 @@ const READ: Permission[] = ['workspace.read', 'resource.read'];
 export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
   owner: new Set(PERMISSIONS),
   admin: new Set(PERMISSIONS),
-  developer: new Set([...READ, 'draft.write', 'release.commit', 'release.promote', 'override.write', 'killswitch.write', 'audit.read']),
+  developer: new Set([
+    ...READ,
+    'draft.write',
+    'release.commit',
+    'release.promote',
+    'override.write',
+    'killswitch.write',
+    'audit.read',
+    'variable.write',
+    'secret.write',
+    'setting.write',
+    'apikey.manage',
+  ]),
   deployer: new Set([...READ, 'release.promote', 'release.rollback', 'killswitch.write', 'audit.read']),
   support: new Set([...READ, 'audit.read']),
   viewer: new Set(READ),

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { invalid, type FieldIssue } from '../errors.js';
 import type { Json } from '../canonical.js';
 import { validateAgainstJsonSchema } from './json-schema.js';
+import { contentReferences, templateSyntaxIssues } from '../templates/template.js';
 
 export const RESOURCE_KINDS = ['workflow', 'layout', 'route', 'tool', 'config'] as const;
 export type ResourceKind = (typeof RESOURCE_KINDS)[number];
@@ -197,11 +198,18 @@ export function zodIssues(error: z.ZodError, prefix: string, where: FieldIssue['
 export function contentIssues(kind: ResourceKind, content: unknown): FieldIssue[] {
   const parsed = KIND_SCHEMAS[kind].safeParse(content);
   if (!parsed.success) return zodIssues(parsed.error, 'content');
+  const issues = templateSyntaxIssues(content, 'content');
   if (kind === 'config') {
     const config = parsed.data as ConfigContent;
-    if (config.schema) return validateAgainstJsonSchema(config.schema, config.value, 'content');
+    if (config.schema) issues.push(...validateAgainstJsonSchema(config.schema, config.value, 'content'));
+    if (config.public) {
+      // A public config is served to publishable (client-side) keys, which never see secrets.
+      for (const ref of contentReferences(content).filter((r) => r.startsWith('secrets.'))) {
+        issues.push({ field: 'content.public', message: `a public config cannot reference ${ref}`, in: 'body' });
+      }
+    }
   }
-  return [];
+  return issues;
 }
 
 export interface ResourceRef {

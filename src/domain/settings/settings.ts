@@ -1,0 +1,56 @@
+// Per-environment settings: the known names have a schema (channel configurations, branding);
+// any other name holds a free JSON object. Credentials are named secrets, never inline values.
+import { z } from 'zod';
+import type { FieldIssue } from '../errors.js';
+import { zodIssues } from '../resources/kinds.js';
+
+export const SETTING_NAME = /^[a-z][a-z0-9_.-]{0,63}$/;
+const secretName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be the name of a secret');
+const hostname = z.string().min(1).max(253).regex(/^[A-Za-z0-9.-]+$|^\[[0-9a-fA-F:]+\]$/, 'must be a host name or address');
+const emailAddress = z
+  .string()
+  .max(320)
+  .regex(/^(?:[^<>]*<)?[^\s@<>]+@[^\s@<>]+(?:>)?$/, 'must be an email address, optionally as "Name <address>"');
+
+export const KNOWN_SETTINGS = {
+  'channel.email': z.strictObject({
+    host: hostname,
+    port: z.number().int().min(1).max(65_535),
+    secure: z.boolean().optional(),
+    from: emailAddress,
+    replyTo: emailAddress.optional(),
+    auth: z.strictObject({ user: z.string().min(1).max(320), passwordSecret: secretName }).optional(),
+    timeoutMs: z.number().int().min(100).max(120_000).optional(),
+  }),
+  'channel.webhook': z.strictObject({
+    url: z.url({ protocol: /^https?$/ }),
+    signingSecret: secretName,
+    timeoutMs: z.number().int().min(100).max(120_000).optional(),
+    headers: z.record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/), z.string().max(8192)).optional(),
+  }),
+  'channel.in_app': z.strictObject({
+    enabled: z.boolean().optional(),
+    retentionDays: z.number().int().min(1).max(3650).optional(),
+  }),
+  branding: z.strictObject({
+    name: z.string().max(200).optional(),
+    logoUrl: z.url({ protocol: /^https?$/ }).optional(),
+    primaryColor: z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a #rrggbb color').optional(),
+  }),
+} as const;
+
+/** One issue per bad field of a setting's value (paths under `value`). */
+export function settingIssues(name: string, value: unknown): FieldIssue[] {
+  if (!SETTING_NAME.test(name)) {
+    return [{ field: 'name', message: 'must be 1-64 lowercase letters, digits, dots, underscores or hyphens', in: 'path' }];
+  }
+  const schema = (KNOWN_SETTINGS as Record<string, z.ZodType>)[name];
+  if (schema) {
+    const parsed = schema.safeParse(value);
+    return parsed.success ? [] : zodIssues(parsed.error, 'value');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return [{ field: 'value', message: 'must be a JSON object', in: 'body' }];
+  }
+  return [];
+}

@@ -1,0 +1,134 @@
+// Follows the change_events table of the workspaces this node serves and hands each event, in
+// order and once, to the node's listeners (delivery caches, SSE streams). A node learns of new
+// events from its own commits at once, from other nodes through PostgreSQL NOTIFY, and from a
+// periodic poll that also covers notifications lost while the listener reconnects.
+import type { FastifyBaseLogger } from 'fastify';
+import { changesAfter, latestSeq, listenForChanges, type ChangeEvent, type ChangeListenerConnection } from '../store/changes.js';
+import type { Store } from '../store/database.js';
+
+export type ChangeListener = (event: ChangeEvent) => void;
+
+export interface ChangeFeedOptions {
+  /** PostgreSQL URL for LISTEN; absent on SQLite, where every change is made in this process. */
+  listenUrl?: string;
+  pollIntervalMs?: number;
+  logger?: FastifyBaseLogger;
+}
+
+export class ChangeFeed {
+  private readonly lastSeen = new Map<string, number>();
+  private readonly catchingUp = new Map<string, Promise<void>>();
+  private readonly again = new Set<string>();
+  private readonly listeners = new Set<ChangeListener>();
+  private connection: ChangeListenerConnection | null = null;
+  private poller: NodeJS.Timeout | null = null;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly options: ChangeFeedOptions = {},
+  ) {}
+
+  async start(): Promise<void> {
+    if (this.options.listenUrl) await this.connect(0);
+    this.poller = setInterval(() => this.pokeAll(), this.options.pollIntervalMs ?? 2000);
+    this.poller.unref();
+  }
+
+  subscribe(listener: ChangeListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Starts following a workspace from its current sequence; returns that sequence. */
+  async track(workspaceId: string): Promise<number> {
+    const seen = this.lastSeen.get(workspaceId);
+    if (seen !== undefined) return seen;
+    const seq = await latestSeq(this.store.db, workspaceId);
+    if (!this.lastSeen.has(workspaceId)) this.lastSeen.set(workspaceId, seq);
+    return this.lastSeen.get(workspaceId)!;
+  }
+
+  /** The workspace has new events: read and dispatch them (coalesced, one reader at a time). */
+  poke(workspaceId: string): void {
+    if (!this.lastSeen.has(workspaceId) || this.closed) return;
+    if (this.catchingUp.has(workspaceId)) {
+      this.again.add(workspaceId);
+      return;
+    }
+    const run = this.catchUp(workspaceId)
+      .catch((error: unknown) => this.options.logger?.warn({ err: error, workspaceId }, 'change feed catch-up failed; the next poll retries'))
+      .finally(() => {
+        this.catchingUp.delete(workspaceId);
+        if (this.again.delete(workspaceId)) this.poke(workspaceId);
+      });
+    this.catchingUp.set(workspaceId, run);
+  }
+
+  /** Resolves when every catch-up started so far has finished (used by tests and shutdown). */
+  async settled(): Promise<void> {
+    while (this.catchingUp.size > 0) await Promise.all([...this.catchingUp.values()]);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.poller) clearInterval(this.poller);
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    await this.connection?.close();
+    await this.settled();
+  }
+
+  private pokeAll() {
+    for (const workspaceId of this.lastSeen.keys()) this.poke(workspaceId);
+  }
+
+  private async catchUp(workspaceId: string) {
+    for (;;) {
+      const after = this.lastSeen.get(workspaceId)!;
+      const events = await changesAfter(this.store.db, workspaceId, after, { limit: 500 });
+      for (const event of events) {
+        this.lastSeen.set(workspaceId, event.seq);
+        for (const listener of this.listeners) {
+          try {
+            listener(event);
+          } catch (error) {
+            this.options.logger?.error({ err: error }, 'change listener failed');
+          }
+        }
+      }
+      if (events.length < 500) return;
+    }
+  }
+
+  private async connect(attempt: number): Promise<void> {
+    try {
+      this.connection = await listenForChanges(
+        this.options.listenUrl!,
+        (workspaceId) => this.poke(workspaceId),
+        (error) => {
+          this.connection = null;
+          if (this.closed) return;
+          this.options.logger?.warn({ err: error }, 'change listener lost; reconnecting');
+          this.scheduleReconnect(0);
+        },
+      );
+      // Whatever was notified while no listener was connected is read from the table now.
+      this.pokeAll();
+    } catch (error) {
+      if (attempt === 0 && this.lastSeen.size === 0 && !this.reconnectTimer) throw error;
+      this.options.logger?.warn({ err: error }, 'change listener cannot connect; retrying');
+      this.scheduleReconnect(attempt + 1);
+    }
+  }
+
+  private scheduleReconnect(attempt: number) {
+    if (this.closed) return;
+    const delay = Math.min(5000, 100 * 2 ** attempt);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      void this.connect(attempt + 1);
+    }, delay);
+    this.reconnectTimer.unref();
+  }
+}

@@ -1,0 +1,80 @@
+// In-memory resolved environments for the delivery API, serialised once per build: a read is
+// a map lookup and a write of bytes already made. A change event for an environment drops its
+// views; the next read rebuilds them.
+import { createHash } from 'node:crypto';
+import type { StagelineError } from '../domain/errors.js';
+import type { ApiKeyKind } from '../services/api-keys.js';
+import type { Deps } from '../services/context.js';
+import { resolveEnvironment } from '../services/delivery.js';
+import type { ChangeEvent } from '../store/changes.js';
+import type { ChangeFeed } from './change-feed.js';
+
+export interface Served {
+  body: string;
+  etag: string;
+}
+
+export interface EnvironmentView {
+  release: number;
+  list: Served;
+  resources: Map<string, Served | StagelineError>;
+}
+
+/** Change types that alter what the delivery API serves. */
+const AFFECTS_DELIVERY = new Set(['release', 'override', 'active', 'secret', 'variable', 'environment']);
+
+function etagOf(body: string): string {
+  return `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
+}
+
+export class DeliveryCache {
+  private readonly views = new Map<string, Promise<EnvironmentView | null>>();
+
+  constructor(
+    private readonly deps: Deps,
+    private readonly feed: ChangeFeed,
+  ) {
+    feed.subscribe((event) => this.invalidate(event));
+  }
+
+  async view(workspaceId: string, environmentId: string, kind: ApiKeyKind): Promise<EnvironmentView | null> {
+    const key = `${workspaceId}/${environmentId}/${kind}`;
+    let view = this.views.get(key);
+    if (!view) {
+      // Follow the workspace before reading it, so a change committed during the build is
+      // dispatched afterwards and drops this view again.
+      view = this.feed.track(workspaceId).then(() => this.build(workspaceId, environmentId, kind));
+      this.views.set(key, view);
+      view.catch(() => this.views.get(key) === view && this.views.delete(key));
+    }
+    return view;
+  }
+
+  private invalidate(event: ChangeEvent) {
+    if (!AFFECTS_DELIVERY.has(event.type)) return;
+    const prefix = event.environmentId === null ? `${event.workspaceId}/` : `${event.workspaceId}/${event.environmentId}/`;
+    for (const key of this.views.keys()) if (key.startsWith(prefix)) this.views.delete(key);
+  }
+
+  private async build(workspaceId: string, environmentId: string, kind: ApiKeyKind): Promise<EnvironmentView | null> {
+    const resolved = await resolveEnvironment(this.deps, workspaceId, environmentId, kind);
+    if (!resolved) return null;
+    const resources = new Map<string, Served | StagelineError>();
+    const bodies: string[] = [];
+    const errors: { kind: string; key: string; code: string; message: string }[] = [];
+    for (const [id, entry] of resolved.entries) {
+      if (entry.ok) {
+        const body = JSON.stringify(entry.resource);
+        bodies.push(body);
+        resources.set(id, { body, etag: `"${entry.resource.hash.slice(0, 27)}"` });
+      } else {
+        resources.set(id, entry.error);
+        const [resourceKind, ...key] = id.split('/');
+        errors.push({ kind: resourceKind!, key: key.join('/'), code: entry.error.code, message: entry.error.message });
+      }
+    }
+    const tail = errors.length > 0 ? `,"errors":${JSON.stringify(errors)}` : '';
+    const list = `{"data":[${bodies.join(',')}],"next":null,"release":${resolved.release}${tail}}`;
+    return { release: resolved.release, list: { body: list, etag: etagOf(list) }, resources };
+  }
+}

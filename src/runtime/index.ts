@@ -1,0 +1,55 @@
+// The runtime side of a node: the change feed and what follows it (delivery views, API key
+// cache, event streams), composed over the same store and keyring as the management API.
+import type { FastifyBaseLogger } from 'fastify';
+import type { MasterKey } from '../domain/secrets/envelope.js';
+import type { Deps } from '../services/context.js';
+import { Keyring } from '../services/keyring.js';
+import type { Store } from '../store/database.js';
+import { ChangeFeed } from './change-feed.js';
+import { DeliveryCache } from './delivery-cache.js';
+import { KeyCache } from './key-cache.js';
+import { StreamHub } from './stream-hub.js';
+
+export interface Runtime {
+  feed: ChangeFeed;
+  delivery: DeliveryCache;
+  keys: KeyCache;
+  streams: StreamHub;
+  close(): Promise<void>;
+}
+
+export interface NodeOptions {
+  store: Store;
+  masterKeys: MasterKey[];
+  /** PostgreSQL URL for cross-node change notifications (absent on SQLite). */
+  listenUrl?: string;
+  pollIntervalMs?: number;
+  heartbeatMs?: number;
+  logger?: FastifyBaseLogger;
+  now?: () => Date;
+}
+
+/** Dependencies and runtime of one node; the keyring is verified against stored data keys. */
+export async function createNode(options: NodeOptions): Promise<{ deps: Deps; runtime: Runtime }> {
+  const keyring = new Keyring(options.masterKeys);
+  await keyring.verify(options.store.db);
+  const feed = new ChangeFeed(options.store, {
+    ...(options.listenUrl ? { listenUrl: options.listenUrl } : {}),
+    ...(options.pollIntervalMs ? { pollIntervalMs: options.pollIntervalMs } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
+  const deps: Deps = { store: options.store, now: options.now ?? (() => new Date()), keyring, onChange: (workspaceId) => feed.poke(workspaceId) };
+  await feed.start();
+  const streams = new StreamHub(deps, feed, options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {});
+  const runtime: Runtime = {
+    feed,
+    delivery: new DeliveryCache(deps, feed),
+    keys: new KeyCache(deps, feed),
+    streams,
+    async close() {
+      streams.close();
+      await feed.close();
+    },
+  };
+  return { deps, runtime };
+}

@@ -1,0 +1,90 @@
+// The keys behind secrets: the configured master keys (the first wraps, all unwrap) and each
+// workspace's data key, unwrapped once and kept in memory.
+import { generateKeyBytes, KeyError, unwrapDataKey, wrapDataKey, type MasterKey } from '../domain/secrets/envelope.js';
+import type { Db, Store } from '../store/database.js';
+import { SYSTEM_ACTOR } from '../domain/auth/permissions.js';
+import { findWorkspaceById } from '../store/workspaces.js';
+import { record } from './audit.js';
+import type { Deps } from './context.js';
+import { findWorkspaceKey, insertWorkspaceKey, listWorkspaceKeys, rewrapWorkspaceKey } from '../store/secrets.js';
+
+export class Keyring {
+  private readonly dataKeys = new Map<string, Buffer>();
+
+  constructor(private readonly masters: MasterKey[]) {
+    if (masters.length === 0) throw new KeyError('at least one master key is required');
+  }
+
+  get primaryId(): string {
+    return this.masters[0]!.id;
+  }
+
+  /** Unwraps every stored data key; throws a KeyError naming the first that cannot be. */
+  async verify(db: Db): Promise<number> {
+    const rows = await listWorkspaceKeys(db);
+    for (const row of rows) this.remember(row.workspace_id, row.master_key_id, row.wrapped_key);
+    return rows.length;
+  }
+
+  /** The workspace's data key, or null while it has no secret yet. */
+  async existingDataKey(db: Db, workspaceId: string): Promise<Buffer | null> {
+    const cached = this.dataKeys.get(workspaceId);
+    if (cached) return cached;
+    const row = await findWorkspaceKey(db, workspaceId);
+    return row ? this.remember(workspaceId, row.master_key_id, row.wrapped_key) : null;
+  }
+
+  /** The workspace's data key, created and stored (wrapped) with its first secret. */
+  async dataKey(tx: Db, workspaceId: string, at: string): Promise<Buffer> {
+    const existing = await this.existingDataKey(tx, workspaceId);
+    if (existing) return existing;
+    const wrapped = wrapDataKey(this.masters[0]!, generateKeyBytes(), workspaceId);
+    await insertWorkspaceKey(tx, { workspaceId, masterKeyId: wrapped.masterKeyId, wrappedKey: wrapped.blob, at });
+    // Read back: a concurrent first secret may have stored its key first, and that one wins.
+    const row = (await findWorkspaceKey(tx, workspaceId))!;
+    return this.remember(workspaceId, row.master_key_id, row.wrapped_key);
+  }
+
+  /** Re-wraps every data key not yet under the primary master key; returns those changed. */
+  async rotate(db: Db, at: string): Promise<{ workspaceId: string; from: string }[]> {
+    const changed = [];
+    for (const row of await listWorkspaceKeys(db)) {
+      if (row.master_key_id === this.primaryId) continue;
+      const dataKey = this.remember(row.workspace_id, row.master_key_id, row.wrapped_key);
+      const wrapped = wrapDataKey(this.masters[0]!, dataKey, row.workspace_id);
+      await rewrapWorkspaceKey(db, { workspaceId: row.workspace_id, masterKeyId: wrapped.masterKeyId, wrappedKey: wrapped.blob, at });
+      changed.push({ workspaceId: row.workspace_id, from: row.master_key_id });
+    }
+    return changed;
+  }
+
+  private remember(workspaceId: string, masterKeyId: string, blob: string): Buffer {
+    const key = unwrapDataKey(this.masters, { masterKeyId, blob }, workspaceId);
+    this.dataKeys.set(workspaceId, key);
+    return key;
+  }
+}
+
+/**
+ * Re-wraps every workspace data key under the primary master key, in one transaction with an
+ * audit entry per workspace. Nodes keep serving throughout as long as they were started with
+ * both keys ("new,old"); afterwards the old key can be dropped from their configuration.
+ */
+export async function rotateMasterKey(store: Store, masters: MasterKey[]): Promise<number> {
+  const keyring = new Keyring(masters);
+  await keyring.verify(store.db);
+  const deps: Deps = { store, now: () => new Date(), keyring, onChange: () => {} };
+  return store.transaction(async (tx) => {
+    const at = deps.now().toISOString();
+    const rotated = await keyring.rotate(tx, at);
+    for (const row of rotated) {
+      const workspace = (await findWorkspaceById(tx, row.workspaceId))!;
+      await record(deps, tx, { workspace: { id: workspace.id, slug: workspace.slug, name: workspace.name }, actor: SYSTEM_ACTOR, requestId: null }, {
+        action: 'keys.rotate_master',
+        target: `workspace/${workspace.slug}`,
+        details: { from: row.from, to: keyring.primaryId },
+      });
+    }
+    return rotated.length;
+  });
+}

@@ -1,0 +1,64 @@
+// Per-environment settings: unversioned, immediate, audited.
+import { authorize } from '../domain/auth/permissions.js';
+import { invalid, notFound } from '../domain/errors.js';
+import { settingIssues } from '../domain/settings/settings.js';
+import { deleteSetting as deleteSettingRow, findSetting, listSettings as listSettingRows, putSetting as putSettingRow } from '../store/settings.js';
+import { record } from './audit.js';
+import type { CallContext, Deps } from './context.js';
+import { environmentOf, lockedEnvironmentOf } from './scope.js';
+
+export async function listSettings(deps: Deps, ctx: CallContext, slug: string) {
+  authorize(ctx.actor, 'resource.read', slug);
+  const env = await environmentOf(deps.store.db, ctx, slug);
+  const rows = await listSettingRows(deps.store.db, { workspaceId: env.workspaceId, environmentId: env.id });
+  return { data: rows.map((r) => ({ ...r, environment: slug })), next: null };
+}
+
+export async function getSetting(deps: Deps, ctx: CallContext, slug: string, name: string) {
+  authorize(ctx.actor, 'resource.read', slug);
+  const env = await environmentOf(deps.store.db, ctx, slug);
+  const row = await findSetting(deps.store.db, { workspaceId: env.workspaceId, environmentId: env.id }, name);
+  if (!row) throw notFound(`setting ${name} in ${slug}`);
+  return { ...row, environment: slug };
+}
+
+export async function putSetting(deps: Deps, ctx: CallContext, slug: string, name: string, value: unknown) {
+  authorize(ctx.actor, 'setting.write', slug);
+  const issues = settingIssues(name, value);
+  if (issues.length > 0) throw invalid(issues);
+  return deps.store.transaction(async (tx) => {
+    const env = await lockedEnvironmentOf(deps, tx, ctx, slug);
+    const scope = { workspaceId: env.workspaceId, environmentId: env.id };
+    const before = await findSetting(tx, scope, name);
+    const at = deps.now().toISOString();
+    await putSettingRow(tx, scope, name, value, ctx.actor.id, at);
+    await record(deps, tx, ctx, {
+      action: 'setting.update',
+      environment: slug,
+      target: `setting/${name}`,
+      before: before?.value,
+      after: value,
+      change: { environmentId: env.id, type: 'setting', payload: { name } },
+    });
+    return { name, value, environment: slug, updatedBy: ctx.actor.id, updatedAt: at };
+  });
+}
+
+export async function deleteSetting(deps: Deps, ctx: CallContext, slug: string, name: string) {
+  authorize(ctx.actor, 'setting.write', slug);
+  await deps.store.transaction(async (tx) => {
+    const env = await lockedEnvironmentOf(deps, tx, ctx, slug);
+    const scope = { workspaceId: env.workspaceId, environmentId: env.id };
+    const before = await findSetting(tx, scope, name);
+    if (!before) throw notFound(`setting ${name} in ${slug}`);
+    await deleteSettingRow(tx, scope, name);
+    await record(deps, tx, ctx, {
+      action: 'setting.delete',
+      environment: slug,
+      target: `setting/${name}`,
+      before: before.value,
+      after: null,
+      change: { environmentId: env.id, type: 'setting', payload: { name } },
+    });
+  });
+}

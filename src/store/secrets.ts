@@ -1,0 +1,104 @@
+// Encrypted secrets and the wrapped data key of each workspace. Only ciphertext is stored.
+import type { Db } from './database.js';
+
+type Scope = { workspaceId: string; environmentId: string };
+
+export interface SecretRow {
+  name: string;
+  version: number;
+  ciphertext: string;
+  hint: string;
+  updatedBy: string;
+  updatedAt: string;
+}
+
+function toSecret(r: { name: string; version: number; ciphertext: string; hint: string; updated_by: string; updated_at: string }): SecretRow {
+  return { name: r.name, version: r.version, ciphertext: r.ciphertext, hint: r.hint, updatedBy: r.updated_by, updatedAt: r.updated_at };
+}
+
+export async function listSecrets(db: Db, scope: Scope): Promise<SecretRow[]> {
+  const rows = await db
+    .selectFrom('secrets')
+    .selectAll()
+    .where('workspace_id', '=', scope.workspaceId)
+    .where('environment_id', '=', scope.environmentId)
+    .orderBy('name')
+    .execute();
+  return rows.map(toSecret);
+}
+
+export async function findSecret(db: Db, scope: Scope, name: string): Promise<SecretRow | undefined> {
+  const row = await db
+    .selectFrom('secrets')
+    .selectAll()
+    .where('workspace_id', '=', scope.workspaceId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('name', '=', name)
+    .executeTakeFirst();
+  return row && toSecret(row);
+}
+
+export async function putSecret(db: Db, scope: Scope, secret: SecretRow) {
+  const row = {
+    workspace_id: scope.workspaceId,
+    environment_id: scope.environmentId,
+    name: secret.name,
+    version: secret.version,
+    ciphertext: secret.ciphertext,
+    hint: secret.hint,
+    updated_by: secret.updatedBy,
+    updated_at: secret.updatedAt,
+  };
+  await db
+    .insertInto('secrets')
+    .values(row)
+    .onConflict((oc) =>
+      oc.columns(['environment_id', 'name']).doUpdateSet({ version: row.version, ciphertext: row.ciphertext, hint: row.hint, updated_by: row.updated_by, updated_at: row.updated_at }),
+    )
+    .execute();
+}
+
+export async function deleteSecret(db: Db, scope: Scope, name: string) {
+  await db
+    .deleteFrom('secrets')
+    .where('workspace_id', '=', scope.workspaceId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('name', '=', name)
+    .execute();
+}
+
+/** Names of the secrets with a value in one environment. */
+export async function secretNames(db: Db, scope: Scope): Promise<Set<string>> {
+  const rows = await db
+    .selectFrom('secrets')
+    .select('name')
+    .where('workspace_id', '=', scope.workspaceId)
+    .where('environment_id', '=', scope.environmentId)
+    .execute();
+  return new Set(rows.map((r) => r.name));
+}
+
+export async function findWorkspaceKey(db: Db, workspaceId: string) {
+  return db.selectFrom('workspace_keys').selectAll().where('workspace_id', '=', workspaceId).executeTakeFirst();
+}
+
+export async function listWorkspaceKeys(db: Db) {
+  return db.selectFrom('workspace_keys').selectAll().orderBy('workspace_id').execute();
+}
+
+/** Stores a workspace's first data key; a concurrent first write keeps the key stored first. */
+export async function insertWorkspaceKey(db: Db, row: { workspaceId: string; masterKeyId: string; wrappedKey: string; at: string }) {
+  await db
+    .insertInto('workspace_keys')
+    .values({ workspace_id: row.workspaceId, master_key_id: row.masterKeyId, wrapped_key: row.wrappedKey, created_at: row.at, rotated_at: null })
+    .onConflict((oc) => oc.column('workspace_id').doNothing())
+    .execute();
+}
+
+export async function rewrapWorkspaceKey(db: Db, row: { workspaceId: string; masterKeyId: string; wrappedKey: string; at: string }) {
+  await db
+    .updateTable('workspace_keys')
+    .set({ master_key_id: row.masterKeyId, wrapped_key: row.wrappedKey, rotated_at: row.at })
+    .where('workspace_id', '=', row.workspaceId)
+    .execute();
+}

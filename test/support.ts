@@ -141,3 +141,80 @@ export async function runtimeCall(h: Harness, key: string, path: string, headers
   const response = await h.app.inject({ method: 'GET', url: path, headers: { authorization: `Bearer ${key}`, ...headers } });
   return { status: response.statusCode, body: response.body ? JSON.parse(response.body) : null, headers: response.headers, text: response.body };
 }
+
+export interface StreamEvent {
+  id: number | null;
+  event: string;
+  data: any;
+}
+
+export interface OpenStream {
+  events: StreamEvent[];
+  comments: string[];
+  status: number;
+  waitFor(predicate: (events: StreamEvent[]) => boolean, timeoutMs?: number): Promise<void>;
+  close(): void;
+}
+
+/** Opens `/v1/stream` on a listening server with a raw HTTP client and parses its events. */
+export async function openStream(baseUrl: string, key: string, lastEventId?: number): Promise<OpenStream> {
+  const { request } = await import('node:http');
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { authorization: `Bearer ${key}`, accept: 'text/event-stream' };
+    if (lastEventId !== undefined) headers['last-event-id'] = String(lastEventId);
+    const req = request(`${baseUrl}/v1/stream`, { headers }, (res) => {
+      const stream: OpenStream = {
+        events: [],
+        comments: [],
+        status: res.statusCode ?? 0,
+        async waitFor(predicate, timeoutMs = 5000) {
+          const started = Date.now();
+          while (!predicate(stream.events)) {
+            if (Date.now() - started > timeoutMs) throw new Error(`stream condition not met in ${timeoutMs} ms; events: ${JSON.stringify(stream.events)}`);
+            await new Promise((r) => setTimeout(r, 10));
+          }
+        },
+        close: () => req.destroy(),
+      };
+      let buffer = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buffer += chunk;
+        let end;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const event: StreamEvent = { id: null, event: 'message', data: null };
+          let isEvent = false;
+          for (const line of block.split('\n')) {
+            if (line.startsWith(':')) stream.comments.push(line.slice(1).trim());
+            else if (line.startsWith('id: ')) event.id = Number(line.slice(4));
+            else if (line.startsWith('event: ')) (event.event = line.slice(7)), (isEvent = true);
+            else if (line.startsWith('data: ')) (event.data = JSON.parse(line.slice(6))), (isEvent = true);
+          }
+          if (isEvent) stream.events.push(event);
+        }
+      });
+      res.on('error', () => {});
+      resolve(stream);
+    });
+    req.on('error', (error) => {
+      if ((error as NodeJS.ErrnoException).code !== 'ECONNRESET') reject(error);
+    });
+    req.end();
+  });
+}
+
+/** Polls until `check` passes (for effects that cross an asynchronous boundary). */
+export async function eventually(check: () => Promise<void> | void, timeoutMs = 5000): Promise<void> {
+  const started = Date.now();
+  for (;;) {
+    try {
+      await check();
+      return;
+    } catch (error) {
+      if (Date.now() - started > timeoutMs) throw error;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}

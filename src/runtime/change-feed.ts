@@ -18,7 +18,7 @@ export interface ChangeFeedOptions {
 export class ChangeFeed {
   private readonly lastSeen = new Map<string, number>();
   private readonly catchingUp = new Map<string, Promise<void>>();
-  private readonly again = new Set<string>();
+  private readonly queued = new Map<string, Promise<void>>();
   private readonly listeners = new Set<ChangeListener>();
   private connection: ChangeListenerConnection | null = null;
   private poller: NodeJS.Timeout | null = null;
@@ -50,25 +50,38 @@ export class ChangeFeed {
     return this.lastSeen.get(workspaceId)!;
   }
 
-  /** The workspace has new events: read and dispatch them (coalesced, one reader at a time). */
-  poke(workspaceId: string): void {
-    if (!this.lastSeen.has(workspaceId) || this.closed) return;
-    if (this.catchingUp.has(workspaceId)) {
-      this.again.add(workspaceId);
-      return;
-    }
-    const run = this.catchUp(workspaceId)
-      .catch((error: unknown) => this.options.logger?.warn({ err: error, workspaceId }, 'change feed catch-up failed; the next poll retries'))
-      .finally(() => {
-        this.catchingUp.delete(workspaceId);
-        if (this.again.delete(workspaceId)) this.poke(workspaceId);
-      });
-    this.catchingUp.set(workspaceId, run);
+  /**
+   * The workspace has new events: read and dispatch them, one reader per workspace at a time.
+   * The promise resolves once every event committed before the call has been dispatched.
+   */
+  poke(workspaceId: string): Promise<void> {
+    if (!this.lastSeen.has(workspaceId) || this.closed) return Promise.resolve();
+    const queued = this.queued.get(workspaceId);
+    if (queued) return queued;
+    const running = this.catchingUp.get(workspaceId);
+    if (!running) return this.run(workspaceId);
+    // A read already under way may have started before this event committed: read once more after it.
+    const next = running.then(() => {
+      this.queued.delete(workspaceId);
+      return this.run(workspaceId);
+    });
+    this.queued.set(workspaceId, next);
+    return next;
   }
 
   /** Resolves when every catch-up started so far has finished (used by tests and shutdown). */
   async settled(): Promise<void> {
-    while (this.catchingUp.size > 0) await Promise.all([...this.catchingUp.values()]);
+    while (this.catchingUp.size > 0 || this.queued.size > 0) await Promise.all([...this.catchingUp.values(), ...this.queued.values()]);
+  }
+
+  private run(workspaceId: string): Promise<void> {
+    const run: Promise<void> = this.catchUp(workspaceId)
+      .catch((error: unknown) => this.options.logger?.warn({ err: error, workspaceId }, 'change feed catch-up failed; the next poll retries'))
+      .finally(() => {
+        if (this.catchingUp.get(workspaceId) === run) this.catchingUp.delete(workspaceId);
+      });
+    this.catchingUp.set(workspaceId, run);
+    return run;
   }
 
   async close(): Promise<void> {
@@ -80,7 +93,7 @@ export class ChangeFeed {
   }
 
   private pokeAll() {
-    for (const workspaceId of this.lastSeen.keys()) this.poke(workspaceId);
+    for (const workspaceId of this.lastSeen.keys()) void this.poke(workspaceId);
   }
 
   private async catchUp(workspaceId: string) {
@@ -105,7 +118,7 @@ export class ChangeFeed {
     try {
       this.connection = await listenForChanges(
         this.options.listenUrl!,
-        (workspaceId) => this.poke(workspaceId),
+        (workspaceId) => void this.poke(workspaceId),
         (error) => {
           this.connection = null;
           if (this.closed) return;

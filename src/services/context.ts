@@ -9,8 +9,11 @@ export interface Deps {
   now: () => Date;
   /** Master keys and the unwrapped data keys of workspaces. */
   keyring: Keyring;
-  /** Told, after commit, that a workspace has new change events (the in-process feed). */
-  onChange: (workspaceId: string) => void;
+  /**
+   * Told, after commit, that a workspace has new change events; the call that made them
+   * returns once this node's runtime has applied them (read-your-writes on one node).
+   */
+  onChange: (workspaceId: string) => Promise<void> | void;
 }
 
 export interface WorkspaceRef {

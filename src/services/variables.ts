@@ -2,6 +2,7 @@
 // read them as `{{ vars.NAME }}`.
 import { authorize } from '../domain/auth/permissions.js';
 import { invalid, notFound } from '../domain/errors.js';
+import type { Db } from '../store/database.js';
 import { listEnvironments } from '../store/environments.js';
 import { deleteVariable as deleteVariableRows, listVariables, putVariable as putVariableRows } from '../store/variables.js';
 import { record } from './audit.js';
@@ -26,20 +27,20 @@ function view(row: Awaited<ReturnType<typeof listVariables>>[number]) {
   };
 }
 
-async function slugsById(deps: Deps, ctx: CallContext) {
-  const envs = await listEnvironments(deps.store.db, ctx.workspace.id);
+async function slugsById(db: Db, ctx: CallContext) {
+  const envs = await listEnvironments(db, ctx.workspace.id);
   return new Map(envs.map((e) => [e.id, e.slug]));
 }
 
 export async function listAllVariables(deps: Deps, ctx: CallContext) {
   authorize(ctx.actor, 'workspace.read');
-  return { data: (await listVariables(deps.store.db, ctx.workspace.id, await slugsById(deps, ctx))).map(view), next: null };
+  return { data: (await listVariables(deps.store.db, ctx.workspace.id, await slugsById(deps.store.db, ctx))).map(view), next: null };
 }
 
 export async function getVariable(deps: Deps, ctx: CallContext, name: string) {
   authorize(ctx.actor, 'workspace.read');
   assertName(name);
-  const [row] = await listVariables(deps.store.db, ctx.workspace.id, await slugsById(deps, ctx), name);
+  const [row] = await listVariables(deps.store.db, ctx.workspace.id, await slugsById(deps.store.db, ctx), name);
   if (!row) throw notFound(`variable ${name}`);
   return view(row);
 }
@@ -93,7 +94,7 @@ export async function deleteVariable(deps: Deps, ctx: CallContext, name: string)
   assertName(name);
   authorize(ctx.actor, 'variable.write');
   await deps.store.transaction(async (tx) => {
-    const [before] = await listVariables(tx, ctx.workspace.id, await slugsById(deps, ctx), name);
+    const [before] = await listVariables(tx, ctx.workspace.id, await slugsById(tx, ctx), name);
     if (!before) throw notFound(`variable ${name}`);
     await deleteVariableRows(tx, ctx.workspace.id, name);
     await record(deps, tx, ctx, {

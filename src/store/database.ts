@@ -20,8 +20,11 @@ export interface Store {
   /** Takes a row lock for the rest of the transaction where the database has them. */
   supportsRowLocks: boolean;
   transaction<T>(work: (tx: Transaction<Database>) => Promise<T>): Promise<T>;
-  /** Runs `fn` once `tx` has committed (at once when `tx` is not a transaction of this store). */
-  onCommit(tx: Db, fn: () => void): void;
+  /**
+   * Runs `fn` once `tx` has committed, before `transaction` returns (at once when `tx` is not a
+   * transaction of this store). Its failure does not fail the committed transaction.
+   */
+  onCommit(tx: Db, fn: () => Promise<void> | void): void;
   close(): Promise<void>;
 }
 
@@ -85,23 +88,23 @@ function openPostgres(options: StoreOptions): Store {
 
 /** Transactions with after-commit callbacks, shared by both databases. */
 function transactions(db: Kysely<Database>, begin: () => TransactionBuilder<Database>): Pick<Store, 'transaction' | 'onCommit'> {
-  const pending = new WeakMap<object, (() => void)[]>();
+  const pending = new WeakMap<object, (() => Promise<void> | void)[]>();
   return {
     async transaction(work) {
-      const callbacks: (() => void)[] = [];
+      const callbacks: (() => Promise<void> | void)[] = [];
       const result = await begin()
         .execute((tx) => {
           pending.set(tx, callbacks);
           return work(tx);
         })
         .catch(translateConflict);
-      for (const callback of callbacks) callback();
+      for (const callback of callbacks) await Promise.resolve(callback()).catch(() => {});
       return result;
     },
     onCommit(tx, fn) {
       const callbacks = pending.get(tx);
       if (callbacks && tx !== db) callbacks.push(fn);
-      else fn();
+      else void Promise.resolve(fn()).catch(() => {});
     },
   };
 }

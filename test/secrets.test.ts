@@ -1,0 +1,166 @@
+// Secrets: write-only, encrypted at rest with envelope encryption, bound to their row.
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateKeyBytes, parseMasterKeys } from '../src/domain/secrets/envelope.js';
+import { createNode } from '../src/runtime/index.js';
+import { rotateMasterKey } from '../src/services/keyring.js';
+import { openStore } from '../src/store/database.js';
+import { commitDrafts, createApiKey, runtimeCall, startHarness, TEST_DB, TEST_MASTER_KEY, WS, type Harness } from './support.js';
+
+let h: Harness;
+let workspaceId: string;
+const PLAINTEXT = 'sk_live_TOP-SECRET-0123456789';
+
+beforeAll(async () => {
+  h = await startHarness();
+  workspaceId = (await h.call('GET', WS)).body.id;
+});
+afterAll(async () => h?.close());
+
+async function everyRowAsText(): Promise<string> {
+  const tables = [
+    'workspaces', 'users', 'members', 'tokens', 'environments', 'contents', 'snapshots', 'snapshot_entries', 'releases', 'drafts',
+    'overrides', 'resource_states', 'audit_log', 'variables', 'variable_values', 'settings', 'workspace_keys', 'secrets', 'api_keys', 'change_events',
+  ] as const;
+  const parts = [];
+  for (const table of tables) parts.push(JSON.stringify(await h.store.db.selectFrom(table).selectAll().execute()));
+  return parts.join('\n');
+}
+
+describe('secrets', () => {
+  it('a write answers metadata and a masked hint, never the value', async () => {
+    const res = await h.call('PUT', `${WS}/environments/development/secrets/stripe_key`, { value: PLAINTEXT });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ name: 'stripe_key', environment: 'development', version: 1, hint: '••••6789' });
+    expect(JSON.stringify(res.body)).not.toContain(PLAINTEXT);
+    const again = await h.call('PUT', `${WS}/environments/development/secrets/stripe_key`, { value: PLAINTEXT + 'x' });
+    expect(again.body.version).toBe(2);
+  });
+
+  it('reads and lists give metadata only', async () => {
+    const one = await h.call('GET', `${WS}/environments/development/secrets/stripe_key`);
+    expect(Object.keys(one.body).sort()).toEqual(['environment', 'hint', 'name', 'updatedAt', 'updatedBy', 'version']);
+    const list = await h.call('GET', `${WS}/environments/development/secrets`);
+    expect(list.body.data.map((s: any) => s.name)).toEqual(['stripe_key']);
+    expect(JSON.stringify(list.body)).not.toContain('TOP-SECRET');
+    expect((await h.call('GET', `${WS}/environments/production/secrets/stripe_key`)).status).toBe(404);
+  });
+
+  it('no table holds the plaintext, and neither does the audit log', async () => {
+    const text = await everyRowAsText();
+    expect(text).not.toContain('TOP-SECRET');
+    const audit = (await h.call('GET', `${WS}/audit-log?action=secret.*`)).body.data;
+    expect(audit.map((e: any) => e.action)).toEqual(['secret.update', 'secret.create']);
+    expect(JSON.stringify(audit)).not.toContain('TOP-SECRET');
+  });
+
+  it.runIf(TEST_DB === 'sqlite')('the SQLite files on disk do not contain the plaintext', async () => {
+    const dir = dirname(h.database.url);
+    for (const file of readdirSync(dir)) {
+      expect(readFileSync(`${dir}/${file}`).includes(Buffer.from('TOP-SECRET')), file).toBe(false);
+    }
+  });
+
+  it('bad names and empty values are 400 naming the field', async () => {
+    expect((await h.call('PUT', `${WS}/environments/development/secrets/bad-name`, { value: 'x' })).body.error.details[0].field).toBe('name');
+    expect((await h.call('PUT', `${WS}/environments/development/secrets/ok`, { value: '' })).body.error.details[0].field).toBe('value');
+  });
+});
+
+describe('ciphertext integrity', () => {
+  let key: string;
+  beforeAll(async () => {
+    await h.call('PUT', `${WS}/environments/development/secrets/other_key`, { value: 'other-value-0123456789' });
+    await commitDrafts(h, { 'config/uses-secret': { value: { stripe: '{{ secrets.stripe_key }}', other: '{{ secrets.other_key }}' } } });
+    key = await createApiKey(h, 'development', 'secret');
+  });
+
+  const row = (name: string) =>
+    h.store.db.selectFrom('secrets').selectAll().where('workspace_id', '=', workspaceId).where('name', '=', name).executeTakeFirstOrThrow();
+  const setCiphertext = (name: string, ciphertext: string) =>
+    h.store.db.updateTable('secrets').set({ ciphertext }).where('workspace_id', '=', workspaceId).where('name', '=', name).execute();
+  // The runtime re-reads secrets when it is told something changed.
+  const reread = () => h.call('PUT', `${WS}/variables/nudge`, { value: Date.now() });
+
+  it('resolves when untouched', async () => {
+    const res = await runtimeCall(h, key, '/v1/resources/config/uses-secret');
+    expect(res.body.content.value.stripe).toBe(PLAINTEXT + 'x');
+  });
+
+  it('a flipped ciphertext byte fails to decrypt', async () => {
+    const original = (await row('stripe_key')).ciphertext;
+    const bytes = Buffer.from(original.slice(3), 'base64');
+    bytes[bytes.length - 1]! ^= 0x01;
+    await setCiphertext('stripe_key', 'v1.' + bytes.toString('base64'));
+    await reread();
+    const res = await runtimeCall(h, key, '/v1/resources/config/uses-secret');
+    expect(res.status).toBe(500);
+    expect(res.text).not.toContain('TOP-SECRET');
+    await setCiphertext('stripe_key', original);
+    await reread();
+    expect((await runtimeCall(h, key, '/v1/resources/config/uses-secret')).status).toBe(200);
+  });
+
+  it('a ciphertext moved to another row fails to decrypt', async () => {
+    const original = (await row('other_key')).ciphertext;
+    await setCiphertext('other_key', (await row('stripe_key')).ciphertext);
+    await reread();
+    const res = await runtimeCall(h, key, '/v1/resources/config/uses-secret');
+    expect(res.status).toBe(500);
+    expect(res.text).not.toContain('TOP-SECRET');
+    await setCiphertext('other_key', original);
+    await reread();
+  });
+});
+
+describe('master keys', () => {
+  it('a node with the wrong master key refuses to start', async () => {
+    const store = await openStore({ url: h.database.url });
+    try {
+      const wrong = generateKeyBytes().toString('base64');
+      await expect(createNode({ store, masterKeys: parseMasterKeys(wrong) })).rejects.toThrow(/cannot be decrypted|no configured master key/);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('rotation re-wraps data keys; nodes holding both keys serve throughout, the new key alone afterwards', async () => {
+    const next = generateKeyBytes().toString('base64');
+    const store = await openStore({ url: h.database.url });
+    try {
+      const during = await createNode({ store, masterKeys: parseMasterKeys(`${next},${TEST_MASTER_KEY}`) });
+      await during.runtime.close();
+      expect(await rotateMasterKey(store, parseMasterKeys(`${next},${TEST_MASTER_KEY}`))).toBe(1);
+      const after = await createNode({ store, masterKeys: parseMasterKeys(next) });
+      await after.runtime.close();
+      await expect(createNode({ store, masterKeys: parseMasterKeys(TEST_MASTER_KEY) })).rejects.toThrow();
+      const [entry] = (await h.call('GET', `${WS}/audit-log?action=keys.rotate_master`)).body.data;
+      expect(entry.details.to).toBe(parseMasterKeys(next)[0]!.id);
+      // Put the original key back so the running harness keeps working.
+      expect(await rotateMasterKey(store, parseMasterKeys(`${TEST_MASTER_KEY},${next}`))).toBe(1);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('logs', () => {
+  it('a server log at trace level carries neither secret values nor tokens', async () => {
+    const lines: string[] = [];
+    const pino = (await import('pino')).default;
+    const { Writable } = await import('node:stream');
+    const { buildApp, LOG_REDACT } = await import('../src/http/app.js');
+    const logger = pino({ level: 'trace', redact: { paths: LOG_REDACT, censor: '[redacted]' } }, new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } }));
+    const app = await buildApp({ deps: h.deps, runtime: h.runtime, logger });
+    await app.inject({ method: 'PUT', url: `${WS}/environments/development/secrets/logged`, headers: { authorization: `Bearer ${h.token}`, 'content-type': 'application/json' }, payload: JSON.stringify({ value: 'LOGGED-SECRET-0123456789' }) });
+    await app.inject({ method: 'GET', url: '/v1/resources', headers: { authorization: 'Bearer sk_nonexistent0000000000000000' } });
+    await app.close();
+    const text = lines.join('');
+    expect(lines.length).toBeGreaterThan(2);
+    expect(text).not.toContain('LOGGED-SECRET');
+    expect(text).not.toContain(h.token);
+    expect(text).not.toContain('sk_nonexistent');
+  });
+});
+

@@ -71,6 +71,14 @@ describe('authentication', () => {
       '/api/workspaces/{ws}/diff',
       '/api/workspaces/{ws}/audit-log',
       '/api/workspaces/{ws}/audit-log/verify',
+      '/api/workspaces/{ws}/variables/{name}',
+      '/api/workspaces/{ws}/environments/{env}/secrets/{name}',
+      '/api/workspaces/{ws}/environments/{env}/settings/{name}',
+      '/api/workspaces/{ws}/environments/{env}/api-keys',
+      '/api/workspaces/{ws}/environments/{env}/api-keys/{id}/rotate',
+      '/v1/resources',
+      '/v1/resources/{kind}/{key}',
+      '/v1/stream',
     ]) {
       expect(paths).toContain(path);
     }

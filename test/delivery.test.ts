@@ -71,6 +71,14 @@ describe('resolved resources', () => {
     }
   });
 
+  it('compares If-None-Match weakly and accepts a list of tags', async () => {
+    const first = await runtimeCall(h, keys.production!.secret, '/v1/resources/config/checkout');
+    const etag = first.headers.etag as string;
+    expect((await runtimeCall(h, keys.production!.secret, '/v1/resources/config/checkout', { 'if-none-match': `W/${etag}` })).status).toBe(304);
+    expect((await runtimeCall(h, keys.production!.secret, '/v1/resources/config/checkout', { 'if-none-match': `"other", ${etag}` })).status).toBe(304);
+    expect((await runtimeCall(h, keys.production!.secret, '/v1/resources/config/checkout', { 'if-none-match': '"other"' })).status).toBe(200);
+  });
+
   it('an override, a kill switch and a variable change are served at once', async () => {
     const key = keys.staging!.secret;
     const before = await runtimeCall(h, key, '/v1/resources/config/checkout');

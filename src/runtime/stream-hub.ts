@@ -52,7 +52,6 @@ export class StreamHub {
 
   /** Takes over `response` and streams the principal's environment until the client leaves. */
   async open(principal: KeyPrincipal, response: ServerResponse, lastEventId: number | null, headers: Record<string, string>): Promise<void> {
-    const current = await this.feed.track(principal.workspaceId);
     response.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
@@ -60,14 +59,18 @@ export class StreamHub {
       'x-accel-buffering': 'no',
       ...headers,
     });
-    const client: Client = { principal, response, pending: [], sentSeq: lastEventId ?? current };
+    // Registered before anything is awaited: live events arriving meanwhile wait in `pending`.
+    const client: Client = { principal, response, pending: [], sentSeq: lastEventId ?? Number.MAX_SAFE_INTEGER };
     this.clients.add(client);
     response.on('close', () => this.clients.delete(client));
     this.write(client, 'retry: 2000\n\n');
     if (lastEventId === null) {
+      const current = await this.feed.track(principal.workspaceId);
+      client.sentSeq = current;
       // A new client learns where it starts, so its first reconnect resumes from here.
       this.write(client, `id: ${current}\nevent: ready\ndata: ${JSON.stringify({ seq: current })}\n\n`);
     } else {
+      await this.feed.track(principal.workspaceId);
       await this.replay(client, lastEventId);
     }
     const pending = client.pending ?? [];

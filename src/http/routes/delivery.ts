@@ -18,9 +18,19 @@ declare module 'fastify' {
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
+/** RFC 9110 If-None-Match: a list of tags compared weakly, or `*`. */
+function matches(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  if (header === etag) return true;
+  return header.split(',').some((tag) => {
+    const trimmed = tag.trim();
+    return trimmed === '*' || (trimmed.startsWith('W/') ? trimmed.slice(2) : trimmed) === etag;
+  });
+}
+
 function send(request: FastifyRequest, reply: FastifyReply, served: Served) {
   reply.header('etag', served.etag).header('cache-control', 'private, no-cache');
-  if (request.headers['if-none-match'] === served.etag) return reply.status(304).send();
+  if (matches(request.headers['if-none-match'], served.etag)) return reply.status(304).send();
   return reply.type('application/json; charset=utf-8').send(served.body);
 }
 

@@ -4,13 +4,21 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import { generateKeyBytes, parseMasterKeys, type MasterKey } from './domain/secrets/envelope.js';
+import { isPostgresUrl } from './store/database.js';
 
 export const MASTER_KEY_FILE = 'master.key';
 
-export function loadMasterKeys(config: { masterKey: string | null; dataDir: string }, logger?: Pick<FastifyBaseLogger, 'warn'>): MasterKey[] {
+export function loadMasterKeys(
+  config: { masterKey: string | null; dataDir: string; databaseUrl: string },
+  logger?: Pick<FastifyBaseLogger, 'warn'>,
+): MasterKey[] {
   if (config.masterKey) return parseMasterKeys(config.masterKey);
   const file = join(config.dataDir, MASTER_KEY_FILE);
   if (existsSync(file)) return parseMasterKeys(readFileSync(file, 'utf8'));
+  if (isPostgresUrl(config.databaseUrl)) {
+    // Nodes sharing a database each generating a key would encrypt with different keys.
+    throw new Error('set STAGELINE_MASTER_KEY (the same on every node): a key is generated only for a single node on SQLite');
+  }
   mkdirSync(config.dataDir, { recursive: true });
   writeFileSync(file, generateKeyBytes().toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
   logger?.warn(

@@ -96,6 +96,14 @@ describe('resolved resources', () => {
     expect((await runtimeCall(h, key, '/v1/resources/config/checkout')).status).toBe(200);
   });
 
+  it('renaming an environment changes what {{ env.name }} resolves to', async () => {
+    const key = keys.production!.publishable;
+    expect((await runtimeCall(h, key, '/v1/resources/config/public-flags')).body.content.value.banner).toBe('Welcome to Production');
+    await h.call('PATCH', `${WS}/environments/production`, { name: 'Live' });
+    expect((await runtimeCall(h, key, '/v1/resources/config/public-flags')).body.content.value.banner).toBe('Welcome to Live');
+    await h.call('PATCH', `${WS}/environments/production`, { name: 'Production' });
+  });
+
   it('a secret missing in the environment is an error naming it, never another environment’s value', async () => {
     expect((await h.call('DELETE', `${WS}/environments/staging/secrets/stripe_key`)).status).toBe(204);
     const res = await runtimeCall(h, keys.staging!.secret, '/v1/resources/config/checkout');

@@ -114,6 +114,33 @@ describe('ciphertext integrity', () => {
   });
 });
 
+describe('data keys', () => {
+  it('a data key created in a transaction that rolls back is not used afterwards', async () => {
+    const fresh = await h.call('POST', '/api/workspaces', { slug: 'keyless', name: 'Keyless' });
+    const id = fresh.body.id;
+    await expect(
+      h.store.transaction(async (tx) => {
+        await h.deps.keyring.dataKey(tx, id, new Date().toISOString());
+        throw new Error('rolled back');
+      }),
+    ).rejects.toThrow('rolled back');
+    expect(await h.store.db.selectFrom('workspace_keys').selectAll().where('workspace_id', '=', id).execute()).toEqual([]);
+    expect((await h.call('PUT', '/api/workspaces/keyless/environments/development/secrets/k', { value: 'value-0123456789abcdef' })).status).toBe(200);
+    // A node that starts now must be able to read it: the stored key is the one used.
+    const store = await openStore({ url: h.database.url });
+    try {
+      const node = await createNode({ store, masterKeys: parseMasterKeys(TEST_MASTER_KEY) });
+      const { secretValues } = await import('../src/services/secrets.js');
+      const { findEnvironment } = await import('../src/store/environments.js');
+      const env = (await findEnvironment(store.db, id, 'development'))!;
+      expect(await secretValues(node.deps, store.db, env)).toEqual({ k: 'value-0123456789abcdef' });
+      await node.runtime.close();
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe('master keys', () => {
   it('a node with the wrong master key refuses to start', async () => {
     const store = await openStore({ url: h.database.url });
@@ -131,36 +158,66 @@ describe('master keys', () => {
     try {
       const during = await createNode({ store, masterKeys: parseMasterKeys(`${next},${TEST_MASTER_KEY}`) });
       await during.runtime.close();
-      expect(await rotateMasterKey(store, parseMasterKeys(`${next},${TEST_MASTER_KEY}`))).toBe(1);
+      const wrapped = (await store.db.selectFrom('workspace_keys').selectAll().execute()).length;
+      expect(wrapped).toBeGreaterThan(0);
+      expect(await rotateMasterKey(store, parseMasterKeys(`${next},${TEST_MASTER_KEY}`))).toBe(wrapped);
+      expect(await rotateMasterKey(store, parseMasterKeys(`${next},${TEST_MASTER_KEY}`))).toBe(0);
       const after = await createNode({ store, masterKeys: parseMasterKeys(next) });
       await after.runtime.close();
       await expect(createNode({ store, masterKeys: parseMasterKeys(TEST_MASTER_KEY) })).rejects.toThrow();
       const [entry] = (await h.call('GET', `${WS}/audit-log?action=keys.rotate_master`)).body.data;
       expect(entry.details.to).toBe(parseMasterKeys(next)[0]!.id);
       // Put the original key back so the running harness keeps working.
-      expect(await rotateMasterKey(store, parseMasterKeys(`${TEST_MASTER_KEY},${next}`))).toBe(1);
+      expect(await rotateMasterKey(store, parseMasterKeys(`${TEST_MASTER_KEY},${next}`))).toBe(wrapped);
     } finally {
       await store.close();
     }
   });
 });
 
-describe('logs', () => {
-  it('a server log at trace level carries neither secret values nor tokens', async () => {
+describe('logs and errors', () => {
+  it('a failed secret write logs the error without the value, and the caller gets no internals', async () => {
     const lines: string[] = [];
     const pino = (await import('pino')).default;
     const { Writable } = await import('node:stream');
+    const { sql } = await import('kysely');
     const { buildApp, LOG_REDACT } = await import('../src/http/app.js');
     const logger = pino({ level: 'trace', redact: { paths: LOG_REDACT, censor: '[redacted]' } }, new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } }));
     const app = await buildApp({ deps: h.deps, runtime: h.runtime, logger });
-    await app.inject({ method: 'PUT', url: `${WS}/environments/development/secrets/logged`, headers: { authorization: `Bearer ${h.token}`, 'content-type': 'application/json' }, payload: JSON.stringify({ value: 'LOGGED-SECRET-0123456789' }) });
-    await app.inject({ method: 'GET', url: '/v1/resources', headers: { authorization: 'Bearer sk_nonexistent0000000000000000' } });
-    await app.close();
+    if (TEST_DB === 'sqlite') {
+      await sql`create trigger fail_secret before insert on secrets begin select raise(abort, 'injected failure'); end`.execute(h.store.db);
+    } else {
+      await sql`create function fail_secret() returns trigger language plpgsql as $$ begin raise exception 'injected failure'; end $$`.execute(h.store.db);
+      await sql`create trigger fail_secret before insert on secrets for each row execute function fail_secret()`.execute(h.store.db);
+    }
+    try {
+      const res = await app.inject({
+        method: 'PUT',
+        url: `${WS}/environments/development/secrets/logged`,
+        headers: { authorization: `Bearer ${h.token}`, 'content-type': 'application/json', 'x-request-id': 'trace-secret-1' },
+        payload: JSON.stringify({ value: 'LOGGED-SECRET-0123456789' }),
+      });
+      expect(res.statusCode).toBe(500);
+      expect(res.body).not.toContain('LOGGED-SECRET');
+      expect(res.body).not.toContain('injected');
+      const broken = await app.inject({
+        method: 'PUT',
+        url: `${WS}/environments/development/secrets/logged`,
+        headers: { authorization: `Bearer ${h.token}`, 'content-type': 'application/json' },
+        payload: '{"value": "LOGGED-SECRET-0123456789", oops',
+      });
+      expect(broken.statusCode).toBe(400);
+      expect(broken.body).not.toContain('LOGGED-SECRET');
+    } finally {
+      await sql`drop trigger fail_secret${sql.raw(TEST_DB === 'sqlite' ? '' : ' on secrets')}`.execute(h.store.db);
+      if (TEST_DB === 'postgres') await sql`drop function fail_secret()`.execute(h.store.db);
+      await app.close();
+    }
     const text = lines.join('');
-    expect(lines.length).toBeGreaterThan(2);
+    const errors = lines.filter((line) => line.includes('"level":50'));
+    expect(errors.length).toBeGreaterThan(0);
+    expect(errors.join('')).toContain('trace-secret-1');
     expect(text).not.toContain('LOGGED-SECRET');
     expect(text).not.toContain(h.token);
-    expect(text).not.toContain('sk_nonexistent');
   });
 });
-

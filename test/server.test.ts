@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { startServer, type RunningServer } from '../src/server.js';
-import { createTestDatabase, TEST_DB, type TestDatabase } from './support.js';
+import { createTestDatabase, TEST_DB, TEST_MASTER_KEY, type TestDatabase } from './support.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -15,7 +15,14 @@ afterEach(async () => {
 });
 
 async function start(env: Record<string, string>, database: TestDatabase): Promise<RunningServer> {
-  const config = loadConfig({ STAGELINE_PORT: '0', STAGELINE_HOST: '127.0.0.1', STAGELINE_LOG_LEVEL: 'silent', STAGELINE_DATABASE_URL: database.url, ...env });
+  const config = loadConfig({
+    STAGELINE_PORT: '0',
+    STAGELINE_HOST: '127.0.0.1',
+    STAGELINE_LOG_LEVEL: 'silent',
+    STAGELINE_DATABASE_URL: database.url,
+    ...(TEST_DB === 'postgres' ? { STAGELINE_MASTER_KEY: TEST_MASTER_KEY } : {}),
+    ...env,
+  });
   return startServer(config);
 }
 
@@ -76,6 +83,35 @@ describe(`server on ${TEST_DB}`, () => {
     const res = await fetch(`${nodes[1]!.url}/api/workspaces`, { headers: { authorization: `Bearer ${token}` } });
     expect(((await res.json()) as any).data).toHaveLength(1);
     for (const node of nodes) await node.close();
+  });
+
+  it('refuses to start when the master key cannot decrypt the stored data keys', async () => {
+    const { dataDir, database } = await setup();
+    vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const token = 'master-key-test-token-0123456789';
+    const first = await start({ STAGELINE_DATA_DIR: dataDir, STAGELINE_BOOTSTRAP_TOKEN: token, STAGELINE_MASTER_KEY: TEST_MASTER_KEY }, database);
+    const res = await fetch(`${first.url}/api/workspaces/default/environments/development/secrets/k`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ value: 'value-0123456789abcdef' }),
+    });
+    expect(res.status).toBe(200);
+    await first.close();
+    const other = Buffer.alloc(32, 9).toString('base64');
+    await expect(start({ STAGELINE_DATA_DIR: dataDir, STAGELINE_MASTER_KEY: other }, database)).rejects.toThrow(/master key cannot decrypt/);
+  });
+
+  it.runIf(TEST_DB === 'sqlite')('generates a master key file with mode 0600 when none is configured', async () => {
+    const { dataDir, database } = await setup();
+    vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const server = await start({ STAGELINE_DATA_DIR: dataDir }, database);
+    expect(statSync(join(dataDir, 'master.key')).mode & 0o777).toBe(0o600);
+    await server.close();
+  });
+
+  it.runIf(TEST_DB === 'postgres')('refuses to generate a master key for a shared PostgreSQL database', async () => {
+    const { dataDir, database } = await setup();
+    await expect(start({ STAGELINE_DATA_DIR: dataDir, STAGELINE_MASTER_KEY: '' }, database)).rejects.toThrow(/set STAGELINE_MASTER_KEY/);
   });
 
   it('refuses a bootstrap token shorter than 16 characters', () => {

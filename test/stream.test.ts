@@ -83,6 +83,28 @@ describe('event stream', () => {
     await resumed.waitFor((events) => events.length === 4);
   });
 
+  it('a revoked key’s open stream ends', async () => {
+    const created = await h.call('POST', `${WS}/environments/development/api-keys`, { name: 'to revoke', kind: 'secret' });
+    const s = await stream(created.body.key);
+    await s.waitFor((events) => events.some((e) => e.event === 'ready'));
+    let ended = false;
+    s.onEnd(() => (ended = true));
+    await h.call('DELETE', `${WS}/environments/development/api-keys/${created.body.id}`);
+    await eventually(() => expect(ended).toBe(true), 3000);
+  });
+
+  it('a publishable key’s stream says what changed without naming secrets or settings', async () => {
+    const pk = await createApiKey(h, 'development', 'publishable');
+    const s = await stream(pk);
+    await s.waitFor((events) => events.some((e) => e.event === 'ready'));
+    await h.call('PUT', `${WS}/environments/development/secrets/hidden_name`, { value: 'value-0123456789abcdef' });
+    await h.call('PUT', `${WS}/environments/development/settings/branding`, { value: { name: 'Acme' } });
+    await h.call('PUT', `${WS}/environments/development/resources/config/b/active`, { active: false });
+    await s.waitFor((events) => events.some((e) => e.event === 'active'));
+    expect(s.events.map((e) => e.event)).toEqual(['ready', 'active']);
+    expect(Object.keys(s.events[1]!.data).sort()).toEqual(['at', 'environment', 'seq', 'type']);
+  });
+
   it('refuses a malformed Last-Event-ID and a missing key', async () => {
     const bad = await h.app.inject({ method: 'GET', url: '/v1/stream', headers: { authorization: `Bearer ${devKey}`, 'last-event-id': 'yesterday' } });
     expect(bad.statusCode).toBe(400);
@@ -94,7 +116,8 @@ describe.runIf(TEST_DB === 'postgres')('two nodes on one PostgreSQL', () => {
   let b: Harness;
   let urlB: string;
   beforeAll(async () => {
-    b = await startHarness({ database: h.database });
+    // No polling to speak of: what B learns, it learns through LISTEN/NOTIFY.
+    b = await startHarness({ database: h.database, pollIntervalMs: 600_000 });
     urlB = await b.app.listen({ port: 0, host: '127.0.0.1' });
   });
   afterAll(async () => b?.close());

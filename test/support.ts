@@ -67,6 +67,8 @@ export interface HarnessOptions {
   database?: TestDatabase;
   masterKey?: string;
   heartbeatMs?: number;
+  /** How often the change feed polls; long values leave propagation to LISTEN/NOTIFY alone. */
+  pollIntervalMs?: number;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -75,7 +77,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const { deps, runtime } = await createNode({
     store,
     masterKeys: parseMasterKeys(options.masterKey ?? TEST_MASTER_KEY),
-    pollIntervalMs: 1000,
+    pollIntervalMs: options.pollIntervalMs ?? 1000,
     ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
     ...(TEST_DB === 'postgres' ? { listenUrl: database.url } : {}),
   });
@@ -153,6 +155,8 @@ export interface OpenStream {
   comments: string[];
   status: number;
   waitFor(predicate: (events: StreamEvent[]) => boolean, timeoutMs?: number): Promise<void>;
+  /** Called when the server ends the stream. */
+  onEnd(listener: () => void): void;
   close(): void;
 }
 
@@ -174,6 +178,7 @@ export async function openStream(baseUrl: string, key: string, lastEventId?: num
             await new Promise((r) => setTimeout(r, 10));
           }
         },
+        onEnd: (listener) => res.on('end', listener),
         close: () => req.destroy(),
       };
       let buffer = '';
@@ -217,4 +222,32 @@ export async function eventually(check: () => Promise<void> | void, timeoutMs = 
       await new Promise((r) => setTimeout(r, 20));
     }
   }
+}
+
+/** A user who is a member of workspace `default` with a role (and per-environment roles). */
+export async function memberToken(h: Harness, email: string, role: string, environmentRoles: Record<string, string> = {}): Promise<string> {
+  const { insertMember, insertToken, insertUser, findWorkspace } = await import('../src/store/workspaces.js');
+  const { generateToken, hashToken } = await import('../src/services/auth.js');
+  const workspace = (await findWorkspace(h.store.db, 'default'))!;
+  const at = new Date().toISOString();
+  const userId = `usr_${randomBytes(8).toString('hex')}`;
+  await insertUser(h.store.db, { id: userId, email, name: email, createdAt: at });
+  await insertMember(h.store.db, { id: `mem_${randomBytes(8).toString('hex')}`, workspaceId: workspace.id, userId, role, environmentRoles, createdAt: at });
+  const token = generateToken();
+  await insertToken(h.store.db, {
+    id: `tok_${randomBytes(8).toString('hex')}`,
+    user_id: userId,
+    workspace_id: null,
+    name: email,
+    kind: 'personal',
+    role: null,
+    environment_roles: '{}',
+    token_hash: hashToken(token),
+    prefix: token.slice(0, 8),
+    created_at: at,
+    last_used_at: null,
+    expires_at: null,
+    revoked_at: null,
+  });
+  return token;
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createStaging, startHarness, WS, type Harness } from './support.js';
+import { createStaging, memberToken, startHarness, WS, type Harness } from './support.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -42,6 +42,25 @@ describe('variables', () => {
     expect((await h.call('GET', `${WS}/variables/limits`)).status).toBe(404);
     const actions = (await h.call('GET', `${WS}/audit-log?action=variable.*`)).body.data.map((e: any) => e.action);
     expect(actions).toEqual(['variable.delete', 'variable.update', 'variable.create', 'variable.create']);
+  });
+});
+
+describe('variables and per-environment roles', () => {
+  it('a change needs the permission in every environment whose value it changes', async () => {
+    await h.call('PUT', `${WS}/variables/api_base`, { value: 'https://dev.example.com', overrides: { production: 'https://example.com' } });
+    const developer = await memberToken(h, 'dev@example.com', 'developer', { production: 'viewer' });
+    // Dropping production's own value changes production: refused.
+    const dropsProduction = await h.call('PUT', `${WS}/variables/api_base`, { value: 'https://evil.example.com' }, developer);
+    expect(dropsProduction.status).toBe(403);
+    expect(dropsProduction.body.error.message).toContain('production');
+    // Keeping production's value and changing the default is fine.
+    const keepsProduction = await h.call('PUT', `${WS}/variables/api_base`, { value: 'https://dev2.example.com', overrides: { production: 'https://example.com' } }, developer);
+    expect(keepsProduction.status).toBe(200);
+    // A default that production inherits cannot be changed by someone who may not change production.
+    await h.call('PUT', `${WS}/variables/inherited`, { value: 1 });
+    expect((await h.call('PUT', `${WS}/variables/inherited`, { value: 2 }, developer)).status).toBe(403);
+    expect((await h.call('PUT', `${WS}/variables/inherited`, { value: 2, overrides: { production: 1 } }, developer)).status).toBe(200);
+    expect((await h.call('DELETE', `${WS}/variables/inherited`, undefined, developer)).status).toBe(403);
   });
 });
 

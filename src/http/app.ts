@@ -1,6 +1,6 @@
 // The HTTP server of a node: management API under /api, health, and the OpenAPI document.
 // Routes are thin: validate (zod), resolve the caller, call one use case, shape the answer.
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import swagger from '@fastify/swagger';
 import { jsonSchemaTransform, jsonSchemaTransformObject, type ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -34,6 +34,14 @@ export interface AppOptions {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** Request ids unique across nodes and restarts: a random prefix per process and a counter. */
+const REQUEST_ID_PREFIX = `req_${randomBytes(6).toString('hex')}`;
+let requestCounter = 0;
+function nextRequestId(): string {
+  requestCounter = (requestCounter + 1) % Number.MAX_SAFE_INTEGER;
+  return REQUEST_ID_PREFIX + requestCounter.toString(36).padStart(6, '0');
+}
+
 export const LOG_REDACT = ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-stageline-key"]'];
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -47,7 +55,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : `req_${randomUUID().replaceAll('-', '')}`;
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : nextRequestId();
     },
   }).withTypeProvider<ZodTypeProvider>();
 
@@ -57,8 +65,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.setNotFoundHandler((request, reply) =>
     reply.status(404).send(errorBody('not_found', `no route for ${request.method} ${request.url.split('?')[0]}`)),
   );
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    done();
   });
 
   await app.register(swagger, {

@@ -31,14 +31,15 @@ export function handleError(error: FastifyError | StagelineError | Error, reques
       code === 'payload_too_large'
         ? 'the request body is larger than the server accepts'
         : code === 'invalid_json'
-          ? `the request body is not valid JSON: ${error.message}`
+          ? // The parser's message quotes the body, which may hold a secret.
+            'the request body is not valid JSON'
           : error.message;
     return reply.status(status).send(errorBody(code, message));
   }
   if (isUnavailable(error)) {
-    request.log.error({ err: error }, 'dependency unavailable');
+    request.log.error({ err: error, reqId: request.id }, 'dependency unavailable');
     return reply.status(503).send(errorBody('unavailable', 'a dependency of the server is unavailable; try again')); 
   }
-  request.log.error({ err: error }, 'unhandled error');
+  request.log.error({ err: error, reqId: request.id }, 'unhandled error');
   return reply.status(500).send(errorBody('internal_error', `an internal error occurred (request ${request.id})`));
 }

@@ -29,6 +29,8 @@ function etagOf(body: string): string {
 
 export class DeliveryCache {
   private readonly views = new Map<string, Promise<EnvironmentView | null>>();
+  /** Views whose build has finished, for reads that need not wait. */
+  private readonly ready = new Map<string, EnvironmentView>();
 
   constructor(
     private readonly deps: Deps,
@@ -37,15 +39,28 @@ export class DeliveryCache {
     feed.subscribe((event) => this.invalidate(event));
   }
 
+  /** The built view, if it is in memory now. */
+  viewNow(workspaceId: string, environmentId: string, kind: ApiKeyKind): EnvironmentView | undefined {
+    return this.ready.get(`${workspaceId}/${environmentId}/${kind}`);
+  }
+
   async view(workspaceId: string, environmentId: string, kind: ApiKeyKind): Promise<EnvironmentView | null> {
     const key = `${workspaceId}/${environmentId}/${kind}`;
     let view = this.views.get(key);
     if (!view) {
       // Follow the workspace before reading it, so a change committed during the build is
       // dispatched afterwards and drops this view again.
-      view = this.feed.track(workspaceId).then(() => this.build(workspaceId, environmentId, kind));
-      this.views.set(key, view);
-      view.catch(() => this.views.get(key) === view && this.views.delete(key));
+      const building = this.feed.track(workspaceId).then(() => this.build(workspaceId, environmentId, kind));
+      view = building;
+      this.views.set(key, building);
+      building.then(
+        (built) => {
+          if (built && this.views.get(key) === building) this.ready.set(key, built);
+        },
+        () => {
+          if (this.views.get(key) === building) this.views.delete(key);
+        },
+      );
     }
     return view;
   }
@@ -53,7 +68,11 @@ export class DeliveryCache {
   private invalidate(event: ChangeEvent) {
     if (!AFFECTS_DELIVERY.has(event.type)) return;
     const prefix = event.environmentId === null ? `${event.workspaceId}/` : `${event.workspaceId}/${event.environmentId}/`;
-    for (const key of this.views.keys()) if (key.startsWith(prefix)) this.views.delete(key);
+    for (const key of this.views.keys()) {
+      if (!key.startsWith(prefix)) continue;
+      this.views.delete(key);
+      this.ready.delete(key);
+    }
   }
 
   private async build(workspaceId: string, environmentId: string, kind: ApiKeyKind): Promise<EnvironmentView | null> {

@@ -2,6 +2,7 @@
 // missed (from the change table, after its Last-Event-ID) and then follows the live feed, with
 // heartbeats; a client that cannot keep up is disconnected rather than buffered without bound
 // (it reconnects and resumes from its last event).
+import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { KeyPrincipal } from '../services/api-keys.js';
 import type { Deps } from '../services/context.js';
@@ -15,6 +16,8 @@ export const MAX_BUFFERED_BYTES = 256 * 1024;
 
 interface Client {
   principal: KeyPrincipal;
+  /** When the key stops being valid (ms since the epoch), if it expires. */
+  expiresAtMs: number | null;
   response: ServerResponse;
   /** Live events that arrive while the replay is still being written. */
   pending: ChangeEvent[] | null;
@@ -25,8 +28,14 @@ export interface StreamOptions {
   heartbeatMs?: number;
 }
 
-function frame(event: ChangeEvent): string {
-  const data = { seq: event.seq, type: event.type, at: event.at, ...event.payload };
+/** Publishable keys see public configs only: their events say what changed, not which names. */
+const PUBLISHABLE_STREAMED = new Set(['release', 'override', 'active', 'variable', 'environment']);
+
+function frame(event: ChangeEvent, kind: KeyPrincipal['kind']): string {
+  const data =
+    kind === 'secret'
+      ? { seq: event.seq, type: event.type, at: event.at, ...event.payload }
+      : { seq: event.seq, type: event.type, at: event.at, environment: event.payload.environment };
   return `id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
@@ -41,7 +50,11 @@ export class StreamHub {
   ) {
     feed.subscribe((event) => this.dispatch(event));
     this.heartbeat = setInterval(() => {
-      for (const client of this.clients) this.write(client, ': ping\n\n');
+      const now = deps.now().getTime();
+      for (const client of this.clients) {
+        if (client.expiresAtMs !== null && client.expiresAtMs <= now) this.end(client);
+        else this.write(client, ': ping\n\n');
+      }
     }, options.heartbeatMs ?? 15_000);
     this.heartbeat.unref();
   }
@@ -60,18 +73,31 @@ export class StreamHub {
       ...headers,
     });
     // Registered before anything is awaited: live events arriving meanwhile wait in `pending`.
-    const client: Client = { principal, response, pending: [], sentSeq: lastEventId ?? Number.MAX_SAFE_INTEGER };
+    const client: Client = {
+      principal,
+      expiresAtMs: principal.expiresAt ? Date.parse(principal.expiresAt) : null,
+      response,
+      pending: [],
+      sentSeq: lastEventId ?? Number.MAX_SAFE_INTEGER,
+    };
     this.clients.add(client);
     response.on('close', () => this.clients.delete(client));
-    this.write(client, 'retry: 2000\n\n');
-    if (lastEventId === null) {
-      const current = await this.feed.track(principal.workspaceId);
-      client.sentSeq = current;
-      // A new client learns where it starts, so its first reconnect resumes from here.
-      this.write(client, `id: ${current}\nevent: ready\ndata: ${JSON.stringify({ seq: current })}\n\n`);
-    } else {
-      await this.feed.track(principal.workspaceId);
-      await this.replay(client, lastEventId);
+    try {
+      this.write(client, 'retry: 2000\n\n');
+      if (lastEventId === null) {
+        const current = await this.feed.track(principal.workspaceId);
+        client.sentSeq = current;
+        // A new client learns where it starts, so its first reconnect resumes from here.
+        this.write(client, `id: ${current}\nevent: ready\ndata: ${JSON.stringify({ seq: current })}\n\n`);
+      } else {
+        await this.feed.track(principal.workspaceId);
+        await this.replay(client, lastEventId);
+      }
+    } catch (error) {
+      // The client reconnects and resumes from its last event; nothing is kept for it here.
+      this.clients.delete(client);
+      response.destroy();
+      throw error;
     }
     const pending = client.pending ?? [];
     client.pending = null;
@@ -91,6 +117,8 @@ export class StreamHub {
       for (const event of events) this.send(client, event);
       if (events.length < 500 || !this.clients.has(client)) return;
       seq = events[events.length - 1]!.seq;
+      // A long replay waits for the client to read what it has been sent so far.
+      if (client.response.writableLength > MAX_BUFFERED_BYTES / 2) await once(client.response, 'drain');
     }
   }
 
@@ -99,15 +127,36 @@ export class StreamHub {
       const { workspaceId, environmentId } = client.principal;
       if (event.workspaceId !== workspaceId) continue;
       if (event.environmentId !== null && event.environmentId !== environmentId) continue;
+      if (this.endsStream(client, event)) continue;
       if (client.pending) client.pending.push(event);
       else this.send(client, event);
     }
   }
 
+  /** A revoked key, or a deleted environment, ends the stream; a rotated key's end is noted. */
+  private endsStream(client: Client, event: ChangeEvent): boolean {
+    const revoked = event.type === 'api_key' && event.payload.id === client.principal.id && event.payload.revoked === true;
+    const deleted = event.type === 'environment' && event.payload.deleted === true;
+    if (revoked || deleted) {
+      this.end(client);
+      return true;
+    }
+    if (event.type === 'api_key' && event.payload.id === client.principal.id && typeof event.payload.expiresAt === 'string') {
+      client.expiresAtMs = Date.parse(event.payload.expiresAt);
+    }
+    return false;
+  }
+
+  private end(client: Client) {
+    this.clients.delete(client);
+    client.response.end();
+  }
+
   private send(client: Client, event: ChangeEvent) {
     if (event.seq <= client.sentSeq) return;
     client.sentSeq = event.seq;
-    if (STREAMED.has(event.type)) this.write(client, frame(event));
+    const streamed = client.principal.kind === 'secret' ? STREAMED : PUBLISHABLE_STREAMED;
+    if (streamed.has(event.type)) this.write(client, frame(event, client.principal.kind));
   }
 
   private write(client: Client, text: string) {

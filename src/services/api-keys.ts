@@ -98,7 +98,7 @@ export async function revokeApiKey(deps: Deps, ctx: CallContext, slug: string, i
         environment: slug,
         target: `api_key/${id}`,
         details: { name: row.name, prefix: row.prefix },
-        change: { environmentId: env.id, type: 'api_key', payload: { id } },
+        change: { environmentId: env.id, type: 'api_key', payload: { id, revoked: true } },
       });
     }
     return keyView(env, { ...row, revoked_at: row.revoked_at ?? now.toISOString() }, now);
@@ -125,7 +125,7 @@ export async function rotateApiKey(deps: Deps, ctx: CallContext, slug: string, i
       environment: slug,
       target: `api_key/${id}`,
       details: { name: old.name, replacedBy: row.id, prefix: row.prefix, oldExpiresAt: oldExpiry },
-      change: { environmentId: env.id, type: 'api_key', payload: { id } },
+      change: { environmentId: env.id, type: 'api_key', payload: { id, expiresAt: oldExpiry } },
     });
     return { ...keyView(env, row, now), key, previous: keyView(env, { ...old, expires_at: oldExpiry }, now) };
   });

@@ -90,7 +90,16 @@ export async function updateEnvironment(deps: Deps, ctx: CallContext, slug: stri
     const after: Environment = { ...before, ...pickFlags(input), updatedAt: deps.now().toISOString() };
     await updateEnvironmentFlags(tx, after);
     const changed = Object.keys(pickFlags(input)).filter((k) => before[k as keyof Environment] !== after[k as keyof Environment]);
-    await record(deps, tx, ctx, { action: 'environment.update', environment: slug, target: `environment/${slug}`, before, after, details: { changed } });
+    await record(deps, tx, ctx, {
+      action: 'environment.update',
+      environment: slug,
+      target: `environment/${slug}`,
+      before,
+      after,
+      details: { changed },
+      // Templates read `env.name`: delivered content may change with the environment.
+      change: { environmentId: before.id, type: 'environment', payload: { changed } },
+    });
     return after;
   });
 }

@@ -41,8 +41,9 @@ export class Keyring {
     const wrapped = wrapDataKey(this.masters[0]!, generateKeyBytes(), workspaceId);
     await insertWorkspaceKey(tx, { workspaceId, masterKeyId: wrapped.masterKeyId, wrappedKey: wrapped.blob, at });
     // Read back: a concurrent first secret may have stored its key first, and that one wins.
+    // Not remembered: if this transaction rolls back, the key it stored never existed.
     const row = (await findWorkspaceKey(tx, workspaceId))!;
-    return this.remember(workspaceId, row.master_key_id, row.wrapped_key);
+    return unwrapDataKey(this.masters, { masterKeyId: row.master_key_id, blob: row.wrapped_key }, workspaceId);
   }
 
   /** Re-wraps every data key not yet under the primary master key; returns those changed. */

@@ -2,7 +2,7 @@
 // Reads give metadata and a masked hint; values are decrypted only to resolve runtime content.
 import { authorize } from '../domain/auth/permissions.js';
 import { invalid, notFound } from '../domain/errors.js';
-import { decryptSecret, encryptSecret, secretHint } from '../domain/secrets/envelope.js';
+import { decryptSecret, encryptSecret, KeyError, secretHint } from '../domain/secrets/envelope.js';
 import type { Environment } from '../domain/environments/chain.js';
 import type { Db } from '../store/database.js';
 import { deleteSecret as deleteSecretRow, findSecret, listSecrets as listSecretRows, putSecret as putSecretRow, type SecretRow } from '../store/secrets.js';
@@ -98,9 +98,10 @@ export async function secretValues(deps: Deps, db: Db, env: Environment): Promis
   const rows = await listSecretRows(db, { workspaceId: env.workspaceId, environmentId: env.id });
   if (rows.length === 0) return {};
   const dataKey = await deps.keyring.existingDataKey(db, env.workspaceId);
+  if (!dataKey) throw new KeyError(`workspace ${env.workspaceId} has secrets but no data key`);
   const out: Record<string, string> = {};
   for (const row of rows) {
-    const value = decryptSecret(dataKey!, row.ciphertext, { workspaceId: env.workspaceId, environmentId: env.id, name: row.name, version: row.version });
+    const value = decryptSecret(dataKey, row.ciphertext, { workspaceId: env.workspaceId, environmentId: env.id, name: row.name, version: row.version });
     Object.defineProperty(out, row.name, { value, enumerable: true, writable: true, configurable: true });
   }
   return out;

@@ -1,6 +1,7 @@
 // Workspace variables: a default and per-environment values, immediate and audited. Templates
 // read them as `{{ vars.NAME }}`.
 import { authorize } from '../domain/auth/permissions.js';
+import { affectedEnvironments, type VariableValues } from '../domain/variables.js';
 import { invalid, notFound } from '../domain/errors.js';
 import type { Db } from '../store/database.js';
 import { listEnvironments } from '../store/environments.js';
@@ -45,6 +46,11 @@ export async function getVariable(deps: Deps, ctx: CallContext, name: string) {
   return view(row);
 }
 
+/** Writing a variable needs the permission in every environment whose value it changes. */
+function authorizeEffect(ctx: CallContext, slugs: string[], before: VariableValues | null, after: VariableValues | null) {
+  for (const slug of affectedEnvironments(slugs, before, after)) authorize(ctx.actor, 'variable.write', slug);
+}
+
 export interface VariableInput {
   value?: unknown;
   description?: string | null;
@@ -59,7 +65,6 @@ export async function putVariable(deps: Deps, ctx: CallContext, name: string, in
   assertName(name);
   authorize(ctx.actor, 'variable.write');
   const overrides = Object.entries(input.overrides ?? {});
-  for (const [slug] of overrides) authorize(ctx.actor, 'variable.write', slug);
   return deps.store.transaction(async (tx) => {
     const envs = await listEnvironments(tx, ctx.workspace.id);
     const bySlug = new Map(envs.map((e) => [e.slug, e.id]));
@@ -67,6 +72,8 @@ export async function putVariable(deps: Deps, ctx: CallContext, name: string, in
     if (unknown.length > 0) throw invalid(unknown.map(([slug]) => ({ field: `overrides.${slug}`, message: 'is not an environment of this workspace', in: 'body' })));
     const slugs = new Map(envs.map((e) => [e.id, e.slug]));
     const [before] = await listVariables(tx, ctx.workspace.id, slugs, name);
+    const next = { hasDefault: input.value !== undefined, value: input.value, overrides: Object.fromEntries(overrides) };
+    authorizeEffect(ctx, envs.map((e) => e.slug), before ?? null, next);
     const at = deps.now().toISOString();
     await putVariableRows(tx, ctx.workspace.id, {
       name,
@@ -94,8 +101,10 @@ export async function deleteVariable(deps: Deps, ctx: CallContext, name: string)
   assertName(name);
   authorize(ctx.actor, 'variable.write');
   await deps.store.transaction(async (tx) => {
-    const [before] = await listVariables(tx, ctx.workspace.id, await slugsById(tx, ctx), name);
+    const slugs = await slugsById(tx, ctx);
+    const [before] = await listVariables(tx, ctx.workspace.id, slugs, name);
     if (!before) throw notFound(`variable ${name}`);
+    authorizeEffect(ctx, [...slugs.values()], before, null);
     await deleteVariableRows(tx, ctx.workspace.id, name);
     await record(deps, tx, ctx, {
       action: 'variable.delete',

@@ -2,10 +2,31 @@
 // references, syntax checks at write time, and resolution against one environment's values.
 // A string whose variables are all resolvable here (vars, secrets, env) is rendered; one that
 // also uses run-time data (recipient, data, input, content) is left for the runtime to render.
-import { Liquid, type Template } from 'liquidjs';
+import { Liquid, type FS, type Template } from 'liquidjs';
 import { StagelineError, type FieldIssue } from '../errors.js';
 
+/** Templates never read files: there is no file system behind partials. */
+const NO_FILES: FS = {
+  exists: async () => false,
+  existsSync: () => false,
+  readFile: async () => {
+    throw new Error('templates cannot read files');
+  },
+  readFileSync: () => {
+    throw new Error('templates cannot read files');
+  },
+  resolve: (_dir, file) => file,
+  contains: async () => false,
+  containsSync: () => false,
+};
+
 const engine = new Liquid({
+  fs: NO_FILES,
+  root: [],
+  partials: [],
+  layouts: [],
+  dynamicPartials: false,
+  relativeReference: false,
   strictVariables: true,
   strictFilters: true,
   ownPropertyOnly: true,
@@ -14,11 +35,25 @@ const engine = new Liquid({
   memoryLimit: 10_000_000,
 });
 
+/** Tags that load other templates have nothing to load here; they are refused at parse time. */
+for (const name of ['include', 'render', 'layout']) {
+  engine.registerTag(name, {
+    parse() {
+      throw new Error(`the ${name} tag is not available in Stageline templates`);
+    },
+    render() {
+      return '';
+    },
+  });
+}
+
 /** Roots a delivery-time resolution provides. */
 export const RESOLVABLE_ROOTS = new Set(['vars', 'secrets', 'env']);
 
-const PARSE_CACHE_LIMIT = 20_000;
+/** Parsed templates kept in memory, bounded by the total length of their sources. */
+const PARSE_CACHE_CHARS = 8_000_000;
 const parsed = new Map<string, Template[]>();
+let parsedChars = 0;
 
 export function isTemplate(value: string): boolean {
   return value.includes('{{') || value.includes('{%');
@@ -28,8 +63,15 @@ function parse(source: string): Template[] {
   const hit = parsed.get(source);
   if (hit) return hit;
   const templates = engine.parse(source);
-  if (parsed.size >= PARSE_CACHE_LIMIT) parsed.delete(parsed.keys().next().value as string);
-  parsed.set(source, templates);
+  while (parsed.size > 0 && parsedChars + source.length > PARSE_CACHE_CHARS) {
+    const oldest = parsed.keys().next().value as string;
+    parsed.delete(oldest);
+    parsedChars -= oldest.length;
+  }
+  if (source.length <= PARSE_CACHE_CHARS) {
+    parsed.set(source, templates);
+    parsedChars += source.length;
+  }
   return templates;
 }
 
@@ -108,7 +150,12 @@ function checkReferences(segments: (string | number)[][], scope: ResolutionScope
 
 function renderString(text: string, scope: ResolutionScope): unknown {
   if (!isTemplate(text)) return text;
-  const segments = segmentsOf(text);
+  let segments: (string | number)[][];
+  try {
+    segments = segmentsOf(text);
+  } catch {
+    throw new UnresolvedReferenceError('a template is not valid Liquid', '');
+  }
   if (segments.some(([root]) => typeof root !== 'string' || !RESOLVABLE_ROOTS.has(root))) return text;
   checkReferences(segments, scope);
   // A string that is exactly one variable takes the variable's JSON value, so a number or an
@@ -121,7 +168,9 @@ function renderString(text: string, scope: ResolutionScope): unknown {
   try {
     return engine.renderSync(parse(text), { vars: scope.vars, secrets: scope.secrets ?? {}, env: scope.env });
   } catch (error) {
-    const message = error instanceof Error ? error.message.split(', line:')[0] : 'the template failed';
+    // Liquid's message may quote values; when secrets are in play it is not passed on.
+    const usesSecrets = segments.some(([root]) => root === 'secrets');
+    const message = !usesSecrets && error instanceof Error ? error.message.split(', line:')[0] : 'the template failed';
     throw new UnresolvedReferenceError(`a template could not be rendered: ${message}`, '');
   }
 }

@@ -1,13 +1,13 @@
 // The delivery API: an environment API key reads its environment's resolved resources from the
 // node's in-memory views and follows their changes as server-sent events.
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { invalid, notFound, StagelineError } from '../../domain/errors.js';
 import { resourceRef } from '../../domain/resources/kinds.js';
 import type { Runtime } from '../../runtime/index.js';
 import type { KeyPrincipal } from '../../services/api-keys.js';
-import type { Served } from '../../runtime/delivery-cache.js';
+import type { EnvironmentView, Served } from '../../runtime/delivery-cache.js';
 import { errorResponse } from '../schemas.js';
 
 declare module 'fastify' {
@@ -44,31 +44,57 @@ export function deliveryRoutes(app: FastifyInstance, runtime: Runtime) {
   const tags = ['delivery'];
   const security = [{ apiKey: [] }];
   api.decorateRequest('apiKey', null);
-  api.addHook('onRequest', async (request) => {
-    request.apiKey = await runtime.keys.authenticate(BEARER.exec(request.headers.authorization ?? '')?.[1]);
+  // Reads are the hot path: not access-logged per request (warnings and errors still are),
+  // and no child logger is made for each one.
+  let quiet: FastifyBaseLogger | undefined;
+  api.setChildLoggerFactory((logger) => (quiet ??= logger.child({ scope: 'delivery' }, { level: quieter(logger.level, 'warn') })));
+
+  // Callback style, so a key found in the cache costs no promise.
+  api.addHook('onRequest', (request, _reply, done) => {
+    const key = BEARER.exec(request.headers.authorization ?? '')?.[1];
+    const cached = key ? runtime.keys.cached(key) : undefined;
+    if (cached) {
+      request.apiKey = cached;
+      return done();
+    }
+    runtime.keys.authenticate(key).then((principal) => {
+      request.apiKey = principal;
+      done();
+    }, done);
   });
 
-  async function viewFor(request: FastifyRequest) {
+  /** The key's environment view: at once when built, else once built. */
+  function withView(request: FastifyRequest, use: (view: EnvironmentView) => void): void | Promise<void> {
     const key = principalOf(request);
-    const view = await runtime.delivery.view(key.workspaceId, key.environmentId, key.kind);
-    if (!view) throw notFound('the environment of this API key');
-    return view;
+    const ready = runtime.delivery.viewNow(key.workspaceId, key.environmentId, key.kind);
+    if (ready) return use(ready);
+    return runtime.delivery.view(key.workspaceId, key.environmentId, key.kind).then((view) => {
+      if (!view) throw notFound('the environment of this API key');
+      use(view);
+    });
   }
 
-  api.get('/v1/resources', { schema: { tags, security, response: { 401: errorResponse } } }, async (request, reply) => {
-    return send(request, reply, (await viewFor(request)).list);
-  });
+  api.get('/v1/resources', { schema: { tags, security, response: { 401: errorResponse } } }, (request, reply) =>
+    withView(request, (view) => {
+      send(request, reply, view.list);
+    }),
+  );
 
+  // The path is checked by resourceRef rather than a schema: this is the hottest route.
   api.get(
     '/v1/resources/:kind/:key',
-    { schema: { tags, security, params: z.strictObject({ kind: z.string().max(40), key: z.string().max(200) }), response: { 401: errorResponse, 404: errorResponse, 409: errorResponse } } },
-    async (request, reply) => {
-      const ref = resourceRef(request.params.kind, request.params.key);
-      const entry = (await viewFor(request)).resources.get(`${ref.kind}/${ref.key}`);
-      if (!entry) throw notFound(`${ref.kind}/${ref.key}`);
-      if (entry instanceof StagelineError) throw entry;
-      return send(request, reply, entry);
-    },
+    { schema: { tags, security, response: { 401: errorResponse, 404: errorResponse, 409: errorResponse } } },
+    (request, reply) =>
+      withView(request, (view) => {
+        const { kind, key } = request.params as { kind: string; key: string };
+        const entry = view.resources.get(`${kind}/${key}`);
+        if (entry instanceof StagelineError) throw entry;
+        if (!entry) {
+          const ref = resourceRef(kind, key);
+          throw notFound(`${ref.kind}/${ref.key}`);
+        }
+        send(request, reply, entry);
+      }),
   );
 
   api.get(
@@ -87,4 +113,10 @@ export function deliveryRoutes(app: FastifyInstance, runtime: Runtime) {
       await runtime.streams.open(principalOf(request), reply.raw, lastEventId, { 'x-request-id': request.id });
     },
   );
+}
+
+/** The less verbose of two pino levels. */
+function quieter(level: string, floor: string): string {
+  const order = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+  return order.indexOf(level) > order.indexOf(floor) ? level : floor;
 }

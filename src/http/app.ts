@@ -63,12 +63,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((request, reply) =>
-    reply.status(404).send(errorBody('not_found', `no route for ${request.method} ${request.url.split('?')[0]}`)),
+    reply
+      .status(404)
+      .header('x-request-id', request.id)
+      .send(errorBody('not_found', `no route for ${request.method} ${request.url.split('?')[0]}`)),
   );
-  app.addHook('onRequest', (request, reply, done) => {
-    reply.header('x-request-id', request.id);
-    done();
-  });
 
   await app.register(swagger, {
     openapi: {
@@ -91,12 +90,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     transformObject: jsonSchemaTransformObject,
   });
 
-  app.get('/healthz', { schema: { hide: true } }, async (_request, reply) => {
-    return (await isHealthy(options.deps)) ? { status: 'ok' } : reply.status(503).send({ status: 'unavailable' });
-  });
-  app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-
   await app.register(async (api) => {
+    // Delivery routes set this header themselves, sparing their hot path a hook.
+    api.addHook('onRequest', (request, reply, done) => {
+      reply.header('x-request-id', request.id);
+      done();
+    });
+    api.get('/healthz', { schema: { hide: true } }, async (_request, reply) => {
+      return (await isHealthy(options.deps)) ? { status: 'ok' } : reply.status(503).send({ status: 'unavailable' });
+    });
+    api.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     registerAuth(api, options.deps);
     workspaceRoutes(api, options.deps);
     environmentRoutes(api, options.deps);

@@ -21,6 +21,7 @@ function isUnavailable(error: unknown): boolean {
 }
 
 export function handleError(error: FastifyError | StagelineError | Error, request: FastifyRequest, reply: FastifyReply) {
+  reply.header('x-request-id', request.id);
   if (error instanceof StagelineError) {
     return reply.status(error.status).send(errorBody(error.code, error.message, error.details));
   }

@@ -10,8 +10,18 @@ import type { ChangeEvent } from '../store/changes.js';
 import type { ChangeFeed } from './change-feed.js';
 
 export interface Served {
-  body: string;
+  /**
+   * The JSON answer, ready to write. Large answers are encoded to bytes once; small ones stay
+   * strings, which Node writes in one piece with the headers.
+   */
+  body: string | Buffer;
   etag: string;
+}
+
+const ENCODE_ABOVE_CHARS = 16 * 1024;
+
+function prepared(body: string): string | Buffer {
+  return body.length > ENCODE_ABOVE_CHARS ? Buffer.from(body) : body;
 }
 
 export interface EnvironmentView {
@@ -85,7 +95,7 @@ export class DeliveryCache {
       if (entry.ok) {
         const body = JSON.stringify(entry.resource);
         bodies.push(body);
-        resources.set(id, { body, etag: `"${entry.resource.hash.slice(0, 27)}"` });
+        resources.set(id, { body: prepared(body), etag: `"${entry.resource.hash.slice(0, 27)}"` });
       } else {
         resources.set(id, entry.error);
         const [resourceKind, ...key] = id.split('/');
@@ -94,6 +104,6 @@ export class DeliveryCache {
     }
     const tail = errors.length > 0 ? `,"errors":${JSON.stringify(errors)}` : '';
     const list = `{"data":[${bodies.join(',')}],"next":null,"release":${resolved.release}${tail}}`;
-    return { release: resolved.release, list: { body: list, etag: etagOf(list) }, resources };
+    return { release: resolved.release, list: { body: prepared(list), etag: etagOf(list) }, resources };
   }
 }

@@ -6,15 +6,8 @@ import { z } from 'zod';
 import { invalid, notFound, StagelineError } from '../../domain/errors.js';
 import { resourceRef } from '../../domain/resources/kinds.js';
 import type { Runtime } from '../../runtime/index.js';
-import type { KeyPrincipal } from '../../services/api-keys.js';
 import type { EnvironmentView, Served } from '../../runtime/delivery-cache.js';
 import { errorResponse } from '../schemas.js';
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    apiKey: KeyPrincipal | null;
-  }
-}
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
@@ -29,46 +22,31 @@ function matches(header: string | undefined, etag: string): boolean {
 }
 
 function send(request: FastifyRequest, reply: FastifyReply, served: Served) {
-  reply.header('etag', served.etag).header('cache-control', 'private, no-cache');
+  reply.header('x-request-id', request.id).header('etag', served.etag).header('cache-control', 'private, no-cache');
   if (matches(request.headers['if-none-match'], served.etag)) return reply.status(304).send();
   return reply.type('application/json; charset=utf-8').send(served.body);
-}
-
-function principalOf(request: FastifyRequest): KeyPrincipal {
-  if (!request.apiKey) throw new Error('delivery route registered outside the key-authenticated scope');
-  return request.apiKey;
 }
 
 export function deliveryRoutes(app: FastifyInstance, runtime: Runtime) {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const tags = ['delivery'];
   const security = [{ apiKey: [] }];
-  api.decorateRequest('apiKey', null);
   // Reads are the hot path: not access-logged per request (warnings and errors still are),
   // and no child logger is made for each one.
   let quiet: FastifyBaseLogger | undefined;
   api.setChildLoggerFactory((logger) => (quiet ??= logger.child({ scope: 'delivery' }, { level: quieter(logger.level, 'warn') })));
 
-  // Callback style, so a key found in the cache costs no promise.
-  api.addHook('onRequest', (request, _reply, done) => {
-    const key = BEARER.exec(request.headers.authorization ?? '')?.[1];
-    const cached = key ? runtime.keys.cached(key) : undefined;
-    if (cached) {
-      request.apiKey = cached;
-      return done();
-    }
-    runtime.keys.authenticate(key).then((principal) => {
-      request.apiKey = principal;
-      done();
-    }, done);
-  });
-
-  /** The key's environment view: at once when built, else once built. */
+  /**
+   * Authenticates the key and finds its environment's view, then calls `use` — synchronously
+   * when both are in memory (no hook, no promise: this is the hot path).
+   */
   function withView(request: FastifyRequest, use: (view: EnvironmentView) => void): void | Promise<void> {
-    const key = principalOf(request);
-    const ready = runtime.delivery.viewNow(key.workspaceId, key.environmentId, key.kind);
+    const token = BEARER.exec(request.headers.authorization ?? '')?.[1];
+    const key = token ? runtime.keys.cached(token) : undefined;
+    const ready = key && runtime.delivery.viewNow(key.workspaceId, key.environmentId, key.kind);
     if (ready) return use(ready);
-    return runtime.delivery.view(key.workspaceId, key.environmentId, key.kind).then((view) => {
+    return (key ? Promise.resolve(key) : runtime.keys.authenticate(token)).then(async (principal) => {
+      const view = await runtime.delivery.view(principal.workspaceId, principal.environmentId, principal.kind);
       if (!view) throw notFound('the environment of this API key');
       use(view);
     });
@@ -101,6 +79,7 @@ export function deliveryRoutes(app: FastifyInstance, runtime: Runtime) {
     '/v1/stream',
     { schema: { tags, security, querystring: z.strictObject({ lastEventId: z.string().max(20).optional() }), response: { 401: errorResponse } } },
     async (request, reply) => {
+      const principal = await runtime.keys.authenticate(BEARER.exec(request.headers.authorization ?? '')?.[1]);
       const given = request.headers['last-event-id'] ?? request.query.lastEventId;
       let lastEventId: number | null = null;
       if (given !== undefined) {
@@ -110,7 +89,7 @@ export function deliveryRoutes(app: FastifyInstance, runtime: Runtime) {
         lastEventId = Number(given.trim());
       }
       reply.hijack();
-      await runtime.streams.open(principalOf(request), reply.raw, lastEventId, { 'x-request-id': request.id });
+      await runtime.streams.open(principal, reply.raw, lastEventId, { 'x-request-id': request.id });
     },
   );
 }

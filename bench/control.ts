@@ -11,6 +11,8 @@ import { writeDraft } from '../src/services/resources.js';
 import { commit, promote, rollback } from '../src/services/releases.js';
 import {
   Cleanup,
+  cleanUpOnInterrupt,
+  log,
   median,
   openBench,
   percentile,
@@ -46,10 +48,6 @@ function selectedDatabases(): BenchDb[] {
   if (value === 'both' || value === '') return ['sqlite', 'postgres'];
   if (value === 'sqlite' || value === 'postgres') return [value];
   throw new Error(`BENCH_DB must be sqlite, postgres or both, not "${process.env.BENCH_DB}"`);
-}
-
-function log(message: string) {
-  process.stderr.write(`${message}\n`);
 }
 
 const pad = (i: number) => String(i).padStart(5, '0');
@@ -117,10 +115,10 @@ async function benchRollback(kind: BenchDb, cleanup: Cleanup): Promise<Row[]> {
   log(`  ${kind} C1 max: n=${small.size} ${Math.max(...small.samples).toFixed(2)} ms, n=${large.size} ${Math.max(...large.samples).toFixed(2)} ms`);
   return [
     { database: kind, measure: `C1 rollback p50, ${small.size} resources`, value: p(small, 50), unit: 'ms', target: null },
-    { database: kind, measure: `C1 rollback p95, ${small.size} resources`, value: p(small, 95), unit: 'ms', target: C1_P95_TARGET_MS },
+    { database: kind, measure: `C1 rollback p95, ${small.size} resources`, value: p(small, 95), unit: 'ms', target: { op: '<=', value: C1_P95_TARGET_MS } },
     { database: kind, measure: `C1 rollback p50, ${large.size} resources`, value: p(large, 50), unit: 'ms', target: null },
-    { database: kind, measure: `C1 rollback p95, ${large.size} resources`, value: p(large, 95), unit: 'ms', target: C1_P95_TARGET_MS },
-    { database: kind, measure: `C1 rollback p50 ratio ${large.size}/${small.size}`, value: p(large, 50) / p(small, 50), unit: 'x', target: C1_RATIO_TARGET },
+    { database: kind, measure: `C1 rollback p95, ${large.size} resources`, value: p(large, 95), unit: 'ms', target: { op: '<=', value: C1_P95_TARGET_MS } },
+    { database: kind, measure: `C1 rollback p50 ratio ${large.size}/${small.size}`, value: p(large, 50) / p(small, 50), unit: 'x', target: { op: '<=', value: C1_RATIO_TARGET } },
   ];
 }
 
@@ -172,15 +170,15 @@ async function benchCommitPromote(kind: BenchDb, cleanup: Cleanup): Promise<Row[
   const perResourceRatio = (field: keyof CommitRun) => med(C2_SIZES.large, field) / C2_SIZES.large / (med(C2_SIZES.small, field) / C2_SIZES.small);
   const rows: Row[] = [];
   for (const size of [C2_SIZES.small, C2_SIZES.large]) {
-    rows.push({ database: kind, measure: `C2 commit, ${size} resources`, value: med(size, 'commitMs'), unit: 'ms', target: C2_TIME_TARGET_MS });
-    rows.push({ database: kind, measure: `C2 promotion, ${size} resources`, value: med(size, 'promoteMs'), unit: 'ms', target: C2_TIME_TARGET_MS });
+    rows.push({ database: kind, measure: `C2 commit, ${size} resources`, value: med(size, 'commitMs'), unit: 'ms', target: { op: '<=', value: C2_TIME_TARGET_MS } });
+    rows.push({ database: kind, measure: `C2 promotion, ${size} resources`, value: med(size, 'promoteMs'), unit: 'ms', target: { op: '<=', value: C2_TIME_TARGET_MS } });
   }
   for (const field of ['commitMs', 'promoteMs'] as const) {
     const name = field === 'commitMs' ? 'commit' : 'promotion';
     for (const size of [C2_SIZES.small, C2_SIZES.large]) {
       rows.push({ database: kind, measure: `C2 ${name} per resource, ${size}`, value: med(size, field) / size, unit: 'ms', target: null });
     }
-    rows.push({ database: kind, measure: `C2 ${name} per-resource ratio ${C2_SIZES.large}/${C2_SIZES.small}`, value: perResourceRatio(field), unit: 'x', target: C2_RATIO_TARGET });
+    rows.push({ database: kind, measure: `C2 ${name} per-resource ratio ${C2_SIZES.large}/${C2_SIZES.small}`, value: perResourceRatio(field), unit: 'x', target: { op: '<=', value: C2_RATIO_TARGET } });
   }
   return rows;
 }
@@ -190,15 +188,7 @@ async function benchCommitPromote(kind: BenchDb, cleanup: Cleanup): Promise<Row[
 async function main(): Promise<number> {
   const databases = selectedDatabases();
   const cleanup = new Cleanup();
-  let interrupted = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (interrupted) return;
-    interrupted = true;
-    log(`${signal}: cleaning up`);
-    void cleanup.runAll().finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  cleanUpOnInterrupt(cleanup);
 
   const rows: Row[] = [];
   let failed = false;

@@ -10,11 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { PG_ADMIN_URL, type Cleanup } from './support.js';
-
-export function log(message: string) {
-  process.stderr.write(`${message}\n`);
-}
+import { log, PG_ADMIN_URL, type Cleanup } from './support.js';
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -413,11 +409,42 @@ export async function connectMany(url: string, token: string, count: number, bat
 // ---------------------------------------------------------------------------------------------
 // Load
 
+/** Busy CPU seconds of the whole machine so far (all cores, from /proc/stat), or NaN. */
+function machineBusySeconds(): number {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+    const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number) as number[];
+    return (user! + nice! + system! + irq! + softirq! + steal!) / CLOCK_TICKS;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/**
+ * Waits (up to `maxWaitMs`) until the rest of the machine uses less than `maxCores` of CPU, so a
+ * run does not start in the middle of someone else's burst; false if it never got that quiet.
+ * Called between runs, when the benchmark's own processes are idle.
+ */
+export async function waitForQuiet(maxWaitMs: number, maxCores = 0.25): Promise<{ quiet: boolean; busy: number }> {
+  const deadline = performance.now() + maxWaitMs;
+  for (;;) {
+    const before = machineBusySeconds();
+    const start = performance.now();
+    await sleep(300);
+    const busy = (machineBusySeconds() - before) / ((performance.now() - start) / 1000);
+    if (!(busy >= maxCores)) return { quiet: true, busy };
+    if (performance.now() >= deadline) return { quiet: false, busy };
+    await sleep(700);
+  }
+}
+
 export interface LoadOptions {
   url: string;
   headers?: Record<string, string>;
   connections: number;
   seconds: number;
+  /** How long to wait for the machine to be quiet before the run (0: do not wait). */
+  quietWaitMs?: number;
 }
 
 export interface LoadResult {
@@ -427,15 +454,21 @@ export interface LoadResult {
   p99: number;
   requests: number;
   bad: number;
-  /** Share of one core the server used, and the load generator (this process). */
+  /** Share of one core the server used, the load generator (this process), and everything else on the machine. */
   serverCpu: number;
   loadCpu: number;
+  otherCpu: number;
 }
 
 /** One autocannon run in this process; fails if more than 0.1 % of the answers are not 2xx. */
 export async function runLoad(options: LoadOptions, server: Child): Promise<LoadResult> {
+  if (options.quietWaitMs) {
+    const { quiet, busy } = await waitForQuiet(options.quietWaitMs);
+    if (!quiet) log(`  (the machine is busy: other processes use ${Math.round(busy * 100)}% CPU; measuring anyway)`);
+  }
   const serverBefore = server.cpuSeconds();
   const loadBefore = process.cpuUsage();
+  const machineBefore = machineBusySeconds();
   const wallBefore = performance.now();
   const result = await autocannon({
     url: options.url,
@@ -447,24 +480,28 @@ export async function runLoad(options: LoadOptions, server: Child): Promise<Load
   });
   const wall = (performance.now() - wallBefore) / 1000;
   const load = process.cpuUsage(loadBefore);
+  const machine = (machineBusySeconds() - machineBefore) / wall;
   const ok = result['2xx'];
   const bad = result.non2xx + result.errors + result.timeouts;
   check(ok > 0, `no 2xx answer from ${options.url} (${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts)`);
   check(bad <= ok / 1000, `${bad} failed requests of ${ok + bad} to ${options.url}`);
+  const serverCpu = (server.cpuSeconds() - serverBefore) / wall;
+  const loadCpu = (load.user + load.system) / 1e6 / wall;
   return {
     rps: ok / result.duration,
     p50: result.latency.p50,
     p99: result.latency.p99,
     requests: ok,
     bad,
-    serverCpu: (server.cpuSeconds() - serverBefore) / wall,
-    loadCpu: (load.user + load.system) / 1e6 / wall,
+    serverCpu,
+    loadCpu,
+    otherCpu: Math.max(0, machine - serverCpu - loadCpu),
   };
 }
 
 export function describeLoad(r: LoadResult): string {
   const pct = (x: number) => (Number.isNaN(x) ? '?' : `${Math.round(x * 100)}%`);
-  return `${Math.round(r.rps).toLocaleString('en-US')} req/s, latency p50 ${r.p50} ms p99 ${r.p99} ms, server cpu ${pct(r.serverCpu)}, load generator cpu ${pct(r.loadCpu)}`;
+  return `${Math.round(r.rps).toLocaleString('en-US')} req/s (${((r.serverCpu / r.rps) * 1e6).toFixed(1)} us server cpu each), latency p50 ${r.p50} ms p99 ${r.p99} ms, cpu: server ${pct(r.serverCpu)}, load generator ${pct(r.loadCpu)}, other processes ${pct(r.otherCpu)}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -490,56 +527,3 @@ export async function createPgDatabase(cleanup: Cleanup, label: string): Promise
   return url.toString();
 }
 
-// ---------------------------------------------------------------------------------------------
-// Report
-
-export interface Target {
-  op: '>=' | '<' | '<=';
-  value: number;
-}
-
-export interface Row {
-  database: string;
-  measure: string;
-  value: number | null;
-  unit: string;
-  target: Target | null;
-  note?: 'error' | 'skipped';
-}
-
-function formatValue(value: number | null, unit: string): string {
-  if (value === null || Number.isNaN(value)) return 'n/a';
-  const abs = Math.abs(value);
-  let text: string;
-  if (unit === 'req/s' || abs >= 1000) text = Math.round(value).toLocaleString('en-US');
-  else text = value.toFixed(abs >= 100 ? 0 : abs >= 10 ? 1 : abs >= 1 || unit === 'x' ? 2 : abs === 0 ? 0 : 3);
-  return unit === 'x' ? `${text}x` : unit ? `${text} ${unit}` : text;
-}
-
-export function statusOf(row: Row): string {
-  if (row.note === 'error') return 'error';
-  if (row.note === 'skipped') return 'skipped';
-  if (row.target === null) return '-';
-  if (row.value === null || Number.isNaN(row.value)) return 'n/a';
-  const { op, value } = row.target;
-  if (op === '>=') return row.value >= value ? 'ok' : 'under';
-  return (op === '<' ? row.value < value : row.value <= value) ? 'ok' : 'over';
-}
-
-export function renderTable(rows: Row[]): string {
-  const header = ['database', 'measure', 'value', 'target', 'status'];
-  const body = rows.map((r) => [
-    r.database,
-    r.measure,
-    r.note === 'error' ? 'error' : r.note === 'skipped' ? '-' : formatValue(r.value, r.unit),
-    r.target === null ? '-' : `${r.target.op} ${formatValue(r.target.value, r.unit)}`,
-    statusOf(r),
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((cells) => cells[i]!.length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === 2 || i === 3 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
-}

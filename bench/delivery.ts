@@ -11,6 +11,10 @@
 //   P1b — the same across two nodes on one PostgreSQL database: commits on node A, the stream
 //         and a read of the new value on node B.
 // A report, not a test: it exits 0 whatever the numbers, non-zero only when something crashes.
+// On a small machine the load generator needs a core of its own, and anything else running
+// skews throughput: each run waits briefly for the machine to be quiet, logs the CPU of the
+// server, the load generator and other processes, and the table adds the server's CPU time per
+// request, which does not depend on how busy the machine was.
 //
 //   BENCH_DB     unset: R1/R2/R4/P1a on SQLite, P1b on PostgreSQL; sqlite: no P1b;
 //                postgres: everything on PostgreSQL; both: single-node measures on both, and P1b
@@ -23,7 +27,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { Cleanup, percentile, type BenchDb } from './support.js';
+import { Cleanup, cleanUpOnInterrupt, log, percentile, renderTable, statusOf, type BenchDb, type Row } from './support.js';
 import {
   check,
   Child,
@@ -32,16 +36,12 @@ import {
   describeLoad,
   freePort,
   HttpClient,
-  log,
-  renderTable,
   runLoad,
   shellFileLimit,
   sleep,
   SseClient,
-  statusOf,
   trueMedian,
   type LoadResult,
-  type Row,
   type SseEvent,
 } from './delivery-support.js';
 
@@ -54,14 +54,16 @@ const wanted = (name: string) => ONLY.size === 0 || ONLY.has(name);
 const CONNECTIONS = 50;
 const LOAD_SECONDS = QUICK ? 3 : 10;
 const WARMUP_SECONDS = QUICK ? 1 : 3;
-const R1_ROUNDS = QUICK ? 2 : 3;
+const R1_ROUNDS = QUICK ? 2 : 4;
+/** Before each run, wait up to this long for other processes of the machine to go quiet. */
+const QUIET_WAIT_MS = QUICK ? 2_000 : 20_000;
 const R1_RATIO_TARGET = 0.8;
 const R2_RATIO_TARGET = 0.2;
 const SMALL_BYTES = 2 * 1024;
 const LARGE_BYTES = 100 * 1024;
 const R4_CLIENTS = 1_000;
 /** A: no stream open, B: R4_CLIENTS streams open. */
-const R4_PATTERN = QUICK ? 'ABBA' : 'ABBAABBA';
+const R4_PATTERN = QUICK ? 'ABBA' : 'ABBAABBAABBA';
 const R4_RATIO_TARGET = 0.9;
 const P1_COMMITS = QUICK ? 30 : 100;
 const P1_WARMUP = 5;
@@ -193,10 +195,20 @@ function releaseOf(event: SseEvent): number | null {
   return typeof data.release === 'number' ? data.release : null;
 }
 
+/** Median server CPU time per answered request, in microseconds: insensitive to how busy the machine was. */
+function cpuPerRequest(results: LoadResult[]): number {
+  return trueMedian(results.map((r) => (r.serverCpu / r.rps) * 1e6));
+}
+
+/** How much CPU other processes of the machine took during the runs (2 cores = 200 %): a noise gauge. */
+function otherCpuRow(database: string, name: string, results: LoadResult[]): Row {
+  return { database, measure: `${name} other processes' CPU during runs (max)`, value: Math.max(...results.map((r) => r.otherCpu * 100)), unit: '%', target: null };
+}
+
 // ---------------------------------------------------------------------------------------------
 // R1 + R2: read throughput vs a Fastify hello world, and 100 kB vs 2 kB
 
-interface Target {
+interface LoadTarget {
   label: string;
   url: string;
   server: Child;
@@ -233,33 +245,38 @@ async function benchReads(kind: BenchDb, cleanup: Cleanup, node: StagelineNode, 
     check(same.text === small.text, 'the hello server does not answer the same bytes');
 
     const headers = { authorization: `Bearer ${key}` };
-    const targets: Target[] = [
+    const targets: LoadTarget[] = [
       { label: 'fastify hello, 2 kB', url: helloUrl, server: hello, results: [] },
       { label: 'stageline, 2 kB', url: node.base + PATHS.small, server: node.child, results: [] },
       { label: 'stageline, 100 kB', url: node.base + PATHS.large, server: node.child, results: [] },
     ];
     for (const t of targets) {
-      const warm = await runLoad({ url: t.url, headers, connections: CONNECTIONS, seconds: WARMUP_SECONDS }, t.server);
+      const warm = await runLoad({ url: t.url, headers, connections: CONNECTIONS, seconds: WARMUP_SECONDS, quietWaitMs: QUIET_WAIT_MS }, t.server);
       log(`  warm-up ${t.label}: ${describeLoad(warm)}`);
     }
     for (let round = 0; round < R1_ROUNDS; round++) {
       // A B C, then C B A …: drift (JIT, GC, thermal) hits every target alike.
       const order = round % 2 === 0 ? targets : [...targets].reverse();
       for (const t of order) {
-        const result = await runLoad({ url: t.url, headers, connections: CONNECTIONS, seconds: LOAD_SECONDS }, t.server);
+        const result = await runLoad({ url: t.url, headers, connections: CONNECTIONS, seconds: LOAD_SECONDS, quietWaitMs: QUIET_WAIT_MS }, t.server);
         t.results.push(result);
         log(`  round ${round + 1} ${t.label}: ${describeLoad(result)}`);
       }
     }
     const [helloT, smallT, largeT] = targets.map((t) => trueMedian(t.results.map((r) => r.rps))) as [number, number, number];
-    const p99 = (t: Target) => trueMedian(t.results.map((r) => r.p99));
+    const [helloCost, smallCost, largeCost] = targets.map((t) => cpuPerRequest(t.results)) as [number, number, number];
+    const p99 = (t: LoadTarget) => trueMedian(t.results.map((r) => r.p99));
     return [
       { database: kind, measure: `R1 Fastify hello world, ${smallBytes} B`, value: helloT, unit: 'req/s', target: null },
       { database: kind, measure: `R1 GET resource, ${smallBytes} B`, value: smallT, unit: 'req/s', target: null },
       { database: kind, measure: 'R1 GET resource, latency p99 (median of runs)', value: p99(targets[1]!), unit: 'ms', target: null },
       { database: kind, measure: 'R1 ratio Stageline / hello world', value: smallT / helloT, unit: 'x', target: { op: '>=', value: R1_RATIO_TARGET } },
+      { database: kind, measure: 'R1 server CPU per request, hello world', value: helloCost, unit: 'us', target: null },
+      { database: kind, measure: 'R1 server CPU per request, Stageline 2 kB', value: smallCost, unit: 'us', target: null },
       { database: kind, measure: `R2 GET resource, ${largeBytes} B`, value: largeT, unit: 'req/s', target: null },
       { database: kind, measure: 'R2 ratio 100 kB / 2 kB', value: largeT / smallT, unit: 'x', target: { op: '>=', value: R2_RATIO_TARGET } },
+      { database: kind, measure: 'R2 server CPU per request, Stageline 100 kB', value: largeCost, unit: 'us', target: null },
+      otherCpuRow(kind, 'R1/R2', targets.flatMap((t) => t.results)),
     ];
   } finally {
     await hello.stop();
@@ -275,7 +292,7 @@ async function benchStreams(kind: BenchDb, node: StagelineNode, key: string): Pr
   check(!(limit < R4_CLIENTS + 200), `the server's open-file limit is ${limit}`);
   const headers = { authorization: `Bearer ${key}` };
   const url = node.base + PATHS.small;
-  const warm = await runLoad({ url, headers, connections: CONNECTIONS, seconds: WARMUP_SECONDS }, node.child);
+  const warm = await runLoad({ url, headers, connections: CONNECTIONS, seconds: WARMUP_SECONDS, quietWaitMs: QUIET_WAIT_MS }, node.child);
   log(`  warm-up: ${describeLoad(warm)}`);
 
   const without: LoadResult[] = [];
@@ -319,7 +336,7 @@ async function benchStreams(kind: BenchDb, node: StagelineNode, key: string): Pr
         await sleep(500);
       }
       if (phase === 'A' && clients.length > 0) await release();
-      const result = await runLoad({ url, headers, connections: CONNECTIONS, seconds: LOAD_SECONDS }, node.child);
+      const result = await runLoad({ url, headers, connections: CONNECTIONS, seconds: LOAD_SECONDS, quietWaitMs: QUIET_WAIT_MS }, node.child);
       (phase === 'A' ? without : withStreams).push(result);
       log(`  run ${i + 1} (${phase === 'A' ? 'no streams' : `${clients.length} streams`}): ${describeLoad(result)}`);
     }
@@ -333,6 +350,9 @@ async function benchStreams(kind: BenchDb, node: StagelineNode, key: string): Pr
     { database: kind, measure: 'R4 GET 2 kB, no SSE clients', value: a, unit: 'req/s', target: null },
     { database: kind, measure: `R4 GET 2 kB, ${fmt(R4_CLIENTS)} SSE clients open`, value: b, unit: 'req/s', target: null },
     { database: kind, measure: `R4 ratio ${fmt(R4_CLIENTS)} SSE clients / none`, value: b / a, unit: 'x', target: { op: '>=', value: R4_RATIO_TARGET } },
+    { database: kind, measure: 'R4 server CPU per request, no SSE clients', value: cpuPerRequest(without), unit: 'us', target: null },
+    { database: kind, measure: `R4 server CPU per request, ${fmt(R4_CLIENTS)} SSE clients`, value: cpuPerRequest(withStreams), unit: 'us', target: null },
+    otherCpuRow(kind, 'R4', [...without, ...withStreams]),
     { database: kind, measure: 'R4 SSE clients dropped during load', value: dropped, unit: '', target: { op: '<=', value: 0 } },
     { database: kind, measure: 'R4 SSE clients missing a release', value: missed, unit: '', target: { op: '<=', value: 0 } },
     { database: kind, measure: `R4 commit -> event at all ${fmt(R4_CLIENTS)} (worst)`, value: fanOut.length ? Math.max(...fanOut) : null, unit: 'ms', target: null },
@@ -442,15 +462,7 @@ async function main(): Promise<number> {
   const plan = selectedPlan();
   if (!existsSync(SERVER_MAIN)) throw new Error(`${SERVER_MAIN} is missing: run "npm run build" (npm run bench:delivery does)`);
   const cleanup = new Cleanup();
-  let interrupted = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (interrupted) return;
-    interrupted = true;
-    log(`${signal}: cleaning up`);
-    void cleanup.runAll().finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  cleanUpOnInterrupt(cleanup);
 
   // One owner token and master key for every node: the two P1b nodes must share them.
   const secrets: Secrets = { masterKey: randomBytes(32).toString('base64'), token: `bench_${randomBytes(16).toString('hex')}` };

@@ -158,28 +158,37 @@ export function median(samples: number[]): number {
   return percentile(samples, 50);
 }
 
+export interface Target {
+  op: '>=' | '<' | '<=';
+  value: number;
+}
+
 export interface Row {
   database: string;
   measure: string;
   value: number | null;
   unit: string;
-  /** Upper bound; null for an informational row. */
-  target: number | null;
-  note?: string;
+  target: Target | null;
+  note?: 'error' | 'skipped';
 }
 
 function formatValue(value: number | null, unit: string): string {
   if (value === null || Number.isNaN(value)) return 'n/a';
-  const digits = Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : Math.abs(value) >= 1 ? 2 : 3;
-  const text = value.toFixed(digits);
-  return unit === 'x' ? `${text}x` : unit ? `${text} ${unit}` : text;
+  const abs = Math.abs(value);
+  let text: string;
+  if (unit === 'req/s' || abs >= 1000) text = Math.round(value).toLocaleString('en-US');
+  else text = value.toFixed(abs >= 100 ? 0 : abs >= 10 ? 1 : abs >= 1 || unit === 'x' ? 2 : abs === 0 ? 0 : 3);
+  return unit === 'x' || unit === '%' ? `${text}${unit}` : unit ? `${text} ${unit}` : text;
 }
 
 export function statusOf(row: Row): string {
   if (row.note === 'error') return 'error';
+  if (row.note === 'skipped') return 'skipped';
   if (row.target === null) return '-';
   if (row.value === null || Number.isNaN(row.value)) return 'n/a';
-  return row.value <= row.target ? 'ok' : 'over';
+  const { op, value } = row.target;
+  if (op === '>=') return row.value >= value ? 'ok' : 'under';
+  return (op === '<' ? row.value < value : row.value <= value) ? 'ok' : 'over';
 }
 
 export function renderTable(rows: Row[]): string {
@@ -187,8 +196,8 @@ export function renderTable(rows: Row[]): string {
   const body = rows.map((r) => [
     r.database,
     r.measure,
-    r.note === 'error' ? 'error' : formatValue(r.value, r.unit),
-    r.target === null ? '-' : `<= ${formatValue(r.target, r.unit)}`,
+    r.note === 'error' ? 'error' : r.note === 'skipped' ? '-' : formatValue(r.value, r.unit),
+    r.target === null ? '-' : `${r.target.op} ${formatValue(r.target.value, r.unit)}`,
     statusOf(r),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((cells) => cells[i]!.length)));
@@ -198,4 +207,21 @@ export function renderTable(rows: Row[]): string {
       .join('  ')
       .trimEnd();
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
+
+export function log(message: string) {
+  process.stderr.write(`${message}\n`);
+}
+
+/** Runs the cleanup and exits on SIGINT/SIGTERM, once. */
+export function cleanUpOnInterrupt(cleanup: Cleanup) {
+  let interrupted = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) return;
+    interrupted = true;
+    log(`${signal}: cleaning up`);
+    void cleanup.runAll().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
 }

@@ -105,6 +105,31 @@ describe('event stream', () => {
     expect(Object.keys(s.events[1]!.data).sort()).toEqual(['at', 'environment', 'seq', 'type']);
   });
 
+  it('isolation: each key kind of each environment streams only its own environment', async () => {
+    await h.call('POST', `${WS}/environments`, { slug: 'staging' });
+    const envs = ['development', 'staging', 'production'];
+    await commitDrafts(h, { 'config/iso': config(0) });
+    await promote(h, 'staging');
+    await promote(h, 'production');
+    const opened = [];
+    for (const env of envs) {
+      for (const kind of ['secret', 'publishable'] as const) {
+        const s = await stream(await createApiKey(h, env, kind, `iso ${env} ${kind}`));
+        await s.waitFor((events) => events.some((e) => e.event === 'ready'));
+        opened.push({ env, kind, s });
+      }
+    }
+    for (const env of envs) await h.call('PUT', `${WS}/environments/${env}/resources/config/iso/active`, { active: false });
+    for (const { env, kind, s } of opened) {
+      await s.waitFor((events) => events.some((e) => e.event === 'active'));
+      await new Promise((r) => setTimeout(r, 50));
+      const changes = s.events.filter((e) => e.event !== 'ready');
+      expect(changes.map((e) => [e.event, e.data.environment]), `${kind} key of ${env}`).toEqual([['active', env]]);
+      if (kind === 'secret') expect(changes[0]!.data.resource).toBe('config/iso');
+      else expect(changes[0]!.data).not.toHaveProperty('resource');
+    }
+  });
+
   it('refuses a malformed Last-Event-ID and a missing key', async () => {
     const bad = await h.app.inject({ method: 'GET', url: '/v1/stream', headers: { authorization: `Bearer ${devKey}`, 'last-event-id': 'yesterday' } });
     expect(bad.statusCode).toBe(400);
@@ -124,12 +149,14 @@ describe.runIf(TEST_DB === 'postgres')('two nodes on one PostgreSQL', () => {
 
   it('a change made on node A is served and streamed by node B', async () => {
     await commitDrafts(h, { 'config/cross': config('one') });
+    await promote(h, 'staging');
     await promote(h, 'production');
     expect((await runtimeCall(b, prodKey, '/v1/resources/config/cross')).body.content.value).toBe('one');
     const onB = await openStream(urlB, prodKey);
     streams.push(onB);
     await onB.waitFor((events) => events.some((e) => e.event === 'ready'));
     await commitDrafts(h, { 'config/cross': config('two') });
+    await promote(h, 'staging');
     await promote(h, 'production');
     await onB.waitFor((events) => events.some((e) => e.event === 'release'), 3000);
     await eventually(async () => expect((await runtimeCall(b, prodKey, '/v1/resources/config/cross')).body.content.value).toBe('two'), 3000);
@@ -141,6 +168,7 @@ describe.runIf(TEST_DB === 'postgres')('two nodes on one PostgreSQL', () => {
     const { sql } = await import('kysely');
     await sql`select pg_terminate_backend(pid) from pg_stat_activity where query ilike 'LISTEN%' and datname = current_database()`.execute(h.store.db);
     await commitDrafts(h, { 'config/cross': config('three') });
+    await promote(h, 'staging');
     await promote(h, 'production');
     await eventually(async () => expect((await runtimeCall(b, prodKey, '/v1/resources/config/cross')).body.content.value).toBe('three'), 5000);
   });

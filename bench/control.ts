@@ -13,6 +13,7 @@ import {
   Cleanup,
   cleanUpOnInterrupt,
   log,
+  runMain,
   median,
   openBench,
   percentile,
@@ -223,12 +224,4 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error) => {
-    console.error(error);
-    process.exitCode = 1;
-  },
-);
+runMain(main);

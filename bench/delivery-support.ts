@@ -9,8 +9,7 @@ import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
-import pg from 'pg';
-import { log, PG_ADMIN_URL, type Cleanup } from './support.js';
+import { adminQuery, log, PG_ADMIN_URL, type Cleanup } from './support.js';
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -507,15 +506,6 @@ export function describeLoad(r: LoadResult): string {
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL
 
-async function adminQuery(text: string): Promise<void> {
-  const client = new pg.Client({ connectionString: PG_ADMIN_URL });
-  await client.connect();
-  try {
-    await client.query(text);
-  } finally {
-    await client.end();
-  }
-}
 
 /** A new empty database `stageline_bench_<label>_<random>`, dropped by `cleanup`. */
 export async function createPgDatabase(cleanup: Cleanup, label: string): Promise<string> {

@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { Cleanup, cleanUpOnInterrupt, log, percentile, renderTable, statusOf, type BenchDb, type Row } from './support.js';
+import { Cleanup, cleanUpOnInterrupt, log, runMain, percentile, renderTable, statusOf, type BenchDb, type Row } from './support.js';
 import {
   check,
   Child,
@@ -516,12 +516,4 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error) => {
-    console.error(error);
-    process.exitCode = 1;
-  },
-);
+runMain(main);

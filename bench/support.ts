@@ -51,7 +51,8 @@ export class Cleanup {
   }
 }
 
-async function adminQuery(text: string): Promise<void> {
+/** Runs one statement on the PostgreSQL server as the administrator (database creation, removal). */
+export async function adminQuery(text: string): Promise<void> {
   const client = new pg.Client({ connectionString: PG_ADMIN_URL });
   await client.connect();
   try {
@@ -224,4 +225,17 @@ export function cleanUpOnInterrupt(cleanup: Cleanup) {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+}
+
+/** Runs a benchmark's main function and sets the exit code from it. */
+export function runMain(main: () => Promise<number>) {
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error) => {
+      console.error(error);
+      process.exitCode = 1;
+    },
+  );
 }

@@ -14,6 +14,7 @@ import { getContents } from '../store/releases.js';
 import { listInactive, listOverrides } from '../store/resources.js';
 import { variablesForEnvironment } from '../store/variables.js';
 import type { ApiKeyKind } from './api-keys.js';
+import { visibleTo } from '../domain/resources/visibility.js';
 import type { Deps } from './context.js';
 import { secretValues } from './secrets.js';
 import { headSnapshot } from './snapshots.js';
@@ -32,12 +33,6 @@ export interface ResolvedEnvironment {
   environment: Environment;
   release: number;
   entries: Map<string, ResolvedEntry>;
-}
-
-/** Whether a key of this kind may see the resource at all (before resolution). */
-export function visibleTo(kind: ApiKeyKind, resource: { kind: string; content: unknown }): boolean {
-  if (kind === 'secret') return true;
-  return resource.kind === 'config' && (resource.content as { public?: unknown } | null)?.public === true;
 }
 
 export async function resolveEnvironment(deps: Deps, workspaceId: string, environmentId: string, keyKind: ApiKeyKind): Promise<ResolvedEnvironment | null> {

@@ -18,6 +18,7 @@ import { variableRoutes } from './routes/variables.js';
 import { secretRoutes } from './routes/secrets.js';
 import { settingRoutes } from './routes/settings.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
+import { peopleRoutes } from './routes/people.js';
 import { deliveryRoutes } from './routes/delivery.js';
 import type { Runtime } from '../runtime/index.js';
 
@@ -110,6 +111,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     secretRoutes(api, options.deps);
     settingRoutes(api, options.deps);
     apiKeyRoutes(api, options.deps);
+    peopleRoutes(api, options.deps);
   });
   await app.register(async (runtimeApi) => deliveryRoutes(runtimeApi, options.runtime));
 

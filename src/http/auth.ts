@@ -13,7 +13,7 @@ declare module 'fastify' {
 export function registerAuth(api: FastifyInstance, deps: Deps) {
   api.decorateRequest('principal', null);
   api.addHook('onRequest', async (request) => {
-    if (!request.url.startsWith('/api/') || request.url.startsWith('/api/openapi.json')) return;
+    if (!request.url.startsWith('/api/') || request.url.startsWith('/api/openapi.json') || request.url.startsWith('/api/auth/login')) return;
     request.principal = await authenticate(deps, request.headers.authorization);
   });
 }

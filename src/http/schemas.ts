@@ -164,3 +164,22 @@ export const apiKey = z
     key: z.string().optional().describe('the key itself: returned once, at creation or rotation'),
   })
   .meta({ id: 'ApiKey' });
+
+const role = z.enum(['owner', 'admin', 'developer', 'deployer', 'support', 'viewer']);
+const environmentRoles = z.record(z.string().max(100), role).describe('role per environment slug, replacing `role` there');
+export const loginBody = z.strictObject({ email: z.string().trim().min(1).max(320), password: z.string().min(1).max(1024) });
+export const memberParams = wsParams.extend({ id: z.string().max(100) });
+export const memberCreate = z.strictObject({
+  email: z.string().trim().min(3).max(320).regex(/^[^\s@]+@[^\s@]+$|^admin$/, 'must be an email address'),
+  password: z.string().max(1024).optional(),
+  role,
+  environmentRoles: environmentRoles.optional(),
+});
+export const memberPatch = z.strictObject({ role: role.optional(), environmentRoles: environmentRoles.optional(), password: z.string().max(1024).optional() });
+export const tokenParams = wsParams.extend({ id: z.string().max(100) });
+export const tokenCreate = z.strictObject({
+  name: z.string().trim().min(1).max(200),
+  role,
+  environmentRoles: environmentRoles.optional(),
+  expiresAt: z.iso.datetime({ offset: true }).transform((v) => new Date(v).toISOString()).optional(),
+});

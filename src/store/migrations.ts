@@ -266,6 +266,12 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
         .execute();
     },
   },
+  '0003_people': {
+    async up(db: Kysely<any>) {
+      // scrypt hash of the user's password; null for users who have not set one.
+      await db.schema.alterTable('users').addColumn('password_hash', 'text').execute();
+    },
+  },
 });
 
 export async function migrate(db: Kysely<any>, dialect: Dialect): Promise<string[]> {

@@ -15,6 +15,7 @@ export interface UserTable {
   email: string;
   name: string;
   created_at: string;
+  password_hash: string | null;
 }
 
 export interface MemberTable {

@@ -83,3 +83,66 @@ export async function findTokenByHash(db: Db, tokenHash: string): Promise<TokenR
 export async function touchToken(db: Db, id: string, at: string) {
   await db.updateTable('tokens').set({ last_used_at: at }).where('id', '=', id).execute();
 }
+
+export async function findUserByEmail(db: Db, email: string) {
+  return db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
+}
+
+export async function setUserPassword(db: Db, userId: string, passwordHash: string) {
+  await db.updateTable('users').set({ password_hash: passwordHash }).where('id', '=', userId).execute();
+}
+
+export async function listMembers(db: Db, workspaceId: string) {
+  return db
+    .selectFrom('members')
+    .innerJoin('users', 'users.id', 'members.user_id')
+    .select(['members.id', 'members.user_id', 'members.role', 'members.environment_roles', 'members.created_at', 'users.email', 'users.name'])
+    .where('members.workspace_id', '=', workspaceId)
+    .orderBy('users.email')
+    .execute();
+}
+
+export async function findMemberById(db: Db, workspaceId: string, id: string) {
+  return db
+    .selectFrom('members')
+    .innerJoin('users', 'users.id', 'members.user_id')
+    .select(['members.id', 'members.user_id', 'members.role', 'members.environment_roles', 'members.created_at', 'users.email', 'users.name'])
+    .where('members.workspace_id', '=', workspaceId)
+    .where('members.id', '=', id)
+    .executeTakeFirst();
+}
+
+export async function updateMember(db: Db, workspaceId: string, id: string, set: { role: string; environmentRoles: Record<string, string> }) {
+  await db
+    .updateTable('members')
+    .set({ role: set.role, environment_roles: JSON.stringify(set.environmentRoles) })
+    .where('workspace_id', '=', workspaceId)
+    .where('id', '=', id)
+    .execute();
+}
+
+export async function deleteMember(db: Db, workspaceId: string, id: string) {
+  await db.deleteFrom('members').where('workspace_id', '=', workspaceId).where('id', '=', id).execute();
+}
+
+export async function countOwners(db: Db, workspaceId: string): Promise<number> {
+  const row = await db
+    .selectFrom('members')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('workspace_id', '=', workspaceId)
+    .where('role', '=', 'owner')
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+export async function listServiceTokens(db: Db, workspaceId: string): Promise<TokenRow[]> {
+  return db.selectFrom('tokens').selectAll().where('workspace_id', '=', workspaceId).where('kind', '=', 'service').orderBy('created_at', 'desc').execute();
+}
+
+export async function findToken(db: Db, id: string): Promise<TokenRow | undefined> {
+  return db.selectFrom('tokens').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function revokeToken(db: Db, id: string, at: string) {
+  await db.updateTable('tokens').set({ revoked_at: at }).where('id', '=', id).where('revoked_at', 'is', null).execute();
+}

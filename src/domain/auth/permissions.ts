@@ -21,6 +21,7 @@ export const PERMISSIONS = [
   'secret.write',
   'setting.write',
   'apikey.manage',
+  'member.manage',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -80,3 +81,12 @@ export const SYSTEM_ACTOR: Actor = {
   role: 'owner',
   environmentRoles: {},
 };
+
+export function isRole(value: string): value is Role {
+  return (ROLES as readonly string[]).includes(value);
+}
+
+/** Only owners grant, change or take away the owner role. */
+export function assertCanAssign(actor: Actor, roles: (Role | undefined)[]): void {
+  if (roles.includes('owner') && actor.role !== 'owner') throw forbidden('owner: only an owner grants or removes the owner role');
+}

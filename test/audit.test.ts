@@ -89,7 +89,30 @@ describe('audit log', () => {
     expect(res.body.entries).toBeGreaterThan(5);
   });
 
-  it('verify detects an edited row, and passes again once it is restored', async () => {
+  it('the database refuses to change or delete an audit entry', async () => {
+    await expect(h.store.db.updateTable('audit_log').set({ action: 'x' }).where('workspace_id', '=', workspaceId).where('seq', '=', 1).execute()).rejects.toThrow(/append-only/);
+    await expect(h.store.db.deleteFrom('audit_log').where('workspace_id', '=', workspaceId).where('seq', '=', 1).execute()).rejects.toThrow(/append-only/);
+  });
+
+  it('exports the entries as NDJSON, oldest first, with the list filters', async () => {
+    const res = await h.app.inject({ method: 'GET', url: `${WS}/audit-log/export?action=release.*`, headers: { authorization: `Bearer ${h.token}` } });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toContain('application/x-ndjson');
+    const lines = res.body.trim().split('\n').map((line) => JSON.parse(line));
+    expect(lines.map((e) => e.action)).toEqual(['release.commit', 'release.promote']);
+    expect(lines[0].seq).toBeLessThan(lines[1].seq);
+    expect(lines[0].hash).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  // The tests below play an attacker with direct database access, who first drops the
+  // append-only triggers: the hash chain still exposes what they change.
+  it('with the triggers dropped, verify detects an edited row, and passes again once it is restored', async () => {
+    if (TEST_DB === 'sqlite') {
+      await sql`drop trigger audit_log_no_update`.execute(h.store.db);
+      await sql`drop trigger audit_log_no_delete`.execute(h.store.db);
+    } else {
+      await sql`drop trigger audit_log_append_only on audit_log`.execute(h.store.db);
+    }
     const row = () => h.store.db.selectFrom('audit_log').select('action').where('workspace_id', '=', workspaceId).where('seq', '=', 3);
     const original = (await row().executeTakeFirstOrThrow()).action;
     const setAction = (action: string) =>

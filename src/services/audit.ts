@@ -4,7 +4,7 @@ import { digest } from '../domain/canonical.js';
 import { firstBreak, type AuditEntry, type ChainBreak } from '../domain/audit/chain.js';
 import { authorize } from '../domain/auth/permissions.js';
 import type { Db } from '../store/database.js';
-import { appendAudit, auditHead, listAudit, readAuditRange, type AuditFilter } from '../store/audit.js';
+import { appendAudit, auditHead, listAudit, listAuditForward, readAuditRange, type AuditFilter } from '../store/audit.js';
 import { insertChange } from '../store/changes.js';
 import { newId, type CallContext, type Deps } from './context.js';
 
@@ -90,4 +90,15 @@ export async function verifyAuditLog(deps: Deps, ctx: CallContext): Promise<Veri
     return { valid: false, entries: checked, head: head.audit_head || null, firstBroken: missing };
   }
   return { valid: true, entries: checked, head: head.audit_head || null, firstBroken: null };
+}
+
+/** Every matching entry, oldest first, one JSON document per line (NDJSON), read in pages. */
+export async function* exportAuditLog(deps: Deps, ctx: CallContext, filter: AuditFilter): AsyncGenerator<string> {
+  authorize(ctx.actor, 'audit.read');
+  for (let after = 0; ; ) {
+    const page = await listAuditForward(deps.store.db, ctx.workspace.id, filter, after, 1000);
+    if (page.length > 0) yield page.map((entry) => JSON.stringify(entry)).join('\n') + '\n';
+    if (page.length < 1000) return;
+    after = page[page.length - 1]!.seq;
+  }
 }

@@ -63,8 +63,7 @@ export interface AuditFilter {
   until?: string;
 }
 
-/** Newest first, before the `beforeSeq` cursor. */
-export async function listAudit(db: Db, workspaceId: string, filter: AuditFilter, beforeSeq: number | null, limit: number) {
+function filtered(db: Db, workspaceId: string, filter: AuditFilter) {
   let query = db.selectFrom('audit_log').selectAll().where('workspace_id', '=', workspaceId);
   if (filter.environment) query = query.where('environment', '=', filter.environment);
   if (filter.actor) query = query.where('actor_id', '=', filter.actor);
@@ -75,8 +74,19 @@ export async function listAudit(db: Db, workspaceId: string, filter: AuditFilter
   }
   if (filter.since) query = query.where('at', '>=', filter.since);
   if (filter.until) query = query.where('at', '<', filter.until);
+  return query;
+}
+
+/** Newest first, before the `beforeSeq` cursor. */
+export async function listAudit(db: Db, workspaceId: string, filter: AuditFilter, beforeSeq: number | null, limit: number) {
+  let query = filtered(db, workspaceId, filter);
   if (beforeSeq !== null) query = query.where('seq', '<', beforeSeq);
-  const rows = await query.orderBy('seq', 'desc').limit(limit).execute();
+  return (await query.orderBy('seq', 'desc').limit(limit).execute()).map(toEntry);
+}
+
+/** Oldest first, after the `afterSeq` cursor (for exports). */
+export async function listAuditForward(db: Db, workspaceId: string, filter: AuditFilter, afterSeq: number, limit: number) {
+  const rows = await filtered(db, workspaceId, filter).where('seq', '>', afterSeq).orderBy('seq').limit(limit).execute();
   return rows.map(toEntry);
 }
 

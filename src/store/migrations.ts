@@ -272,6 +272,22 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       await db.schema.alterTable('users').addColumn('password_hash', 'text').execute();
     },
   },
+  '0004_audit_append_only': {
+    async up(db: Kysely<any>) {
+      // The database itself refuses to change or remove an audit entry.
+      if (dialect === 'postgres') {
+        await sql`create function stageline_audit_append_only() returns trigger language plpgsql as $$
+          begin raise exception 'audit_log is append-only'; end $$`.execute(db);
+        await sql`create trigger audit_log_append_only before update or delete on audit_log
+          for each row execute function stageline_audit_append_only()`.execute(db);
+      } else {
+        await sql`create trigger audit_log_no_update before update on audit_log
+          begin select raise(abort, 'audit_log is append-only'); end`.execute(db);
+        await sql`create trigger audit_log_no_delete before delete on audit_log
+          begin select raise(abort, 'audit_log is append-only'); end`.execute(db);
+      }
+    },
+  },
 });
 
 export async function migrate(db: Kysely<any>, dialect: Dialect): Promise<string[]> {

@@ -19,6 +19,7 @@ import { secretRoutes } from './routes/secrets.js';
 import { settingRoutes } from './routes/settings.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { peopleRoutes } from './routes/people.js';
+import { freezeRoutes } from './routes/freezes.js';
 import { deliveryRoutes } from './routes/delivery.js';
 import type { Runtime } from '../runtime/index.js';
 
@@ -112,6 +113,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     settingRoutes(api, options.deps);
     apiKeyRoutes(api, options.deps);
     peopleRoutes(api, options.deps);
+    freezeRoutes(api, options.deps);
   });
   await app.register(async (runtimeApi) => deliveryRoutes(runtimeApi, options.runtime));
 

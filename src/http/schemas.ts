@@ -88,8 +88,14 @@ export const promotionCreate = z.strictObject({
   expectedRelease: z.number().int().min(0).max(MAX_INT).optional(),
   dryRun: z.boolean().optional(),
   force: z.boolean().optional().describe('promote even when the target lacks variables or secrets the resources reference'),
+  breakGlass: z.strictObject({ reason: z.string().trim().min(1).max(2000) }).optional().describe('promote into a frozen environment (owner or admin)'),
 });
-export const rollbackCreate = z.strictObject({ release: releaseNumber, message: message.optional(), expectedRelease: z.number().int().min(0).optional() });
+export const rollbackCreate = z.strictObject({
+  release: releaseNumber,
+  message: message.optional(),
+  expectedRelease: z.number().int().min(0).max(MAX_INT).optional(),
+  breakGlass: z.strictObject({ reason: z.string().trim().min(1).max(2000) }).optional().describe('roll back a frozen environment (owner or admin)'),
+});
 
 export const release = z
   .object({
@@ -183,3 +189,12 @@ export const tokenCreate = z.strictObject({
   environmentRoles: environmentRoles.optional(),
   expiresAt: z.iso.datetime({ offset: true }).transform((v) => new Date(v).toISOString()).optional(),
 });
+
+export const freezeParams = envParams.extend({ id: z.string().max(100) });
+export const freezeCreate = z.strictObject({
+  startsAt: z.iso.datetime({ offset: true }).transform((v) => new Date(v).toISOString()),
+  endsAt: z.iso.datetime({ offset: true }).transform((v) => new Date(v).toISOString()),
+  reason: z.string().trim().min(1).max(2000),
+});
+export const reviewQuery = z.strictObject({ open: z.enum(['true', 'false']).optional() });
+export const reviewParams = wsParams.extend({ id: z.string().max(100) });

@@ -24,6 +24,7 @@ import { deleteDrafts, listDrafts } from '../store/resources.js';
 import { record } from './audit.js';
 import type { CallContext, Deps } from './context.js';
 import { environmentOf, lockedEnvironmentOf } from './scope.js';
+import { passFreeze } from './freezes.js';
 import { describeChanges } from './diff.js';
 import { headSnapshot, releaseName, releaseOf, releaseView, snapshotOf } from './snapshots.js';
 
@@ -109,6 +110,8 @@ export interface PromotionInput {
   dryRun?: boolean;
   /** Promote even when the target cannot resolve some references (audited as forced). */
   force?: boolean;
+  /** Promote into a frozen environment (owners and admins; opens a review item). */
+  breakGlass?: { reason: string };
 }
 
 /** Resolves what a promotion takes: the source release and the snapshot the target will get. */
@@ -176,6 +179,10 @@ export async function promote(deps: Deps, ctx: CallContext, targetSlug: string, 
     assertExpectedRelease(target, input.expectedRelease);
     const plan = await planPromotion(tx, target, source, input);
     assertResolvable(target, plan.missing, input.force);
+    const brokeGlass = await passFreeze(deps, tx, ctx, target, {
+      summary: `promotion of ${releaseName(source, plan.sourceRelease.number)} into ${target.slug}`,
+      breakGlassReason: input.breakGlass?.reason,
+    });
     const message = input.message ?? `promote ${releaseName(source, plan.sourceRelease.number)}`;
     const release = await appendRelease(
       deps,
@@ -197,6 +204,7 @@ export async function promote(deps: Deps, ctx: CallContext, targetSlug: string, 
         resources: input.resources ?? 'all',
         message,
         ...(plan.missing.length > 0 ? { forced: true, missingReferences: plan.missing.map((m) => m.reference) } : {}),
+        ...(brokeGlass ? { breakGlass: input.breakGlass!.reason } : {}),
         ...summary(plan.changes),
       },
       change: releaseChange(target, release),
@@ -205,13 +213,19 @@ export async function promote(deps: Deps, ctx: CallContext, targetSlug: string, 
   });
 }
 
-export async function rollback(deps: Deps, ctx: CallContext, slug: string, input: { release: number; message?: string; expectedRelease?: number }) {
+export async function rollback(
+  deps: Deps,
+  ctx: CallContext,
+  slug: string,
+  input: { release: number; message?: string; expectedRelease?: number; breakGlass?: { reason: string } },
+) {
   authorize(ctx.actor, 'release.rollback', slug);
   return deps.store.transaction(async (tx) => {
     const env = await lockedEnvironmentOf(deps, tx, ctx, slug);
     assertExpectedRelease(env, input.expectedRelease);
     assertRollbackTarget(env, input.release);
     const earlier = await releaseOf(tx, env, input.release);
+    const brokeGlass = await passFreeze(deps, tx, ctx, env, { summary: `rollback of ${slug} to #${earlier.number}`, breakGlassReason: input.breakGlass?.reason });
     // The new release points at the earlier release's snapshot: nothing is copied.
     const release = await appendRelease(
       deps,
@@ -227,7 +241,7 @@ export async function rollback(deps: Deps, ctx: CallContext, slug: string, input
       target: `release/${releaseName(env, release.number)}`,
       before: { release: env.headRelease },
       after: { snapshot: release.snapshotId },
-      details: { release: release.number, rolledBackTo: earlier.number, from: env.headRelease, message: release.message },
+      details: { release: release.number, rolledBackTo: earlier.number, from: env.headRelease, message: release.message, ...(brokeGlass ? { breakGlass: input.breakGlass!.reason } : {}) },
       change: releaseChange(env, release),
     });
     return releaseView({ ...env, headRelease: release.number }, release);

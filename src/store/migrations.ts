@@ -288,6 +288,36 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       }
     },
   },
+  '0005_freezes': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('freeze_windows')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('environment_id', 'text', (c) => c.notNull().references('environments.id').onDelete('cascade'))
+        .addColumn('starts_at', 'text', (c) => c.notNull())
+        .addColumn('ends_at', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('freeze_windows_environment').on('freeze_windows').columns(['workspace_id', 'environment_id', 'ends_at']).execute();
+      await db.schema
+        .createTable('review_items')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('environment', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('summary', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('opened_by', 'text', (c) => c.notNull())
+        .addColumn('opened_at', 'text', (c) => c.notNull())
+        .addColumn('acknowledged_by', 'text')
+        .addColumn('acknowledged_at', 'text')
+        .execute();
+      await db.schema.createIndex('review_items_open').on('review_items').columns(['workspace_id', 'acknowledged_at']).execute();
+    },
+  },
 });
 
 export async function migrate(db: Kysely<any>, dialect: Dialect): Promise<string[]> {

@@ -223,6 +223,30 @@ export interface ChangeEventTable {
   at: string;
 }
 
+export interface FreezeWindowTable {
+  id: string;
+  workspace_id: string;
+  environment_id: string;
+  starts_at: string;
+  ends_at: string;
+  reason: string;
+  created_by: string;
+  created_at: string;
+}
+
+export interface ReviewItemTable {
+  id: string;
+  workspace_id: string;
+  environment: string;
+  kind: string;
+  summary: string;
+  reason: string;
+  opened_by: string;
+  opened_at: string;
+  acknowledged_by: string | null;
+  acknowledged_at: string | null;
+}
+
 export interface Database {
   workspaces: WorkspaceTable;
   users: UserTable;
@@ -244,4 +268,6 @@ export interface Database {
   secrets: SecretTable;
   api_keys: ApiKeyTable;
   change_events: ChangeEventTable;
+  freeze_windows: FreezeWindowTable;
+  review_items: ReviewItemTable;
 }

@@ -1,0 +1,129 @@
+// Freeze windows per environment, and the review items that break-glass changes open until
+// someone other than the person who broke glass acknowledges them.
+import { authorize } from '../domain/auth/permissions.js';
+import { activeFreeze, checkFreeze, freezeIssues } from '../domain/environments/freeze.js';
+import type { Environment } from '../domain/environments/chain.js';
+import { conflict, forbidden, invalid, notFound } from '../domain/errors.js';
+import type { Db } from '../store/database.js';
+import {
+  acknowledgeReviewItem,
+  deleteFreeze as deleteFreezeRow,
+  findFreeze,
+  findReviewItem,
+  insertFreeze,
+  insertReviewItem,
+  listFreezes,
+  listReviewItems,
+  type FreezeRow,
+  type ReviewItemRow,
+} from '../store/freezes.js';
+import { record } from './audit.js';
+import { newId, type CallContext, type Deps } from './context.js';
+import { environmentOf, lockedEnvironmentOf } from './scope.js';
+
+function freezeView(row: FreezeRow, now: Date) {
+  const at = now.toISOString();
+  return { id: row.id, startsAt: row.starts_at, endsAt: row.ends_at, reason: row.reason, createdBy: row.created_by, createdAt: row.created_at, active: row.starts_at <= at && at < row.ends_at };
+}
+
+function reviewView(row: ReviewItemRow) {
+  return {
+    id: row.id,
+    environment: row.environment,
+    kind: row.kind,
+    summary: row.summary,
+    reason: row.reason,
+    openedBy: row.opened_by,
+    openedAt: row.opened_at,
+    acknowledgedBy: row.acknowledged_by,
+    acknowledgedAt: row.acknowledged_at,
+  };
+}
+
+export async function listEnvironmentFreezes(deps: Deps, ctx: CallContext, slug: string) {
+  authorize(ctx.actor, 'resource.read', slug);
+  const env = await environmentOf(deps.store.db, ctx, slug);
+  const now = deps.now();
+  return { data: (await listFreezes(deps.store.db, env.workspaceId, env.id, now.toISOString())).map((r) => freezeView(r, now)), next: null };
+}
+
+export async function createFreeze(deps: Deps, ctx: CallContext, slug: string, input: { startsAt: string; endsAt: string; reason: string }) {
+  authorize(ctx.actor, 'environment.manage', slug);
+  const now = deps.now();
+  const issues = freezeIssues(input, now);
+  if (issues.length > 0) throw invalid(issues);
+  return deps.store.transaction(async (tx) => {
+    const env = await lockedEnvironmentOf(deps, tx, ctx, slug);
+    const row: FreezeRow = {
+      id: newId('frz'),
+      workspace_id: env.workspaceId,
+      environment_id: env.id,
+      starts_at: input.startsAt,
+      ends_at: input.endsAt,
+      reason: input.reason,
+      created_by: ctx.actor.id,
+      created_at: now.toISOString(),
+    };
+    await insertFreeze(tx, row);
+    await record(deps, tx, ctx, { action: 'freeze.create', environment: slug, target: `freeze/${row.id}`, after: input, details: input });
+    return freezeView(row, now);
+  });
+}
+
+export async function deleteFreeze(deps: Deps, ctx: CallContext, slug: string, id: string) {
+  authorize(ctx.actor, 'environment.manage', slug);
+  await deps.store.transaction(async (tx) => {
+    const env = await lockedEnvironmentOf(deps, tx, ctx, slug);
+    const row = await findFreeze(tx, env.workspaceId, env.id, id);
+    if (!row) throw notFound(`freeze ${id} of ${slug}`);
+    await deleteFreezeRow(tx, env.workspaceId, id);
+    await record(deps, tx, ctx, { action: 'freeze.delete', environment: slug, target: `freeze/${id}`, before: { startsAt: row.starts_at, endsAt: row.ends_at } });
+  });
+}
+
+/**
+ * Checks the target of a promotion or rollback against its freeze windows, inside the
+ * operation's transaction. A break-glass change opens a review item; returns whether it did.
+ */
+export async function passFreeze(deps: Deps, tx: Db, ctx: CallContext, env: Environment, change: { summary: string; breakGlassReason: string | undefined }) {
+  const now = deps.now();
+  const freeze = activeFreeze(
+    (await listFreezes(tx, env.workspaceId, env.id, now.toISOString())).map((r) => ({ id: r.id, startsAt: r.starts_at, endsAt: r.ends_at, reason: r.reason })),
+    now,
+  );
+  if (!checkFreeze(env.slug, freeze, ctx.actor, change.breakGlassReason)) return false;
+  const row: ReviewItemRow = {
+    id: newId('rev'),
+    workspace_id: env.workspaceId,
+    environment: env.slug,
+    kind: 'break_glass',
+    summary: change.summary,
+    reason: change.breakGlassReason!,
+    opened_by: ctx.actor.id,
+    opened_at: now.toISOString(),
+    acknowledged_by: null,
+    acknowledged_at: null,
+  };
+  await insertReviewItem(tx, row);
+  await record(deps, tx, ctx, { action: 'review.open', environment: env.slug, target: `review/${row.id}`, details: { summary: row.summary, reason: row.reason, freeze: freeze!.id } });
+  return true;
+}
+
+export async function listReviews(deps: Deps, ctx: CallContext, open: boolean | undefined) {
+  authorize(ctx.actor, 'workspace.read');
+  return { data: (await listReviewItems(deps.store.db, ctx.workspace.id, open)).map(reviewView), next: null };
+}
+
+export async function acknowledgeReview(deps: Deps, ctx: CallContext, id: string) {
+  return deps.store.transaction(async (tx) => {
+    const row = await findReviewItem(tx, ctx.workspace.id, id);
+    if (!row) throw notFound(`review item ${id}`);
+    authorize(ctx.actor, 'environment.manage', row.environment);
+    if (row.opened_by === ctx.actor.id) throw forbidden('acknowledge: someone other than the person who broke glass acknowledges it');
+    if (row.acknowledged_at) throw conflict('already_acknowledged', `review item ${id} was acknowledged at ${row.acknowledged_at}`);
+    const at = deps.now().toISOString();
+    await acknowledgeReviewItem(tx, ctx.workspace.id, id, ctx.actor.id, at);
+    await record(deps, tx, ctx, { action: 'review.acknowledge', environment: row.environment, target: `review/${id}`, details: { summary: row.summary } });
+    return reviewView({ ...row, acknowledged_by: ctx.actor.id, acknowledged_at: at });
+  });
+}

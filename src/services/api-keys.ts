@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { authorize } from '../domain/auth/permissions.js';
 import { sha256 } from '../domain/canonical.js';
+import { credentialStatus } from '../domain/auth/credentials.js';
 import type { Environment } from '../domain/environments/chain.js';
 import { invalid, notFound } from '../domain/errors.js';
 import { findApiKey, findApiKeyByHash, insertApiKey, listApiKeys as listApiKeyRows, updateApiKey, type ApiKeyRow } from '../store/api-keys.js';
@@ -21,7 +22,6 @@ export function hashApiKey(key: string): string {
 }
 
 function keyView(env: Environment, row: ApiKeyRow, now: Date) {
-  const expired = row.expires_at !== null && row.expires_at <= now.toISOString();
   return {
     id: row.id,
     name: row.name,
@@ -33,7 +33,7 @@ function keyView(env: Environment, row: ApiKeyRow, now: Date) {
     lastUsedAt: row.last_used_at,
     expiresAt: row.expires_at,
     revokedAt: row.revoked_at,
-    status: (row.revoked_at ? 'revoked' : expired ? 'expired' : 'active') as 'revoked' | 'expired' | 'active',
+    status: credentialStatus(row.revoked_at, row.expires_at, now),
   };
 }
 
@@ -113,7 +113,7 @@ export async function rotateApiKey(deps: Deps, ctx: CallContext, slug: string, i
     const old = await findApiKey(tx, env.workspaceId, env.id, id);
     if (!old) throw notFound(`API key ${id} in ${slug}`);
     const now = deps.now();
-    if (old.revoked_at || (old.expires_at && old.expires_at <= now.toISOString())) {
+    if (credentialStatus(old.revoked_at, old.expires_at, now) !== 'active') {
       throw invalid([{ field: 'id', message: 'a revoked or expired key cannot be rotated; create a new one', in: 'path' }]);
     }
     const graceEnd = new Date(now.getTime() + (input.graceSeconds ?? DEFAULT_ROTATION_GRACE_SECONDS) * 1000).toISOString();

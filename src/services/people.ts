@@ -2,6 +2,7 @@
 // that carry a role of their own (for CI and the CLI). Every change is audited.
 import { assertCanAssign, authorize, isRole, type Actor, type Role } from '../domain/auth/permissions.js';
 import { hashPassword, MIN_PASSWORD_LENGTH, verifyPassword } from '../domain/auth/passwords.js';
+import { credentialStatus } from '../domain/auth/credentials.js';
 import { conflict, forbidden, invalid, notFound, StagelineError } from '../domain/errors.js';
 import { listEnvironments } from '../store/environments.js';
 import {
@@ -193,7 +194,7 @@ function tokenView(row: Awaited<ReturnType<typeof listServiceTokens>>[number], n
     lastUsedAt: row.last_used_at,
     expiresAt: row.expires_at,
     revokedAt: row.revoked_at,
-    status: row.revoked_at ? 'revoked' : row.expires_at && row.expires_at <= now.toISOString() ? 'expired' : 'active',
+    status: credentialStatus(row.revoked_at, row.expires_at, now),
   };
 }
 

@@ -22,6 +22,8 @@ export function chainEnvironment(workspaceId: string, slug: string, name: string
     region: null,
     color: null,
     parentId: null,
+    forkRelease: null,
+    expiresAt: null,
     headRelease: 0,
     createdAt: at,
     updatedAt: at,

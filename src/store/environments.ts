@@ -46,6 +46,8 @@ export async function insertEnvironment(db: Db, env: Environment) {
       color: env.color,
       parent_id: env.parentId,
       head_release: env.headRelease,
+      fork_release: env.forkRelease,
+      expires_at: env.expiresAt,
       created_at: env.createdAt,
       updated_at: env.updatedAt,
     })

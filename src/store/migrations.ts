@@ -318,6 +318,84 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       await db.schema.createIndex('review_items_open').on('review_items').columns(['workspace_id', 'acknowledged_at']).execute();
     },
   },
+  '0006_data': {
+    async up(db: Kysely<any>) {
+      // Runtime records per environment and collection; the value is JSON text.
+      await db.schema
+        .createTable('data_records')
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('environment_id', 'text', (c) => c.notNull().references('environments.id').onDelete('cascade'))
+        .addColumn('collection', byteOrderedText(dialect), (c) => c.notNull())
+        .addColumn('id', byteOrderedText(dialect), (c) => c.notNull())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .addColumn('size', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('data_records_pk', ['environment_id', 'collection', 'id'])
+        .execute();
+    },
+  },
+  '0007_promotion_requests': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('promotion_requests')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('environment_id', 'text', (c) => c.notNull().references('environments.id').onDelete('cascade'))
+        .addColumn('source_environment_id', 'text', (c) => c.notNull())
+        .addColumn('source_release', 'integer', (c) => c.notNull())
+        .addColumn('target_release', 'integer', (c) => c.notNull())
+        .addColumn('input', 'text', (c) => c.notNull())
+        .addColumn('plan', 'text', (c) => c.notNull())
+        .addColumn('plan_hash', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('approvals_required', 'integer', (c) => c.notNull())
+        .addColumn('requested_by', 'text', (c) => c.notNull())
+        .addColumn('requested_by_name', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('decided_at', 'text')
+        .addColumn('reason', 'text')
+        .addColumn('release', 'integer')
+        .execute();
+      await db.schema.createIndex('promotion_requests_status').on('promotion_requests').columns(['workspace_id', 'status', 'created_at']).execute();
+      await db.schema
+        .createTable('promotion_approvals')
+        .addColumn('request_id', 'text', (c) => c.notNull().references('promotion_requests.id').onDelete('cascade'))
+        .addColumn('actor_id', 'text', (c) => c.notNull())
+        .addColumn('actor_name', 'text', (c) => c.notNull())
+        .addColumn('decision', 'text', (c) => c.notNull())
+        .addColumn('comment', 'text')
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('promotion_approvals_pk', ['request_id', 'actor_id'])
+        .execute();
+    },
+  },
+  '0008_branches': {
+    async up(db: Kysely<any>) {
+      // A branch remembers the parent's release it forked at (the merge base) and when it expires.
+      await db.schema.alterTable('environments').addColumn('fork_release', 'integer').execute();
+      await db.schema.alterTable('environments').addColumn('expires_at', 'text').execute();
+      await db.schema.createIndex('environments_expiry').on('environments').columns(['expires_at']).execute();
+    },
+  },
+  '0009_feeds': {
+    async up(db: Kysely<any>) {
+      // In-app messages per environment and recipient.
+      await db.schema
+        .createTable('feed_messages')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('environment_id', 'text', (c) => c.notNull().references('environments.id').onDelete('cascade'))
+        .addColumn('recipient', byteOrderedText(dialect), (c) => c.notNull())
+        .addColumn('run_id', 'text')
+        .addColumn('workflow', 'text')
+        .addColumn('content', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('read_at', 'text')
+        .execute();
+      await db.schema.createIndex('feed_messages_recipient').on('feed_messages').columns(['environment_id', 'recipient', 'created_at']).execute();
+    },
+  },
 });
 
 export async function migrate(db: Kysely<any>, dialect: Dialect): Promise<string[]> {

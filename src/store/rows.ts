@@ -18,6 +18,8 @@ export function toEnvironment(row: Selectable<EnvironmentTable>): Environment {
     color: row.color,
     parentId: row.parent_id,
     headRelease: row.head_release,
+    forkRelease: row.fork_release ?? null,
+    expiresAt: row.expires_at ?? null,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

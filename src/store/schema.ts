@@ -59,6 +59,10 @@ export interface EnvironmentTable {
   color: string | null;
   parent_id: string | null;
   head_release: number;
+  /** Branches: the parent's release the branch forked at (the merge base). */
+  fork_release: number | null;
+  /** Branches: when the TTL sweep deletes it. */
+  expires_at: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -247,6 +251,67 @@ export interface ReviewItemTable {
   acknowledged_at: string | null;
 }
 
+export interface DataRecordTable {
+  workspace_id: string;
+  environment_id: string;
+  collection: string;
+  id: string;
+  /** JSON text of the record. */
+  value: string;
+  /** Byte length of `value`. */
+  size: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface PromotionRequestTable {
+  id: string;
+  workspace_id: string;
+  /** The target environment. */
+  environment_id: string;
+  source_environment_id: string;
+  source_release: number;
+  /** The target's head release the plan was made against; the request is stale once it moves. */
+  target_release: number;
+  /** JSON of what was asked (resources, message, resolutions). */
+  input: string;
+  /** JSON of the plan shown to approvers. */
+  plan: string;
+  plan_hash: string;
+  /** pending | applied | rejected | stale | cancelled */
+  status: string;
+  approvals_required: number;
+  requested_by: string;
+  requested_by_name: string;
+  created_at: string;
+  decided_at: string | null;
+  reason: string | null;
+  /** The target release the approved request made. */
+  release: number | null;
+}
+
+export interface PromotionApprovalTable {
+  request_id: string;
+  actor_id: string;
+  actor_name: string;
+  decision: string;
+  comment: string | null;
+  at: string;
+}
+
+export interface FeedMessageTable {
+  id: string;
+  workspace_id: string;
+  environment_id: string;
+  recipient: string;
+  run_id: string | null;
+  workflow: string | null;
+  /** JSON of the rendered message. */
+  content: string;
+  created_at: string;
+  read_at: string | null;
+}
+
 export interface Database {
   workspaces: WorkspaceTable;
   users: UserTable;
@@ -270,4 +335,8 @@ export interface Database {
   change_events: ChangeEventTable;
   freeze_windows: FreezeWindowTable;
   review_items: ReviewItemTable;
+  data_records: DataRecordTable;
+  promotion_requests: PromotionRequestTable;
+  promotion_approvals: PromotionApprovalTable;
+  feed_messages: FeedMessageTable;
 }

@@ -22,6 +22,8 @@ export const PERMISSIONS = [
   'setting.write',
   'apikey.manage',
   'member.manage',
+  'data.read',
+  'data.reveal',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -42,9 +44,10 @@ export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
     'secret.write',
     'setting.write',
     'apikey.manage',
+    'data.read',
   ]),
-  deployer: new Set([...READ, 'release.promote', 'release.rollback', 'killswitch.write', 'audit.read']),
-  support: new Set([...READ, 'audit.read']),
+  deployer: new Set([...READ, 'release.promote', 'release.rollback', 'killswitch.write', 'audit.read', 'data.read']),
+  support: new Set([...READ, 'audit.read', 'data.read']),
   viewer: new Set(READ),
 };
 

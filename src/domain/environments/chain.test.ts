@@ -29,6 +29,8 @@ function env(slug: string, position: number, extra: Partial<Environment> = {}): 
     region: null,
     color: null,
     parentId: null,
+    forkRelease: null,
+    expiresAt: null,
     headRelease: 0,
     createdAt: '2024-01-01T00:00:00.000Z',
     updatedAt: '2024-01-01T00:00:00.000Z',

@@ -19,6 +19,10 @@ export interface Environment {
   parentId: string | null;
   /** Number of the current release; 0 while the environment has none. */
   headRelease: number;
+  /** Branches: the parent's release the branch forked at, moved forward by each merge. */
+  forkRelease: number | null;
+  /** Branches: when the TTL sweep deletes the branch; null without a TTL. */
+  expiresAt: string | null;
   createdAt: string;
   updatedAt: string;
 }

@@ -51,10 +51,13 @@ export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
   viewer: new Set(READ),
 };
 
-/** Who is acting: a member through a user token or session, a service token, or the system. */
+/**
+ * Who is acting: a member through a user token or session, a service token, an environment
+ * API key (runtime writes such as data records), or the system.
+ */
 export interface Actor {
-  kind: 'user' | 'service' | 'system';
-  /** The user id, or the token id for service tokens. */
+  kind: 'user' | 'service' | 'apikey' | 'system';
+  /** The user id, the token id for service tokens, the key id for API keys. */
   id: string;
   name: string;
   tokenId: string | null;

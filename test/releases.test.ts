@@ -130,16 +130,20 @@ describe('promotion', () => {
 });
 
 describe('protected environments', () => {
-  it('refuses a direct promotion into a protected environment but still shows its plan', async () => {
+  it('turns a promotion into a protected environment into a request, and still shows the plan on a dry run', async () => {
     await h.call('PATCH', `${WS}/environments/production`, { protected: true, approvalsRequired: 2 });
     try {
+      const before = (await h.call('GET', `${WS}/environments/production`)).body.release;
       const res = await promote(h, 'production');
-      expect(res.status).toBe(409);
-      expect(res.body.error.code).toBe('approval_required');
-      expect(res.body.error.message).toContain('needs 2 approval(s)');
+      expect(res.status).toBe(202);
+      expect(res.body.request.status).toBe('pending');
+      expect(res.body.request.approvalsRequired).toBe(2);
+      expect((await h.call('GET', `${WS}/environments/production`)).body.release).toBe(before);
       const plan = await promote(h, 'production', { dryRun: true });
       expect(plan.status).toBe(200);
       expect(plan.body.target.protected).toBe(true);
+      expect(plan.body.approvalsRequired).toBe(2);
+      expect(plan.body.planHash).toMatch(/^[0-9a-f]{64}$/);
     } finally {
       await h.call('PATCH', `${WS}/environments/production`, { protected: false, approvalsRequired: 0 });
     }

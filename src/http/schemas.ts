@@ -89,7 +89,25 @@ export const promotionCreate = z.strictObject({
   dryRun: z.boolean().optional(),
   force: z.boolean().optional().describe('promote even when the target lacks variables or secrets the resources reference'),
   breakGlass: z.strictObject({ reason: z.string().trim().min(1).max(2000) }).optional().describe('promote into a frozen environment (owner or admin)'),
+  resolutions: z
+    .array(z.strictObject({ resource: z.string().max(300), take: z.enum(['branch', 'parent']) }))
+    .max(10_000)
+    .optional()
+    .describe('merging a branch: the side to take for each resource changed on both sides since they last agreed'),
 });
+export const promotionRequestParams = wsParams.extend({ id: z.string().min(1).max(100) });
+export const promotionRequestQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(200).optional(),
+  status: z.enum(['pending', 'applied', 'rejected', 'stale']).optional(),
+  environment: slug.optional(),
+});
+export const promotionApproval = z.strictObject({
+  comment: z.string().trim().min(1).max(2000).optional(),
+  planHash: z.string().regex(/^[0-9a-f]{64}$/, 'must be the 64-hex-digit plan hash').optional().describe('refuse to approve unless the request holds this plan'),
+  breakGlass: z.strictObject({ reason: z.string().trim().min(1).max(2000) }).optional().describe('apply into a frozen environment (owner or admin)'),
+});
+export const promotionRejection = z.strictObject({ reason: z.string().trim().min(1, 'must give a reason').max(2000) });
 export const rollbackCreate = z.strictObject({
   release: releaseNumber,
   message: message.optional(),
@@ -102,7 +120,7 @@ export const release = z
     environment: z.string(),
     number: z.number(),
     name: z.string().describe('env#N'),
-    cause: z.enum(['commit', 'promotion', 'rollback']),
+    cause: z.enum(['commit', 'promotion', 'rollback', 'merge']),
     source: z.string().nullable().describe('env#N a promotion came from'),
     rolledBackTo: z.number().nullable(),
     message: z.string(),

@@ -1,68 +1,20 @@
 // Moving releases: commit drafts, promote along the chain, roll back to an earlier release.
 // Each runs in one transaction under the target environment's lock, with its audit entry.
 import { authorize } from '../domain/auth/permissions.js';
-import { assertDirectPromotion, assertEditable, resolvePromotionSource, type Environment } from '../domain/environments/chain.js';
-import { conflict, invalid, notFound } from '../domain/errors.js';
+import { approvalsNeeded, assertEditable, resolvePromotionSource } from '../domain/environments/chain.js';
+import { conflict, invalid } from '../domain/errors.js';
 import { assertExpectedRelease, assertRollbackTarget } from '../domain/releases/head.js';
-import {
-  applyDrafts,
-  compareSnapshots,
-  parseResourceId,
-  resourceId,
-  snapshotId,
-  takeResources,
-  type ResourceChange,
-  type Snapshot,
-} from '../domain/releases/snapshot.js';
-import type { Db } from '../store/database.js';
-import { listEnvironments, setHeadRelease } from '../store/environments.js';
-import { getContentRefs, getContents, insertRelease, listReleases as listReleaseRows, saveSnapshot, type Release } from '../store/releases.js';
-import { secretNames } from '../store/secrets.js';
-import { variablesForEnvironment } from '../store/variables.js';
-import { contentReferences, missingReferences, type MissingReference } from '../domain/templates/template.js';
+import { applyDrafts, compareSnapshots, parseResourceId, resourceId, snapshotId } from '../domain/releases/snapshot.js';
+import { listEnvironments } from '../store/environments.js';
+import { listReleases as listReleaseRows } from '../store/releases.js';
 import { deleteDrafts, listDrafts } from '../store/resources.js';
 import { record } from './audit.js';
 import type { CallContext, Deps } from './context.js';
 import { environmentOf, lockedEnvironmentOf } from './scope.js';
 import { passFreeze } from './freezes.js';
-import { describeChanges } from './diff.js';
+import { appendRelease, applyPlan, assertResolvable, planPromotion, planView, releaseChange, summary, type PlanInput } from './promotion-plan.js';
+import { openPromotionRequest } from './promotion-requests.js';
 import { headSnapshot, releaseName, releaseOf, releaseView, snapshotOf } from './snapshots.js';
-
-function releaseChange(env: Environment, release: Release) {
-  return { environmentId: env.id, type: 'release', payload: { release: release.number, cause: release.cause } };
-}
-
-function summary(changes: ResourceChange[]) {
-  const count = (status: ResourceChange['status']) => changes.filter((c) => c.status === status).length;
-  return { added: count('added'), changed: count('changed'), removed: count('removed') };
-}
-
-
-/** Appends the next release of `env` pointing at `snapshot`, stored if new, and moves the head. */
-async function appendRelease(
-  deps: Deps,
-  tx: Db,
-  ctx: CallContext,
-  env: Environment,
-  snapshot: { id: string; entries: Snapshot | null; count: number },
-  fields: Pick<Release, 'cause' | 'sourceEnvironment' | 'sourceRelease' | 'message'>,
-): Promise<Release> {
-  const at = deps.now().toISOString();
-  if (snapshot.entries) await saveSnapshot(deps.store, tx, env.workspaceId, snapshot.id, snapshot.entries, at);
-  const release: Release = {
-    environmentId: env.id,
-    number: env.headRelease + 1,
-    snapshotId: snapshot.id,
-    resourceCount: snapshot.count,
-    authorId: ctx.actor.id,
-    authorName: ctx.actor.name,
-    createdAt: at,
-    ...fields,
-  };
-  await insertRelease(tx, env.workspaceId, release);
-  await setHeadRelease(tx, env.workspaceId, env.id, release.number, at);
-  return release;
-}
 
 export async function commit(deps: Deps, ctx: CallContext, slug: string, input: { message: string; resources?: string[] }) {
   authorize(ctx.actor, 'release.commit', slug);
@@ -101,56 +53,18 @@ export async function commit(deps: Deps, ctx: CallContext, slug: string, input: 
   });
 }
 
-export interface PromotionInput {
+export interface PromotionInput extends PlanInput {
   from?: string;
-  release?: number;
-  resources?: string[];
-  message?: string;
   expectedRelease?: number;
   dryRun?: boolean;
-  /** Promote even when the target cannot resolve some references (audited as forced). */
-  force?: boolean;
   /** Promote into a frozen environment (owners and admins; opens a review item). */
   breakGlass?: { reason: string };
 }
 
-/** Resolves what a promotion takes: the source release and the snapshot the target will get. */
-async function planPromotion(db: Db, target: Environment, source: Environment, input: PromotionInput) {
-  const number = input.release ?? source.headRelease;
-  if (number === 0) throw conflict('nothing_to_promote', `${source.slug} has no release yet: commit there first`);
-  const sourceRelease = await releaseOf(db, source, number);
-  const ids = input.resources?.map((id, i) => (parseResourceId(id, `resources.${i}`), id));
-  const [current, incoming] = await Promise.all([headSnapshot(db, target), snapshotOf(db, source, sourceRelease.snapshotId)]);
-  const next = ids ? takeResources(current, incoming, ids) : incoming;
-  const id = ids ? snapshotId(next) : sourceRelease.snapshotId;
-  const changes = compareSnapshots(current, next);
-  return { sourceRelease, current, next, id, changes, whole: !ids, missing: await unresolvedIn(db, target, changes) };
-}
-
-/** What the promoted (added or changed) resources reference that the target cannot resolve. */
-async function unresolvedIn(db: Db, target: Environment, changes: ResourceChange[]): Promise<MissingReference[]> {
-  const incoming = changes.filter((c) => c.toHash !== null);
-  if (incoming.length === 0) return [];
-  const refs = await getContentRefs(db, target.workspaceId, incoming.map((c) => c.toHash!));
-  const legacy = incoming.filter((c) => refs.get(c.toHash!) == null).map((c) => c.toHash!);
-  const contents = legacy.length > 0 ? await getContents(db, target.workspaceId, legacy) : new Map();
-  const byResource = new Map(
-    incoming.map((c) => [resourceId(c.kind, c.key), refs.get(c.toHash!) ?? contentReferences(contents.get(c.toHash!))]),
-  );
-  const scope = { workspaceId: target.workspaceId, environmentId: target.id };
-  const [vars, secrets] = await Promise.all([variablesForEnvironment(db, target.workspaceId, target.id), secretNames(db, scope)]);
-  return missingReferences(byResource, { vars: new Set(Object.keys(vars)), secrets });
-}
-
-function assertResolvable(target: Environment, missing: MissingReference[], force: boolean | undefined) {
-  if (missing.length === 0 || force) return;
-  throw conflict(
-    'missing_references',
-    `${target.slug} has no value for ${missing.map((m) => m.reference).join(', ')}: set them there first, or promote with force`,
-    missing,
-  );
-}
-
+/**
+ * Promotes the source's release (or merges a branch) into the target. A protected target gets
+ * a promotion request holding the plan instead, applied once approved.
+ */
 export async function promote(deps: Deps, ctx: CallContext, targetSlug: string, input: PromotionInput) {
   authorize(ctx.actor, 'release.promote', targetSlug);
 
@@ -160,14 +74,7 @@ export async function promote(deps: Deps, ctx: CallContext, targetSlug: string, 
     const source = resolvePromotionSource(target, await listEnvironments(db, ctx.workspace.id), input.from);
     assertExpectedRelease(target, input.expectedRelease);
     const plan = await planPromotion(db, target, source, input);
-    return {
-      dryRun: true as const,
-      source: { environment: source.slug, release: plan.sourceRelease.number, name: releaseName(source, plan.sourceRelease.number) },
-      target: { environment: target.slug, release: target.headRelease, protected: target.protected },
-      summary: summary(plan.changes),
-      missingReferences: plan.missing,
-      changes: await describeChanges(db, ctx.workspace.id, plan.changes),
-    };
+    return { dryRun: true as const, ...(target.protected ? { approvalsRequired: approvalsNeeded(target) } : {}), ...(await planView(db, plan)) };
   }
 
   return deps.store.transaction(async (tx) => {
@@ -175,41 +82,13 @@ export async function promote(deps: Deps, ctx: CallContext, targetSlug: string, 
     // (which locks every environment row) is either fully before this promotion or after it.
     const target = await lockedEnvironmentOf(deps, tx, ctx, targetSlug);
     const source = resolvePromotionSource(target, await listEnvironments(tx, ctx.workspace.id), input.from);
-    assertDirectPromotion(target);
+    // A merge also writes the branch (its settled release and merge base): lock it too.
+    const lockedSource = source.kind === 'branch' ? await lockedEnvironmentOf(deps, tx, ctx, source.slug) : source;
     assertExpectedRelease(target, input.expectedRelease);
-    const plan = await planPromotion(tx, target, source, input);
+    const plan = await planPromotion(tx, target, lockedSource, input);
     assertResolvable(target, plan.missing, input.force);
-    const brokeGlass = await passFreeze(deps, tx, ctx, target, {
-      summary: `promotion of ${releaseName(source, plan.sourceRelease.number)} into ${target.slug}`,
-      breakGlassReason: input.breakGlass?.reason,
-    });
-    const message = input.message ?? `promote ${releaseName(source, plan.sourceRelease.number)}`;
-    const release = await appendRelease(
-      deps,
-      tx,
-      ctx,
-      target,
-      { id: plan.id, entries: plan.whole ? null : plan.next, count: plan.next.size },
-      { cause: 'promotion', sourceEnvironment: source.slug, sourceRelease: plan.sourceRelease.number, message },
-    );
-    await record(deps, tx, ctx, {
-      action: 'release.promote',
-      environment: targetSlug,
-      target: `release/${releaseName(target, release.number)}`,
-      before: { release: target.headRelease },
-      after: { snapshot: release.snapshotId },
-      details: {
-        release: release.number,
-        source: releaseName(source, plan.sourceRelease.number),
-        resources: input.resources ?? 'all',
-        message,
-        ...(plan.missing.length > 0 ? { forced: true, missingReferences: plan.missing.map((m) => m.reference) } : {}),
-        ...(brokeGlass ? { breakGlass: input.breakGlass!.reason } : {}),
-        ...summary(plan.changes),
-      },
-      change: releaseChange(target, release),
-    });
-    return { ...releaseView({ ...target, headRelease: release.number }, release), changes: summary(plan.changes) };
+    if (target.protected) return openPromotionRequest(deps, tx, ctx, plan, input);
+    return applyPlan(deps, tx, ctx, plan, input);
   });
 }
 

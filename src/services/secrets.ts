@@ -5,7 +5,7 @@ import { invalid, notFound } from '../domain/errors.js';
 import { decryptSecret, encryptSecret, KeyError, secretHint } from '../domain/secrets/envelope.js';
 import type { Environment } from '../domain/environments/chain.js';
 import type { Db } from '../store/database.js';
-import { deleteSecret as deleteSecretRow, findSecret, listSecrets as listSecretRows, putSecret as putSecretRow, type SecretRow } from '../store/secrets.js';
+import { deleteSecret as deleteSecretRow, findSecret, listSecrets as listSecretRows, putSecret as putSecretRow, secretsForEnvironment, type SecretRow } from '../store/secrets.js';
 import { record } from './audit.js';
 import type { CallContext, Deps } from './context.js';
 import { environmentOf, lockedEnvironmentOf } from './scope.js';
@@ -93,15 +93,18 @@ export async function deleteSecret(deps: Deps, ctx: CallContext, slug: string, n
   });
 }
 
-/** Every secret of one environment in plaintext, for resolving content server-side only. */
+/**
+ * Every secret of one environment in plaintext (a branch inheriting its parent's where it has
+ * none), for resolving content server-side only.
+ */
 export async function secretValues(deps: Deps, db: Db, env: Environment): Promise<Record<string, string>> {
-  const rows = await listSecretRows(db, { workspaceId: env.workspaceId, environmentId: env.id });
-  if (rows.length === 0) return {};
+  const rows = await secretsForEnvironment(db, env);
+  if (rows.size === 0) return {};
   const dataKey = await deps.keyring.existingDataKey(db, env.workspaceId);
   if (!dataKey) throw new KeyError(`workspace ${env.workspaceId} has secrets but no data key`);
   const out: Record<string, string> = {};
-  for (const row of rows) {
-    const value = decryptSecret(dataKey, row.ciphertext, { workspaceId: env.workspaceId, environmentId: env.id, name: row.name, version: row.version });
+  for (const row of rows.values()) {
+    const value = decryptSecret(dataKey, row.ciphertext, { workspaceId: env.workspaceId, environmentId: row.environmentId, name: row.name, version: row.version });
     Object.defineProperty(out, row.name, { value, enumerable: true, writable: true, configurable: true });
   }
   return out;

@@ -23,6 +23,7 @@ export function chainEnvironment(workspaceId: string, slug: string, name: string
     color: null,
     parentId: null,
     forkRelease: null,
+    mergeBase: null,
     expiresAt: null,
     headRelease: 0,
     createdAt: at,

@@ -47,6 +47,7 @@ export async function insertEnvironment(db: Db, env: Environment) {
       parent_id: env.parentId,
       head_release: env.headRelease,
       fork_release: env.forkRelease,
+      merge_base: env.mergeBase,
       expires_at: env.expiresAt,
       created_at: env.createdAt,
       updated_at: env.updatedAt,
@@ -123,4 +124,9 @@ export async function lockEnvironments(store: Store, tx: Db, workspaceId: string
 export async function findEnvironmentById(db: Db, workspaceId: string, id: string): Promise<Environment | undefined> {
   const row = await db.selectFrom('environments').selectAll().where('workspace_id', '=', workspaceId).where('id', '=', id).executeTakeFirst();
   return row && toEnvironment(row);
+}
+
+/** Moves a branch's merge base (the snapshot its next merge is three-way against). */
+export async function setMergeBase(db: Db, workspaceId: string, id: string, mergeBase: string, at: string) {
+  await db.updateTable('environments').set({ merge_base: mergeBase, updated_at: at }).where('workspace_id', '=', workspaceId).where('id', '=', id).execute();
 }

@@ -366,14 +366,16 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
         .addColumn('decision', 'text', (c) => c.notNull())
         .addColumn('comment', 'text')
         .addColumn('at', 'text', (c) => c.notNull())
-        .addPrimaryKeyConstraint('promotion_approvals_pk', ['request_id', 'actor_id'])
+        .addPrimaryKeyConstraint('promotion_approvals_pk', ['request_id', 'actor_id', 'decision'])
         .execute();
     },
   },
   '0008_branches': {
     async up(db: Kysely<any>) {
-      // A branch remembers the parent's release it forked at (the merge base) and when it expires.
+      // A branch remembers the parent's release it forked at, the snapshot its next merge is
+      // three-way against (moved forward by each merge), and when it expires.
       await db.schema.alterTable('environments').addColumn('fork_release', 'integer').execute();
+      await db.schema.alterTable('environments').addColumn('merge_base', 'text').execute();
       await db.schema.alterTable('environments').addColumn('expires_at', 'text').execute();
       await db.schema.createIndex('environments_expiry').on('environments').columns(['expires_at']).execute();
     },

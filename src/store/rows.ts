@@ -19,6 +19,7 @@ export function toEnvironment(row: Selectable<EnvironmentTable>): Environment {
     parentId: row.parent_id,
     headRelease: row.head_release,
     forkRelease: row.fork_release ?? null,
+    mergeBase: row.merge_base ?? null,
     expiresAt: row.expires_at ?? null,
     createdAt: row.created_at,
     updatedAt: row.updated_at,

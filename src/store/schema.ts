@@ -61,6 +61,8 @@ export interface EnvironmentTable {
   head_release: number;
   /** Branches: the parent's release the branch forked at (the merge base). */
   fork_release: number | null;
+  /** Branches: the snapshot id the next merge is three-way against; null = empty. */
+  merge_base: string | null;
   /** Branches: when the TTL sweep deletes it. */
   expires_at: string | null;
   created_at: string;

@@ -67,15 +67,32 @@ export async function deleteSecret(db: Db, scope: Scope, name: string) {
     .execute();
 }
 
-/** Names of the secrets with a value in one environment. */
-export async function secretNames(db: Db, scope: Scope): Promise<Set<string>> {
+/** A secret as one environment resolves it: its own value, or (for a branch) its parent's. */
+export interface ResolvedSecretRow extends SecretRow {
+  /** The environment whose value this is (part of the ciphertext's associated data). */
+  environmentId: string;
+  /** The parent's slug when a branch inherits the value; null for the environment's own. */
+  inheritedFrom: string | null;
+}
+
+/** Every secret with a value in an environment, a branch inheriting its parent's where it has none. */
+export async function secretsForEnvironment(db: Db, env: { workspaceId: string; id: string; parentId: string | null }): Promise<Map<string, ResolvedSecretRow>> {
+  const lineage = env.parentId ? [env.parentId, env.id] : [env.id];
   const rows = await db
     .selectFrom('secrets')
-    .select('name')
-    .where('workspace_id', '=', scope.workspaceId)
-    .where('environment_id', '=', scope.environmentId)
+    .innerJoin('environments', 'environments.id', 'secrets.environment_id')
+    .select(['secrets.name', 'secrets.version', 'secrets.ciphertext', 'secrets.hint', 'secrets.updated_by', 'secrets.updated_at', 'secrets.environment_id', 'environments.slug'])
+    .where('secrets.workspace_id', '=', env.workspaceId)
+    .where('secrets.environment_id', 'in', lineage)
     .execute();
-  return new Set(rows.map((r) => r.name));
+  const out = new Map<string, ResolvedSecretRow>();
+  for (const id of lineage) {
+    for (const row of rows) {
+      if (row.environment_id !== id) continue;
+      out.set(row.name, { ...toSecret(row), environmentId: id, inheritedFrom: id === env.id ? null : row.slug });
+    }
+  }
+  return out;
 }
 
 export async function findWorkspaceKey(db: Db, workspaceId: string) {

@@ -38,16 +38,33 @@ export async function listVariables(db: Db, workspaceId: string, envSlugs: Map<s
   });
 }
 
-/** The values every variable takes in one environment (its value there, else its default). */
+/**
+ * The values every variable takes in one environment: its value there, else (for a branch) its
+ * parent's value, else its default.
+ */
 export async function variablesForEnvironment(db: Db, workspaceId: string, environmentId: string): Promise<Record<string, unknown>> {
+  const lineage = await lineageOf(db, workspaceId, environmentId);
   const [defaults, values] = await Promise.all([
     db.selectFrom('variables').select(['name', 'value']).where('workspace_id', '=', workspaceId).execute(),
-    db.selectFrom('variable_values').select(['name', 'value']).where('workspace_id', '=', workspaceId).where('environment_id', '=', environmentId).execute(),
+    db
+      .selectFrom('variable_values')
+      .select(['name', 'value', 'environment_id'])
+      .where('workspace_id', '=', workspaceId)
+      .where('environment_id', 'in', lineage)
+      .execute(),
   ]);
   const out: Record<string, unknown> = {};
-  for (const row of defaults) if (row.value !== null) Object.defineProperty(out, row.name, { value: JSON.parse(row.value), enumerable: true, writable: true, configurable: true });
-  for (const row of values) Object.defineProperty(out, row.name, { value: JSON.parse(row.value), enumerable: true, writable: true, configurable: true });
+  const set = (name: string, value: string) => Object.defineProperty(out, name, { value: JSON.parse(value), enumerable: true, writable: true, configurable: true });
+  for (const row of defaults) if (row.value !== null) set(row.name, row.value);
+  // The environment's own values are applied last, over its parent's.
+  for (const id of lineage) for (const row of values) if (row.environment_id === id) set(row.name, row.value);
   return out;
+}
+
+/** The environment's parent (a branch's) and the environment itself, in that order. */
+export async function lineageOf(db: Db, workspaceId: string, environmentId: string): Promise<string[]> {
+  const row = await db.selectFrom('environments').select('parent_id').where('workspace_id', '=', workspaceId).where('id', '=', environmentId).executeTakeFirst();
+  return row?.parent_id ? [row.parent_id, environmentId] : [environmentId];
 }
 
 export async function putVariable(

@@ -30,6 +30,7 @@ function env(slug: string, position: number, extra: Partial<Environment> = {}): 
     color: null,
     parentId: null,
     forkRelease: null,
+    mergeBase: null,
     expiresAt: null,
     headRelease: 0,
     createdAt: '2024-01-01T00:00:00.000Z',

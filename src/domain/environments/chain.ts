@@ -21,6 +21,8 @@ export interface Environment {
   headRelease: number;
   /** Branches: the parent's release the branch forked at, moved forward by each merge. */
   forkRelease: number | null;
+  /** Branches: the snapshot id the next merge into the parent is three-way against. */
+  mergeBase: string | null;
   /** Branches: when the TTL sweep deletes the branch; null without a TTL. */
   expiresAt: string | null;
   createdAt: string;
@@ -91,13 +93,28 @@ export function promotionSource<E extends Environment>(target: E, all: E[]): E |
   return index > 0 ? chain[index - 1] : undefined;
 }
 
-/** Checks the requested source of a promotion against the chain and returns the source. */
+/**
+ * Checks the requested source of a promotion against the chain and returns the source: the
+ * previous chain environment, or a branch of the target (a merge), named by `from`.
+ */
 export function resolvePromotionSource<E extends Environment>(target: E, all: E[], requested?: string): E {
+  const branch = requested !== undefined ? all.find((e) => e.slug === requested && e.kind === 'branch') : undefined;
+  if (branch) {
+    if (branch.parentId === target.id) return branch;
+    const parent = all.find((e) => e.id === branch.parentId);
+    throw conflict(
+      'promotion_out_of_order',
+      `${branch.slug} is a branch of ${parent?.slug ?? 'another environment'}: it merges only into its parent`,
+      [{ field: 'from', expected: parent?.slug ?? null, received: target.slug }],
+    );
+  }
   const source = promotionSource(target, all);
   if (!source) {
     throw conflict(
       'promotion_out_of_order',
-      `${target.slug} is the start of the chain: nothing is promoted into it, edit and commit there`,
+      target.kind === 'branch'
+        ? `${target.slug} is a branch: edit and commit there, then merge it into its parent`
+        : `${target.slug} is the start of the chain: nothing is promoted into it, edit and commit there`,
     );
   }
   if (requested !== undefined && requested !== source.slug) {
@@ -110,17 +127,9 @@ export function resolvePromotionSource<E extends Environment>(target: E, all: E[
   return source;
 }
 
-/**
- * A protected environment changes only through an approved promotion request, never by a
- * direct promotion.
- */
-export function assertDirectPromotion(target: Pick<Environment, 'slug' | 'protected' | 'approvalsRequired'>): void {
-  if (!target.protected) return;
-  throw conflict(
-    'approval_required',
-    `${target.slug} is protected: a promotion into it needs ${Math.max(1, target.approvalsRequired)} approval(s) through a promotion request`,
-    [{ environment: target.slug, approvalsRequired: Math.max(1, target.approvalsRequired) }],
-  );
+/** How many approvals a promotion into a protected environment needs (at least one). */
+export function approvalsNeeded(target: Pick<Environment, 'approvalsRequired'>): number {
+  return Math.max(1, target.approvalsRequired);
 }
 
 /** Why an environment cannot be deleted, or null when it can. */

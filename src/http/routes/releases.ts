@@ -5,8 +5,24 @@ import type { Deps } from '../../services/context.js';
 import { commit, getRelease, listReleases, promote, rollback } from '../../services/releases.js';
 import { diff } from '../../services/diff.js';
 import { contextOf } from '../auth.js';
-import { numericCursor } from '../pagination.js';
-import { commitCreate, diffQuery, envParams, errorResponse, pageQuery, promotionCreate, release, releaseParams, rollbackCreate, wsParams } from '../schemas.js';
+import { numericCursor, timeCursor } from '../pagination.js';
+import {
+  commitCreate,
+  diffQuery,
+  envParams,
+  errorResponse,
+  pageQuery,
+  promotionApproval,
+  promotionCreate,
+  promotionRejection,
+  promotionRequestParams,
+  promotionRequestQuery,
+  release,
+  releaseParams,
+  rollbackCreate,
+  wsParams,
+} from '../schemas.js';
+import { approvePromotionRequest, getPromotionRequest, listPromotionRequests, rejectPromotionRequest } from '../../services/promotion-requests.js';
 
 
 export function releaseRoutes(app: FastifyInstance, deps: Deps) {
@@ -20,10 +36,27 @@ export function releaseRoutes(app: FastifyInstance, deps: Deps) {
     return reply.status(201).send(created);
   });
 
-  api.post(`${base}/promotions`, { schema: { tags, params: envParams, body: promotionCreate, response: errors } }, async (request, reply) => {
+  api.post(`${base}/promotions`, { schema: { tags, params: envParams, body: promotionCreate, response: { ...errors, 202: z.unknown() } } }, async (request, reply) => {
     const result = await promote(deps, await contextOf(deps, request), request.params.env, request.body);
-    return reply.status('dryRun' in result ? 200 : 201).send(result);
+    // 200 a plan (dry run), 202 a promotion request (protected target), 201 a release.
+    return reply.status('dryRun' in result ? 200 : 'request' in result ? 202 : 201).send(result);
   });
+
+  const requests = '/api/workspaces/:ws/promotion-requests';
+  const decided = { ...errors, 403: errorResponse };
+  api.get(requests, { schema: { tags, params: wsParams, querystring: promotionRequestQuery } }, async (request) => {
+    const { limit, cursor, status, environment } = request.query;
+    return listPromotionRequests(deps, await contextOf(deps, request), { ...(status ? { status } : {}), ...(environment ? { environment } : {}) }, timeCursor(cursor), limit);
+  });
+  api.get(`${requests}/:id`, { schema: { tags, params: promotionRequestParams, response: errors } }, async (request) =>
+    getPromotionRequest(deps, await contextOf(deps, request), request.params.id),
+  );
+  api.post(`${requests}/:id/approve`, { schema: { tags, params: promotionRequestParams, body: promotionApproval, response: decided } }, async (request) =>
+    approvePromotionRequest(deps, await contextOf(deps, request), request.params.id, request.body ?? {}),
+  );
+  api.post(`${requests}/:id/reject`, { schema: { tags, params: promotionRequestParams, body: promotionRejection, response: decided } }, async (request) =>
+    rejectPromotionRequest(deps, await contextOf(deps, request), request.params.id, request.body),
+  );
 
   api.post(`${base}/rollbacks`, { schema: { tags, params: envParams, body: rollbackCreate, response: { ...errors, 201: release } } }, async (request, reply) => {
     const created = await rollback(deps, await contextOf(deps, request), request.params.env, request.body);

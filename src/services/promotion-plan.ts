@@ -1,0 +1,291 @@
+// Planning and applying a promotion (or the merge of a branch into its parent): what the target
+// will hold, what its references resolve to there, and the plan's hash, which changes whenever
+// anything an approver saw would change. Applying writes the releases and the audit entry.
+import { contentHash } from '../domain/canonical.js';
+import type { Environment } from '../domain/environments/chain.js';
+import { conflict, invalid } from '../domain/errors.js';
+import { settle, threeWayMerge, type MergeSide } from '../domain/releases/merge.js';
+import {
+  compareSnapshots,
+  parseResourceId,
+  resourceId,
+  snapshotId,
+  takeResources,
+  type ResourceChange,
+  type Snapshot,
+} from '../domain/releases/snapshot.js';
+import { contentReferences, missingReferences, type MissingReference } from '../domain/templates/template.js';
+import type { Db } from '../store/database.js';
+import { setHeadRelease, setMergeBase } from '../store/environments.js';
+import { pendingRequestsInto, settlePromotionRequest } from '../store/promotion-requests.js';
+import { getContentRefs, getContents, insertRelease, saveSnapshot, type Release } from '../store/releases.js';
+import { secretsForEnvironment } from '../store/secrets.js';
+import { variablesForEnvironment } from '../store/variables.js';
+import { record } from './audit.js';
+import type { CallContext, Deps } from './context.js';
+import { describeChanges } from './diff.js';
+import { passFreeze } from './freezes.js';
+import { headSnapshot, releaseName, releaseOf, releaseView, snapshotOf } from './snapshots.js';
+
+export interface PlanInput {
+  release?: number;
+  resources?: string[];
+  message?: string;
+  /** Promote even when the target cannot resolve some references (audited as forced). */
+  force?: boolean;
+  /** Merges: the side to take for each resource changed on both sides. */
+  resolutions?: { resource: string; take: MergeSide }[];
+}
+
+/** A reference of the promoted resources as the target resolves it; secret values never appear. */
+export type ResolvedReference =
+  | { reference: string; resources: string[]; value: unknown }
+  | { reference: string; resources: string[]; secret: { hint: string; version: number; inheritedFrom: string | null } }
+  | { reference: string; resources: string[]; missing: true };
+
+export interface Plan {
+  kind: 'promotion' | 'merge';
+  source: Environment;
+  target: Environment;
+  sourceRelease: Release;
+  current: Snapshot;
+  next: Snapshot;
+  /** Snapshot id of `next`. */
+  id: string;
+  /** True when `next` is the source release's own snapshot (already stored). */
+  whole: boolean;
+  changes: ResourceChange[];
+  references: ResolvedReference[];
+  missing: MissingReference[];
+  merge: { base: string | null; settled: string[]; resolved: { resource: string; take: MergeSide }[]; branchNext: Snapshot; baseNext: Snapshot } | null;
+  hash: string;
+}
+
+export function summary(changes: ResourceChange[]) {
+  const count = (status: ResourceChange['status']) => changes.filter((c) => c.status === status).length;
+  return { added: count('added'), changed: count('changed'), removed: count('removed') };
+}
+
+export function releaseChange(env: Environment, release: Release) {
+  return { environmentId: env.id, type: 'release', payload: { release: release.number, cause: release.cause } };
+}
+
+/**
+ * Marks the pending requests into an environment stale once it has moved past the release
+ * their plans were made against. Called by every write of a release
+ * (except for the request being applied by it).
+ */
+async function staleRequestsInto(deps: Deps, tx: Db, ctx: CallContext, env: Environment, newHead: number, except: string | null) {
+  const pending = (await pendingRequestsInto(tx, env.workspaceId, env.id)).filter((r) => r.target_release !== newHead && r.id !== except);
+  const at = deps.now().toISOString();
+  for (const row of pending) {
+    const reason = `${env.slug} moved from #${row.target_release} to #${newHead} since the plan: promote again to re-plan`;
+    await settlePromotionRequest(tx, env.workspaceId, row.id, { status: 'stale', decided_at: at, reason });
+    await record(deps, tx, ctx, { action: 'promotion_request.stale', environment: env.slug, target: `promotion-request/${row.id}`, details: { request: row.id, reason } });
+  }
+}
+
+/**
+ * Appends the next release of `env` pointing at `snapshot`, stored if new, moves the head, and
+ * marks the requests planned against the old head stale.
+ */
+export async function appendRelease(
+  deps: Deps,
+  tx: Db,
+  ctx: CallContext,
+  env: Environment,
+  snapshot: { id: string; entries: Snapshot | null; count: number },
+  fields: Pick<Release, 'cause' | 'sourceEnvironment' | 'sourceRelease' | 'message'>,
+  appliedRequest: string | null = null,
+): Promise<Release> {
+  const at = deps.now().toISOString();
+  if (snapshot.entries) await saveSnapshot(deps.store, tx, env.workspaceId, snapshot.id, snapshot.entries, at);
+  const release: Release = {
+    environmentId: env.id,
+    number: env.headRelease + 1,
+    snapshotId: snapshot.id,
+    resourceCount: snapshot.count,
+    authorId: ctx.actor.id,
+    authorName: ctx.actor.name,
+    createdAt: at,
+    ...fields,
+  };
+  await insertRelease(tx, env.workspaceId, release);
+  await setHeadRelease(tx, env.workspaceId, env.id, release.number, at);
+  await staleRequestsInto(deps, tx, ctx, env, release.number, appliedRequest);
+  return release;
+}
+
+/** What the target will hold after promoting (or merging) `source` into it, and its hash. */
+export async function planPromotion(db: Db, target: Environment, source: Environment, input: PlanInput): Promise<Plan> {
+  if (source.kind === 'branch' && input.release !== undefined && input.release !== source.headRelease) {
+    throw invalid([{ field: 'release', message: `a branch merges its current release (${source.slug}#${source.headRelease})`, in: 'body' }]);
+  }
+  const number = input.release ?? source.headRelease;
+  if (number === 0) throw conflict('nothing_to_promote', `${source.slug} has no release yet: commit there first`);
+  const sourceRelease = await releaseOf(db, source, number);
+  const ids = input.resources?.map((id, i) => (parseResourceId(id, `resources.${i}`), id));
+  const [current, incoming] = await Promise.all([headSnapshot(db, target), snapshotOf(db, source, sourceRelease.snapshotId)]);
+
+  let next: Snapshot;
+  let merge: Plan['merge'] = null;
+  if (source.kind === 'branch') {
+    const base = await snapshotOf(db, source, source.mergeBase);
+    const take = new Map((input.resolutions ?? []).map((r) => [r.resource, r.take]));
+    const result = threeWayMerge(base, incoming, current, { ...(ids ? { only: ids } : {}), take });
+    next = result.merged;
+    merge = {
+      base: source.mergeBase,
+      settled: result.settled,
+      resolved: result.resolved,
+      branchNext: settle(incoming, next, result.settled),
+      baseNext: settle(base, next, result.settled),
+    };
+  } else {
+    next = ids ? takeResources(current, incoming, ids) : incoming;
+  }
+  const id = !merge && !ids ? sourceRelease.snapshotId : snapshotId(next);
+  const changes = compareSnapshots(current, next);
+  const references = await referencesIn(db, target, changes);
+  const missing = references
+    .filter((r): r is Extract<ResolvedReference, { missing: true }> => 'missing' in r)
+    .map(({ reference, resources }) => ({ reference, resources }));
+  const hash = contentHash({
+    kind: merge ? 'merge' : 'promotion',
+    source: releaseName(source, sourceRelease.number),
+    target: releaseName(target, target.headRelease),
+    next: id,
+    base: merge?.base ?? null,
+    resolved: merge?.resolved ?? [],
+    references,
+  });
+  return { kind: merge ? 'merge' : 'promotion', source, target, sourceRelease, current, next, id, whole: !merge && !ids, changes, references, missing, merge, hash };
+}
+
+/** How the target resolves each reference of the added or changed resources. */
+async function referencesIn(db: Db, target: Environment, changes: ResourceChange[]): Promise<ResolvedReference[]> {
+  const incoming = changes.filter((c) => c.toHash !== null);
+  if (incoming.length === 0) return [];
+  const refs = await getContentRefs(db, target.workspaceId, incoming.map((c) => c.toHash!));
+  const legacy = incoming.filter((c) => refs.get(c.toHash!) == null).map((c) => c.toHash!);
+  const contents = legacy.length > 0 ? await getContents(db, target.workspaceId, legacy) : new Map();
+  const byResource = new Map(incoming.map((c) => [resourceId(c.kind, c.key), refs.get(c.toHash!) ?? contentReferences(contents.get(c.toHash!))]));
+  const [vars, secrets] = await Promise.all([variablesForEnvironment(db, target.workspaceId, target.id), secretsForEnvironment(db, target)]);
+  const missing = new Set(
+    missingReferences(byResource, { vars: new Set(Object.keys(vars)), secrets: new Set(secrets.keys()) }).map((m) => m.reference),
+  );
+  const users = new Map<string, string[]>();
+  for (const [resource, references] of byResource) for (const ref of references) users.set(ref, [...(users.get(ref) ?? []), resource]);
+  return [...users]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([reference, resources]): ResolvedReference => {
+      resources.sort();
+      if (missing.has(reference)) return { reference, resources, missing: true };
+      const name = reference.slice(reference.indexOf('.') + 1);
+      if (reference.startsWith('vars.')) return { reference, resources, value: vars[name] };
+      const secret = secrets.get(name)!;
+      return { reference, resources, secret: { hint: secret.hint, version: secret.version, inheritedFrom: secret.inheritedFrom } };
+    });
+}
+
+export function assertResolvable(target: Environment, missing: MissingReference[], force: boolean | undefined) {
+  if (missing.length === 0 || force) return;
+  throw conflict(
+    'missing_references',
+    `${target.slug} has no value for ${missing.map((m) => m.reference).join(', ')}: set them there first, or promote with force`,
+    missing,
+  );
+}
+
+/** The plan as callers and approvers read it. */
+export async function planView(db: Db, plan: Plan) {
+  return {
+    kind: plan.kind,
+    source: { environment: plan.source.slug, release: plan.sourceRelease.number, name: releaseName(plan.source, plan.sourceRelease.number) },
+    target: { environment: plan.target.slug, release: plan.target.headRelease, protected: plan.target.protected },
+    summary: summary(plan.changes),
+    changes: await describeChanges(db, plan.target.workspaceId, plan.changes),
+    references: plan.references,
+    missingReferences: plan.missing,
+    ...(plan.merge ? { merge: { base: plan.merge.base, resolved: plan.merge.resolved } } : {}),
+    planHash: plan.hash,
+  };
+}
+
+/**
+ * Writes a planned promotion or merge: the target's new release (and, for a merge, the branch's
+ * settled release and its next merge base), after the freeze check, with its audit entry.
+ */
+export async function applyPlan(
+  deps: Deps,
+  tx: Db,
+  ctx: CallContext,
+  plan: Plan,
+  options: { message?: string; force?: boolean; breakGlass?: { reason: string }; resources?: string[]; request?: { id: string; approvers: string[] } },
+) {
+  const { target, source, sourceRelease } = plan;
+  const sourceName = releaseName(source, sourceRelease.number);
+  const verb = plan.kind === 'merge' ? 'merge' : 'promotion';
+  const brokeGlass = await passFreeze(deps, tx, ctx, target, { summary: `${verb} of ${sourceName} into ${target.slug}`, breakGlassReason: options.breakGlass?.reason });
+  const message = options.message ?? `${plan.kind === 'merge' ? 'merge' : 'promote'} ${sourceName}`;
+  const release = await appendRelease(
+    deps,
+    tx,
+    ctx,
+    target,
+    { id: plan.id, entries: plan.whole ? null : plan.next, count: plan.next.size },
+    { cause: plan.kind, sourceEnvironment: source.slug, sourceRelease: sourceRelease.number, message },
+    options.request?.id ?? null,
+  );
+  let branchRelease: Release | null = null;
+  if (plan.merge) {
+    const at = deps.now().toISOString();
+    const branchId = snapshotId(plan.merge.branchNext);
+    if (branchId !== sourceRelease.snapshotId || sourceRelease.number !== source.headRelease) {
+      branchRelease = await appendRelease(
+        deps,
+        tx,
+        ctx,
+        source,
+        { id: branchId, entries: plan.merge.branchNext, count: plan.merge.branchNext.size },
+        { cause: 'merge', sourceEnvironment: target.slug, sourceRelease: release.number, message: `settle after merge into ${releaseName(target, release.number)}` },
+      );
+    }
+    const baseId = snapshotId(plan.merge.baseNext);
+    await saveSnapshot(deps.store, tx, source.workspaceId, baseId, plan.merge.baseNext, at);
+    await setMergeBase(tx, source.workspaceId, source.id, baseId, at);
+  }
+  await record(deps, tx, ctx, {
+    action: plan.kind === 'merge' ? 'release.merge' : 'release.promote',
+    environment: target.slug,
+    target: `release/${releaseName(target, release.number)}`,
+    before: { release: target.headRelease },
+    after: { snapshot: release.snapshotId },
+    details: {
+      release: release.number,
+      source: sourceName,
+      resources: options.resources ?? 'all',
+      message,
+      planHash: plan.hash,
+      ...(plan.merge && plan.merge.resolved.length > 0 ? { resolved: plan.merge.resolved } : {}),
+      ...(branchRelease ? { branchRelease: releaseName(source, branchRelease.number) } : {}),
+      ...(options.request ? { request: options.request.id, approvers: options.request.approvers } : {}),
+      ...(plan.missing.length > 0 ? { forced: true, missingReferences: plan.missing.map((m) => m.reference) } : {}),
+      ...(brokeGlass ? { breakGlass: options.breakGlass!.reason } : {}),
+      ...summary(plan.changes),
+    },
+    change: releaseChange(target, release),
+  });
+  if (branchRelease) {
+    await record(deps, tx, ctx, {
+      action: 'release.settle',
+      environment: source.slug,
+      target: `release/${releaseName(source, branchRelease.number)}`,
+      before: { release: source.headRelease },
+      after: { snapshot: branchRelease.snapshotId },
+      details: { release: branchRelease.number, mergedInto: releaseName(target, release.number), resources: plan.merge!.settled.length },
+      change: releaseChange(source, branchRelease),
+    });
+  }
+  return { ...releaseView({ ...target, headRelease: release.number }, release), changes: summary(plan.changes) };
+}

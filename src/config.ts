@@ -12,6 +12,8 @@ export interface Config {
   bootstrapToken: string | null;
   logLevel: string;
   bodyLimit: number;
+  /** How often expired branches are deleted; 0 turns the sweep off on this node. */
+  branchSweepSeconds: number;
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -39,5 +41,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bootstrapToken,
     logLevel: env.STAGELINE_LOG_LEVEL || 'info',
     bodyLimit: integer(env, 'STAGELINE_BODY_LIMIT', 1024 * 1024),
+    branchSweepSeconds: integer(env, 'STAGELINE_BRANCH_SWEEP_SECONDS', 60),
   };
 }

@@ -11,6 +11,7 @@ import { isPostgresUrl, openStore } from './store/database.js';
 import { KeyError } from './domain/secrets/envelope.js';
 import { loadMasterKeys } from './master-key.js';
 import { createNode, type Runtime } from './runtime/index.js';
+import { BranchSweeper } from './runtime/branch-sweeper.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -55,6 +56,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
   }
 
   const app = await buildApp({ deps, runtime, logger, bodyLimit: config.bodyLimit });
+  const sweeper = new BranchSweeper(deps, config.branchSweepSeconds * 1000, logger);
+  sweeper.start();
   const address = await app.listen({ port: config.port, host: config.host });
   logger.info({ address, database: isPostgresUrl(config.databaseUrl) ? 'postgres' : 'sqlite' }, 'stageline is serving');
   return {
@@ -63,6 +66,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     runtime,
     url: address,
     async close() {
+      await sweeper.close();
       await runtime.close();
       await app.close();
       await store.close();

@@ -1,5 +1,6 @@
 // Every role × every management operation × a chain environment and production, through the
 // API: a denied call is 403 `forbidden` naming the permission; an allowed one is never 403.
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commitDrafts, createStaging, promote, startHarness, WS, type Harness } from './support.js';
 
@@ -24,6 +25,8 @@ const ALLOWED: Record<string, Role[]> = {
   'environment.manage': ['owner', 'admin'],
   'audit.read': ['owner', 'admin', 'developer', 'deployer', 'support'],
   'member.manage': ['owner', 'admin'],
+  'branch.manage': ['owner', 'admin', 'developer'],
+  'data.read': ['owner', 'admin', 'developer', 'deployer', 'support'],
 };
 
 type Operation = { name: string; permission: string; call: (env: string, token: string) => ReturnType<Harness['call']> };
@@ -42,6 +45,7 @@ const OPERATIONS: Operation[] = [
   { name: 'set a variable value', permission: 'variable.write', call: (env, t) => h.call('PUT', `${WS}/variables/v_${env.replace('-', '_')}`, { overrides: { [env]: 1 } }, t) },
   { name: 'change environment flags', permission: 'environment.manage', call: (env, t) => h.call('PATCH', `${WS}/environments/${env}`, { color: '#123456' }, t) },
   { name: 'read the audit log', permission: 'audit.read', call: (_env, t) => h.call('GET', `${WS}/audit-log?limit=1`, undefined, t) },
+  { name: 'fork a branch', permission: 'branch.manage', call: (env, t) => h.call('POST', `${WS}/environments`, { slug: `b-${randomUUID().slice(0, 8)}`, kind: 'branch', from: env }, t) },
   { name: 'add a member', permission: 'member.manage', call: (_env, t) => h.call('POST', `${WS}/members`, { email: `m${Math.random()}@example.com`, role: 'viewer' }, t) },
 ];
 

@@ -41,6 +41,8 @@ export class DeliveryCache {
   private readonly views = new Map<string, Promise<EnvironmentView | null>>();
   /** Views whose build has finished, for reads that need not wait. */
   private readonly ready = new Map<string, EnvironmentView>();
+  /** Branch environment id → its parent's id, learnt when a branch's view is built. */
+  private readonly parents = new Map<string, string>();
 
   constructor(
     private readonly deps: Deps,
@@ -77,9 +79,13 @@ export class DeliveryCache {
 
   private invalidate(event: ChangeEvent) {
     if (!AFFECTS_DELIVERY.has(event.type)) return;
-    const prefix = event.environmentId === null ? `${event.workspaceId}/` : `${event.workspaceId}/${event.environmentId}/`;
+    const prefixes = [event.environmentId === null ? `${event.workspaceId}/` : `${event.workspaceId}/${event.environmentId}/`];
+    // A branch resolves the secrets it has none of with its parent's values.
+    if (event.type === 'secret' && event.environmentId !== null) {
+      for (const [branch, parent] of this.parents) if (parent === event.environmentId) prefixes.push(`${event.workspaceId}/${branch}/`);
+    }
     for (const key of this.views.keys()) {
-      if (!key.startsWith(prefix)) continue;
+      if (!prefixes.some((prefix) => key.startsWith(prefix))) continue;
       this.views.delete(key);
       this.ready.delete(key);
     }
@@ -87,7 +93,11 @@ export class DeliveryCache {
 
   private async build(workspaceId: string, environmentId: string, kind: ApiKeyKind): Promise<EnvironmentView | null> {
     const resolved = await resolveEnvironment(this.deps, workspaceId, environmentId, kind);
-    if (!resolved) return null;
+    if (!resolved) {
+      this.parents.delete(environmentId);
+      return null;
+    }
+    if (resolved.environment.parentId) this.parents.set(environmentId, resolved.environment.parentId);
     const resources = new Map<string, Served | StagelineError>();
     const bodies: string[] = [];
     const errors: { kind: string; key: string; code: string; message: string }[] = [];

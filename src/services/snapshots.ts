@@ -42,7 +42,7 @@ export function releaseView(env: Environment, release: Release) {
     name: releaseName(env, release.number),
     cause: release.cause,
     source:
-      release.cause === 'promotion' && release.sourceEnvironment
+      release.cause !== 'commit' && release.cause !== 'rollback' && release.sourceEnvironment
         ? releaseName({ slug: release.sourceEnvironment }, release.sourceRelease ?? 0)
         : null,
     rolledBackTo: release.cause === 'rollback' ? release.sourceRelease : null,

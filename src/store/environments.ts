@@ -106,12 +106,59 @@ export async function countEnvironmentContents(db: Db, workspaceId: string, id: 
   return { releases: Number(releases.n), drafts: Number(drafts.n) };
 }
 
+/** The tables holding rows scoped to one environment, by what they hold. */
+const SCOPED_TABLES = {
+  drafts: 'drafts',
+  releases: 'releases',
+  overrides: 'overrides',
+  killSwitches: 'resource_states',
+  apiKeys: 'api_keys',
+  secrets: 'secrets',
+  variableValues: 'variable_values',
+  settings: 'settings',
+  freezeWindows: 'freeze_windows',
+  dataRecords: 'data_records',
+  feedMessages: 'feed_messages',
+  promotionRequests: 'promotion_requests',
+} as const;
+
+export type EnvironmentContents = Record<keyof typeof SCOPED_TABLES, number>;
+
+/** How many rows of each kind an environment holds (what deleting it removes). */
+export async function environmentContents(db: Db, workspaceId: string, id: string): Promise<EnvironmentContents> {
+  const counts = await Promise.all(
+    Object.entries(SCOPED_TABLES).map(async ([name, table]) => {
+      const row = await db
+        .selectFrom(table)
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('workspace_id', '=', workspaceId)
+        .where('environment_id', '=', id)
+        .executeTakeFirstOrThrow();
+      return [name, Number(row.n)] as const;
+    }),
+  );
+  return Object.fromEntries(counts) as EnvironmentContents;
+}
+
 /** Removes an environment and every row scoped to it. */
 export async function deleteEnvironment(db: Db, workspaceId: string, id: string) {
-  for (const table of ['drafts', 'overrides', 'resource_states', 'releases', 'secrets', 'settings', 'variable_values', 'api_keys'] as const) {
+  for (const table of Object.values(SCOPED_TABLES)) {
     await db.deleteFrom(table).where('workspace_id', '=', workspaceId).where('environment_id', '=', id).execute();
   }
   await db.deleteFrom('environments').where('workspace_id', '=', workspaceId).where('id', '=', id).execute();
+}
+
+/** Branches whose TTL has run out, across workspaces. */
+export async function expiredBranches(db: Db, now: string, limit: number): Promise<{ workspaceId: string; slug: string }[]> {
+  const rows = await db
+    .selectFrom('environments')
+    .select(['workspace_id', 'slug'])
+    .where('kind', '=', 'branch')
+    .where('expires_at', '<=', now)
+    .orderBy('expires_at')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => ({ workspaceId: r.workspace_id, slug: r.slug }));
 }
 
 /** Reads every environment of a workspace, locking their rows (in id order) for the transaction. */

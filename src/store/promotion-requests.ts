@@ -64,3 +64,14 @@ export async function pendingRequestsInto(db: Db, workspaceId: string, environme
     .where('status', '=', 'pending')
     .execute();
 }
+
+/** Pending requests merging one branch, to mark stale when it is deleted. */
+export async function pendingRequestsFrom(db: Db, workspaceId: string, sourceEnvironmentId: string): Promise<PromotionRequestRow[]> {
+  return db
+    .selectFrom('promotion_requests')
+    .selectAll()
+    .where('workspace_id', '=', workspaceId)
+    .where('source_environment_id', '=', sourceEnvironmentId)
+    .where('status', '=', 'pending')
+    .execute();
+}

@@ -12,7 +12,7 @@ export interface Release {
   number: number;
   snapshotId: string;
   resourceCount: number;
-  cause: 'commit' | 'promotion' | 'rollback' | 'merge';
+  cause: 'commit' | 'promotion' | 'rollback' | 'merge' | 'fork';
   sourceEnvironment: string | null;
   sourceRelease: number | null;
   message: string;

@@ -24,6 +24,7 @@ export const PERMISSIONS = [
   'member.manage',
   'data.read',
   'data.reveal',
+  'branch.manage',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -45,6 +46,7 @@ export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
     'setting.write',
     'apikey.manage',
     'data.read',
+    'branch.manage',
   ]),
   deployer: new Set([...READ, 'release.promote', 'release.rollback', 'killswitch.write', 'audit.read', 'data.read']),
   support: new Set([...READ, 'audit.read', 'data.read']),

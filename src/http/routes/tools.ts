@@ -1,0 +1,77 @@
+// The tool invocation API: a secret API key calls one of its environment's committed tools with
+// an input and receives the upstream's response as data.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { StagelineError } from '../../domain/errors.js';
+import { RESOURCE_KEY_PATTERN } from '../../domain/resources/kinds.js';
+import type { Runtime } from '../../runtime/index.js';
+import type { KeyPrincipal } from '../../services/api-keys.js';
+import type { Deps } from '../../services/context.js';
+import { invokeTool, resolveTool } from '../../services/tools.js';
+import { errorResponse } from '../schemas.js';
+
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
+
+const toolParams = z.strictObject({
+  key: z.string().regex(RESOURCE_KEY_PATTERN, 'must be 1-128 letters, digits, dots, underscores or hyphens, starting with a letter or digit'),
+});
+const toolInvoke = z
+  .strictObject({
+    input: z.record(z.string(), z.unknown()).optional().describe('the values templates read as `input.*` (default {})'),
+  })
+  // A POST without a body reaches validation as null; it calls the tool with an empty input.
+  .nullish();
+const toolResponse = z
+  .object({
+    status: z.number().describe("the upstream's HTTP status; a 4xx or 5xx of the upstream is answered as data"),
+    headers: z.record(z.string(), z.string()).describe('lower-cased, without hop-by-hop headers and set-cookie'),
+    body: z.unknown().describe('parsed JSON for a JSON content type, else text; null when empty'),
+    durationMs: z.number(),
+  })
+  .meta({ id: 'ToolResponse' });
+
+export function toolRoutes(app: FastifyInstance, runtime: Runtime, deps: Deps) {
+  const api = app.withTypeProvider<ZodTypeProvider>();
+  // The key is checked before the request is validated: a caller without a valid secret key
+  // learns nothing about what the route accepts.
+  const principals = new WeakMap<FastifyRequest, KeyPrincipal>();
+
+  api.post(
+    '/v1/tools/:key/invoke',
+    {
+      schema: {
+        tags: ['tools'],
+        security: [{ apiKey: [] }],
+        summary: "Call one of the key's environment's committed tools",
+        params: toolParams,
+        body: toolInvoke,
+        response: {
+          200: toolResponse,
+          400: errorResponse,
+          401: errorResponse,
+          403: errorResponse,
+          404: errorResponse,
+          409: errorResponse,
+          413: errorResponse,
+          502: errorResponse,
+          504: errorResponse,
+        },
+      },
+      onRequest: async (request) => {
+        const principal = await runtime.keys.authenticate(BEARER.exec(request.headers.authorization ?? '')?.[1]);
+        // Tools carry the environment's secrets to their upstream: a browser must not run them.
+        if (principal.kind !== 'secret') {
+          throw new StagelineError(403, 'forbidden', 'tools are invoked with a secret key (sk_…), not a publishable one', [{ keyKind: principal.kind }]);
+        }
+        principals.set(request, principal);
+      },
+    },
+    async (request, reply) => {
+      reply.header('x-request-id', request.id);
+      const principal = principals.get(request)!;
+      const { environment, tool } = await resolveTool(deps, principal.workspaceId, principal.environmentId, request.params.key);
+      return invokeTool(deps, environment, tool, request.body?.input ?? {});
+    },
+  );
+}

@@ -1,0 +1,379 @@
+// Tools: outbound HTTP call profiles. Resolves an environment's committed tool (override merged,
+// kill switch honoured), renders it for one call and performs the call, answering the upstream's
+// response as data. Used by `POST /v1/tools/:key/invoke` and by workflow `tool` steps.
+import { performance } from 'node:perf_hooks';
+import { Liquid, UndefinedVariableError, type FS, type Template } from 'liquidjs';
+import { request, type Dispatcher } from 'undici';
+import type { Environment } from '../domain/environments/chain.js';
+import { conflict, invalid, notFound, StagelineError } from '../domain/errors.js';
+import { mergeOverride } from '../domain/overrides/merge.js';
+import { KIND_SCHEMAS, type ToolContent } from '../domain/resources/kinds.js';
+import { resourceId } from '../domain/releases/snapshot.js';
+import { isTemplate, UnresolvedReferenceError } from '../domain/templates/template.js';
+import { findEnvironmentById } from '../store/environments.js';
+import { findSnapshotEntry, getContents } from '../store/releases.js';
+import { findActive, findOverride } from '../store/resources.js';
+import { variablesForEnvironment } from '../store/variables.js';
+import type { Deps } from './context.js';
+import { secretValues } from './secrets.js';
+import { headSnapshotId } from './snapshots.js';
+
+export const DEFAULT_TOOL_TIMEOUT_MS = 10_000;
+export const DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024;
+
+/** A tool as one environment runs it: committed content with the override merged, not rendered. */
+export interface ResolvedTool {
+  key: string;
+  content: ToolContent;
+  /** Hash of the committed content (before the override). */
+  hash: string;
+}
+
+export interface ToolResponse {
+  /** The upstream's status: a 4xx or 5xx of the upstream is data, not an error of the call. */
+  status: number;
+  /** Lower-cased; hop-by-hop headers and cookies are not passed on. */
+  headers: Record<string, string>;
+  /** Parsed JSON for a JSON content type, else text; null when the upstream sent no body. */
+  body: unknown;
+  durationMs: number;
+}
+
+export interface InvokeOptions {
+  /** Cancels the call (a workflow run being cancelled); its reason is thrown as is. */
+  signal?: AbortSignal;
+}
+
+/** The environment's committed tool `key`: 404 when it has none, 409 when it is switched off. */
+export async function resolveTool(deps: Deps, workspaceId: string, environmentId: string, key: string): Promise<{ environment: Environment; tool: ResolvedTool }> {
+  const db = deps.store.db;
+  const environment = await findEnvironmentById(db, workspaceId, environmentId);
+  if (!environment) throw notFound('the environment of this API key');
+  const id = resourceId('tool', key);
+  const snapshotId = await headSnapshotId(db, environment);
+  const entry = snapshotId ? await findSnapshotEntry(db, workspaceId, snapshotId, 'tool', key) : undefined;
+  if (!entry) throw notFound(`${id} in ${environment.slug}`);
+  const scope = { workspaceId, environmentId };
+  const [active, override, contents] = await Promise.all([
+    findActive(db, scope, 'tool', key),
+    findOverride(db, scope, 'tool', key),
+    getContents(db, workspaceId, [entry.hash]),
+  ]);
+  if (!active) throw conflict('tool_inactive', `${id} is switched off in ${environment.slug}`, [{ resource: id, environment: environment.slug }]);
+  // Overrides are checked against the content of their time; a later promotion may change the
+  // base under them, so the merge is checked again here.
+  const parsed = KIND_SCHEMAS.tool.safeParse(mergeOverride(contents.get(entry.hash), override));
+  if (!parsed.success) throw conflict('tool_invalid', `${id} with its override in ${environment.slug} is not a valid tool`, [{ resource: id }]);
+  return { environment, tool: { key, content: parsed.data, hash: entry.hash } };
+}
+
+/**
+ * Renders the tool for `input` with the environment's variables and secrets and performs the
+ * call. Rendering and scope errors are StagelineErrors with 4xx statuses; a timeout is 504
+ * `upstream_timeout`, a failed connection 502 `upstream_unreachable`, a body over the limit 502
+ * `upstream_response_too_large`. Messages name the tool and the host, never a value.
+ */
+export async function invokeTool(deps: Deps, env: Environment, tool: ResolvedTool, input: Record<string, unknown>, options: InvokeOptions = {}): Promise<ToolResponse> {
+  const [vars, secrets] = await Promise.all([variablesForEnvironment(deps.store.db, env.workspaceId, env.id), secretValues(deps, deps.store.db, env)]);
+  const call = renderToolCall(tool, { vars, secrets, env: { slug: env.slug, name: env.name }, input });
+  return performCall(tool, call, options);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+/** What a tool template sees. */
+export interface ToolScope {
+  vars: Record<string, unknown>;
+  secrets: Record<string, string>;
+  env: { slug: string; name: string };
+  input: Record<string, unknown>;
+}
+
+export interface ToolCall {
+  method: string;
+  url: URL;
+  headers: Record<string, string>;
+  body: string | undefined;
+  timeoutMs: number;
+  maxResponseBytes: number;
+}
+
+const NO_FILES: FS = {
+  exists: async () => false,
+  existsSync: () => false,
+  readFile: async () => {
+    throw new Error('templates cannot read files');
+  },
+  readFileSync: () => {
+    throw new Error('templates cannot read files');
+  },
+  resolve: (_dir, file) => file,
+  contains: async () => false,
+  containsSync: () => false,
+};
+
+// The delivery engine's settings, plus `input` and lenientIf: `{{ input.x | default: "…" }}`
+// and `{% if input.x %}` accept an absent input field. Vars and secrets are checked before
+// rendering, so a missing one is still an error and never falls back to a default.
+const engine = new Liquid({
+  fs: NO_FILES,
+  root: [],
+  partials: [],
+  layouts: [],
+  dynamicPartials: false,
+  relativeReference: false,
+  strictVariables: true,
+  lenientIf: true,
+  strictFilters: true,
+  ownPropertyOnly: true,
+  parseLimit: 100_000,
+  renderLimit: 250,
+  memoryLimit: 10_000_000,
+});
+for (const name of ['include', 'render', 'layout']) {
+  engine.registerTag(name, {
+    parse() {
+      throw new Error(`the ${name} tag is not available in Stageline templates`);
+    },
+    render() {
+      return '';
+    },
+  });
+}
+
+const TOOL_ROOTS = new Set(['vars', 'secrets', 'env', 'input']);
+const WHOLE_VALUE = /^\{\{\s*(vars|env|input)((?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*\}\}$/;
+const UNDEFINED_INPUT = /^undefined variable: (input(?:\.[^,]+)?), line:/;
+
+function own(value: unknown, name: string): boolean {
+  return typeof value === 'object' && value !== null && Object.prototype.hasOwnProperty.call(value, name);
+}
+
+function lookup(root: unknown, path: string[]): { ok: true; value: unknown } | { ok: false } {
+  let value = root;
+  for (const name of path) {
+    if (!own(value, name)) return { ok: false };
+    value = (value as Record<string, unknown>)[name];
+  }
+  return { ok: true, value };
+}
+
+function renderString(text: string, scope: ToolScope, id: string): unknown {
+  if (!isTemplate(text)) return text;
+  let templates: Template[];
+  let segments: (string | number)[][];
+  try {
+    templates = engine.parse(text);
+    segments = engine.globalVariableSegmentsSync(templates) as (string | number)[][];
+  } catch {
+    throw new UnresolvedReferenceError(`${id}: a template is not valid Liquid`, '');
+  }
+  for (const [root, name] of segments) {
+    if (typeof root !== 'string' || !TOOL_ROOTS.has(root)) {
+      throw new UnresolvedReferenceError(`${id}: ${String(root)} is not available in tool templates (vars, secrets, env, input)`, String(root));
+    }
+    if (typeof name !== 'string') continue;
+    if (root === 'secrets' && !own(scope.secrets, name)) throw new UnresolvedReferenceError(`${id}: secret ${name} has no value in ${scope.env.slug}`, `secrets.${name}`);
+    if (root === 'vars' && !own(scope.vars, name)) throw new UnresolvedReferenceError(`${id}: variable ${name} has no value in ${scope.env.slug}`, `vars.${name}`);
+    if (root === 'env' && !own(scope.env, name)) throw new UnresolvedReferenceError(`${id}: env.${name} does not exist (env.slug, env.name)`, `env.${name}`);
+  }
+  // A string that is exactly one value takes its JSON value, so a number or an object stays typed.
+  const whole = WHOLE_VALUE.exec(text);
+  if (whole && (whole[1] === 'input' || whole[2])) {
+    const found = lookup(scope[whole[1] as 'vars' | 'env' | 'input'], whole[2]!.split('.').slice(1));
+    if (found.ok) return found.value;
+  }
+  try {
+    return engine.renderSync(templates, { ...scope });
+  } catch (error) {
+    const missing = error instanceof UndefinedVariableError ? UNDEFINED_INPUT.exec(error.message)?.[1] : undefined;
+    if (missing) throw invalid([{ field: missing, message: `is used by ${id} and was not given`, in: 'body' }]);
+    // Liquid's message may quote values; when secrets are in play it is not passed on.
+    const usesSecrets = segments.some(([root]) => root === 'secrets');
+    const message = !usesSecrets && error instanceof Error ? error.message.split(', line:')[0] : 'the template failed';
+    throw new UnresolvedReferenceError(`${id}: a template could not be rendered: ${message}`, '');
+  }
+}
+
+function render(value: unknown, scope: ToolScope, id: string): unknown {
+  if (typeof value === 'string') return renderString(value, scope, id);
+  if (Array.isArray(value)) return value.map((item) => render(item, scope, id));
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value)) {
+      Object.defineProperty(out, key, { value: render(item, scope, id), enumerable: true, writable: true, configurable: true });
+    }
+    return out;
+  }
+  return value;
+}
+
+/** A rendered value where text is needed (URL, header, query parameter). */
+function asText(value: unknown): string {
+  return typeof value === 'string' ? value : value === undefined ? '' : JSON.stringify(value);
+}
+
+const INVALID_HEADER_VALUE = /[\r\n\0]/;
+
+/** The request a tool makes for one input: every template rendered, the URL and headers checked. */
+export function renderToolCall(tool: ResolvedTool, scope: ToolScope): ToolCall {
+  const id = resourceId('tool', tool.key);
+  const content = tool.content;
+  const rendered = render({ url: content.url, headers: content.headers ?? {}, query: content.query ?? {}, body: content.body }, scope, id) as {
+    url: unknown;
+    headers: Record<string, unknown>;
+    query: Record<string, unknown>;
+    body: unknown;
+  };
+  let url: URL;
+  try {
+    url = new URL(asText(rendered.url));
+  } catch {
+    throw conflict('tool_invalid', `${id}: url does not render to an http(s) URL`, [{ resource: id, field: 'url' }]);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw conflict('tool_invalid', `${id}: url does not render to an http(s) URL`, [{ resource: id, field: 'url' }]);
+  }
+  for (const [name, value] of Object.entries(rendered.query)) url.searchParams.append(name, asText(value));
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(rendered.headers)) {
+    const text = asText(value);
+    if (INVALID_HEADER_VALUE.test(text)) {
+      throw conflict('tool_invalid', `${id}: header ${name} renders to a value with a line break or NUL`, [{ resource: id, field: `headers.${name}` }]);
+    }
+    headers[name.toLowerCase()] = text;
+  }
+  headers['user-agent'] ??= 'Stageline';
+  let body: string | undefined;
+  if (rendered.body !== undefined) {
+    // A string body with the tool's own content type (a form, XML) is sent as it is; anything
+    // else is sent as JSON.
+    if (typeof rendered.body === 'string' && headers['content-type'] !== undefined) body = rendered.body;
+    else {
+      body = JSON.stringify(rendered.body);
+      headers['content-type'] ??= 'application/json';
+    }
+  }
+  return {
+    method: content.method,
+    url,
+    headers,
+    body,
+    timeoutMs: content.timeoutMs ?? DEFAULT_TOOL_TIMEOUT_MS,
+    maxResponseBytes: content.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The call
+
+/** Not passed on: they describe the upstream connection, or a session that is the server's. */
+const DROPPED_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'set-cookie', 'set-cookie2']);
+
+const UNREACHABLE_REASONS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host name lookup failed',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  EPIPE: 'connection closed',
+  UND_ERR_SOCKET: 'connection closed',
+  UND_ERR_CLOSED: 'connection closed',
+};
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
+
+class ResponseTooLarge extends Error {}
+
+async function performCall(tool: ResolvedTool, call: ToolCall, options: InvokeOptions): Promise<ToolResponse> {
+  const id = resourceId('tool', tool.key);
+  const host = call.url.host;
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(), call.timeoutMs);
+  const signal = options.signal ? AbortSignal.any([timeout.signal, options.signal]) : timeout.signal;
+  const started = performance.now();
+  let body: Dispatcher.ResponseData['body'] | undefined;
+  try {
+    const response = await request(call.url, {
+      method: call.method as Dispatcher.HttpMethod,
+      headers: call.headers,
+      ...(call.body !== undefined ? { body: call.body } : {}),
+      signal,
+      headersTimeout: call.timeoutMs,
+      bodyTimeout: call.timeoutMs,
+    });
+    body = response.body;
+    const bytes = await readAtMost(response.body, response.headers['content-length'], call.maxResponseBytes);
+    return {
+      status: response.statusCode,
+      headers: passedHeaders(response.headers),
+      body: decodeBody(bytes, asText(response.headers['content-type'])),
+      durationMs: Math.round(performance.now() - started),
+    };
+  } catch (error) {
+    // Destroying an unread body makes undici emit an abort error: it is expected, not a fault.
+    body?.on('error', () => {}).destroy();
+    if (options.signal?.aborted) throw options.signal.reason;
+    if (error instanceof ResponseTooLarge) {
+      throw new StagelineError(502, 'upstream_response_too_large', `${id}: the response of ${host} is larger than ${call.maxResponseBytes} bytes`, [
+        { resource: id, host, maxResponseBytes: call.maxResponseBytes },
+      ]);
+    }
+    const code = (error as { code?: unknown }).code;
+    if (timeout.signal.aborted || (typeof code === 'string' && TIMEOUT_CODES.has(code))) {
+      throw new StagelineError(504, 'upstream_timeout', `${id}: ${host} did not answer within ${call.timeoutMs} ms`, [{ resource: id, host, timeoutMs: call.timeoutMs }]);
+    }
+    if (code === 'UND_ERR_INVALID_ARG') throw conflict('tool_invalid', `${id}: the rendered request is not a valid HTTP request`, [{ resource: id }]);
+    if (typeof code === 'string') {
+      // Only the reason is passed on: the error's own message may quote the URL.
+      const reason = UNREACHABLE_REASONS[code] ?? (code.startsWith('ERR_TLS') || code.includes('CERT') ? 'TLS failed' : 'connection failed');
+      throw new StagelineError(502, 'upstream_unreachable', `${id}: could not reach ${host} (${reason})`, [{ resource: id, host, reason }]);
+    }
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function readAtMost(body: AsyncIterable<Buffer>, contentLength: string | string[] | undefined, limit: number): Promise<Buffer> {
+  if (typeof contentLength === 'string' && Number(contentLength) > limit) throw new ResponseTooLarge();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > limit) throw new ResponseTooLarge();
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+function passedHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  const named = new Set(asText(headers.connection).toLowerCase().split(',').map((h) => h.trim()));
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    const lower = name.toLowerCase();
+    if (value === undefined || DROPPED_HEADERS.has(lower) || named.has(lower)) continue;
+    out[lower] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return out;
+}
+
+const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
+
+function decodeBody(bytes: Buffer, contentType: string): unknown {
+  if (bytes.length === 0) return null;
+  const charset = /;\s*charset="?([\w-]+)"?/i.exec(contentType)?.[1];
+  let text: string;
+  try {
+    text = new TextDecoder(charset ?? 'utf-8').decode(bytes);
+  } catch {
+    text = bytes.toString('utf8');
+  }
+  if (!JSON_TYPE.test(contentType)) return text;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text; // declared JSON but not: the caller still sees what came
+  }
+}

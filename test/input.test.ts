@@ -39,6 +39,24 @@ describe('malformed requests', () => {
     expect(res.json().error.code).toBe('invalid_request');
   });
 
+  it.each([
+    ['a resource draft', 'PUT', `${WS}/environments/development/resources/config/deep`],
+    ['a promotion', 'POST', `${WS}/environments/production/promotions`],
+    ['a data record', 'PUT', '/v1/data/users/deep'],
+  ])('JSON nested 10,000 deep in %s → 400, never a 5xx', async (_name, method, url) => {
+    const deep = '{"content":'.repeat(10_000) + '1' + '}'.repeat(10_000);
+    const res = await raw(method, url, deep);
+    expect(res.statusCode).toBeGreaterThanOrEqual(400);
+    expect(res.statusCode).toBeLessThan(500);
+  });
+
+  it('JSON nested deeper than 64 levels → 400 naming the limit', async () => {
+    const deep = '{"content":{"value":' + '{"a":'.repeat(70) + '1' + '}'.repeat(70) + '}}';
+    const res = await raw('PUT', `${WS}/environments/development/resources/config/deep`, deep);
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error.details[0].message).toContain('64 levels');
+  });
+
   it('an unknown route → 404 not_found in the error shape', async () => {
     const res = await h.call('GET', '/api/nothing-here');
     expect(res.status).toBe(404);

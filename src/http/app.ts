@@ -21,6 +21,9 @@ import { apiKeyRoutes } from './routes/api-keys.js';
 import { peopleRoutes } from './routes/people.js';
 import { freezeRoutes } from './routes/freezes.js';
 import { deliveryRoutes } from './routes/delivery.js';
+import { feedRoutes } from './routes/feeds.js';
+import { toolRoutes } from './routes/tools.js';
+import { dataRoutes, runtimeDataRoutes } from './routes/data.js';
 import type { Runtime } from '../runtime/index.js';
 
 export type App = FastifyInstance;
@@ -114,8 +117,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     apiKeyRoutes(api, options.deps);
     peopleRoutes(api, options.deps);
     freezeRoutes(api, options.deps);
+    dataRoutes(api, options.deps);
   });
   await app.register(async (runtimeApi) => deliveryRoutes(runtimeApi, options.runtime));
+  await app.register(async (x) => feedRoutes(x, options.runtime, options.deps));
+  await app.register(async (x) => toolRoutes(x, options.runtime, options.deps));
+  await app.register(async (x) => runtimeDataRoutes(x, options.runtime, options.deps));
 
   return app;
 }

@@ -12,8 +12,8 @@ export const validatorCompiler: FastifySchemaCompiler<ZodType> =
   (data) => {
     const where = PARTS[httpPart ?? 'body'] ?? 'body';
     // PostgreSQL text cannot hold NUL; refuse it up front rather than fail at the database.
-    const nul = findNul(data, []);
-    if (nul) return { error: invalid([{ field: nul, message: 'must not contain the NUL character', in: where }]) };
+    const problem = jsonProblem(data);
+    if (problem) return { error: invalid([{ ...problem, in: where }]) };
     const result = schema.safeParse(data);
     if (result.success) return { value: result.data };
     if (where === 'body' && (data === undefined || data === null)) {
@@ -22,14 +22,30 @@ export const validatorCompiler: FastifySchemaCompiler<ZodType> =
     return { error: invalid(zodIssues(result.error, '', where)) };
   };
 
-/** The dotted path of the first string (or object key) holding U+0000, or null. */
-function findNul(value: unknown, path: string[]): string | null {
-  if (typeof value === 'string') return value.includes('\u0000') ? path.join('.') || '(value)' : null;
-  if (typeof value !== 'object' || value === null) return null;
-  for (const [key, item] of Object.entries(value)) {
-    if (key.includes('\u0000')) return [...path, key.replaceAll('\u0000', '\\0')].join('.');
-    const found = findNul(item, [...path, key]);
-    if (found) return found;
+/** Deeper JSON than this is refused before any recursive check sees it. */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * The first problem of a parsed JSON value: a string or key holding U+0000, or nesting deeper
+ * than MAX_JSON_DEPTH. Iterative, so no input can exhaust the stack.
+ */
+function jsonProblem(root: unknown): { field: string; message: string } | null {
+  const stack: { value: unknown; path: string[] }[] = [{ value: root, path: [] }];
+  while (stack.length > 0) {
+    const { value, path } = stack.pop()!;
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) return { field: path.join('.') || '(value)', message: 'must not contain the NUL character' };
+      continue;
+    }
+    if (typeof value !== 'object' || value === null) continue;
+    if (path.length >= MAX_JSON_DEPTH) return { field: path.slice(0, 3).join('.') + '…', message: `must not nest deeper than ${MAX_JSON_DEPTH} levels` };
+    const entries = Object.entries(value);
+    // Pushed in reverse so the first key is looked at first.
+    for (let i = entries.length - 1; i >= 0; i -= 1) {
+      const [key, item] = entries[i]!;
+      if (key.includes('\u0000')) return { field: [...path, key.replaceAll('\u0000', '\\0')].join('.'), message: 'must not contain the NUL character' };
+      stack.push({ value: item, path: [...path, key] });
+    }
   }
   return null;
 }

@@ -1,0 +1,153 @@
+// Data records over HTTP: the runtime API (`/v1/data`, an environment's secret API key) and
+// the members' read path of the management API (masked where the environment obfuscates data).
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { MAX_PAGE_SIZE, MAX_RECORD_BYTES, MAX_RECORD_ID_LENGTH } from '../../domain/data/records.js';
+import type { Runtime } from '../../runtime/index.js';
+import type { Deps } from '../../services/context.js';
+import { deleteRecordByKey, getRecord, getRecordByKey, listRecords, listRecordsByKey, putRecordByKey, type KeyCall } from '../../services/data.js';
+import { contextOf } from '../auth.js';
+import { envParams, errorResponse } from '../schemas.js';
+import { validatorCompiler } from '../validation.js';
+
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
+
+// Names and ids are checked by the domain rules (one message per rule, naming the field).
+const collection = z.string().describe('collection name: 1-64 of a-z, 0-9, "_", "-", starting with a letter');
+const id = z.string().describe(`record id: 1-${MAX_RECORD_ID_LENGTH} printable characters, no "/" (URL-encode it)`);
+const pageQuery = {
+  limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).optional().describe(`page size, default 50, at most ${MAX_PAGE_SIZE}`),
+  cursor: z.string().max(2000).optional().describe('`next` of the previous page'),
+};
+
+const dataRecord = z
+  .object({
+    collection: z.string(),
+    id: z.string(),
+    value: z.record(z.string(), z.unknown()),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .meta({ id: 'DataRecord' });
+const dataPage = z.object({ data: z.array(dataRecord), next: z.string().nullable() }).meta({ id: 'DataRecordPage' });
+const masked = z.boolean().describe('whether values are masked (the environment obfuscates data and nothing was revealed)');
+const revealQuery = z
+  .enum(['true', 'false'])
+  .optional()
+  .transform((v) => v === 'true')
+  .describe('show real values in an environment that obfuscates data (needs data.reveal; audited)');
+// The body is the record itself; its rules (a JSON object, size, depth) are the domain's.
+const recordBody = z
+  .unknown()
+  .meta({ type: 'object', additionalProperties: true, description: `the record: any JSON object of at most ${MAX_RECORD_BYTES} bytes` });
+/**
+ * Record bodies are checked by the record rules alone, which bound their depth before anything
+ * walks them recursively (the shared body check would overflow the stack on deep nesting).
+ * A NUL character needs no refusing here: values are stored as JSON text, which escapes it.
+ */
+const recordValidator: typeof validatorCompiler = (route) => (route.httpPart === 'body' ? (data) => ({ value: data }) : validatorCompiler(route));
+
+/**
+ * Record routes are registered twice: with `:id` for the OpenAPI document, and as a hidden `*`
+ * twin that the router falls back to for ids longer than its 100-character parameter limit or
+ * holding a "/" (which the rules then refuse by name instead of a bare 404).
+ */
+function recordId(params: { id?: string; '*'?: string }): string {
+  return params.id ?? params['*'] ?? '';
+}
+
+export function dataRoutes(app: FastifyInstance, deps: Deps) {
+  const api = app.withTypeProvider<ZodTypeProvider>();
+  const tags = ['data'];
+  const base = '/api/workspaces/:ws/environments/:env/data/:collection';
+  const errors = { 400: errorResponse, 403: errorResponse, 404: errorResponse };
+  const collectionParams = envParams.extend({ collection });
+
+  api.get(
+    base,
+    {
+      schema: {
+        tags,
+        summary: 'list a collection as members see it',
+        params: collectionParams,
+        querystring: z.strictObject({ ...pageQuery, reveal: revealQuery }),
+        response: { 200: dataPage.extend({ masked }).meta({ id: 'MemberDataRecordPage' }), ...errors },
+      },
+    },
+    async (request) => {
+      const { limit, cursor, reveal } = request.query;
+      return listRecords(deps, await contextOf(deps, request), request.params.env, request.params.collection, { limit, cursor, reveal });
+    },
+  );
+
+  const readOne = async (
+    request: Pick<FastifyRequest, 'id' | 'principal'> & { params: { ws: string; env: string; collection: string; id?: string; '*'?: string }; query: { reveal: boolean } },
+  ) =>
+    getRecord(deps, await contextOf(deps, request), request.params.env, request.params.collection, recordId(request.params), { reveal: request.query.reveal });
+  const oneQuery = z.strictObject({ reveal: revealQuery });
+  const oneResponse = { 200: dataRecord.extend({ masked }).meta({ id: 'MemberDataRecord' }), ...errors };
+  api.get(`${base}/:id`, { schema: { tags, summary: 'read a record as members see it', params: collectionParams.extend({ id }), querystring: oneQuery, response: oneResponse } }, readOne);
+  api.get(`${base}/*`, { schema: { hide: true, params: collectionParams.extend({ '*': z.string() }), querystring: oneQuery } }, readOne);
+}
+
+/** Registers into `app`'s own plugin context: it sets that context's validator and hook. */
+export function runtimeDataRoutes(app: FastifyInstance, runtime: Runtime, deps: Deps) {
+  const api = app.withTypeProvider<ZodTypeProvider>();
+  const tags = ['data'];
+  const security = [{ apiKey: [] }];
+  const errors = { 400: errorResponse, 401: errorResponse, 403: errorResponse, 404: errorResponse };
+  const collectionParams = z.strictObject({ collection });
+  const recordParams = collectionParams.extend({ id });
+  const twinParams = collectionParams.extend({ '*': z.string() });
+
+  api.setValidatorCompiler(recordValidator);
+  api.addHook('onRequest', (request, reply, done) => {
+    reply.header('x-request-id', request.id);
+    done();
+  });
+
+  async function callOf(request: Pick<FastifyRequest, 'headers' | 'id'>): Promise<KeyCall> {
+    const key = await runtime.keys.authenticate(BEARER.exec(request.headers.authorization ?? '')?.[1]);
+    return { key, requestId: request.id };
+  }
+
+  type RecordRequest = Pick<FastifyRequest, 'headers' | 'id'> & { params: { collection: string; id?: string; '*'?: string }; body?: unknown };
+
+  api.get(
+    '/v1/data/:collection',
+    { schema: { tags, security, summary: 'list a collection of the key’s environment', params: collectionParams, querystring: z.strictObject(pageQuery), response: { 200: dataPage, ...errors } } },
+    async (request) => listRecordsByKey(deps, await callOf(request), request.params.collection, request.query),
+  );
+
+  const read = async (request: RecordRequest) => getRecordByKey(deps, await callOf(request), request.params.collection, recordId(request.params));
+  api.get('/v1/data/:collection/:id', { schema: { tags, security, summary: 'read a record', params: recordParams, response: { 200: dataRecord, ...errors } } }, read);
+  api.get('/v1/data/:collection/*', { schema: { hide: true, params: twinParams } }, read);
+
+  const write = async (request: RecordRequest, reply: FastifyReply) => {
+    const { created, record } = await putRecordByKey(deps, await callOf(request), request.params.collection, recordId(request.params), request.body);
+    return reply.status(created ? 201 : 200).send(record);
+  };
+  api.put(
+    '/v1/data/:collection/:id',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'create or replace a record; the body is the record',
+        params: recordParams,
+        body: recordBody,
+        response: { 200: dataRecord, 201: dataRecord, 413: errorResponse, ...errors },
+      },
+    },
+    write,
+  );
+  api.put('/v1/data/:collection/*', { schema: { hide: true, params: twinParams, body: recordBody } }, write);
+
+  const remove = async (request: RecordRequest, reply: FastifyReply) => {
+    await deleteRecordByKey(deps, await callOf(request), request.params.collection, recordId(request.params));
+    return reply.status(204).send();
+  };
+  api.delete('/v1/data/:collection/:id', { schema: { tags, security, summary: 'delete a record', params: recordParams, response: { 204: z.undefined(), ...errors } } }, remove);
+  api.delete('/v1/data/:collection/*', { schema: { hide: true, params: twinParams } }, remove);
+}

@@ -1,0 +1,201 @@
+// Data records: runtime reads and writes with an environment's secret API key, and the one read
+// path through which members see records (masked where the environment obfuscates data).
+import { authorize, type Actor } from '../domain/auth/permissions.js';
+import { credentialStatus } from '../domain/auth/credentials.js';
+import { maskValue } from '../domain/data/mask.js';
+import { assertCollection, assertDataKey, assertRecordRef, decodeCursor, encodeCursor, pageSize, recordText, type RecordValue } from '../domain/data/records.js';
+import type { Environment } from '../domain/environments/chain.js';
+import { notFound, StagelineError } from '../domain/errors.js';
+import { findApiKey } from '../store/api-keys.js';
+import {
+  deleteRecord as deleteRecordRow,
+  findRecord,
+  listRecords as listRecordRows,
+  putRecord as putRecordRow,
+  type DataRecordRow,
+} from '../store/data.js';
+import type { Db } from '../store/database.js';
+import { findEnvironmentById } from '../store/environments.js';
+import { findWorkspaceById } from '../store/workspaces.js';
+import type { KeyPrincipal } from './api-keys.js';
+import { record } from './audit.js';
+import type { CallContext, Deps } from './context.js';
+import { environmentOf } from './scope.js';
+
+export interface DataRecordView {
+  collection: string;
+  id: string;
+  value: RecordValue;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A runtime call: the API key that made it and the request that carried it. */
+export interface KeyCall {
+  key: KeyPrincipal;
+  requestId: string | null;
+}
+
+interface Page {
+  data: DataRecordView[];
+  next: string | null;
+}
+
+function toView(row: DataRecordRow, masked: boolean): DataRecordView {
+  const value = JSON.parse(row.value) as RecordValue;
+  return { collection: row.collection, id: row.id, value: masked ? (maskValue(value) as RecordValue) : value, createdAt: row.createdAt, updatedAt: row.updatedAt };
+}
+
+/** `rows` were read with one more than `limit`: the extra one says there is a next page. */
+function toPage(rows: DataRecordRow[], limit: number, masked: boolean): Page {
+  const items = rows.slice(0, limit);
+  return { data: items.map((row) => toView(row, masked)), next: rows.length > limit ? encodeCursor(items[items.length - 1]!.id) : null };
+}
+
+/** What audit entries say about a record's state: never its value, whose digest could be guessed. */
+function stateOf(row: DataRecordRow) {
+  return { collection: row.collection, id: row.id, size: row.size, updatedAt: row.updatedAt };
+}
+
+function keyScope(key: KeyPrincipal) {
+  return { workspaceId: key.workspaceId, environmentId: key.environmentId };
+}
+
+/**
+ * The call context of a runtime write: the key's workspace and environment, and the key as the
+ * actor. Read in the write's transaction, so a key revoked since it was cached writes nothing.
+ */
+async function keyContext(deps: Deps, tx: Db, call: KeyCall): Promise<{ ctx: CallContext; env: Environment }> {
+  const { key } = call;
+  const workspace = await findWorkspaceById(tx, key.workspaceId);
+  const env = workspace && (await findEnvironmentById(tx, key.workspaceId, key.environmentId));
+  if (!workspace || !env) throw notFound('the environment of this API key');
+  const row = await findApiKey(tx, key.workspaceId, key.environmentId, key.id);
+  if (!row || credentialStatus(row.revoked_at, row.expires_at, deps.now()) !== 'active') {
+    throw new StagelineError(401, 'unauthenticated', 'the API key is not valid');
+  }
+  // An API key holds no member role: what it may do is decided by its kind and environment.
+  const actor: Actor = { kind: 'apikey', id: row.id, name: row.name, tokenId: row.id, role: 'viewer', environmentRoles: {} };
+  return { ctx: { workspace: { id: workspace.id, slug: workspace.slug, name: workspace.name }, actor, requestId: call.requestId }, env };
+}
+
+/** Creates or replaces a record of the key's environment; `created` tells which. */
+export async function putRecordByKey(deps: Deps, call: KeyCall, collection: string, id: string, body: unknown) {
+  assertDataKey(call.key.kind);
+  assertRecordRef(collection, id);
+  const { value, json, size } = recordText(body);
+  return deps.store.transaction(async (tx) => {
+    const { ctx, env } = await keyContext(deps, tx, call);
+    const scope = keyScope(call.key);
+    const previous = await findRecord(tx, scope, collection, id);
+    const at = deps.now().toISOString();
+    const stored = await putRecordRow(tx, scope, { collection, id, value: json, size, createdAt: previous?.createdAt ?? at, updatedAt: at });
+    // A concurrent first write of the same id may have won; the stored creation time tells.
+    const created = previous === undefined && stored.createdAt === at;
+    await record(deps, tx, ctx, {
+      action: 'data.put',
+      environment: env.slug,
+      target: `data/${collection}/${id}`,
+      before: previous ? stateOf(previous) : null,
+      after: stateOf(stored),
+      details: { collection, id, size, created },
+    });
+    const view: DataRecordView = { collection, id, value, createdAt: stored.createdAt, updatedAt: stored.updatedAt };
+    return { created, record: view };
+  });
+}
+
+export async function deleteRecordByKey(deps: Deps, call: KeyCall, collection: string, id: string): Promise<void> {
+  assertDataKey(call.key.kind);
+  assertRecordRef(collection, id);
+  await deps.store.transaction(async (tx) => {
+    const { ctx, env } = await keyContext(deps, tx, call);
+    const scope = keyScope(call.key);
+    const previous = await findRecord(tx, scope, collection, id);
+    if (!previous) throw notFound(`data record ${collection}/${id}`);
+    await deleteRecordRow(tx, scope, collection, id);
+    await record(deps, tx, ctx, {
+      action: 'data.delete',
+      environment: env.slug,
+      target: `data/${collection}/${id}`,
+      before: stateOf(previous),
+      after: null,
+      details: { collection, id },
+    });
+  });
+}
+
+export async function getRecordByKey(deps: Deps, call: KeyCall, collection: string, id: string): Promise<DataRecordView> {
+  assertDataKey(call.key.kind);
+  assertRecordRef(collection, id);
+  const row = await findRecord(deps.store.db, keyScope(call.key), collection, id);
+  if (!row) throw notFound(`data record ${collection}/${id}`);
+  return toView(row, false);
+}
+
+export async function listRecordsByKey(deps: Deps, call: KeyCall, collection: string, options: { cursor?: string; limit?: number }): Promise<Page> {
+  assertDataKey(call.key.kind);
+  assertCollection(collection);
+  const limit = pageSize(options.limit);
+  const rows = await listRecordRows(deps.store.db, keyScope(call.key), collection, decodeCursor(options.cursor), limit + 1);
+  return toPage(rows, limit, false);
+}
+
+/**
+ * The one read path of members. In an environment that obfuscates data, values are masked
+ * unless the member asks to reveal them and holds `data.reveal` there; a reveal is audited,
+ * with the ids it showed, in the transaction that reads them. Elsewhere values are plain for
+ * every reader and `reveal` changes nothing.
+ */
+async function readAsMember<T>(
+  deps: Deps,
+  ctx: CallContext,
+  slug: string,
+  reveal: boolean,
+  read: (db: Db, env: Environment, masked: boolean) => Promise<{ result: T; ids: string[] }>,
+  audit: { target: string; collection: string },
+): Promise<T & { masked: boolean }> {
+  authorize(ctx.actor, 'data.read', slug);
+  const env = await environmentOf(deps.store.db, ctx, slug);
+  const masked = env.obfuscateData && !reveal;
+  if (!env.obfuscateData || masked) return { ...(await read(deps.store.db, env, masked)).result, masked };
+  authorize(ctx.actor, 'data.reveal', slug);
+  return deps.store.transaction(async (tx) => {
+    const { result, ids } = await read(tx, env, false);
+    await record(deps, tx, ctx, { action: 'data.reveal', environment: slug, target: audit.target, details: { collection: audit.collection, ids } });
+    return { ...result, masked: false };
+  });
+}
+
+export async function listRecords(deps: Deps, ctx: CallContext, slug: string, collection: string, options: { cursor?: string; limit?: number; reveal?: boolean }) {
+  return readAsMember(
+    deps,
+    ctx,
+    slug,
+    options.reveal ?? false,
+    async (db, env, masked) => {
+      assertCollection(collection);
+      const limit = pageSize(options.limit);
+      const rows = await listRecordRows(db, { workspaceId: env.workspaceId, environmentId: env.id }, collection, decodeCursor(options.cursor), limit + 1);
+      const page = toPage(rows, limit, masked);
+      return { result: page, ids: page.data.map((r) => r.id) };
+    },
+    { target: `data/${collection}`, collection },
+  );
+}
+
+export async function getRecord(deps: Deps, ctx: CallContext, slug: string, collection: string, id: string, options: { reveal?: boolean }) {
+  return readAsMember(
+    deps,
+    ctx,
+    slug,
+    options.reveal ?? false,
+    async (db, env, masked) => {
+      assertRecordRef(collection, id);
+      const row = await findRecord(db, { workspaceId: env.workspaceId, environmentId: env.id }, collection, id);
+      if (!row) throw notFound(`data record ${collection}/${id} in ${slug}`);
+      return { result: toView(row, masked), ids: [id] };
+    },
+    { target: `data/${collection}/${id}`, collection },
+  );
+}

@@ -1,0 +1,80 @@
+// Data records of one environment: JSON values addressed by collection and id, listed in id
+// byte order (the column is COLLATE "C" on PostgreSQL; SQLite compares text bytewise).
+import type { Db } from './database.js';
+
+type Scope = { workspaceId: string; environmentId: string };
+
+export interface DataRecordRow {
+  collection: string;
+  id: string;
+  /** JSON text of the value. */
+  value: string;
+  size: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+function toRecord(r: { collection: string; id: string; value: string; size: number; created_at: string; updated_at: string }): DataRecordRow {
+  return { collection: r.collection, id: r.id, value: r.value, size: Number(r.size), createdAt: r.created_at, updatedAt: r.updated_at };
+}
+
+export async function findRecord(db: Db, scope: Scope, collection: string, id: string): Promise<DataRecordRow | undefined> {
+  const row = await db
+    .selectFrom('data_records')
+    .selectAll()
+    .where('workspace_id', '=', scope.workspaceId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('collection', '=', collection)
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return row && toRecord(row);
+}
+
+/**
+ * Inserts the record, or replaces its value keeping its creation time. Answers the stored row:
+ * its `createdAt` is the one given exactly when this call created it.
+ */
+export async function putRecord(db: Db, scope: Scope, record: DataRecordRow): Promise<DataRecordRow> {
+  const row = await db
+    .insertInto('data_records')
+    .values({
+      workspace_id: scope.workspaceId,
+      environment_id: scope.environmentId,
+      collection: record.collection,
+      id: record.id,
+      value: record.value,
+      size: record.size,
+      created_at: record.createdAt,
+      updated_at: record.updatedAt,
+    })
+    // Environment ids are unique across workspaces, so the key needs no workspace column.
+    .onConflict((oc) => oc.columns(['environment_id', 'collection', 'id']).doUpdateSet({ value: record.value, size: record.size, updated_at: record.updatedAt }))
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return toRecord(row);
+}
+
+/** Removes one record; answers whether there was one. */
+export async function deleteRecord(db: Db, scope: Scope, collection: string, id: string): Promise<boolean> {
+  const result = await db
+    .deleteFrom('data_records')
+    .where('workspace_id', '=', scope.workspaceId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('collection', '=', collection)
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return Number(result.numDeletedRows) > 0;
+}
+
+/** One page of a collection in id order, starting after `afterId`. */
+export async function listRecords(db: Db, scope: Scope, collection: string, afterId: string | null, limit: number): Promise<DataRecordRow[]> {
+  let query = db
+    .selectFrom('data_records')
+    .selectAll()
+    .where('workspace_id', '=', scope.workspaceId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('collection', '=', collection);
+  if (afterId !== null) query = query.where('id', '>', afterId);
+  const rows = await query.orderBy('id').limit(limit).execute();
+  return rows.map(toRecord);
+}

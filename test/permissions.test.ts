@@ -45,6 +45,7 @@ const OPERATIONS: Operation[] = [
   { name: 'set a variable value', permission: 'variable.write', call: (env, t) => h.call('PUT', `${WS}/variables/v_${env.replace('-', '_')}`, { overrides: { [env]: 1 } }, t) },
   { name: 'change environment flags', permission: 'environment.manage', call: (env, t) => h.call('PATCH', `${WS}/environments/${env}`, { color: '#123456' }, t) },
   { name: 'read the audit log', permission: 'audit.read', call: (_env, t) => h.call('GET', `${WS}/audit-log?limit=1`, undefined, t) },
+  { name: 'read data records', permission: 'data.read', call: (env, t) => h.call('GET', `${WS}/environments/${env}/data/users`, undefined, t) },
   { name: 'fork a branch', permission: 'branch.manage', call: (env, t) => h.call('POST', `${WS}/environments`, { slug: `b-${randomUUID().slice(0, 8)}`, kind: 'branch', from: env }, t) },
   { name: 'add a member', permission: 'member.manage', call: (_env, t) => h.call('POST', `${WS}/members`, { email: `m${Math.random()}@example.com`, role: 'viewer' }, t) },
 ];

@@ -45,10 +45,19 @@ const OPERATIONS: Operation[] = [
   { name: 'set a variable value', permission: 'variable.write', call: (env, t) => h.call('PUT', `${WS}/variables/v_${env.replace('-', '_')}`, { overrides: { [env]: 1 } }, t) },
   { name: 'change environment flags', permission: 'environment.manage', call: (env, t) => h.call('PATCH', `${WS}/environments/${env}`, { color: '#123456' }, t) },
   { name: 'read the audit log', permission: 'audit.read', call: (_env, t) => h.call('GET', `${WS}/audit-log?limit=1`, undefined, t) },
+  { name: 'approve a promotion request', permission: 'release.promote', call: async (env, t) => h.call('POST', `${WS}/promotion-requests/${await pendingRequest(env)}/approve`, {}, t) },
+  { name: 'reject a promotion request', permission: 'release.promote', call: async (env, t) => h.call('POST', `${WS}/promotion-requests/${await pendingRequest(env)}/reject`, { reason: 'no' }, t) },
   { name: 'read data records', permission: 'data.read', call: (env, t) => h.call('GET', `${WS}/environments/${env}/data/users`, undefined, t) },
   { name: 'fork a branch', permission: 'branch.manage', call: (env, t) => h.call('POST', `${WS}/environments`, { slug: `b-${randomUUID().slice(0, 8)}`, kind: 'branch', from: env }, t) },
   { name: 'add a member', permission: 'member.manage', call: (_env, t) => h.call('POST', `${WS}/members`, { email: `m${Math.random()}@example.com`, role: 'viewer' }, t) },
 ];
+
+/** A new pending promotion request into `env`, made by the owner (so any other role may decide). */
+async function pendingRequest(env: string): Promise<string> {
+  const res = await promote(h, env);
+  if (res.status !== 202) throw new Error(`promotion request: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.request.id;
+}
 
 beforeAll(async () => {
   h = await startHarness();
@@ -56,6 +65,9 @@ beforeAll(async () => {
   await commitDrafts(h, { 'config/a': { value: 1 } });
   await promote(h, 'staging');
   await promote(h, 'production');
+  // Both environments under test are protected, with more approvals needed than there are
+  // roles, so the requests the matrix decides on stay pending.
+  for (const env of ['staging', 'production']) await h.call('PATCH', `${WS}/environments/${env}`, { protected: true, approvalsRequired: 20 });
   for (const role of ROLES) tokens[role] = (await h.call('POST', `${WS}/tokens`, { name: role, role })).body.token;
 });
 afterAll(async () => h?.close());

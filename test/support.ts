@@ -12,6 +12,7 @@ import type { Deps } from '../src/services/context.js';
 import { openStore, type Store } from '../src/store/database.js';
 import { parseMasterKeys } from '../src/domain/secrets/envelope.js';
 import { createNode, type Runtime } from '../src/runtime/index.js';
+import type { WorkflowWorkerOptions } from '../src/runtime/workflows/worker.js';
 
 export const TEST_DB = (process.env.STAGELINE_TEST_DB ?? 'sqlite') as 'sqlite' | 'postgres';
 export const PG_ADMIN_URL = process.env.STAGELINE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -69,6 +70,8 @@ export interface HarnessOptions {
   heartbeatMs?: number;
   /** How often the change feed polls; long values leave propagation to LISTEN/NOTIFY alone. */
   pollIntervalMs?: number;
+  /** The node's workflow worker (poll interval, lease, retries; `start: false` for none). */
+  workflows?: WorkflowWorkerOptions;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -79,6 +82,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     masterKeys: parseMasterKeys(options.masterKey ?? TEST_MASTER_KEY),
     pollIntervalMs: options.pollIntervalMs ?? 1000,
     ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
+    ...(options.workflows ? { workflows: options.workflows } : {}),
     ...(TEST_DB === 'postgres' ? { listenUrl: database.url } : {}),
   });
   const boot = await bootstrap(deps, {});

@@ -24,6 +24,7 @@ import { deliveryRoutes } from './routes/delivery.js';
 import { feedRoutes } from './routes/feeds.js';
 import { toolRoutes } from './routes/tools.js';
 import { dataRoutes, runtimeDataRoutes } from './routes/data.js';
+import { testRunRoutes, workflowRoutes } from './routes/workflows.js';
 import type { Runtime } from '../runtime/index.js';
 
 export type App = FastifyInstance;
@@ -118,11 +119,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     peopleRoutes(api, options.deps);
     freezeRoutes(api, options.deps);
     dataRoutes(api, options.deps);
+    testRunRoutes(api, options.deps, options.runtime);
   });
   await app.register(async (runtimeApi) => deliveryRoutes(runtimeApi, options.runtime));
   await app.register(async (x) => feedRoutes(x, options.runtime, options.deps));
   await app.register(async (x) => toolRoutes(x, options.runtime, options.deps));
   await app.register(async (x) => runtimeDataRoutes(x, options.runtime, options.deps));
+  await app.register(async (x) => workflowRoutes(x, options.runtime, options.deps));
 
   return app;
 }

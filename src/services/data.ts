@@ -1,12 +1,10 @@
 // Data records: runtime reads and writes with an environment's secret API key, and the one read
 // path through which members see records (masked where the environment obfuscates data).
-import { authorize, type Actor } from '../domain/auth/permissions.js';
-import { credentialStatus } from '../domain/auth/credentials.js';
+import { authorize } from '../domain/auth/permissions.js';
 import { maskValue } from '../domain/data/mask.js';
 import { assertCollection, assertDataKey, assertRecordRef, decodeCursor, encodeCursor, pageSize, recordText, type RecordValue } from '../domain/data/records.js';
 import type { Environment } from '../domain/environments/chain.js';
-import { notFound, StagelineError } from '../domain/errors.js';
-import { findApiKey } from '../store/api-keys.js';
+import { notFound } from '../domain/errors.js';
 import {
   deleteRecord as deleteRecordRow,
   findRecord,
@@ -15,10 +13,9 @@ import {
   type DataRecordRow,
 } from '../store/data.js';
 import type { Db } from '../store/database.js';
-import { findEnvironmentById } from '../store/environments.js';
-import { findWorkspaceById } from '../store/workspaces.js';
 import type { KeyPrincipal } from './api-keys.js';
 import { record } from './audit.js';
+import { keyCallContext, type KeyCall } from './key-context.js';
 import type { CallContext, Deps } from './context.js';
 import { environmentOf } from './scope.js';
 
@@ -30,11 +27,7 @@ export interface DataRecordView {
   updatedAt: string;
 }
 
-/** A runtime call: the API key that made it and the request that carried it. */
-export interface KeyCall {
-  key: KeyPrincipal;
-  requestId: string | null;
-}
+export type { KeyCall };
 
 interface Page {
   data: DataRecordView[];
@@ -61,31 +54,13 @@ function keyScope(key: KeyPrincipal) {
   return { workspaceId: key.workspaceId, environmentId: key.environmentId };
 }
 
-/**
- * The call context of a runtime write: the key's workspace and environment, and the key as the
- * actor. Read in the write's transaction, so a key revoked since it was cached writes nothing.
- */
-async function keyContext(deps: Deps, tx: Db, call: KeyCall): Promise<{ ctx: CallContext; env: Environment }> {
-  const { key } = call;
-  const workspace = await findWorkspaceById(tx, key.workspaceId);
-  const env = workspace && (await findEnvironmentById(tx, key.workspaceId, key.environmentId));
-  if (!workspace || !env) throw notFound('the environment of this API key');
-  const row = await findApiKey(tx, key.workspaceId, key.environmentId, key.id);
-  if (!row || credentialStatus(row.revoked_at, row.expires_at, deps.now()) !== 'active') {
-    throw new StagelineError(401, 'unauthenticated', 'the API key is not valid');
-  }
-  // An API key holds no member role: what it may do is decided by its kind and environment.
-  const actor: Actor = { kind: 'apikey', id: row.id, name: row.name, tokenId: row.id, role: 'viewer', environmentRoles: {} };
-  return { ctx: { workspace: { id: workspace.id, slug: workspace.slug, name: workspace.name }, actor, requestId: call.requestId }, env };
-}
-
 /** Creates or replaces a record of the key's environment; `created` tells which. */
 export async function putRecordByKey(deps: Deps, call: KeyCall, collection: string, id: string, body: unknown) {
   assertDataKey(call.key.kind);
   assertRecordRef(collection, id);
   const { value, json, size } = recordText(body);
   return deps.store.transaction(async (tx) => {
-    const { ctx, env } = await keyContext(deps, tx, call);
+    const { ctx, env } = await keyCallContext(deps, tx, call);
     const scope = keyScope(call.key);
     const previous = await findRecord(tx, scope, collection, id);
     const at = deps.now().toISOString();
@@ -109,7 +84,7 @@ export async function deleteRecordByKey(deps: Deps, call: KeyCall, collection: s
   assertDataKey(call.key.kind);
   assertRecordRef(collection, id);
   await deps.store.transaction(async (tx) => {
-    const { ctx, env } = await keyContext(deps, tx, call);
+    const { ctx, env } = await keyCallContext(deps, tx, call);
     const scope = keyScope(call.key);
     const previous = await findRecord(tx, scope, collection, id);
     if (!previous) throw notFound(`data record ${collection}/${id}`);

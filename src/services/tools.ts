@@ -2,14 +2,13 @@
 // kill switch honoured), renders it for one call and performs the call, answering the upstream's
 // response as data. Used by `POST /v1/tools/:key/invoke` and by workflow `tool` steps.
 import { performance } from 'node:perf_hooks';
-import { Liquid, UndefinedVariableError, type FS, type Template } from 'liquidjs';
 import { request, type Dispatcher } from 'undici';
 import type { Environment } from '../domain/environments/chain.js';
-import { conflict, invalid, notFound, StagelineError } from '../domain/errors.js';
+import { conflict, notFound, StagelineError } from '../domain/errors.js';
 import { mergeOverride } from '../domain/overrides/merge.js';
 import { KIND_SCHEMAS, type ToolContent } from '../domain/resources/kinds.js';
 import { resourceId } from '../domain/releases/snapshot.js';
-import { isTemplate, UnresolvedReferenceError } from '../domain/templates/template.js';
+import { asText, renderValue, TOOL_TEMPLATES, type RenderScope } from '../domain/templates/render.js';
 import { findEnvironmentById } from '../store/environments.js';
 import { findSnapshotEntry, getContents } from '../store/releases.js';
 import { findActive, findOverride } from '../store/resources.js';
@@ -60,11 +59,21 @@ export async function resolveTool(deps: Deps, workspaceId: string, environmentId
     getContents(db, workspaceId, [entry.hash]),
   ]);
   if (!active) throw conflict('tool_inactive', `${id} is switched off in ${environment.slug}`, [{ resource: id, environment: environment.slug }]);
-  // Overrides are checked against the content of their time; a later promotion may change the
-  // base under them, so the merge is checked again here.
-  const parsed = KIND_SCHEMAS.tool.safeParse(mergeOverride(contents.get(entry.hash), override));
-  if (!parsed.success) throw conflict('tool_invalid', `${id} with its override in ${environment.slug} is not a valid tool`, [{ resource: id }]);
-  return { environment, tool: { key, content: parsed.data, hash: entry.hash } };
+  return { environment, tool: toolProfile(environment, key, entry.hash, contents.get(entry.hash), override) };
+}
+
+/**
+ * A tool's content (committed, or a draft in a test run) with the environment's override merged.
+ * Overrides are checked against the content of their time; a later promotion may change the
+ * base under them, so the merge is checked again here: 409 `tool_invalid` when it is not a tool.
+ */
+export function toolProfile(environment: Environment, key: string, hash: string, content: unknown, override: unknown): ResolvedTool {
+  const parsed = KIND_SCHEMAS.tool.safeParse(mergeOverride(content, override));
+  if (!parsed.success) {
+    const id = resourceId('tool', key);
+    throw conflict('tool_invalid', `${id} with its override in ${environment.slug} is not a valid tool`, [{ resource: id }]);
+  }
+  return { key, content: parsed.data, hash };
 }
 
 /**
@@ -83,10 +92,8 @@ export async function invokeTool(deps: Deps, env: Environment, tool: ResolvedToo
 // Rendering
 
 /** What a tool template sees. */
-export interface ToolScope {
-  vars: Record<string, unknown>;
+export interface ToolScope extends RenderScope {
   secrets: Record<string, string>;
-  env: { slug: string; name: string };
   input: Record<string, unknown>;
 }
 
@@ -99,128 +106,13 @@ export interface ToolCall {
   maxResponseBytes: number;
 }
 
-const NO_FILES: FS = {
-  exists: async () => false,
-  existsSync: () => false,
-  readFile: async () => {
-    throw new Error('templates cannot read files');
-  },
-  readFileSync: () => {
-    throw new Error('templates cannot read files');
-  },
-  resolve: (_dir, file) => file,
-  contains: async () => false,
-  containsSync: () => false,
-};
-
-// The delivery engine's settings, plus `input` and lenientIf: `{{ input.x | default: "…" }}`
-// and `{% if input.x %}` accept an absent input field. Vars and secrets are checked before
-// rendering, so a missing one is still an error and never falls back to a default.
-const engine = new Liquid({
-  fs: NO_FILES,
-  root: [],
-  partials: [],
-  layouts: [],
-  dynamicPartials: false,
-  relativeReference: false,
-  strictVariables: true,
-  lenientIf: true,
-  strictFilters: true,
-  ownPropertyOnly: true,
-  parseLimit: 100_000,
-  renderLimit: 250,
-  memoryLimit: 10_000_000,
-});
-for (const name of ['include', 'render', 'layout']) {
-  engine.registerTag(name, {
-    parse() {
-      throw new Error(`the ${name} tag is not available in Stageline templates`);
-    },
-    render() {
-      return '';
-    },
-  });
-}
-
-const TOOL_ROOTS = new Set(['vars', 'secrets', 'env', 'input']);
-const WHOLE_VALUE = /^\{\{\s*(vars|env|input)((?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*\}\}$/;
-const UNDEFINED_INPUT = /^undefined variable: (input(?:\.[^,]+)?), line:/;
-
-function own(value: unknown, name: string): boolean {
-  return typeof value === 'object' && value !== null && Object.prototype.hasOwnProperty.call(value, name);
-}
-
-function lookup(root: unknown, path: string[]): { ok: true; value: unknown } | { ok: false } {
-  let value = root;
-  for (const name of path) {
-    if (!own(value, name)) return { ok: false };
-    value = (value as Record<string, unknown>)[name];
-  }
-  return { ok: true, value };
-}
-
-function renderString(text: string, scope: ToolScope, id: string): unknown {
-  if (!isTemplate(text)) return text;
-  let templates: Template[];
-  let segments: (string | number)[][];
-  try {
-    templates = engine.parse(text);
-    segments = engine.globalVariableSegmentsSync(templates) as (string | number)[][];
-  } catch {
-    throw new UnresolvedReferenceError(`${id}: a template is not valid Liquid`, '');
-  }
-  for (const [root, name] of segments) {
-    if (typeof root !== 'string' || !TOOL_ROOTS.has(root)) {
-      throw new UnresolvedReferenceError(`${id}: ${String(root)} is not available in tool templates (vars, secrets, env, input)`, String(root));
-    }
-    if (typeof name !== 'string') continue;
-    if (root === 'secrets' && !own(scope.secrets, name)) throw new UnresolvedReferenceError(`${id}: secret ${name} has no value in ${scope.env.slug}`, `secrets.${name}`);
-    if (root === 'vars' && !own(scope.vars, name)) throw new UnresolvedReferenceError(`${id}: variable ${name} has no value in ${scope.env.slug}`, `vars.${name}`);
-    if (root === 'env' && !own(scope.env, name)) throw new UnresolvedReferenceError(`${id}: env.${name} does not exist (env.slug, env.name)`, `env.${name}`);
-  }
-  // A string that is exactly one value takes its JSON value, so a number or an object stays typed.
-  const whole = WHOLE_VALUE.exec(text);
-  if (whole && (whole[1] === 'input' || whole[2])) {
-    const found = lookup(scope[whole[1] as 'vars' | 'env' | 'input'], whole[2]!.split('.').slice(1));
-    if (found.ok) return found.value;
-  }
-  try {
-    return engine.renderSync(templates, { ...scope });
-  } catch (error) {
-    const missing = error instanceof UndefinedVariableError ? UNDEFINED_INPUT.exec(error.message)?.[1] : undefined;
-    if (missing) throw invalid([{ field: missing, message: `is used by ${id} and was not given`, in: 'body' }]);
-    // Liquid's message may quote values; when secrets are in play it is not passed on.
-    const usesSecrets = segments.some(([root]) => root === 'secrets');
-    const message = !usesSecrets && error instanceof Error ? error.message.split(', line:')[0] : 'the template failed';
-    throw new UnresolvedReferenceError(`${id}: a template could not be rendered: ${message}`, '');
-  }
-}
-
-function render(value: unknown, scope: ToolScope, id: string): unknown {
-  if (typeof value === 'string') return renderString(value, scope, id);
-  if (Array.isArray(value)) return value.map((item) => render(item, scope, id));
-  if (value && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [key, item] of Object.entries(value)) {
-      Object.defineProperty(out, key, { value: render(item, scope, id), enumerable: true, writable: true, configurable: true });
-    }
-    return out;
-  }
-  return value;
-}
-
-/** A rendered value where text is needed (URL, header, query parameter). */
-function asText(value: unknown): string {
-  return typeof value === 'string' ? value : value === undefined ? '' : JSON.stringify(value);
-}
-
 const INVALID_HEADER_VALUE = /[\r\n\0]/;
 
 /** The request a tool makes for one input: every template rendered, the URL and headers checked. */
 export function renderToolCall(tool: ResolvedTool, scope: ToolScope): ToolCall {
   const id = resourceId('tool', tool.key);
   const content = tool.content;
-  const rendered = render({ url: content.url, headers: content.headers ?? {}, query: content.query ?? {}, body: content.body }, scope, id) as {
+  const rendered = renderValue({ url: content.url, headers: content.headers ?? {}, query: content.query ?? {}, body: content.body }, scope, TOOL_TEMPLATES, id) as {
     url: unknown;
     headers: Record<string, unknown>;
     query: Record<string, unknown>;

@@ -120,6 +120,7 @@ const SCOPED_TABLES = {
   dataRecords: 'data_records',
   feedMessages: 'feed_messages',
   promotionRequests: 'promotion_requests',
+  workflowRuns: 'workflow_runs',
 } as const;
 
 export type EnvironmentContents = Record<keyof typeof SCOPED_TABLES, number>;

@@ -398,6 +398,72 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       await db.schema.createIndex('feed_messages_recipient').on('feed_messages').columns(['environment_id', 'recipient', 'created_at']).execute();
     },
   },
+  '0010_workflows': {
+    async up(db: Kysely<any>) {
+      // One row per triggered (or test) run: what was triggered, pinned to the release it read.
+      await db.schema
+        .createTable('workflow_runs')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('environment_id', 'text', (c) => c.notNull().references('environments.id').onDelete('cascade'))
+        .addColumn('workflow', 'text', (c) => c.notNull())
+        .addColumn('release', 'integer', (c) => c.notNull())
+        .addColumn('snapshot_id', 'text')
+        .addColumn('content_hash', 'text', (c) => c.notNull())
+        .addColumn('definition', 'text', (c) => c.notNull())
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('idempotency_key', 'text')
+        .addColumn('request_hash', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('recipients', 'text', (c) => c.notNull())
+        .addColumn('data', 'text', (c) => c.notNull())
+        .addColumn('error', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('started_at', 'text')
+        .addColumn('finished_at', 'text')
+        // NULLs are distinct in both databases: only runs given a key are constrained.
+        .addUniqueConstraint('workflow_runs_idempotency', ['environment_id', 'idempotency_key'])
+        .execute();
+      await db.schema.createIndex('workflow_runs_environment').on('workflow_runs').columns(['environment_id', 'created_at']).execute();
+
+      // The step log: one row per step and recipient once the step has been attempted.
+      await db.schema
+        .createTable('workflow_steps')
+        .addColumn('run_id', 'text', (c) => c.notNull().references('workflow_runs.id').onDelete('cascade'))
+        .addColumn('step', 'integer', (c) => c.notNull())
+        .addColumn('recipient_index', 'integer', (c) => c.notNull())
+        .addColumn('recipient', 'text', (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('message_ids', 'text', (c) => c.notNull())
+        .addColumn('detail', 'text')
+        .addColumn('error', 'text')
+        .addColumn('wake_at', 'text')
+        .addColumn('started_at', 'text', (c) => c.notNull())
+        .addColumn('finished_at', 'text')
+        .addPrimaryKeyConstraint('workflow_steps_pk', ['run_id', 'step', 'recipient_index'])
+        .execute();
+
+      // The durable queue: a run's next execution, claimed under a lease by one worker at a time.
+      await db.schema
+        .createTable('workflow_jobs')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('run_id', 'text', (c) => c.notNull().unique().references('workflow_runs.id').onDelete('cascade'))
+        .addColumn('run_at', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('failures', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('lease_owner', 'text')
+        .addColumn('lease_expires_at', 'text')
+        .addColumn('last_error', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      // Due queued jobs in time order, and running jobs by lease expiry (the ones to take over).
+      await db.schema.createIndex('workflow_jobs_due').on('workflow_jobs').columns(['status', 'run_at']).execute();
+      await db.schema.createIndex('workflow_jobs_lease').on('workflow_jobs').columns(['status', 'lease_expires_at']).execute();
+    },
+  },
 });
 
 export async function migrate(db: Kysely<any>, dialect: Dialect): Promise<string[]> {

@@ -314,6 +314,77 @@ export interface FeedMessageTable {
   read_at: string | null;
 }
 
+export interface WorkflowRunTable {
+  id: string;
+  workspace_id: string;
+  environment_id: string;
+  /** The workflow's key. */
+  workflow: string;
+  /** The environment's release the run read (its head when the run was made). */
+  release: number;
+  /** That release's snapshot: layouts and tools are read from it. Null for a draft test run. */
+  snapshot_id: string | null;
+  /** Hash of the workflow content run (committed or draft), before the override. */
+  content_hash: string;
+  /** JSON of the workflow as run: content with the override merged. */
+  definition: string;
+  /** api | test */
+  source: string;
+  idempotency_key: string | null;
+  /** Digest of what was asked (workflow, recipients, data): a reused key must ask the same. */
+  request_hash: string;
+  /** queued | running | completed | failed */
+  status: string;
+  /** JSON array of the recipients as resolved at trigger time. */
+  recipients: string;
+  /** JSON of the trigger's data. */
+  data: string;
+  error: string | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+export interface WorkflowStepTable {
+  run_id: string;
+  step: number;
+  /** Position of the recipient in the run's recipients. */
+  recipient_index: number;
+  /** The recipient's id. */
+  recipient: string;
+  /** channel:email | channel:webhook | channel:in_app | tool | delay */
+  type: string;
+  /** completed | failed | retrying | waiting | skipped */
+  status: string;
+  attempts: number;
+  /** JSON array of the message ids the step delivered. */
+  message_ids: string;
+  /** What the far side answered (e.g. `HTTP 201`), never a value. */
+  detail: string | null;
+  error: string | null;
+  /** When a retrying or waiting step is due. */
+  wake_at: string | null;
+  started_at: string;
+  finished_at: string | null;
+}
+
+export interface WorkflowJobTable {
+  id: string;
+  run_id: string;
+  /** When the job is due. */
+  run_at: string;
+  /** Times a worker claimed it. */
+  attempts: number;
+  /** Consecutive executions that ended in an internal error (not a delivery's own failure). */
+  failures: number;
+  /** queued | running */
+  status: string;
+  lease_owner: string | null;
+  lease_expires_at: string | null;
+  last_error: string | null;
+  created_at: string;
+}
+
 export interface Database {
   workspaces: WorkspaceTable;
   users: UserTable;
@@ -341,4 +412,7 @@ export interface Database {
   promotion_requests: PromotionRequestTable;
   promotion_approvals: PromotionApprovalTable;
   feed_messages: FeedMessageTable;
+  workflow_runs: WorkflowRunTable;
+  workflow_steps: WorkflowStepTable;
+  workflow_jobs: WorkflowJobTable;
 }

@@ -1,0 +1,222 @@
+// The one Liquid engine behind every template in resource content, and the rules each use of it
+// follows: which roots a template may read, which of them the caller gives per call, typed values.
+import { Liquid, UndefinedVariableError, type FS, type Template } from 'liquidjs';
+import { invalid, StagelineError } from '../errors.js';
+
+/** Templates never read files: there is no file system behind partials. */
+const NO_FILES: FS = {
+  exists: async () => false,
+  existsSync: () => false,
+  readFile: async () => {
+    throw new Error('templates cannot read files');
+  },
+  readFileSync: () => {
+    throw new Error('templates cannot read files');
+  },
+  resolve: (_dir, file) => file,
+  contains: async () => false,
+  containsSync: () => false,
+};
+
+// strictVariables makes a typo an error; lenientIf lets `{% if data.x %}` and `| default:` accept
+// an absent field. Environment values (vars, secrets, env) are checked before rendering, so a
+// missing one is an error whatever the template does with it.
+const engine = new Liquid({
+  fs: NO_FILES,
+  root: [],
+  partials: [],
+  layouts: [],
+  dynamicPartials: false,
+  relativeReference: false,
+  strictVariables: true,
+  lenientIf: true,
+  strictFilters: true,
+  ownPropertyOnly: true,
+  parseLimit: 100_000,
+  renderLimit: 250,
+  memoryLimit: 10_000_000,
+});
+
+/** Tags that load other templates have nothing to load here; they are refused at parse time. */
+for (const name of ['include', 'render', 'layout']) {
+  engine.registerTag(name, {
+    parse() {
+      throw new Error(`the ${name} tag is not available in Stageline templates`);
+    },
+    render() {
+      return '';
+    },
+  });
+}
+
+/** Parsed templates kept in memory, bounded by the total length of their sources. */
+const PARSE_CACHE_CHARS = 8_000_000;
+const parsed = new Map<string, Template[]>();
+let parsedChars = 0;
+
+export function isTemplate(value: string): boolean {
+  return value.includes('{{') || value.includes('{%');
+}
+
+/** Parses a template (cached); throws Liquid's error when it is not valid. */
+export function parseTemplate(source: string): Template[] {
+  const hit = parsed.get(source);
+  if (hit) return hit;
+  const templates = engine.parse(source);
+  while (parsed.size > 0 && parsedChars + source.length > PARSE_CACHE_CHARS) {
+    const oldest = parsed.keys().next().value as string;
+    parsed.delete(oldest);
+    parsedChars -= oldest.length;
+  }
+  if (source.length <= PARSE_CACHE_CHARS) {
+    parsed.set(source, templates);
+    parsedChars += source.length;
+  }
+  return templates;
+}
+
+/** The variable paths a template reads, such as ['vars', 'app_url']. */
+export function variableSegments(source: string): (string | number)[][] {
+  return engine.globalVariableSegmentsSync(parseTemplate(source)) as (string | number)[][];
+}
+
+export class UnresolvedReferenceError extends StagelineError {
+  constructor(message: string, readonly reference: string) {
+    super(409, 'unresolved_reference', message, [{ reference }]);
+  }
+}
+
+/** What one kind of template may read. */
+export interface TemplateUse {
+  /** Named in messages, e.g. "tool templates". */
+  name: string;
+  roots: ReadonlySet<string>;
+  /**
+   * Roots whose values come with each call (a tool's input, a workflow's recipient and data):
+   * a field they lack is the caller's to fix, a 400 naming it.
+   */
+  given: ReadonlySet<string>;
+  /** A string that reads another root: left as it is for a later stage, or refused. */
+  otherRoots: 'keep' | 'refuse';
+}
+
+function templateUse(name: string, roots: string[], given: string[], otherRoots: 'keep' | 'refuse'): TemplateUse {
+  return { name, roots: new Set(roots), given: new Set(given), otherRoots };
+}
+
+/** Delivery resolves what one environment knows; strings using run-time data stay for the runtime. */
+export const DELIVERY_TEMPLATES = templateUse('delivered content', ['vars', 'secrets', 'env'], [], 'keep');
+export const TOOL_TEMPLATES = templateUse('tool templates', ['vars', 'secrets', 'env', 'input'], ['input'], 'refuse');
+/** Email and webhook steps, which may carry credentials to their receiver. */
+export const WORKFLOW_TEMPLATES = templateUse('workflow templates', ['vars', 'secrets', 'env', 'recipient', 'data'], ['recipient', 'data'], 'refuse');
+/** In-app content is read by clients with publishable keys: it never carries secrets. */
+export const IN_APP_TEMPLATES = templateUse('in-app templates', ['vars', 'env', 'recipient', 'data'], ['recipient', 'data'], 'refuse');
+/** A tool step's input, rendered before the tool renders its own templates with its secrets. */
+export const TOOL_INPUT_TEMPLATES = templateUse('tool step inputs', ['vars', 'env', 'recipient', 'data'], ['recipient', 'data'], 'refuse');
+
+/** A use that also reads `extra` roots (a layout reads `content`). */
+export function withRoots(use: TemplateUse, name: string, ...extra: string[]): TemplateUse {
+  return { ...use, name, roots: new Set([...use.roots, ...extra]) };
+}
+
+export interface RenderScope {
+  vars: Record<string, unknown>;
+  /** Absent where secrets must never be rendered (publishable keys). */
+  secrets?: Record<string, string>;
+  env: { slug: string; name: string };
+  [root: string]: unknown;
+}
+
+const ENV_FIELDS = new Set(['slug', 'name']);
+const WHOLE_VALUE = /^\{\{\s*([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*\}\}$/;
+const UNDEFINED_VARIABLE = /^undefined variable: ([A-Za-z_][A-Za-z0-9_]*(?:\.[^,\s]+)?), line:/;
+
+function own(value: unknown, name: string): boolean {
+  return typeof value === 'object' && value !== null && Object.prototype.hasOwnProperty.call(value, name);
+}
+
+function lookup(root: unknown, path: string[]): { ok: true; value: unknown } | { ok: false } {
+  let value = root;
+  for (const name of path) {
+    if (!own(value, name)) return { ok: false };
+    value = (value as Record<string, unknown>)[name];
+  }
+  return { ok: true, value };
+}
+
+/** Environment values a template reads must exist: a missing one is never rendered as empty. */
+function checkReferences(segments: (string | number)[][], scope: RenderScope, prefix: string): void {
+  for (const [root, name] of segments) {
+    if (typeof name !== 'string') continue;
+    if (root === 'secrets') {
+      if (!scope.secrets) throw new UnresolvedReferenceError(`${prefix}secrets.${name} cannot be resolved with a publishable key`, `secrets.${name}`);
+      if (!own(scope.secrets, name)) throw new UnresolvedReferenceError(`${prefix}secret ${name} has no value in ${scope.env.slug}`, `secrets.${name}`);
+    } else if (root === 'vars' && !own(scope.vars, name)) {
+      throw new UnresolvedReferenceError(`${prefix}variable ${name} has no value in ${scope.env.slug}`, `vars.${name}`);
+    } else if (root === 'env' && !ENV_FIELDS.has(name)) {
+      throw new UnresolvedReferenceError(`${prefix}env.${name} does not exist (env.slug, env.name)`, `env.${name}`);
+    }
+  }
+}
+
+function renderString(text: string, scope: RenderScope, use: TemplateUse, where: string | undefined): unknown {
+  if (!isTemplate(text)) return text;
+  const prefix = where ? `${where}: ` : '';
+  let segments: (string | number)[][];
+  try {
+    segments = variableSegments(text);
+  } catch {
+    throw new UnresolvedReferenceError(`${prefix}a template is not valid Liquid`, '');
+  }
+  const other = segments.find(([root]) => typeof root !== 'string' || !use.roots.has(root));
+  if (other) {
+    if (use.otherRoots === 'keep') return text;
+    const root = String(other[0]);
+    throw new UnresolvedReferenceError(`${prefix}${root} is not available in ${use.name} (${[...use.roots].join(', ')})`, root);
+  }
+  checkReferences(segments, scope, prefix);
+  // A string that is exactly one value takes its JSON value, so a number or an object stays typed.
+  const whole = WHOLE_VALUE.exec(text);
+  if (whole && whole[1] !== 'secrets' && (whole[2] || use.given.has(whole[1]!))) {
+    const found = lookup(scope[whole[1]!], whole[2]!.split('.').slice(1));
+    if (found.ok) return found.value;
+  }
+  try {
+    return engine.renderSync(parseTemplate(text), { ...scope, secrets: scope.secrets ?? {} });
+  } catch (error) {
+    const missing = error instanceof UndefinedVariableError ? UNDEFINED_VARIABLE.exec(error.message)?.[1] : undefined;
+    const missingRoot = missing?.split('.')[0];
+    if (missing && missingRoot && use.given.has(missingRoot)) {
+      throw invalid([{ field: missing, message: `is used by ${where ?? use.name} and was not given`, in: 'body' }]);
+    }
+    // Liquid's message may quote values; when secrets are in play it is not passed on.
+    const usesSecrets = segments.some(([root]) => root === 'secrets');
+    const message = !usesSecrets && error instanceof Error ? error.message.split(', line:')[0] : 'the template failed';
+    throw new UnresolvedReferenceError(`${prefix}a template could not be rendered: ${message}`, '');
+  }
+}
+
+/**
+ * A JSON document with every template string rendered for one use. Errors are StagelineErrors:
+ * 409 `unresolved_reference` for what the environment lacks or the use may not read, 400
+ * naming the field for a value the call should have given. `where` (e.g. `tool/crm`) prefixes
+ * messages.
+ */
+export function renderValue(value: unknown, scope: RenderScope, use: TemplateUse, where?: string): unknown {
+  if (typeof value === 'string') return renderString(value, scope, use, where);
+  if (Array.isArray(value)) return value.map((item) => renderValue(item, scope, use, where));
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value)) {
+      // Defined, not assigned: a key such as `__proto__` stays an ordinary field.
+      Object.defineProperty(out, key, { value: renderValue(item, scope, use, where), enumerable: true, writable: true, configurable: true });
+    }
+    return out;
+  }
+  return value;
+}
+
+/** A rendered value where text is needed (a subject, a URL, a header). */
+export function asText(value: unknown): string {
+  return typeof value === 'string' ? value : value === undefined ? '' : JSON.stringify(value);
+}

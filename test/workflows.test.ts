@@ -263,6 +263,20 @@ describe('workflows', () => {
       expect(await feed(h, keys.prod, 'inline-1')).toEqual([]);
     });
 
+    it('escapes recipient and data values in the email’s html, not the body its layout wraps; text, subject and in-app are not escaped', async () => {
+      const name = '<b>Grace</b> & Co';
+      const res = await trigger(h, keys.dev, 'welcome', { recipients: [{ id: 'inline-html', name, email: 'grace@example.com' }], data: { plan: '<i>pro</i> & more', seats: 1 } });
+      expect(res.status).toBe(202);
+      const run = await finished(h, keys.dev, res.body.runId);
+      expect(run.status).toBe('completed');
+      const mail = mails.find((m) => m.raw.includes(run.steps[1].messageIds[0]))!;
+      expect(mail.raw).toContain('<html><body><p>Hi &lt;b&gt;Grace&lt;/b&gt; &amp; Co, plan &lt;i&gt;pro&lt;/i&gt; &amp; more</p><footer>Acme Sandbox</footer></body></html>');
+      expect(mail.raw).not.toContain('<p>Hi <b>');
+      expect(mail.raw).toContain(`Subject: Welcome ${name}`);
+      expect(mail.raw).toContain(`Hi ${name}\r\n-- Acme Sandbox`);
+      expect((await feed(h, keys.dev, 'inline-html'))[0].content.body).toBe(`Welcome ${name}: https://dev.example.com`);
+    });
+
     it('a tool step calls the environment’s profile: the sandbox with its token in development, the real URL in production', async () => {
       for (const [key, env] of [
         [keys.dev, 'development'],

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { IN_APP_TEMPLATES, renderValue, TOOL_TEMPLATES, withRoots, WORKFLOW_TEMPLATES, DELIVERY_TEMPLATES, UnresolvedReferenceError } from './render.js';
+import { htmlUse, IN_APP_TEMPLATES, renderValue, SafeHtml, TOOL_TEMPLATES, withRoots, WORKFLOW_TEMPLATES, DELIVERY_TEMPLATES, UnresolvedReferenceError } from './render.js';
 import { StagelineError } from '../errors.js';
 
 const scope = {
@@ -57,5 +57,39 @@ describe('template uses', () => {
   it('a failing template that reads secrets never quotes the values', () => {
     const error = failure(() => renderValue('{{ secrets.token | nonexistent_filter }}', scope, WORKFLOW_TEMPLATES));
     expect(error.message).not.toContain('sk_live_123');
+  });
+
+  describe('HTML templates', () => {
+    const hostile = { ...scope, recipient: { id: 'u1', name: '<b>Ada</b> & "Co"' }, data: { note: "<script>alert('x')</script>", seats: 5 } };
+    const html = htmlUse(WORKFLOW_TEMPLATES);
+
+    it('escape every value by default; `| raw` opts out', () => {
+      expect(renderValue('<p>Hi {{ recipient.name }}</p>{{ data.note }}', hostile, html)).toBe(
+        '<p>Hi &lt;b&gt;Ada&lt;/b&gt; &amp; &#34;Co&#34;</p>&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;',
+      );
+      expect(renderValue('<p>{{ recipient.name | raw }}</p>', hostile, html)).toBe('<p><b>Ada</b> & "Co"</p>');
+      expect(renderValue('{{ recipient.name | upcase }}', hostile, html)).toBe('&lt;B&gt;ADA&lt;/B&gt; &amp; &#34;CO&#34;');
+    });
+
+    it('a string that is exactly one value is escaped text, not the raw value', () => {
+      expect(renderValue('{{ recipient.name }}', hostile, html)).toBe('&lt;b&gt;Ada&lt;/b&gt; &amp; &#34;Co&#34;');
+      expect(renderValue('{{ data.seats }}', hostile, html)).toBe('5');
+    });
+
+    it('other uses are not escaped', () => {
+      expect(renderValue('Hi {{ recipient.name }}', hostile, WORKFLOW_TEMPLATES)).toBe('Hi <b>Ada</b> & "Co"');
+      expect(renderValue('{{ recipient.name }}', hostile, IN_APP_TEMPLATES)).toBe('<b>Ada</b> & "Co"');
+    });
+
+    it('a layout inserts SafeHtml content as it is and escapes the rest; a filtered content is escaped', () => {
+      const layout = htmlUse(withRoots(WORKFLOW_TEMPLATES, 'layout templates', 'content'));
+      const content = new SafeHtml('<p>Hi &amp; bye</p>');
+      expect(renderValue('<main>{{ content }}</main><i>{{ recipient.name }}</i>', { ...hostile, content }, layout)).toBe(
+        '<main><p>Hi &amp; bye</p></main><i>&lt;b&gt;Ada&lt;/b&gt; &amp; &#34;Co&#34;</i>',
+      );
+      expect(renderValue('{{ content }}', { ...hostile, content }, layout)).toBe('<p>Hi &amp; bye</p>');
+      expect(renderValue('{{ content | raw }}', { ...hostile, content }, layout)).toBe('<p>Hi &amp; bye</p>');
+      expect(renderValue('{% if content %}{{ content | strip }}{% endif %}', { ...hostile, content }, layout)).toBe('&lt;p&gt;Hi &amp;amp; bye&lt;/p&gt;');
+    });
   });
 });

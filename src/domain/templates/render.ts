@@ -1,6 +1,6 @@
 // The one Liquid engine behind every template in resource content, and the rules each use of it
 // follows: which roots a template may read, which of them the caller gives per call, typed values.
-import { Liquid, UndefinedVariableError, type FS, type Template } from 'liquidjs';
+import { Drop, filters, Liquid, UndefinedVariableError, type FS, type FilterImplOptions, type LiquidOptions, type Template } from 'liquidjs';
 import { invalid, StagelineError } from '../errors.js';
 
 /** Templates never read files: there is no file system behind partials. */
@@ -21,7 +21,7 @@ const NO_FILES: FS = {
 // strictVariables makes a typo an error; lenientIf lets `{% if data.x %}` and `| default:` accept
 // an absent field. Environment values (vars, secrets, env) are checked before rendering, so a
 // missing one is an error whatever the template does with it.
-const engine = new Liquid({
+const OPTIONS: LiquidOptions = {
   fs: NO_FILES,
   root: [],
   partials: [],
@@ -35,24 +35,74 @@ const engine = new Liquid({
   parseLimit: 100_000,
   renderLimit: 250,
   memoryLimit: 10_000_000,
-});
+};
 
-/** Tags that load other templates have nothing to load here; they are refused at parse time. */
-for (const name of ['include', 'render', 'layout']) {
-  engine.registerTag(name, {
-    parse() {
-      throw new Error(`the ${name} tag is not available in Stageline templates`);
-    },
-    render() {
-      return '';
-    },
-  });
+/**
+ * HTML the runtime produced itself (an email body a layout wraps): HTML templates output it as it
+ * is. Any filter applied to it yields a plain string, which is escaped like every other value.
+ */
+export class SafeHtml extends Drop {
+  constructor(readonly html: string) {
+    super();
+  }
+  override valueOf(): string {
+    return this.html;
+  }
 }
 
-/** Parsed templates kept in memory, bounded by the total length of their sources. */
+const escapeFilter = filters.escape as Extract<FilterImplOptions, (...args: never[]) => unknown>;
+
+/** Escapes every output of an HTML template but SafeHtml; `| raw` opts a value out. */
+function escapeOutput(this: ThisParameterType<typeof escapeFilter>, value: unknown): string {
+  return value instanceof SafeHtml ? value.html : (escapeFilter.call(this, value) as string);
+}
+
+const engine = new Liquid(OPTIONS);
+/** HTML templates (an email's html, an email layout's html): output is HTML-escaped by default. */
+const htmlEngine = new Liquid({ ...OPTIONS, outputEscape: escapeOutput });
+
+/** Tags that load other templates have nothing to load here; they are refused at parse time. */
+for (const liquid of [engine, htmlEngine]) {
+  for (const name of ['include', 'render', 'layout']) {
+    liquid.registerTag(name, {
+      parse() {
+        throw new Error(`the ${name} tag is not available in Stageline templates`);
+      },
+      render() {
+        return '';
+      },
+    });
+  }
+}
+
+/**
+ * Parsed templates kept in memory, bounded by the total length of their sources. The escaping of
+ * HTML templates is fixed at parse time, so each engine has its own cache.
+ */
 const PARSE_CACHE_CHARS = 8_000_000;
-const parsed = new Map<string, Template[]>();
-let parsedChars = 0;
+class ParseCache {
+  private readonly parsed = new Map<string, Template[]>();
+  private chars = 0;
+  constructor(private readonly liquid: Liquid) {}
+
+  parse(source: string): Template[] {
+    const hit = this.parsed.get(source);
+    if (hit) return hit;
+    const templates = this.liquid.parse(source);
+    while (this.parsed.size > 0 && this.chars + source.length > PARSE_CACHE_CHARS) {
+      const oldest = this.parsed.keys().next().value as string;
+      this.parsed.delete(oldest);
+      this.chars -= oldest.length;
+    }
+    if (source.length <= PARSE_CACHE_CHARS) {
+      this.parsed.set(source, templates);
+      this.chars += source.length;
+    }
+    return templates;
+  }
+}
+const textCache = new ParseCache(engine);
+const htmlCache = new ParseCache(htmlEngine);
 
 export function isTemplate(value: string): boolean {
   return value.includes('{{') || value.includes('{%');
@@ -60,19 +110,7 @@ export function isTemplate(value: string): boolean {
 
 /** Parses a template (cached); throws Liquid's error when it is not valid. */
 export function parseTemplate(source: string): Template[] {
-  const hit = parsed.get(source);
-  if (hit) return hit;
-  const templates = engine.parse(source);
-  while (parsed.size > 0 && parsedChars + source.length > PARSE_CACHE_CHARS) {
-    const oldest = parsed.keys().next().value as string;
-    parsed.delete(oldest);
-    parsedChars -= oldest.length;
-  }
-  if (source.length <= PARSE_CACHE_CHARS) {
-    parsed.set(source, templates);
-    parsedChars += source.length;
-  }
-  return templates;
+  return textCache.parse(source);
 }
 
 /** The variable paths a template reads, such as ['vars', 'app_url']. */
@@ -98,6 +136,8 @@ export interface TemplateUse {
   given: ReadonlySet<string>;
   /** A string that reads another root: left as it is for a later stage, or refused. */
   otherRoots: 'keep' | 'refuse';
+  /** HTML: every output is escaped unless it is SafeHtml or ends with `| raw`. */
+  html?: boolean;
 }
 
 function templateUse(name: string, roots: string[], given: string[], otherRoots: 'keep' | 'refuse'): TemplateUse {
@@ -113,6 +153,11 @@ export const WORKFLOW_TEMPLATES = templateUse('workflow templates', ['vars', 'se
 export const IN_APP_TEMPLATES = templateUse('in-app templates', ['vars', 'env', 'recipient', 'data'], ['recipient', 'data'], 'refuse');
 /** A tool step's input, rendered before the tool renders its own templates with its secrets. */
 export const TOOL_INPUT_TEMPLATES = templateUse('tool step inputs', ['vars', 'env', 'recipient', 'data'], ['recipient', 'data'], 'refuse');
+
+/** The same use for HTML templates, whose output is escaped by default. */
+export function htmlUse(use: TemplateUse): TemplateUse {
+  return { ...use, html: true };
+}
 
 /** A use that also reads `extra` roots (a layout reads `content`). */
 export function withRoots(use: TemplateUse, name: string, ...extra: string[]): TemplateUse {
@@ -176,13 +221,15 @@ function renderString(text: string, scope: RenderScope, use: TemplateUse, where:
   }
   checkReferences(segments, scope, prefix);
   // A string that is exactly one value takes its JSON value, so a number or an object stays typed.
-  const whole = WHOLE_VALUE.exec(text);
+  // HTML is text: its values always go through the escaping engine.
+  const whole = use.html ? null : WHOLE_VALUE.exec(text);
   if (whole && whole[1] !== 'secrets' && (whole[2] || use.given.has(whole[1]!))) {
     const found = lookup(scope[whole[1]!], whole[2]!.split('.').slice(1));
     if (found.ok) return found.value;
   }
   try {
-    return engine.renderSync(parseTemplate(text), { ...scope, secrets: scope.secrets ?? {} });
+    const [liquid, cache] = use.html ? [htmlEngine, htmlCache] : [engine, textCache];
+    return liquid.renderSync(cache.parse(text), { ...scope, secrets: scope.secrets ?? {} });
   } catch (error) {
     const missing = error instanceof UndefinedVariableError ? UNDEFINED_VARIABLE.exec(error.message)?.[1] : undefined;
     const missingRoot = missing?.split('.')[0];

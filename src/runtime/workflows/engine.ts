@@ -10,8 +10,10 @@ import { KIND_SCHEMAS, type LayoutContent } from '../../domain/resources/kinds.j
 import { contentReferences } from '../../domain/templates/template.js';
 import {
   asText,
+  htmlUse,
   IN_APP_TEMPLATES,
   renderValue,
+  SafeHtml,
   TOOL_INPUT_TEMPLATES,
   withRoots,
   WORKFLOW_TEMPLATES,
@@ -158,10 +160,14 @@ function maskedSecrets(secrets: Record<string, string> | undefined): Record<stri
 
 const EMAIL_LAYOUT = withRoots(WORKFLOW_TEMPLATES, 'layout templates', 'content');
 const IN_APP_LAYOUT = withRoots(IN_APP_TEMPLATES, 'in-app layout templates', 'content');
+/** An email's html and its layout's html escape every value but the body the layout wraps. */
+const EMAIL_HTML = htmlUse(WORKFLOW_TEMPLATES);
+const EMAIL_HTML_LAYOUT = htmlUse(EMAIL_LAYOUT);
 
 function wrap(layout: string | undefined, content: string | undefined, scope: RenderScope, use: TemplateUse, where: string): string | undefined {
   if (layout === undefined || content === undefined) return content;
-  return asText(renderValue(layout, { ...scope, content }, use, where));
+  // The body is HTML the engine rendered: an HTML layout's `{{ content }}` inserts it as it is.
+  return asText(renderValue(layout, { ...scope, content: use.html ? new SafeHtml(content) : content }, use, where));
 }
 
 async function mapLimit<T, R>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
@@ -308,11 +314,12 @@ export class WorkflowEngine {
   ): RenderedMessages[typeof step.channel] {
     switch (step.channel) {
       case 'email': {
-        const t = renderValue(step.template, scope, WORKFLOW_TEMPLATES, where) as { subject: unknown; html?: unknown; text?: unknown };
-        let html = t.html === undefined ? undefined : asText(t.html);
+        const { html: htmlSource, ...rest } = step.template as { html?: unknown };
+        const t = renderValue(rest, scope, WORKFLOW_TEMPLATES, where) as { subject: unknown; text?: unknown };
+        let html = htmlSource === undefined ? undefined : asText(renderValue(htmlSource, scope, EMAIL_HTML, where));
         let text = t.text === undefined ? undefined : asText(t.text);
         if (layout) {
-          html = wrap(layout.html, html, scope, EMAIL_LAYOUT, `layout/${step.layout}`);
+          html = wrap(layout.html, html, scope, EMAIL_HTML_LAYOUT, `layout/${step.layout}`);
           text = wrap(layout.text, text, scope, EMAIL_LAYOUT, `layout/${step.layout}`);
         }
         const to = emailAddressOf(recipient);

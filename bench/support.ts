@@ -63,7 +63,7 @@ export async function adminQuery(text: string): Promise<void> {
 }
 
 /** A new empty database URL; its removal is registered with `cleanup`. */
-async function createDatabase(kind: BenchDb, cleanup: Cleanup, label: string): Promise<{ url: string; drop: () => Promise<void> }> {
+export async function createDatabase(kind: BenchDb, cleanup: Cleanup, label: string): Promise<{ url: string; drop: () => Promise<void> }> {
   if (kind === 'sqlite') {
     const dir = mkdtempSync(join(tmpdir(), `stageline-bench-${label}-`));
     const drop = cleanup.add(`remove ${dir}`, async () => rmSync(dir, { recursive: true, force: true }));

@@ -9,9 +9,6 @@
 // A report, not a test: it exits 0 whatever the numbers, non-zero only when something crashes.
 //
 //   BENCH_DB=sqlite|postgres|both (default both)   BENCH_QUICK=1 (fewer runs, for CI)
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { sql } from 'kysely';
@@ -28,7 +25,7 @@ import { writeDraft } from '../src/services/resources.js';
 import { putVariable } from '../src/services/variables.js';
 import { openStore, type Store } from '../src/store/database.js';
 import { listFeedMessages } from '../src/store/feeds.js';
-import { adminQuery, Cleanup, cleanUpOnInterrupt, log, percentile, PG_ADMIN_URL, renderTable, runMain, type BenchDb, type Row } from './support.js';
+import { Cleanup, cleanUpOnInterrupt, createDatabase, log, percentile, renderTable, runMain, type BenchDb, type Row } from './support.js';
 
 const QUICK = process.env.BENCH_QUICK === '1' || process.env.BENCH_QUICK === 'true';
 const RUNS = QUICK ? 400 : 3_000;
@@ -52,21 +49,6 @@ function check(condition: unknown, message: string): asserts condition {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A fresh database URL whose removal is registered with `cleanup`. */
-async function freshDatabase(kind: BenchDb, cleanup: Cleanup): Promise<string> {
-  if (kind === 'sqlite') {
-    const dir = mkdtempSync(join(tmpdir(), 'stageline-bench-workflows-'));
-    cleanup.add(`remove ${dir}`, async () => rmSync(dir, { recursive: true, force: true }));
-    return join(dir, 'stageline.db');
-  }
-  const name = `stageline_bench_workflows_${randomBytes(4).toString('hex')}`;
-  await adminQuery(`create database ${name}`);
-  cleanup.add(`drop database ${name}`, () => adminQuery(`drop database if exists ${name} with (force)`));
-  const url = new URL(PG_ADMIN_URL);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
 interface BenchNode {
   store: Store;
   deps: Deps;
@@ -79,7 +61,7 @@ interface BenchNode {
 
 /** One node with workflow `bench` (one in-app step reading a variable) committed in development and a secret key. */
 async function startBenchNode(kind: BenchDb, cleanup: Cleanup): Promise<BenchNode> {
-  const store = await openStore({ url: await freshDatabase(kind, cleanup), poolSize: 10 });
+  const store = await openStore({ url: await (await createDatabase(kind, cleanup, 'workflows')).url, poolSize: 10 });
   cleanup.add('close store', () => store.close());
   const { deps, runtime } = await createNode({ store, masterKeys: [masterKeyFromBytes(generateKeyBytes())], workflows: { pollIntervalMs: WORKER_POLL_MS } });
   cleanup.add('close runtime', () => runtime.close());

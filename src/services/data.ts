@@ -2,7 +2,7 @@
 // path through which members see records (masked where the environment obfuscates data).
 import { authorize } from '../domain/auth/permissions.js';
 import { maskValue } from '../domain/data/mask.js';
-import { assertCollection, assertDataKey, assertRecordRef, decodeCursor, encodeCursor, pageSize, recordText, type RecordValue } from '../domain/data/records.js';
+import { assertCollection, assertRecordRef, decodeCursor, encodeCursor, pageSize, recordText, type RecordValue } from '../domain/data/records.js';
 import type { Environment } from '../domain/environments/chain.js';
 import { notFound } from '../domain/errors.js';
 import {
@@ -14,6 +14,7 @@ import {
 } from '../store/data.js';
 import type { Db } from '../store/database.js';
 import type { KeyPrincipal } from './api-keys.js';
+import { assertSecretKey, type CredentialKind } from '../domain/resources/visibility.js';
 import { record } from './audit.js';
 import { keyCallContext, type KeyCall } from './key-context.js';
 import type { CallContext, Deps } from './context.js';
@@ -52,6 +53,11 @@ function stateOf(row: DataRecordRow) {
 
 function keyScope(key: KeyPrincipal) {
   return { workspaceId: key.workspaceId, environmentId: key.environmentId };
+}
+
+/** Data is for servers: records may hold any user's data, and a publishable key is public. */
+function assertDataKey(kind: CredentialKind) {
+  assertSecretKey(kind, 'data records', "they may hold any user's data; call the data API from a server");
 }
 
 /** Creates or replaces a record of the key's environment; `created` tells which. */

@@ -16,7 +16,6 @@ import {
   deleteEnvironment as deleteEnvironmentRows,
   environmentContents,
   expiredBranches,
-  setHeadRelease,
   insertEnvironment,
   lockEnvironments,
   listEnvironments as listEnvironmentRows,
@@ -25,9 +24,9 @@ import {
 } from '../store/environments.js';
 import type { Db } from '../store/database.js';
 import { pendingRequestsFrom, settlePromotionRequest } from '../store/promotion-requests.js';
-import { insertRelease } from '../store/releases.js';
 import { findWorkspaceById } from '../store/workspaces.js';
 import { record } from './audit.js';
+import { appendRelease } from './promotion-plan.js';
 import { headSnapshotId, releaseName, releaseOf } from './snapshots.js';
 import type { CallContext, Deps } from './context.js';
 import { environmentOf, lockedEnvironmentOf } from './scope.js';
@@ -114,20 +113,14 @@ async function createBranch(deps: Deps, ctx: CallContext, input: { slug: string;
     await insertEnvironment(tx, branch);
     if (forkSnapshot) {
       const fork = await releaseOf(tx, parent, parent.headRelease);
-      await insertRelease(tx, branch.workspaceId, {
-        environmentId: branch.id,
-        number: 1,
-        snapshotId: fork.snapshotId,
-        resourceCount: fork.resourceCount,
-        cause: 'fork',
-        sourceEnvironment: parent.slug,
-        sourceRelease: parent.headRelease,
-        message: `fork of ${releaseName(parent, parent.headRelease)}`,
-        authorId: ctx.actor.id,
-        authorName: ctx.actor.name,
-        createdAt: at,
-      });
-      await setHeadRelease(tx, branch.workspaceId, branch.id, 1, at);
+      await appendRelease(
+        deps,
+        tx,
+        ctx,
+        branch,
+        { id: fork.snapshotId, entries: null, count: fork.resourceCount },
+        { cause: 'fork', sourceEnvironment: parent.slug, sourceRelease: parent.headRelease, message: `fork of ${releaseName(parent, parent.headRelease)}` },
+      );
       branch.headRelease = 1;
     }
     await record(deps, tx, ctx, {

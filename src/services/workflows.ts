@@ -26,9 +26,11 @@ import type { Db } from '../store/database.js';
 import { findEnvironmentById, listEnvironments } from '../store/environments.js';
 import { findSnapshotEntry, getContents } from '../store/releases.js';
 import { findActive, findOverride } from '../store/resources.js';
-import { findRun, findRunByIdempotencyKey, finishRun, insertJob, insertRun, listStepRows, recipientRecords, type StepRow } from '../store/workflows.js';
+import { findRun, findRunByIdempotencyKey, finishRun, insertJob, insertRun, listStepRows, type StepRow } from '../store/workflows.js';
+import { recipientRecords } from '../store/data.js';
 import { findUser } from '../store/workspaces.js';
 import type { KeyPrincipal } from './api-keys.js';
+import { assertSecretKey } from '../domain/resources/visibility.js';
 import { record } from './audit.js';
 import { newId, type CallContext, type Deps } from './context.js';
 import { keyCallContext, type KeyCall } from './key-context.js';
@@ -114,9 +116,8 @@ function checkData(data: Record<string, unknown>): void {
   }
 }
 
-function assertSecretKey(key: KeyPrincipal): void {
-  // Runs deliver to any recipient with the environment's credentials: a browser must not start them.
-  if (key.kind !== 'secret') throw new StagelineError(403, 'forbidden', 'workflow runs are triggered and read with a secret key (sk_…), not a publishable one', [{ keyKind: key.kind }]);
+function assertRunKey(key: KeyPrincipal): void {
+  assertSecretKey(key.kind, 'workflow runs', "they deliver with the environment's credentials to any recipient");
 }
 
 /** A repeated trigger with the same idempotency key answers the run the first one made. */
@@ -141,7 +142,7 @@ export async function triggerWorkflow(
   input: TriggerInput,
   runner: Pick<WorkflowRunner, 'wake'>,
 ): Promise<{ runId: string; status: RunStatus; created: boolean }> {
-  assertSecretKey(call.key);
+  assertRunKey(call.key);
   const db = deps.store.db;
   const scope = { workspaceId: call.key.workspaceId, environmentId: call.key.environmentId };
   const idempotencyKey = input.idempotencyKey;
@@ -282,7 +283,7 @@ export type RunView = ReturnType<typeof runView>;
 
 /** A run of the key's environment; a run of any other environment does not exist for the key. */
 export async function getWorkflowRun(deps: Deps, key: KeyPrincipal, id: string): Promise<RunView> {
-  assertSecretKey(key);
+  assertRunKey(key);
   const db = deps.store.db;
   const run = await findRun(db, { workspaceId: key.workspaceId, environmentId: key.environmentId }, id);
   const env = run && (await findEnvironmentById(db, key.workspaceId, key.environmentId));

@@ -78,3 +78,20 @@ export async function listRecords(db: Db, scope: Scope, collection: string, afte
   const rows = await query.orderBy('id').limit(limit).execute();
   return rows.map(toRecord);
 }
+
+/** The values of the records of one collection among `ids` in one environment. */
+export async function recipientRecords(db: Db, scope: Scope, collection: string, ids: string[]): Promise<Map<string, Record<string, unknown>>> {
+  const found = new Map<string, Record<string, unknown>>();
+  for (let i = 0; i < ids.length; i += 500) {
+    const rows = await db
+      .selectFrom('data_records')
+      .select(['id', 'value'])
+      .where('workspace_id', '=', scope.workspaceId)
+      .where('environment_id', '=', scope.environmentId)
+      .where('collection', '=', collection)
+      .where('id', 'in', ids.slice(i, i + 500))
+      .execute();
+    for (const row of rows) found.set(row.id, JSON.parse(row.value) as Record<string, unknown>);
+  }
+  return found;
+}

@@ -255,22 +255,3 @@ export async function deleteJob(db: Db, job: { id: string; leaseOwner: string })
   const result = await db.deleteFrom('workflow_jobs').where('id', '=', job.id).where('lease_owner', '=', job.leaseOwner).executeTakeFirst();
   return Number(result.numDeletedRows) > 0;
 }
-
-// ---------------------------------------------------------------------------------------------
-
-/** The values of the `users` records among `ids` in one environment. */
-export async function recipientRecords(db: Db, scope: Scope, collection: string, ids: string[]): Promise<Map<string, Record<string, unknown>>> {
-  const found = new Map<string, Record<string, unknown>>();
-  for (let i = 0; i < ids.length; i += 500) {
-    const rows = await db
-      .selectFrom('data_records')
-      .select(['id', 'value'])
-      .where('workspace_id', '=', scope.workspaceId)
-      .where('environment_id', '=', scope.environmentId)
-      .where('collection', '=', collection)
-      .where('id', 'in', ids.slice(i, i + 500))
-      .execute();
-    for (const row of rows) found.set(row.id, JSON.parse(row.value) as Record<string, unknown>);
-  }
-  return found;
-}

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { caught } from '../errors.test-support.js';
 import {
-  assertDataKey,
   assertRecordRef,
   decodeCursor,
   DEFAULT_PAGE_SIZE,
@@ -106,15 +105,5 @@ describe('pages', () => {
     for (const bad of ['', 'not a cursor', encodeCursor('a/b'), '!!!']) {
       expect(caught(() => decodeCursor(bad)).details).toEqual([expect.objectContaining({ field: 'cursor', in: 'query' })]);
     }
-  });
-});
-
-describe('key kinds', () => {
-  it('lets secret keys use data and refuses publishable keys with 403', () => {
-    expect(() => assertDataKey('secret')).not.toThrow();
-    const error = caught(() => assertDataKey('publishable'));
-    expect(error.status).toBe(403);
-    expect(error.code).toBe('forbidden');
-    expect(error.message).toContain('publishable');
   });
 });

@@ -103,17 +103,3 @@ export function decodeCursor(cursor: string | undefined): string | null {
   return id;
 }
 
-/**
- * Data is read and written by servers: a publishable key is embedded in client code, where
- * anyone can read it, so it never reaches records (they may hold any user's data).
- */
-export function assertDataKey(kind: 'secret' | 'publishable'): void {
-  if (kind !== 'secret') {
-    throw new StagelineError(
-      403,
-      'forbidden',
-      'a publishable (pk_) key cannot read or write data records: they are for client-side code; call the data API from a server with a secret (sk_) key',
-      [{ keyKind: kind, required: 'secret' }],
-    );
-  }
-}

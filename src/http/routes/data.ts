@@ -10,8 +10,8 @@ import { deleteRecordByKey, getRecord, getRecordByKey, listRecords, listRecordsB
 import { contextOf } from '../auth.js';
 import { envParams, errorResponse } from '../schemas.js';
 import { validatorCompiler } from '../validation.js';
+import { authenticateKey } from '../key-auth.js';
 
-const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
 // Names and ids are checked by the domain rules (one message per rule, naming the field).
 const collection = z.string().describe('collection name: 1-64 of a-z, 0-9, "_", "-", starting with a letter');
@@ -108,7 +108,7 @@ export function runtimeDataRoutes(app: FastifyInstance, runtime: Runtime, deps: 
   });
 
   async function callOf(request: Pick<FastifyRequest, 'headers' | 'id'>): Promise<KeyCall> {
-    const key = await runtime.keys.authenticate(BEARER.exec(request.headers.authorization ?? '')?.[1]);
+    const key = await authenticateKey(runtime, request);
     return { key, requestId: request.id };
   }
 

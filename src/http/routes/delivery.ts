@@ -8,8 +8,8 @@ import { resourceRef } from '../../domain/resources/kinds.js';
 import type { Runtime } from '../../runtime/index.js';
 import type { EnvironmentView, Served } from '../../runtime/delivery-cache.js';
 import { errorResponse } from '../schemas.js';
+import { authenticateKey, bearerToken } from '../key-auth.js';
 
-const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
 /** RFC 9110 If-None-Match: a list of tags compared weakly, or `*`. */
 function matches(header: string | undefined, etag: string): boolean {
@@ -41,7 +41,7 @@ export function deliveryRoutes(app: FastifyInstance, runtime: Runtime) {
    * when both are in memory (no hook, no promise: this is the hot path).
    */
   function withView(request: FastifyRequest, use: (view: EnvironmentView) => void): void | Promise<void> {
-    const token = BEARER.exec(request.headers.authorization ?? '')?.[1];
+    const token = bearerToken(request);
     const key = token ? runtime.keys.cached(token) : undefined;
     const ready = key && runtime.delivery.viewNow(key.workspaceId, key.environmentId, key.kind);
     if (ready) return use(ready);
@@ -79,7 +79,7 @@ export function deliveryRoutes(app: FastifyInstance, runtime: Runtime) {
     '/v1/stream',
     { schema: { tags, security, querystring: z.strictObject({ lastEventId: z.string().max(20).optional() }), response: { 401: errorResponse } } },
     async (request, reply) => {
-      const principal = await runtime.keys.authenticate(BEARER.exec(request.headers.authorization ?? '')?.[1]);
+      const principal = await authenticateKey(runtime, request);
       const given = request.headers['last-event-id'] ?? request.query.lastEventId;
       let lastEventId: number | null = null;
       if (given !== undefined) {

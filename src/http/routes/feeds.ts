@@ -7,8 +7,8 @@ import type { Deps } from '../../services/context.js';
 import type { Runtime } from '../../runtime/index.js';
 import { markAllRead, markMessageRead, readFeed, RECIPIENT } from '../../runtime/channels/in-app.js';
 import { errorResponse } from '../schemas.js';
+import { authenticateKey } from '../key-auth.js';
 
-const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
 const recipientParams = z.strictObject({ recipient: z.string().regex(RECIPIENT, 'must be 1-256 characters without control characters') });
 const messageParams = recipientParams.extend({ id: z.string().max(100) });
@@ -49,7 +49,7 @@ export function feedRoutes(app: FastifyInstance, runtime: Runtime, deps: Deps) {
 
   /** The environment comes from the key, secret or publishable, never from the request. */
   async function scopeOf(request: FastifyRequest) {
-    const principal = await runtime.keys.authenticate(BEARER.exec(request.headers.authorization ?? '')?.[1]);
+    const principal = await authenticateKey(runtime, request);
     return { workspaceId: principal.workspaceId, environmentId: principal.environmentId };
   }
 

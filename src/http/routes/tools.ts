@@ -3,15 +3,15 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { StagelineError } from '../../domain/errors.js';
 import { RESOURCE_KEY_PATTERN } from '../../domain/resources/kinds.js';
+import { assertSecretKey } from '../../domain/resources/visibility.js';
 import type { Runtime } from '../../runtime/index.js';
 import type { KeyPrincipal } from '../../services/api-keys.js';
 import type { Deps } from '../../services/context.js';
 import { invokeTool, resolveTool } from '../../services/tools.js';
 import { errorResponse } from '../schemas.js';
+import { authenticateKey } from '../key-auth.js';
 
-const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
 const toolParams = z.strictObject({
   key: z.string().regex(RESOURCE_KEY_PATTERN, 'must be 1-128 letters, digits, dots, underscores or hyphens, starting with a letter or digit'),
@@ -59,11 +59,8 @@ export function toolRoutes(app: FastifyInstance, runtime: Runtime, deps: Deps) {
         },
       },
       onRequest: async (request) => {
-        const principal = await runtime.keys.authenticate(BEARER.exec(request.headers.authorization ?? '')?.[1]);
-        // Tools carry the environment's secrets to their upstream: a browser must not run them.
-        if (principal.kind !== 'secret') {
-          throw new StagelineError(403, 'forbidden', 'tools are invoked with a secret key (sk_…), not a publishable one', [{ keyKind: principal.kind }]);
-        }
+        const principal = await authenticateKey(runtime, request);
+        assertSecretKey(principal.kind, 'tool invocations', "they carry the environment's secrets to their upstream");
         principals.set(request, principal);
       },
     },

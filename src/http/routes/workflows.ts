@@ -12,8 +12,8 @@ import type { Deps } from '../../services/context.js';
 import { getWorkflowRun, testWorkflow, triggerWorkflow } from '../../services/workflows.js';
 import { contextOf } from '../auth.js';
 import { envParams, errorResponse } from '../schemas.js';
+import { authenticateKey } from '../key-auth.js';
 
-const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
 const workflowKey = z.string().regex(RESOURCE_KEY_PATTERN, 'must be 1-128 letters, digits, dots, underscores or hyphens, starting with a letter or digit');
 const recipient = z.union([
@@ -98,7 +98,7 @@ export function workflowRoutes(app: FastifyInstance, runtime: Runtime, deps: Dep
   // nothing about what the route accepts.
   const principals = new WeakMap<FastifyRequest, KeyPrincipal>();
   const onRequest = async (request: FastifyRequest) => {
-    principals.set(request, await runtime.keys.authenticate(BEARER.exec(request.headers.authorization ?? '')?.[1]));
+    principals.set(request, await authenticateKey(runtime, request));
   };
 
   api.post(

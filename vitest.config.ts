@@ -9,7 +9,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     projects: [
-      { extends: true, test: { name: 'unit', include: ['src/**/*.test.ts'] } },
+      { extends: true, test: { name: 'unit', include: ['src/**/*.test.ts', 'packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts'] } },
       { extends: true, test: { name: 'sqlite', include: integration, env: { STAGELINE_TEST_DB: 'sqlite' } } },
       { extends: true, test: { name: 'postgres', include: integration, env: { STAGELINE_TEST_DB: 'postgres' } } },
     ],

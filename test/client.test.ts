@@ -1,7 +1,7 @@
 // The application SDK (`stageline/client`) against a real server on a real port: ETag
 // revalidation, error codes, last-known-good answers, and change streams that resume where they dropped.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createClient, StagelineError, type ChangeEvent, type StagelineClient, type StagelineClientOptions } from '../src/client/index.js';
+import { createClient, StagelineError, type ChangeEvent, type StagelineClient, type StagelineClientOptions } from '../packages/client/src/index.js';
 import { commitDrafts, config, createApiKey, promote, startHarness, WS, type Harness } from './support.js';
 
 let h: Harness;

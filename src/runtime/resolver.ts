@@ -53,12 +53,16 @@ export class ResolutionView {
     return resolveResource(kind, key, { hash, content, ...this.state.stateOf(kind, key) }, { environment: this.environment.slug, version: this.version });
   }
 
-  /** Every resource of this version, sorted by id, with their contents read in one go. */
+  /**
+   * Every resource of this version, sorted by id, with the contents of the active ones read in
+   * one go. They are not kept: whoever reads them all (a delivery view) keeps what it makes.
+   */
   async resolveAll(): Promise<Resolution[]> {
     const entries = this.ids().map((id) => this.snapshot.get(id)!);
-    const contents = await this.load(entries.map((e) => e.hash));
-    return entries.map((entry, i) =>
-      resolveResource(entry.kind, entry.key, { hash: entry.hash, content: contents[i], ...this.state.stateOf(entry.kind, entry.key) }, { environment: this.environment.slug, version: this.version }),
+    const active = entries.filter((e) => this.state.isActive(e.kind, e.key)).map((e) => e.hash);
+    const contents = await getContents(this.state.deps.store.db, this.environment.workspaceId, active);
+    return entries.map((entry) =>
+      resolveResource(entry.kind, entry.key, { hash: entry.hash, content: contents.get(entry.hash), ...this.state.stateOf(entry.kind, entry.key) }, { environment: this.environment.slug, version: this.version }),
     );
   }
 

@@ -121,6 +121,16 @@ function maskedRecipient(recipient: Recipient): Recipient {
   return { ...(maskValue(recipient) as Recipient), id: recipient.id };
 }
 
+/** A test run's preview: masked values may not render as the real ones did, and the delivery goes on without one. */
+function previewOf(render: () => unknown): unknown {
+  try {
+    return render();
+  } catch (error) {
+    if (error instanceof StagelineError) return null;
+    throw error;
+  }
+}
+
 const EMAIL_LAYOUT = withRoots(WORKFLOW_TEMPLATES, 'layout templates', 'content');
 const IN_APP_LAYOUT = withRoots(IN_APP_TEMPLATES, 'in-app layout templates', 'content');
 /** An email's html and its layout's html escape every value but the body the layout wraps. */
@@ -253,12 +263,7 @@ export class WorkflowEngine {
       // where data is obfuscated, a recipient's).
       if (ctx.options.mode === 'test') {
         const masked = ctx.options.maskRecipients ? maskedRecipient(recipient) : recipient;
-        try {
-          preview = withSecrets || masked !== recipient ? this.render(step, layout, { ...scope, secrets: maskedSecrets(scope.secrets), recipient: masked }, masked, where) : message;
-        } catch (error) {
-          // Masked values may not render as the real ones did: the delivery goes on without a preview.
-          if (!(error instanceof StagelineError)) throw error;
-        }
+        preview = withSecrets || masked !== recipient ? previewOf(() => this.render(step, layout, { ...scope, secrets: maskedSecrets(scope.secrets), recipient: masked }, masked, where)) : message;
       }
     } catch (error) {
       if (error instanceof StagelineError) return { ok: false, transient: false, error: error.message, preview };
@@ -328,7 +333,7 @@ export class WorkflowEngine {
       const scope = await ctx.templateScope(recipient, false);
       const where = `workflow/${ctx.run.workflow} step ${index}`;
       const input = renderValue(step.input ?? {}, scope, TOOL_INPUT_TEMPLATES, where) as Record<string, unknown>;
-      const previewInput = ctx.options.maskRecipients ? renderValue(step.input ?? {}, { ...scope, recipient: maskedRecipient(recipient) }, TOOL_INPUT_TEMPLATES, where) : input;
+      const previewInput = ctx.options.maskRecipients ? previewOf(() => renderValue(step.input ?? {}, { ...scope, recipient: maskedRecipient(recipient) }, TOOL_INPUT_TEMPLATES, where)) : input;
       preview = { tool: step.tool, input: previewInput };
       response = await invokeTool(ctx.view, tool, input, ctx.options.signal ? { signal: ctx.options.signal } : {});
     } catch (error) {

@@ -172,6 +172,24 @@ describe('one resolver', () => {
   });
 });
 
+describe('resolver.resolve', () => {
+  it("answers a route as the environment's committed release runs it, override merged, and a switched-off one as inactive", async () => {
+    const { findWorkspace } = await import('../src/store/workspaces.js');
+    const { findEnvironment } = await import('../src/store/environments.js');
+    const workspace = (await findWorkspace(h.store.db, 'default'))!;
+    const feat = (await findEnvironment(h.store.db, workspace.id, 'feat'))!;
+    const route = { match: { pathPrefix: '/payments' }, upstream: { url: 'https://api.example.com/v1' }, injectHeaders: { Authorization: 'Bearer {{ secrets.token }}' } };
+    expect((await h.call('PUT', `${WS}/environments/feat/resources/route/payments`, { content: route })).status).toBe(200);
+    expect((await h.call('POST', `${WS}/environments/feat/commits`, { message: 'route' })).status).toBe(201);
+    expect((await h.call('PUT', `${WS}/environments/feat/resources/route/payments/override`, { override: { upstream: { url: 'http://localhost:3000' } } })).status).toBe(200);
+    const resolved = await h.runtime.resolver.resolve(feat, 'route', 'payments');
+    expect(resolved).toMatchObject({ ok: true, resource: { kind: 'route', key: 'payments', content: { ...route, upstream: { url: 'http://localhost:3000' } } } });
+    expect((await h.call('PUT', `${WS}/environments/feat/resources/route/payments/active`, { active: false })).status).toBe(200);
+    expect(await h.runtime.resolver.resolve(feat, 'route', 'payments')).toMatchObject({ ok: false, failure: { reason: 'inactive', id: 'route/payments' } });
+    expect(await h.runtime.resolver.resolve(feat, 'route', 'nowhere')).toMatchObject({ ok: false, failure: { reason: 'missing', version: expect.stringMatching(/^feat#\d+$/) } });
+  });
+});
+
 async function runtimeCall(key: string, id: string) {
   return runtime(key, 'GET', `/v1/resources/${id}`);
 }

@@ -3,11 +3,12 @@
 // views; the next read rebuilds them.
 import { createHash } from 'node:crypto';
 import type { StagelineError } from '../domain/errors.js';
+import { resourceId } from '../domain/releases/snapshot.js';
+import { deliveredEntry } from '../domain/resolution/resolve.js';
 import type { ApiKeyKind } from '../services/api-keys.js';
-import type { Deps } from '../services/context.js';
-import { resolveEnvironment } from '../services/delivery.js';
 import type { ChangeEvent } from '../store/changes.js';
 import type { ChangeFeed } from './change-feed.js';
+import type { Resolver } from './resolver.js';
 
 export interface Served {
   /**
@@ -45,7 +46,7 @@ export class DeliveryCache {
   private readonly parents = new Map<string, string>();
 
   constructor(
-    private readonly deps: Deps,
+    private readonly resolver: Resolver,
     private readonly feed: ChangeFeed,
   ) {
     feed.subscribe((event) => this.invalidate(event));
@@ -92,28 +93,33 @@ export class DeliveryCache {
   }
 
   private async build(workspaceId: string, environmentId: string, kind: ApiKeyKind): Promise<EnvironmentView | null> {
-    const resolved = await resolveEnvironment(this.deps, workspaceId, environmentId, kind);
-    if (!resolved) {
+    const state = await this.resolver.environment(workspaceId, environmentId);
+    if (!state) {
       this.parents.delete(environmentId);
       return null;
     }
-    if (resolved.environment.parentId) this.parents.set(environmentId, resolved.environment.parentId);
+    if (state.environment.parentId) this.parents.set(environmentId, state.environment.parentId);
+    const [resolutions, scope] = await Promise.all([state.committed.resolveAll(), state.scope(kind === 'secret')]);
+    const release = state.environment.headRelease;
     const resources = new Map<string, Served | StagelineError>();
     const bodies: string[] = [];
     const errors: { kind: string; key: string; code: string; message: string }[] = [];
-    for (const [id, entry] of resolved.entries) {
+    for (const resolution of resolutions) {
+      const entry = deliveredEntry(resolution, kind, scope);
+      if (!entry) continue;
       if (entry.ok) {
         const body = JSON.stringify(entry.resource);
         bodies.push(body);
-        resources.set(id, { body: prepared(body), etag: `"${entry.resource.hash.slice(0, 27)}"` });
+        resources.set(resourceId(entry.resource.kind, entry.resource.key), { body: prepared(body), etag: `"${entry.resource.hash.slice(0, 27)}"` });
       } else {
+        const id = resolution.ok ? resourceId(resolution.resource.kind, resolution.resource.key) : resolution.failure.id;
         resources.set(id, entry.error);
         const [resourceKind, ...key] = id.split('/');
         errors.push({ kind: resourceKind!, key: key.join('/'), code: entry.error.code, message: entry.error.message });
       }
     }
     const tail = errors.length > 0 ? `,"errors":${JSON.stringify(errors)}` : '';
-    const list = `{"data":[${bodies.join(',')}],"next":null,"release":${resolved.release}${tail}}`;
-    return { release: resolved.release, list: { body: prepared(list), etag: etagOf(list) }, resources };
+    const list = `{"data":[${bodies.join(',')}],"next":null,"release":${release}${tail}}`;
+    return { release, list: { body: prepared(list), etag: etagOf(list) }, resources };
   }
 }

@@ -10,11 +10,14 @@ import { ChangeFeed } from './change-feed.js';
 import { Channels } from './channels/index.js';
 import { DeliveryCache } from './delivery-cache.js';
 import { KeyCache } from './key-cache.js';
+import { Resolver } from './resolver.js';
 import { StreamHub } from './stream-hub.js';
 import { WorkflowWorker, type WorkflowWorkerOptions } from './workflows/worker.js';
 
 export interface Runtime {
   feed: ChangeFeed;
+  /** What each environment runs now: delivery, tools, workflows and the test runner read here. */
+  resolver: Resolver;
   delivery: DeliveryCache;
   keys: KeyCache;
   streams: StreamHub;
@@ -50,10 +53,12 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
   await feed.start();
   const streams = new StreamHub(deps, feed, options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {});
   const channels = new Channels();
-  const workflows = new WorkflowWorker(deps, channels, options.workflows, options.logger);
+  const resolver = new Resolver(deps, feed);
+  const workflows = new WorkflowWorker(deps, resolver, channels, options.workflows, options.logger);
   const runtime: Runtime = {
     feed,
-    delivery: new DeliveryCache(deps, feed),
+    resolver,
+    delivery: new DeliveryCache(resolver, feed),
     keys: new KeyCache(deps, feed),
     streams,
     channels,

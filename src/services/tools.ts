@@ -1,21 +1,14 @@
-// Tools: outbound HTTP call profiles. Resolves an environment's committed tool (override merged,
-// kill switch honoured), renders it for one call and performs the call, answering the upstream's
-// response as data. Used by `POST /v1/tools/:key/invoke` and by workflow `tool` steps.
+// Tools: outbound HTTP call profiles. Takes an environment's tool from the resolver (override
+// merged, kill switch honoured, merge checked), renders it for one call and performs the call,
+// answering the upstream's response as data. Used by `POST /v1/tools/:key/invoke` and by workflow `tool` steps.
 import { performance } from 'node:perf_hooks';
 import { request, type Dispatcher } from 'undici';
-import type { Environment } from '../domain/environments/chain.js';
 import { conflict, notFound, StagelineError } from '../domain/errors.js';
-import { mergeOverride } from '../domain/overrides/merge.js';
-import { KIND_SCHEMAS, type ToolContent } from '../domain/resources/kinds.js';
+import type { ToolContent } from '../domain/resources/kinds.js';
 import { resourceId } from '../domain/releases/snapshot.js';
+import { resolvedOrThrow, type Resolution } from '../domain/resolution/resolve.js';
 import { asText, renderValue, TOOL_TEMPLATES, type RenderScope } from '../domain/templates/render.js';
-import { findEnvironmentById } from '../store/environments.js';
-import { findSnapshotEntry, getContents } from '../store/releases.js';
-import { findActive, findOverride } from '../store/resources.js';
-import { variablesForEnvironment } from '../store/variables.js';
-import type { Deps } from './context.js';
-import { secretValues } from './secrets.js';
-import { headSnapshotId } from './snapshots.js';
+import type { ResolutionView, Resolver } from '../runtime/resolver.js';
 
 export const DEFAULT_TOOL_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024;
@@ -43,48 +36,33 @@ export interface InvokeOptions {
   signal?: AbortSignal;
 }
 
-/** The environment's committed tool `key`: 404 when it has none, 409 when it is switched off. */
-export async function resolveTool(deps: Deps, workspaceId: string, environmentId: string, key: string): Promise<{ environment: Environment; tool: ResolvedTool }> {
-  const db = deps.store.db;
-  const environment = await findEnvironmentById(db, workspaceId, environmentId);
-  if (!environment) throw notFound('the environment of this API key');
-  const id = resourceId('tool', key);
-  const snapshotId = await headSnapshotId(db, environment);
-  const entry = snapshotId ? await findSnapshotEntry(db, workspaceId, snapshotId, 'tool', key) : undefined;
-  if (!entry) throw notFound(`${id} in ${environment.slug}`);
-  const scope = { workspaceId, environmentId };
-  const [active, override, contents] = await Promise.all([
-    findActive(db, scope, 'tool', key),
-    findOverride(db, scope, 'tool', key),
-    getContents(db, workspaceId, [entry.hash]),
-  ]);
-  if (!active) throw conflict('tool_inactive', `${id} is switched off in ${environment.slug}`, [{ resource: id, environment: environment.slug }]);
-  return { environment, tool: toolProfile(environment, key, entry.hash, contents.get(entry.hash), override) };
+/** The environment's committed tool `key`: 404 when it has none, 409 when it is switched off or invalid. */
+export async function resolveTool(resolver: Resolver, workspaceId: string, environmentId: string, key: string): Promise<{ view: ResolutionView; tool: ResolvedTool }> {
+  const state = await resolver.environment(workspaceId, environmentId);
+  if (!state) throw notFound('the environment of this API key');
+  return { view: state.committed, tool: toolOf(await state.committed.resolve('tool', key)) };
 }
 
 /**
- * A tool's content (committed, or a draft in a test run) with the environment's override merged.
- * Overrides are checked against the content of their time; a later promotion may change the
- * base under them, so the merge is checked again here: 409 `tool_invalid` when it is not a tool.
+ * A tool as a version resolves it (committed, or a draft in a test run): 404 when the version
+ * lacks it, 409 `tool_inactive` when switched off, 409 `tool_invalid` when its override makes it
+ * no valid tool.
  */
-export function toolProfile(environment: Environment, key: string, hash: string, content: unknown, override: unknown): ResolvedTool {
-  const parsed = KIND_SCHEMAS.tool.safeParse(mergeOverride(content, override));
-  if (!parsed.success) {
-    const id = resourceId('tool', key);
-    throw conflict('tool_invalid', `${id} with its override in ${environment.slug} is not a valid tool`, [{ resource: id }]);
-  }
-  return { key, content: parsed.data, hash };
+export function toolOf(resolution: Resolution<'tool'>): ResolvedTool {
+  const { key, content, hash } = resolvedOrThrow(resolution);
+  return { key, content, hash };
 }
 
 /**
- * Renders the tool for `input` with the environment's variables and secrets and performs the
- * call. Rendering and scope errors are StagelineErrors with 4xx statuses; a timeout is 504
- * `upstream_timeout`, a failed connection 502 `upstream_unreachable`, a body over the limit 502
- * `upstream_response_too_large`. Messages name the tool and the host, never a value.
+ * Renders the tool for `input` with the scope of the view's environment (its variables and
+ * secrets) and performs the call. Rendering and scope errors are StagelineErrors with 4xx
+ * statuses; a timeout is 504 `upstream_timeout`, a failed connection 502 `upstream_unreachable`,
+ * a body over the limit 502 `upstream_response_too_large`. Messages name the tool and the host,
+ * never a value.
  */
-export async function invokeTool(deps: Deps, env: Environment, tool: ResolvedTool, input: Record<string, unknown>, options: InvokeOptions = {}): Promise<ToolResponse> {
-  const [vars, secrets] = await Promise.all([variablesForEnvironment(deps.store.db, env.workspaceId, env.id), secretValues(deps, deps.store.db, env)]);
-  const call = renderToolCall(tool, { vars, secrets, env: { slug: env.slug, name: env.name }, input });
+export async function invokeTool(view: ResolutionView, tool: ResolvedTool, input: Record<string, unknown>, options: InvokeOptions = {}): Promise<ToolResponse> {
+  const scope = await view.scope(true);
+  const call = renderToolCall(tool, { ...scope, secrets: scope.secrets ?? {}, input });
   return performCall(tool, call, options);
 }
 

@@ -5,9 +5,9 @@ import { authorize, type Actor } from '../domain/auth/permissions.js';
 import { contentHash } from '../domain/canonical.js';
 import { assertEditable, type Environment } from '../domain/environments/chain.js';
 import { conflict, invalid, notFound, StagelineError } from '../domain/errors.js';
-import { mergeOverride } from '../domain/overrides/merge.js';
-import { resourceId, type Snapshot } from '../domain/releases/snapshot.js';
-import { KIND_SCHEMAS, type WorkflowContent } from '../domain/resources/kinds.js';
+import { resourceId } from '../domain/releases/snapshot.js';
+import type { WorkflowContent } from '../domain/resources/kinds.js';
+import { resolvedOrThrow } from '../domain/resolution/resolve.js';
 import { stepType, workflowReferences, type StepViewStatus } from '../domain/workflows/progress.js';
 import {
   IDEMPOTENCY_KEY_PATTERN,
@@ -24,8 +24,7 @@ import {
 } from '../domain/workflows/runs.js';
 import type { Db } from '../store/database.js';
 import { findEnvironmentById, listEnvironments } from '../store/environments.js';
-import { findSnapshotEntry, getContents } from '../store/releases.js';
-import { findActive, findOverride } from '../store/resources.js';
+import type { ResolutionView, Resolver } from '../runtime/resolver.js';
 import { findRun, findRunByIdempotencyKey, finishRun, insertJob, insertRun, listStepRows, type StepRow } from '../store/workflows.js';
 import { recipientRecords } from '../store/data.js';
 import { findUser } from '../store/workspaces.js';
@@ -35,7 +34,6 @@ import { record } from './audit.js';
 import { newId, type CallContext, type Deps } from './context.js';
 import { keyCallContext, type KeyCall } from './key-context.js';
 import { environmentOf } from './scope.js';
-import { draftSnapshot, headSnapshot, headSnapshotId } from './snapshots.js';
 
 /** What a test run answers besides the run: each attempt, with what it rendered. */
 export interface TestOutcome {
@@ -48,8 +46,13 @@ export interface TestOutcome {
 export interface WorkflowRunner {
   /** A run was queued on this node: look for due jobs now rather than at the next poll. */
   wake(): void;
-  /** Runs a test run to its end in the caller's request. */
-  runTest(run: WorkflowRun, env: Environment, snapshot: Snapshot): Promise<TestOutcome>;
+  /** Runs a test run to its end in the caller's request, in `view` (the draft state or the head). */
+  runTest(run: WorkflowRun, view: ResolutionView, options: TestRunOptions): Promise<TestOutcome>;
+}
+
+export interface TestRunOptions {
+  /** Recipients' values are masked in what the run answers (the environment obfuscates data). */
+  maskRecipients: boolean;
 }
 
 export interface TriggerInput {
@@ -63,9 +66,9 @@ export interface TestRunInput {
   recipients?: RecipientInput[];
   data?: Record<string, unknown>;
   useCommitted?: boolean;
+  /** Show recipients' real values where the environment obfuscates data (needs data.reveal; audited). */
+  reveal?: boolean;
 }
-
-type HashOf = (kind: string, key: string) => Promise<string | undefined>;
 
 interface ResolvedWorkflow {
   hash: string;
@@ -73,28 +76,24 @@ interface ResolvedWorkflow {
 }
 
 /**
- * The workflow `key` as `hashOf` finds it, with the environment's override: 404 when it has
- * none, 409 when it is switched off, invalid with its override, or names a layout or tool that
- * the same version does not have.
+ * The workflow `key` as `view` resolves it: 404 when the version lacks it, 409 when it is
+ * switched off, invalid with its override, or names a layout or tool the same version lacks.
  */
-async function resolveWorkflow(db: Db, env: Environment, key: string, hashOf: HashOf, version: string): Promise<ResolvedWorkflow> {
+async function resolveWorkflow(view: ResolutionView, key: string): Promise<ResolvedWorkflow> {
   const id = resourceId('workflow', key);
-  const hash = await hashOf('workflow', key);
-  if (!hash) throw notFound(`${id} in ${version}`);
-  const scope = { workspaceId: env.workspaceId, environmentId: env.id };
-  const [active, override, contents] = await Promise.all([findActive(db, scope, 'workflow', key), findOverride(db, scope, 'workflow', key), getContents(db, env.workspaceId, [hash])]);
-  if (!active) throw conflict('workflow_inactive', `${id} is switched off in ${env.slug}: nothing was sent`, [{ resource: id, environment: env.slug }]);
-  const parsed = KIND_SCHEMAS.workflow.safeParse(mergeOverride(contents.get(hash), override));
-  if (!parsed.success) throw conflict('workflow_invalid', `${id} with its override in ${env.slug} is not a valid workflow`, [{ resource: id }]);
-  const missing: string[] = [];
-  for (const ref of workflowReferences(parsed.data)) {
+  const resolution = await view.resolve('workflow', key);
+  if (!resolution.ok && resolution.failure.reason === 'inactive') {
+    throw conflict('workflow_inactive', `${id} is switched off in ${view.environment.slug}: nothing was sent`, [{ resource: id, environment: view.environment.slug }]);
+  }
+  const { hash, content } = resolvedOrThrow(resolution);
+  const missing = workflowReferences(content).filter((ref) => {
     const slash = ref.indexOf('/');
-    if (!(await hashOf(ref.slice(0, slash), ref.slice(slash + 1)))) missing.push(ref);
-  }
+    return view.hashOf(ref.slice(0, slash), ref.slice(slash + 1)) === undefined;
+  });
   if (missing.length > 0) {
-    throw conflict('missing_references', `${id} uses ${missing.join(', ')}, which ${version} does not have`, missing.map((reference) => ({ resource: id, reference })));
+    throw conflict('missing_references', `${id} uses ${missing.join(', ')}, which ${view.version} does not have`, missing.map((reference) => ({ resource: id, reference })));
   }
-  return { hash, definition: parsed.data };
+  return { hash, definition: content };
 }
 
 /** Recipients checked and resolved against the environment's `users` records (400 naming each bad one). */
@@ -137,6 +136,7 @@ function replay(existing: WorkflowRun, requestHash: string) {
  */
 export async function triggerWorkflow(
   deps: Deps,
+  resolver: Resolver,
   call: KeyCall,
   key: string,
   input: TriggerInput,
@@ -157,12 +157,10 @@ export async function triggerWorkflow(
     if (existing) return replay(existing, requestHash);
   }
 
-  const env = await findEnvironmentById(db, scope.workspaceId, scope.environmentId);
-  if (!env) throw notFound('the environment of this API key');
-  const snapshotId = await headSnapshotId(db, env);
-  const version = `${env.slug}#${env.headRelease}`;
-  const hashOf: HashOf = async (kind, k) => (snapshotId ? (await findSnapshotEntry(db, env.workspaceId, snapshotId, kind, k))?.hash : undefined);
-  const workflow = await resolveWorkflow(db, env, key, hashOf, version);
+  const state = await resolver.environment(scope.workspaceId, scope.environmentId);
+  if (!state) throw notFound('the environment of this API key');
+  const env = state.environment;
+  const workflow = await resolveWorkflow(state.committed, key);
   const recipients = await recipientsIn(db, env, input.recipients);
 
   const at = deps.now().toISOString();
@@ -172,7 +170,7 @@ export async function triggerWorkflow(
     environmentId: env.id,
     workflow: key,
     release: env.headRelease,
-    snapshotId,
+    snapshotId: state.committed.snapshotId,
     contentHash: workflow.hash,
     definition: workflow.definition,
     source: 'api',
@@ -306,18 +304,23 @@ async function callerAsRecipient(db: Db, actor: Actor): Promise<RecipientInput> 
  * `useCommitted` in any. Delays are skipped and reported; failures are not retried. Nothing
  * committed changes; the run and its step log are kept (source `test`) and audited.
  */
-export async function testWorkflow(deps: Deps, ctx: CallContext, slug: string, input: TestRunInput, runner: Pick<WorkflowRunner, 'runTest'>) {
+export async function testWorkflow(deps: Deps, resolver: Resolver, ctx: CallContext, slug: string, input: TestRunInput, runner: Pick<WorkflowRunner, 'runTest'>) {
   authorize(ctx.actor, 'draft.write', slug);
   const db = deps.store.db;
-  const env = await environmentOf(db, ctx, slug);
+  const state = await resolver.environment(ctx.workspace.id, (await environmentOf(db, ctx, slug)).id);
+  if (!state) throw notFound(`environment ${slug}`);
+  const env = state.environment;
   const useCommitted = input.useCommitted ?? false;
   if (!useCommitted) assertEditable(env, await listEnvironments(db, ctx.workspace.id));
+  // Recipients' records are data: masked as the members' read path masks them, unless revealed.
+  const maskRecipients = env.obfuscateData && !(input.reveal ?? false);
+  if (env.obfuscateData && !maskRecipients) authorize(ctx.actor, 'data.reveal', slug);
   const data = input.data ?? {};
   checkData(data);
-  const snapshot = useCommitted ? await headSnapshot(db, env) : await draftSnapshot(db, env);
-  const version = useCommitted ? `${env.slug}#${env.headRelease}` : `the draft state of ${env.slug}`;
-  const workflow = await resolveWorkflow(db, env, input.workflow, async (kind, key) => snapshot.get(resourceId(kind, key))?.hash, version);
-  const recipients = await recipientsIn(db, env, input.recipients ?? [await callerAsRecipient(db, ctx.actor)]);
+  const view = useCommitted ? state.committed : await state.drafts();
+  const workflow = await resolveWorkflow(view, input.workflow);
+  const recipientInputs = input.recipients ?? [await callerAsRecipient(db, ctx.actor)];
+  const recipients = await recipientsIn(db, env, recipientInputs);
 
   const at = deps.now().toISOString();
   const run: WorkflowRun = {
@@ -326,7 +329,7 @@ export async function testWorkflow(deps: Deps, ctx: CallContext, slug: string, i
     environmentId: env.id,
     workflow: input.workflow,
     release: env.headRelease,
-    snapshotId: useCommitted ? await headSnapshotId(db, env) : null,
+    snapshotId: view.snapshotId,
     contentHash: workflow.hash,
     definition: workflow.definition,
     source: 'test',
@@ -349,10 +352,14 @@ export async function testWorkflow(deps: Deps, ctx: CallContext, slug: string, i
       after: { runId: run.id, hash: workflow.hash },
       details: { runId: run.id, version: useCommitted ? 'committed' : 'draft', release: run.release, hash: workflow.hash, recipients: recipients.length },
     });
+    if (env.obfuscateData && !maskRecipients) {
+      const ids = recipientIdsToLoad(recipientInputs);
+      await record(deps, tx, ctx, { action: 'data.reveal', environment: slug, target: `data/${RECIPIENT_COLLECTION}`, details: { collection: RECIPIENT_COLLECTION, ids, runId: run.id } });
+    }
   });
   let outcome: TestOutcome;
   try {
-    outcome = await runner.runTest(run, env, snapshot);
+    outcome = await runner.runTest(run, view, { maskRecipients });
   } catch (error) {
     await finishRun(db, run.id, 'failed', 'internal error', deps.now().toISOString());
     throw error;
@@ -364,6 +371,7 @@ export async function testWorkflow(deps: Deps, ctx: CallContext, slug: string, i
   return {
     version: useCommitted ? ('committed' as const) : ('draft' as const),
     hash: workflow.hash,
+    masked: maskRecipients,
     run: runView(finished, env, await listStepRows(db, run.id)),
     messages: outcome.reports,
   };

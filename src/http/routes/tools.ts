@@ -67,8 +67,8 @@ export function toolRoutes(app: FastifyInstance, runtime: Runtime, deps: Deps) {
     async (request, reply) => {
       reply.header('x-request-id', request.id);
       const principal = principals.get(request)!;
-      const { environment, tool } = await resolveTool(deps, principal.workspaceId, principal.environmentId, request.params.key);
-      return invokeTool(deps, environment, tool, request.body?.input ?? {});
+      const { view, tool } = await resolveTool(runtime.resolver, principal.workspaceId, principal.environmentId, request.params.key);
+      return invokeTool(view, tool, request.body?.input ?? {});
     },
   );
 }

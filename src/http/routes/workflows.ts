@@ -69,11 +69,13 @@ const testRunBody = z.strictObject({
   recipients: recipients.min(1).optional().describe('default: the member running the test'),
   data: data.optional(),
   useCommitted: z.boolean().optional().describe('run the committed version instead of the draft (any environment)'),
+  reveal: z.boolean().optional().describe("show recipients' real values in an environment that obfuscates data (needs data.reveal; audited)"),
 });
 const testRunAnswer = z
   .object({
     version: z.enum(['draft', 'committed']),
     hash: z.string(),
+    masked: z.boolean().describe("whether recipients' values are masked in the messages (the environment obfuscates data and nothing was revealed)"),
     run: runView,
     messages: z.array(
       z.object({
@@ -133,7 +135,7 @@ export function workflowRoutes(app: FastifyInstance, runtime: Runtime, deps: Dep
       }
       const idempotencyKey = fromBody ?? fromHeader;
       const call = { key: principals.get(request)!, requestId: request.id };
-      const result = await triggerWorkflow(deps, call, request.params.key, { ...rest, ...(idempotencyKey !== undefined ? { idempotencyKey } : {}) }, runtime.workflows);
+      const result = await triggerWorkflow(deps, runtime.resolver, call, request.params.key, { ...rest, ...(idempotencyKey !== undefined ? { idempotencyKey } : {}) }, runtime.workflows);
       if (!result.created) reply.header('idempotent-replayed', 'true');
       return reply.status(result.created ? 202 : 200).send({ runId: result.runId, status: result.status });
     },
@@ -174,6 +176,6 @@ export function testRunRoutes(app: FastifyInstance, deps: Deps, runtime: Runtime
         response: { 200: testRunAnswer, 400: errorResponse, 403: errorResponse, 404: errorResponse, 409: errorResponse, 413: errorResponse },
       },
     },
-    async (request) => testWorkflow(deps, await contextOf(deps, request), request.params.env, request.body, runtime.workflows),
+    async (request) => testWorkflow(deps, runtime.resolver, await contextOf(deps, request), request.params.env, request.body, runtime.workflows),
   );
 }

@@ -3,11 +3,10 @@
 // step log. What comes next is decided from that log, so a run resumes wherever it stopped.
 import type { Json } from '../../domain/canonical.js';
 import type { Environment } from '../../domain/environments/chain.js';
+import { maskValue } from '../../domain/data/mask.js';
 import { conflict, StagelineError } from '../../domain/errors.js';
-import { mergeOverride } from '../../domain/overrides/merge.js';
-import { resourceId, type Snapshot } from '../../domain/releases/snapshot.js';
-import { KIND_SCHEMAS, type LayoutContent } from '../../domain/resources/kinds.js';
-import { contentReferences } from '../../domain/templates/template.js';
+import type { LayoutContent } from '../../domain/resources/kinds.js';
+import { failureError, type Resolution } from '../../domain/resolution/resolve.js';
 import {
   asText,
   htmlUse,
@@ -33,32 +32,10 @@ import {
 } from '../../domain/workflows/progress.js';
 import { emailAddressOf, type Recipient, type StepReport, type WorkflowRun } from '../../domain/workflows/runs.js';
 import type { Deps } from '../../services/context.js';
-import { secretValues } from '../../services/secrets.js';
-import { invokeTool, toolProfile, type ResolvedTool } from '../../services/tools.js';
-import type { Db } from '../../store/database.js';
-import { findSnapshotEntry, getContents } from '../../store/releases.js';
-import { findActive, findOverride } from '../../store/resources.js';
-import { variablesForEnvironment } from '../../store/variables.js';
+import { invokeTool, toolOf, type ResolvedTool } from '../../services/tools.js';
 import { listStepRows, putStepRow, type StepRow } from '../../store/workflows.js';
 import { ChannelError, type Channels, type RenderedMessages } from '../channels/index.js';
-
-/** Where a run's layouts and tools come from: its release, or the draft state in a test run. */
-export interface ResourceSource {
-  hashOf(kind: 'layout' | 'tool', key: string): Promise<string | undefined>;
-}
-
-export function releaseSource(db: Db, workspaceId: string, snapshotId: string | null): ResourceSource {
-  return {
-    async hashOf(kind, key) {
-      if (!snapshotId) return undefined;
-      return (await findSnapshotEntry(db, workspaceId, snapshotId, kind, key))?.hash;
-    },
-  };
-}
-
-export function snapshotSource(snapshot: Snapshot): ResourceSource {
-  return { hashOf: async (kind, key) => snapshot.get(resourceId(kind, key))?.hash };
-}
+import type { ResolutionView } from '../resolver.js';
 
 export interface AdvanceOptions {
   /** `test`: delays are skipped and failures are not retried (the caller waits for the answer). */
@@ -67,6 +44,8 @@ export interface AdvanceOptions {
   signal?: AbortSignal;
   /** The run was never executed: there is no step log to read. */
   fresh?: boolean;
+  /** `test`: recipients' values are masked in the messages reported (the environment obfuscates data). */
+  maskRecipients?: boolean;
 }
 
 export type AdvanceResult =
@@ -79,63 +58,42 @@ type Attempt =
 
 class Interrupted extends Error {}
 
-/** A run's environment values and resources, read once per execution. */
+/**
+ * A run's resources as its version resolves them (the release it was queued on, or the draft
+ * state in a test run), each layout and tool resolved once per execution.
+ */
 class RunContext {
-  private vars?: Promise<Record<string, unknown>>;
-  private secrets?: Promise<Record<string, string>>;
   private readonly layouts = new Map<string, Promise<LayoutContent>>();
   private readonly tools = new Map<string, Promise<ResolvedTool>>();
   readonly reports: StepReport[] = [];
 
   constructor(
-    private readonly deps: Deps,
     readonly run: WorkflowRun,
-    readonly env: Environment,
-    private readonly source: ResourceSource,
+    readonly view: ResolutionView,
     readonly options: AdvanceOptions,
   ) {}
 
-  private get scope() {
-    return { workspaceId: this.env.workspaceId, environmentId: this.env.id };
+  get env(): Environment {
+    return this.view.environment;
   }
 
-  /**
-   * The template scope for one recipient of templates `read`: secrets only where the step may
-   * carry them, variables read only when the templates use some.
-   */
-  async templateScope(recipient: Recipient, withSecrets: boolean, read: unknown): Promise<RenderScope> {
-    const usesVars = contentReferences(read).some((ref) => ref.startsWith('vars.'));
-    if (usesVars) this.vars ??= variablesForEnvironment(this.deps.store.db, this.env.workspaceId, this.env.id);
-    const scope: RenderScope = { vars: usesVars ? await this.vars! : {}, env: { slug: this.env.slug, name: this.env.name }, recipient, data: this.run.data };
-    if (withSecrets) {
-      this.secrets ??= secretValues(this.deps, this.deps.store.db, this.env);
-      scope.secrets = await this.secrets;
-    }
-    return scope;
+  /** The template scope for one recipient: secrets only where the step may carry them. */
+  async templateScope(recipient: Recipient, withSecrets: boolean): Promise<RenderScope> {
+    return { ...(await this.view.scope(withSecrets)), recipient, data: this.run.data };
   }
 
-  private async content(kind: 'layout' | 'tool', key: string): Promise<{ hash: string; content: unknown; override: unknown }> {
-    const id = resourceId(kind, key);
-    const hash = await this.source.hashOf(kind, key);
-    const version = this.run.snapshotId ? `${this.env.slug}#${this.run.release}` : `the draft state of ${this.env.slug}`;
-    if (!hash) throw conflict('missing_references', `${id} is not in ${version}`, [{ resource: id }]);
-    const [active, override, contents] = await Promise.all([
-      findActive(this.deps.store.db, this.scope, kind, key),
-      findOverride(this.deps.store.db, this.scope, kind, key),
-      getContents(this.deps.store.db, this.env.workspaceId, [hash]),
-    ]);
-    if (!active) throw conflict(`${kind}_inactive`, `${id} is switched off in ${this.env.slug}`, [{ resource: id }]);
-    return { hash, content: contents.get(hash), override };
+  /** A layout or tool the version lacks is a missing reference of the run, not a 404. */
+  private resolved<K extends 'layout' | 'tool'>(resolution: Resolution<K>) {
+    if (resolution.ok) return resolution.resource;
+    const { failure } = resolution;
+    if (failure.reason === 'missing') throw conflict('missing_references', `${failure.id} is not in ${failure.version}`, [{ resource: failure.id }]);
+    throw failureError(failure);
   }
 
   layout(key: string): Promise<LayoutContent> {
     let found = this.layouts.get(key);
     if (!found) {
-      found = this.content('layout', key).then(({ content, override }) => {
-        const parsed = KIND_SCHEMAS.layout.safeParse(mergeOverride(content, override));
-        if (!parsed.success) throw conflict('layout_invalid', `layout/${key} with its override in ${this.env.slug} is not a valid layout`, [{ resource: `layout/${key}` }]);
-        return parsed.data;
-      });
+      found = this.view.resolve('layout', key).then((resolution) => this.resolved(resolution).content);
       this.layouts.set(key, found);
     }
     return found;
@@ -144,7 +102,7 @@ class RunContext {
   tool(key: string): Promise<ResolvedTool> {
     let found = this.tools.get(key);
     if (!found) {
-      found = this.content('tool', key).then(({ hash, content, override }) => toolProfile(this.env, key, hash, content, override));
+      found = this.view.resolve('tool', key).then((resolution) => toolOf({ ok: true, resource: this.resolved(resolution) }));
       this.tools.set(key, found);
     }
     return found;
@@ -156,6 +114,21 @@ function maskedSecrets(secrets: Record<string, string> | undefined): Record<stri
   const out: Record<string, string> = {};
   for (const name of Object.keys(secrets ?? {})) out[name] = `[secret ${name}]`;
   return out;
+}
+
+/** A recipient as a member sees it where data is obfuscated: its id, every other value masked. */
+function maskedRecipient(recipient: Recipient): Recipient {
+  return { ...(maskValue(recipient) as Recipient), id: recipient.id };
+}
+
+/** A test run's preview: masked values may not render as the real ones did, and the delivery goes on without one. */
+function previewOf(render: () => unknown): unknown {
+  try {
+    return render();
+  } catch (error) {
+    if (error instanceof StagelineError) return null;
+    throw error;
+  }
 }
 
 const EMAIL_LAYOUT = withRoots(WORKFLOW_TEMPLATES, 'layout templates', 'content');
@@ -201,9 +174,10 @@ export class WorkflowEngine {
    * are recorded in the step log; any other error (the database) is thrown and the run resumes
    * from its log on the next execution.
    */
-  async advance(run: WorkflowRun, env: Environment, source: ResourceSource, options: AdvanceOptions): Promise<AdvanceResult> {
-    const ctx = new RunContext(this.deps, run, env, source, options);
-    if (options.mode === 'queue' && !(await findActive(this.deps.store.db, { workspaceId: env.workspaceId, environmentId: env.id }, 'workflow', run.workflow))) {
+  async advance(run: WorkflowRun, view: ResolutionView, options: AdvanceOptions): Promise<AdvanceResult> {
+    const ctx = new RunContext(run, view, options);
+    const env = view.environment;
+    if (options.mode === 'queue' && !view.state.isActive('workflow', run.workflow)) {
       // The kill switch stops runs already queued too: nothing more is sent.
       return { kind: 'done', failed: true, error: `workflow/${run.workflow} was switched off in ${env.slug}; the rest of the run was not sent`, reports: [] };
     }
@@ -283,10 +257,14 @@ export class WorkflowEngine {
     let preview: unknown = null;
     try {
       const layout = step.channel !== 'webhook' && step.layout ? await ctx.layout(step.layout) : undefined;
-      const scope = await ctx.templateScope(recipient, withSecrets, [step.template, layout]);
+      const scope = await ctx.templateScope(recipient, withSecrets);
       message = this.render(step, layout, scope, recipient, where);
-      // A test run answers what was rendered to a member, who never sees a secret's value.
-      if (ctx.options.mode === 'test') preview = withSecrets ? this.render(step, layout, { ...scope, secrets: maskedSecrets(scope.secrets) }, recipient, where) : message;
+      // A test run answers what was rendered to a member, who never sees a secret's value (nor,
+      // where data is obfuscated, a recipient's).
+      if (ctx.options.mode === 'test') {
+        const masked = ctx.options.maskRecipients ? maskedRecipient(recipient) : recipient;
+        preview = withSecrets || masked !== recipient ? previewOf(() => this.render(step, layout, { ...scope, secrets: maskedSecrets(scope.secrets), recipient: masked }, masked, where)) : message;
+      }
     } catch (error) {
       if (error instanceof StagelineError) return { ok: false, transient: false, error: error.message, preview };
       throw error;
@@ -352,10 +330,12 @@ export class WorkflowEngine {
     let response;
     try {
       const tool = await ctx.tool(step.tool);
-      const scope = await ctx.templateScope(recipient, false, step.input);
-      const input = renderValue(step.input ?? {}, scope, TOOL_INPUT_TEMPLATES, `workflow/${ctx.run.workflow} step ${index}`) as Record<string, unknown>;
-      preview = { tool: step.tool, input };
-      response = await invokeTool(this.deps, ctx.env, tool, input, ctx.options.signal ? { signal: ctx.options.signal } : {});
+      const scope = await ctx.templateScope(recipient, false);
+      const where = `workflow/${ctx.run.workflow} step ${index}`;
+      const input = renderValue(step.input ?? {}, scope, TOOL_INPUT_TEMPLATES, where) as Record<string, unknown>;
+      const previewInput = ctx.options.maskRecipients ? previewOf(() => renderValue(step.input ?? {}, { ...scope, recipient: maskedRecipient(recipient) }, TOOL_INPUT_TEMPLATES, where)) : input;
+      preview = { tool: step.tool, input: previewInput };
+      response = await invokeTool(ctx.view, tool, input, ctx.options.signal ? { signal: ctx.options.signal } : {});
     } catch (error) {
       if (ctx.options.signal?.aborted) throw new Interrupted();
       if (!(error instanceof StagelineError)) throw error;

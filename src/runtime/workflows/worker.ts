@@ -3,16 +3,14 @@
 // triggers on this node, by its own timers for jobs it rescheduled, and by a poll for the rest.
 import { randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
-import type { Environment } from '../../domain/environments/chain.js';
-import type { Snapshot } from '../../domain/releases/snapshot.js';
 import { DEFAULT_RETRY, retryDelayMs, type RetryPolicy } from '../../domain/workflows/progress.js';
 import type { WorkflowRun } from '../../domain/workflows/runs.js';
 import type { Deps } from '../../services/context.js';
-import type { TestOutcome, WorkflowRunner } from '../../services/workflows.js';
-import { findEnvironmentById } from '../../store/environments.js';
+import type { TestOutcome, TestRunOptions, WorkflowRunner } from '../../services/workflows.js';
 import { claimJobs, deleteJob, findRunsOfJobs, finishRunOfJob, markRunsStarted, renewLeases, requeueJob, type Job } from '../../store/workflows.js';
 import type { Channels } from '../channels/index.js';
-import { releaseSource, snapshotSource, WorkflowEngine, type AdvanceResult } from './engine.js';
+import type { ResolutionView, Resolver } from '../resolver.js';
+import { WorkflowEngine, type AdvanceResult } from './engine.js';
 
 export interface WorkflowWorkerOptions {
   /** Starts claiming jobs when the node starts (default true); false leaves them to other nodes. */
@@ -60,6 +58,7 @@ export class WorkflowWorker implements WorkflowRunner {
 
   constructor(
     private readonly deps: Deps,
+    private readonly resolver: Resolver,
     channels: Channels,
     private readonly options: WorkflowWorkerOptions = {},
     private readonly logger?: FastifyBaseLogger,
@@ -110,8 +109,8 @@ export class WorkflowWorker implements WorkflowRunner {
   }
 
   /** Runs a test run now, in the caller's request: delays skipped, failures not retried. */
-  async runTest(run: WorkflowRun, env: Environment, snapshot: Snapshot): Promise<TestOutcome> {
-    const result = await this.engine.advance(run, env, snapshotSource(snapshot), { mode: 'test', fresh: true });
+  async runTest(run: WorkflowRun, view: ResolutionView, options: TestRunOptions): Promise<TestOutcome> {
+    const result = await this.engine.advance(run, view, { mode: 'test', fresh: true, maskRecipients: options.maskRecipients });
     if (result.kind !== 'done') throw new Error(`a test run cannot ${result.kind === 'wait' ? 'wait' : 'be interrupted'}`);
     return { failed: result.failed, error: result.error, reports: result.reports };
   }
@@ -135,11 +134,9 @@ export class WorkflowWorker implements WorkflowRunner {
         const db = this.deps.store.db;
         const runs = await findRunsOfJobs(db, jobs.map((j) => j.runId));
         await markRunsStarted(db, jobs.map((j) => j.runId), now.toISOString());
-        const environments = new Map<string, Promise<Environment | undefined>>();
         for (const job of jobs) {
           const run = runs.get(job.runId);
-          if (run && !environments.has(run.environmentId)) environments.set(run.environmentId, findEnvironmentById(db, run.workspaceId, run.environmentId));
-          this.execute(job, run, run && environments.get(run.environmentId)!);
+          this.execute(job, run, run && this.resolver.environment(run.workspaceId, run.environmentId).then((state) => state?.release(run.snapshotId, run.release)));
         }
         if (this.backlog) this.again = true;
       } while (this.again && !this.stopped);
@@ -148,9 +145,9 @@ export class WorkflowWorker implements WorkflowRunner {
     }
   }
 
-  private execute(job: Job, run: WorkflowRun | undefined, env: Promise<Environment | undefined> | undefined): void {
+  private execute(job: Job, run: WorkflowRun | undefined, view: Promise<ResolutionView | undefined> | undefined): void {
     const controller = new AbortController();
-    const done = this.runJob(job, run, env, controller.signal)
+    const done = this.runJob(job, run, view, controller.signal)
       .catch((error: unknown) => this.logger?.error({ err: error, job: job.id }, 'a workflow job failed to record its outcome'))
       .finally(() => {
         this.active.delete(job.id);
@@ -159,12 +156,12 @@ export class WorkflowWorker implements WorkflowRunner {
     this.active.set(job.id, { job, controller, done });
   }
 
-  private async runJob(job: Job, run: WorkflowRun | undefined, environment: Promise<Environment | undefined> | undefined, signal: AbortSignal): Promise<void> {
+  private async runJob(job: Job, run: WorkflowRun | undefined, release: Promise<ResolutionView | undefined> | undefined, signal: AbortSignal): Promise<void> {
     const db = this.deps.store.db;
     let result: AdvanceResult;
     try {
-      const env = await environment;
-      if (!run || !env) {
+      const view = await release;
+      if (!run || !view) {
         await deleteJob(db, job); // the environment and its runs were deleted
         return;
       }
@@ -172,7 +169,7 @@ export class WorkflowWorker implements WorkflowRunner {
         await deleteJob(db, job); // finished by an execution that stopped before removing its job
         return;
       }
-      result = await this.engine.advance(run, env, releaseSource(db, run.workspaceId, run.snapshotId), {
+      result = await this.engine.advance(run, view, {
         mode: 'queue',
         signal,
         // A run still queued when claimed was never executed: it has no step log to read.

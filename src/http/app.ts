@@ -36,6 +36,8 @@ export interface AppOptions {
   logger?: FastifyBaseLogger;
   bodyLimit?: number;
   version?: string;
+  /** Proxies whose x-forwarded-for sets request.ip (STAGELINE_TRUSTED_PROXIES); none by default. */
+  trustedProxies?: string[];
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -55,6 +57,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     requestIdHeader: false,
+    trustProxy: options.trustedProxies && options.trustedProxies.length > 0 ? options.trustedProxies : false,
     // A URL that cannot be decoded still gets the documented error shape.
     frameworkErrors: (error, _request, reply: FastifyReply) => {
       void reply.status(400).send(errorBody('invalid_request', `the request URL is not valid: ${error.message}`));
@@ -116,7 +119,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     secretRoutes(api, options.deps);
     settingRoutes(api, options.deps);
     apiKeyRoutes(api, options.deps);
-    peopleRoutes(api, options.deps);
+    peopleRoutes(api, options.deps, options.runtime.logins);
     freezeRoutes(api, options.deps);
     dataRoutes(api, options.deps);
     testRunRoutes(api, options.deps, options.runtime);

@@ -1,7 +1,7 @@
 // Every error leaves the server as `{"error":{code,message,details}}`. Caller mistakes keep
 // their 4xx status and code; anything else is logged and answered without internals.
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { StagelineError } from '../domain/errors.js';
+import { RateLimitedError, StagelineError } from '../domain/errors.js';
 
 const FRAMEWORK_CODES: Record<number, string> = {
   400: 'invalid_json',
@@ -23,6 +23,7 @@ function isUnavailable(error: unknown): boolean {
 export function handleError(error: FastifyError | StagelineError | Error, request: FastifyRequest, reply: FastifyReply) {
   reply.header('x-request-id', request.id);
   if (error instanceof StagelineError) {
+    if (error instanceof RateLimitedError) reply.header('retry-after', String(error.retryAfterSeconds));
     return reply.status(error.status).send(errorBody(error.code, error.message, error.details));
   }
   const status = (error as FastifyError).statusCode;

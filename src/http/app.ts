@@ -27,6 +27,7 @@ import { toolRoutes } from './routes/tools.js';
 import { dataRoutes, runtimeDataRoutes } from './routes/data.js';
 import { testRunRoutes, workflowRoutes } from './routes/workflows.js';
 import type { Runtime } from '../runtime/index.js';
+import { VERSION } from '../version.js';
 
 export type App = FastifyInstance;
 
@@ -109,7 +110,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       openapi: '3.1.0',
       info: {
         title: 'Stageline management API',
-        version: options.version ?? '0.1.0',
+        version: options.version ?? VERSION,
         description:
           'Management API (environments, versioned resources, commits, promotions, rollbacks, overrides, kill switches, variables, secrets, settings, API keys, audit log) and the runtime delivery API.',
       },

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseTrustedProxies } from '../src/config.js';
 import { startHarness, WS, type Harness } from './support.js';
 
 const PASSWORD = 'correct horse battery';
@@ -161,5 +162,16 @@ describe('login throttling on Redis', () => {
     expect((await redis.keys(`${keyPrefix}:login:*`)).length).toBeGreaterThan(0);
     await sleep(1100);
     expect((await login(b.app, client, EMAIL, PASSWORD)).status).toBe(200);
+  });
+});
+
+describe('STAGELINE_TRUSTED_PROXIES', () => {
+  it('takes comma-separated addresses and CIDRs', () => {
+    expect(parseTrustedProxies(' 10.0.0.0/8, 127.0.0.1 ,::1,2001:db8::/32')).toEqual(['10.0.0.0/8', '127.0.0.1', '::1', '2001:db8::/32']);
+    expect(parseTrustedProxies(undefined)).toEqual([]);
+  });
+
+  it.each(['10.0.0.0/33', 'proxy.internal', '10.0.0.1/8/8', '::1/129'])('refuses %s', (entry) => {
+    expect(() => parseTrustedProxies(entry)).toThrow(/STAGELINE_TRUSTED_PROXIES/);
   });
 });

@@ -1,4 +1,5 @@
 // Node settings from the environment, with the defaults of the documented contract.
+import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 
 export interface Config {
@@ -14,6 +15,8 @@ export interface Config {
   bodyLimit: number;
   /** How often expired branches are deleted; 0 turns the sweep off on this node. */
   branchSweepSeconds: number;
+  /** Addresses and CIDRs of proxies whose `x-forwarded-for` is believed; empty believes none. */
+  trustedProxies: string[];
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -22,6 +25,21 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number): number
   const value = Number(raw);
   if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
   return value;
+}
+
+/** `STAGELINE_TRUSTED_PROXIES`: comma-separated addresses or CIDRs (`10.0.0.0/8, ::1`). */
+export function parseTrustedProxies(raw: string | undefined): string[] {
+  const entries = (raw ?? '').split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  for (const entry of entries) {
+    const [address = '', prefix, extra] = entry.split('/');
+    const family = isIP(address);
+    const bits = family === 6 ? 128 : 32;
+    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= bits);
+    if (family === 0 || !prefixOk || extra !== undefined) {
+      throw new Error(`STAGELINE_TRUSTED_PROXIES: "${entry}" is not an IP address or CIDR`);
+    }
+  }
+  return entries;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -42,5 +60,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.STAGELINE_LOG_LEVEL || 'info',
     bodyLimit: integer(env, 'STAGELINE_BODY_LIMIT', 1024 * 1024),
     branchSweepSeconds: integer(env, 'STAGELINE_BRANCH_SWEEP_SECONDS', 60),
+    trustedProxies: parseTrustedProxies(env.STAGELINE_TRUSTED_PROXIES),
   };
 }

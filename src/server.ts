@@ -12,6 +12,7 @@ import { KeyError } from './domain/secrets/envelope.js';
 import { loadMasterKeys } from './master-key.js';
 import { createNode, type Runtime } from './runtime/index.js';
 import { BranchSweeper } from './runtime/branch-sweeper.js';
+import { VERSION } from './version.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -30,6 +31,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       store,
       masterKeys: loadMasterKeys(config, logger),
       logger,
+      limits: { redisUrl: config.redisUrl },
       ...(isPostgresUrl(config.databaseUrl) ? { listenUrl: config.databaseUrl } : {}),
     });
   } catch (error) {
@@ -55,7 +57,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     logger.info('initialised workspace "default"; the owner token is STAGELINE_BOOTSTRAP_TOKEN');
   }
 
-  const app = await buildApp({ deps, runtime, logger, bodyLimit: config.bodyLimit });
+  const app = await buildApp({ deps, runtime, logger, bodyLimit: config.bodyLimit, trustedProxies: config.trustedProxies, version: VERSION });
   const sweeper = new BranchSweeper(deps, config.branchSweepSeconds * 1000, logger);
   sweeper.start();
   const address = await app.listen({ port: config.port, host: config.host });

@@ -27,11 +27,11 @@ describe('members and login', () => {
     expect((await h.call('POST', `${WS}/members`, { email: 'x@example.com', role: 'viewer' }, token)).status).toBe(403);
   });
 
-  it('a wrong password or unknown email is 401 invalid_credentials; failed logins are audited', async () => {
+  it('a wrong password or unknown email is 401 unauthenticated; failed logins are audited', async () => {
     for (const body of [{ email: 'dev@example.com', password: 'wrong password!!' }, { email: 'nobody@example.com', password: PASSWORD }]) {
       const res = await h.call('POST', '/api/auth/login', body, null);
       expect(res.status).toBe(401);
-      expect(res.body.error.code).toBe('invalid_credentials');
+      expect(res.body.error.code).toBe('unauthenticated');
     }
     const actions = (await h.call('GET', `${WS}/audit-log?action=auth.*`)).body.data.map((e: any) => e.action);
     expect(actions).toEqual(['auth.login_failed', 'auth.login']);

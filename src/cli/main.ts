@@ -7,8 +7,12 @@ import { generateKeyBytes } from '../domain/secrets/envelope.js';
 import { loadMasterKeys } from '../master-key.js';
 import { openStore } from '../store/database.js';
 import { rotateMasterKey } from '../services/keyring.js';
+import { VERSION } from '../version.js';
 
-const program = new Command().name('stageline').description('Environment control plane for application configuration');
+const program = new Command()
+  .name('stageline')
+  .description('Environment control plane for application configuration')
+  .version(VERSION, '-V, --version', 'print the version of stageline');
 
 program
   .command('server')

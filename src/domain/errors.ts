@@ -42,3 +42,14 @@ export function forbidden(permission: string, where?: string): StagelineError {
     { permission, environment: where ?? null },
   ]);
 }
+
+/** A caller over a limit: 429 `rate_limited`, answered with `Retry-After: retryAfterSeconds`. */
+export class RateLimitedError extends StagelineError {
+  constructor(
+    readonly retryAfterSeconds: number,
+    message = `too many attempts; retry in ${retryAfterSeconds} s`,
+  ) {
+    super(429, 'rate_limited', message, [{ retryAfterSeconds }]);
+    this.name = 'RateLimitedError';
+  }
+}

@@ -1,12 +1,13 @@
 // The HTTP server of a node: management API under /api, health, and the OpenAPI document.
 // Routes are thin: validate (zod), resolve the caller, call one use case, shape the answer.
 import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import swagger from '@fastify/swagger';
 import { jsonSchemaTransform, jsonSchemaTransformObject, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Deps } from '../services/context.js';
 import { isHealthy } from '../services/health.js';
-import { errorBody, handleError } from './errors.js';
+import { errorBody, handleClientError, handleError, refuseConnect, refuseExpectation, refuseWhileClosing } from './errors.js';
 import { serializerCompiler, validatorCompiler } from './validation.js';
 import { registerAuth } from './auth.js';
 import { workspaceRoutes } from './routes/workspaces.js';
@@ -26,6 +27,7 @@ import { toolRoutes } from './routes/tools.js';
 import { dataRoutes, runtimeDataRoutes } from './routes/data.js';
 import { testRunRoutes, workflowRoutes } from './routes/workflows.js';
 import type { Runtime } from '../runtime/index.js';
+import { VERSION } from '../version.js';
 
 export type App = FastifyInstance;
 
@@ -36,6 +38,8 @@ export interface AppOptions {
   logger?: FastifyBaseLogger;
   bodyLimit?: number;
   version?: string;
+  /** Proxies whose x-forwarded-for sets request.ip (STAGELINE_TRUSTED_PROXIES); none by default. */
+  trustedProxies?: string[];
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -51,10 +55,30 @@ function nextRequestId(): string {
 export const LOG_REDACT = ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-stageline-key"]'];
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  // Set when the app starts closing: later requests get a 503 in the error shape.
+  let closing = false;
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     requestIdHeader: false,
+    // Requests Node's parser refuses (431, malformed framing, an incomplete body) answer in the error shape.
+    clientErrorHandler: handleClientError,
+    return503OnClosing: false,
+    serverFactory: (handler, fastifyOptions) => {
+      // Without Host the request is still served (nothing here reads it) rather than refused with an empty 400.
+      const server = createServer({ requireHostHeader: false }, (request: IncomingMessage, response: ServerResponse) =>
+        closing ? refuseWhileClosing(response) : handler(request, response),
+      );
+      // What Fastify sets on a server it makes itself.
+      const timeouts = fastifyOptions as { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number };
+      server.keepAliveTimeout = timeouts.keepAliveTimeout ?? 72_000;
+      server.requestTimeout = timeouts.requestTimeout ?? 0;
+      server.setTimeout(timeouts.connectionTimeout ?? 0);
+      server.on('checkExpectation', refuseExpectation);
+      server.on('connect', refuseConnect);
+      return server;
+    },
+    trustProxy: options.trustedProxies && options.trustedProxies.length > 0 ? options.trustedProxies : false,
     // A URL that cannot be decoded still gets the documented error shape.
     frameworkErrors: (error, _request, reply: FastifyReply) => {
       void reply.status(400).send(errorBody('invalid_request', `the request URL is not valid: ${error.message}`));
@@ -65,6 +89,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
   }).withTypeProvider<ZodTypeProvider>();
 
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  // The API reads JSON only; text/plain answers 415 like any other type instead of a confusing validation error.
+  app.removeContentTypeParser('text/plain');
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(handleError);
@@ -80,7 +110,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       openapi: '3.1.0',
       info: {
         title: 'Stageline management API',
-        version: options.version ?? '0.1.0',
+        version: options.version ?? VERSION,
         description:
           'Management API (environments, versioned resources, commits, promotions, rollbacks, overrides, kill switches, variables, secrets, settings, API keys, audit log) and the runtime delivery API.',
       },
@@ -116,7 +146,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     secretRoutes(api, options.deps);
     settingRoutes(api, options.deps);
     apiKeyRoutes(api, options.deps);
-    peopleRoutes(api, options.deps);
+    peopleRoutes(api, options.deps, options.runtime.logins);
     freezeRoutes(api, options.deps);
     dataRoutes(api, options.deps);
     testRunRoutes(api, options.deps, options.runtime);

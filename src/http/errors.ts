@@ -1,7 +1,9 @@
 // Every error leaves the server as `{"error":{code,message,details}}`. Caller mistakes keep
 // their 4xx status and code; anything else is logged and answered without internals.
+import { STATUS_CODES, maxHeaderSize, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { StagelineError } from '../domain/errors.js';
+import { RateLimitedError, StagelineError } from '../domain/errors.js';
 
 const FRAMEWORK_CODES: Record<number, string> = {
   400: 'invalid_json',
@@ -9,6 +11,16 @@ const FRAMEWORK_CODES: Record<number, string> = {
   405: 'method_not_allowed',
   413: 'payload_too_large',
   415: 'unsupported_media_type',
+};
+
+/** Fastify's own errors by code, where the status alone would name the wrong cause. */
+const FASTIFY_ERRORS: Record<string, [code: string, message: string]> = {
+  // The parser's message quotes the body, which may hold a secret.
+  FST_ERR_CTP_INVALID_JSON_BODY: ['invalid_json', 'the request body is not valid JSON'],
+  FST_ERR_CTP_EMPTY_JSON_BODY: ['invalid_json', 'the request body is empty but its Content-Type is application/json'],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: ['invalid_request', 'the request body does not match its Content-Length'],
+  FST_ERR_CTP_BODY_TOO_LARGE: ['payload_too_large', 'the request body is larger than the server accepts'],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: ['unsupported_media_type', 'send the request body as application/json'],
 };
 
 export function errorBody(code: string, message: string, details: unknown[] = []) {
@@ -23,18 +35,15 @@ function isUnavailable(error: unknown): boolean {
 export function handleError(error: FastifyError | StagelineError | Error, request: FastifyRequest, reply: FastifyReply) {
   reply.header('x-request-id', request.id);
   if (error instanceof StagelineError) {
+    if (error instanceof RateLimitedError) reply.header('retry-after', String(error.retryAfterSeconds));
     return reply.status(error.status).send(errorBody(error.code, error.message, error.details));
   }
   const status = (error as FastifyError).statusCode;
   if (status && status >= 400 && status < 500) {
-    const code = FRAMEWORK_CODES[status] ?? 'invalid_request';
-    const message =
-      code === 'payload_too_large'
-        ? 'the request body is larger than the server accepts'
-        : code === 'invalid_json'
-          ? // The parser's message quotes the body, which may hold a secret.
-            'the request body is not valid JSON'
-          : error.message;
+    const known = FASTIFY_ERRORS[(error as FastifyError).code];
+    const code = known?.[0] ?? FRAMEWORK_CODES[status] ?? 'invalid_request';
+    // A JSON parse error without Fastify's code still must not quote the body.
+    const message = known?.[1] ?? (code === 'invalid_json' ? 'the request body is not valid JSON' : code === 'payload_too_large' ? 'the request body is larger than the server accepts' : error.message);
     return reply.status(status).send(errorBody(code, message));
   }
   if (isUnavailable(error)) {
@@ -43,4 +52,64 @@ export function handleError(error: FastifyError | StagelineError | Error, reques
   }
   request.log.error({ err: error, reqId: request.id }, 'unhandled error');
   return reply.status(500).send(errorBody('internal_error', `an internal error occurred (request ${request.id})`));
+}
+
+// Answers given before a request reaches Fastify: Node's HTTP parser refusing the bytes
+// (`clientError`), an `Expect` it cannot meet, a CONNECT, a node shutting down. They are
+// written raw on the socket, still in the error shape, and close the connection.
+
+/** A complete HTTP/1.1 response carrying `{"error":{code,message,details}}`. */
+export function rawErrorResponse(status: number, code: string, message: string, details: unknown[] = []): string {
+  const body = JSON.stringify(errorBody(code, message, details));
+  return (
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
+    `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+  );
+}
+
+const FRAMING = ['HPE_INVALID_CONTENT_LENGTH', 'HPE_UNEXPECTED_CONTENT_LENGTH', 'HPE_INVALID_TRANSFER_ENCODING', 'HPE_INVALID_CHUNK_SIZE', 'HPE_CHUNK_EXTENSIONS_OVERFLOW'];
+
+/** What the parser's error means to the caller: status, code, message. */
+export function clientErrorAnswer(parserCode: string | undefined): [number, string, string] {
+  if (parserCode === 'HPE_HEADER_OVERFLOW') {
+    return [431, 'headers_too_large', `the request line and headers are larger than the server accepts (${maxHeaderSize} bytes)`];
+  }
+  if (parserCode === 'ERR_HTTP_REQUEST_TIMEOUT' || parserCode === 'ERR_HTTP_HEADERS_TIMEOUT') {
+    return [408, 'request_timeout', 'the request was not received in time'];
+  }
+  if (parserCode === 'HPE_INVALID_EOF_STATE') return [400, 'invalid_request', 'the connection ended before the request was complete'];
+  if (parserCode && FRAMING.includes(parserCode)) {
+    return [400, 'invalid_request', 'the request body framing (Content-Length or Transfer-Encoding) is not valid'];
+  }
+  if (parserCode === 'HPE_INVALID_METHOD') return [400, 'invalid_request', 'the request method is not valid'];
+  return [400, 'invalid_request', 'the request is not valid HTTP/1.1'];
+}
+
+/** Fastify's `clientErrorHandler`: the parser's refusals in the error shape. */
+export function handleClientError(error: Error & { code?: string }, socket: Duplex): void {
+  // A reset connection has nobody left to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  if (socket.writable) {
+    const [status, code, message] = clientErrorAnswer(error.code);
+    socket.end(rawErrorResponse(status, code, message, error.code ? [{ reason: error.code }] : []));
+  } else {
+    socket.destroy();
+  }
+}
+
+/** A request whose `Expect` header asks for something other than `100-continue`. */
+export function refuseExpectation(request: IncomingMessage, response: ServerResponse): void {
+  const body = JSON.stringify(errorBody('expectation_failed', `the server cannot meet "Expect: ${request.headers.expect ?? ''}"; only 100-continue is supported`));
+  response.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
+}
+
+/** CONNECT: this server is not a forward proxy. */
+export function refuseConnect(_request: IncomingMessage, socket: Duplex): void {
+  socket.end(rawErrorResponse(405, 'method_not_allowed', 'CONNECT is not supported: this server is not a forward proxy'));
+}
+
+/** A request that arrives while the node shuts down: another node should take it. */
+export function refuseWhileClosing(response: ServerResponse): void {
+  const body = JSON.stringify(errorBody('unavailable', 'the server is shutting down; retry on another node'));
+  response.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close', 'retry-after': '1' }).end(body);
 }

@@ -11,6 +11,8 @@ import { Channels } from './channels/index.js';
 import { DeliveryCache } from './delivery-cache.js';
 import { KeyCache } from './key-cache.js';
 import { Resolver } from './resolver.js';
+import { Limits, type LimitsOptions } from './limits.js';
+import { LoginCounters } from './login-throttle.js';
 import { StreamHub } from './stream-hub.js';
 import { WorkflowWorker, type WorkflowWorkerOptions } from './workflows/worker.js';
 
@@ -24,6 +26,10 @@ export interface Runtime {
   /** Email, webhook and in-app delivery, one instance per node (pooled connections). */
   channels: Channels;
   workflows: WorkflowWorker;
+  /** Counters of every limit on this node (memory, or Redis shared across nodes). */
+  limits: Limits;
+  /** Failed-login counters: per account and address, per account, per address. */
+  logins: LoginCounters;
   close(): Promise<void>;
 }
 
@@ -38,6 +44,8 @@ export interface NodeOptions {
   now?: () => Date;
   /** The workflow worker: poll interval, lease, concurrency, retries; `start: false` runs no jobs here. */
   workflows?: WorkflowWorkerOptions;
+  /** Where limit counters live: `redisUrl` (STAGELINE_REDIS_URL) shares them; absent keeps them in memory. */
+  limits?: LimitsOptions;
 }
 
 /** Dependencies and runtime of one node; the keyring is verified against stored data keys. */
@@ -55,6 +63,7 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
   const channels = new Channels();
   const resolver = new Resolver(deps, feed);
   const workflows = new WorkflowWorker(deps, resolver, channels, options.workflows, options.logger);
+  const limits = Limits.create({ ...options.limits, ...(options.logger ? { logger: options.logger } : {}) });
   const runtime: Runtime = {
     feed,
     resolver,
@@ -63,12 +72,15 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
     streams,
     channels,
     workflows,
+    limits,
+    logins: new LoginCounters(limits),
     async close() {
       // Running jobs finish their step and go back to the queue before the channels close.
       await workflows.stop();
       await channels.close();
       streams.close();
       await feed.close();
+      await limits.close();
     },
   };
   workflows.start();

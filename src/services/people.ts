@@ -49,14 +49,32 @@ async function recordForUser(deps: Deps, tx: Db, userId: string, actor: Actor, a
   }
 }
 
-export async function login(deps: Deps, input: { email: string; password: string }, requestId: string | null) {
+/** What a login asks of the node's throttle (src/runtime/login-throttle.ts implements it). */
+export interface LoginThrottle {
+  /** Counts the attempt, or refuses it with a RateLimitedError while its counters are blocked. */
+  admit(email: string, client: string): Promise<LoginAttempt>;
+}
+
+export interface LoginAttempt {
+  failed(): Promise<void>;
+  succeeded(): Promise<void>;
+}
+
+/** One answer for an unknown email and a wrong password, so the answer tells neither apart. */
+const LOGIN_FAILED = 'the email or the password is not right';
+
+export async function login(deps: Deps, input: { email: string; password: string }, from: { client: string; throttle: LoginThrottle }, requestId: string | null) {
+  const attempt = await from.throttle.admit(input.email, from.client);
   const user = await findUserByEmail(deps.store.db, input.email);
+  // An unknown email still costs a full scrypt (verifyPassword hashes a dummy), so timing matches.
   const ok = await verifyPassword(input.password, user?.password_hash ?? null);
   const actor: Actor = { kind: 'user', id: user?.id ?? 'unknown', name: input.email, tokenId: null, role: 'viewer', environmentRoles: {} };
   if (!user || !ok) {
+    await attempt.failed();
     if (user) await deps.store.transaction((tx) => recordForUser(deps, tx, user.id, actor, 'auth.login_failed', {}, requestId));
-    throw new StagelineError(401, 'invalid_credentials', 'the email or the password is not right');
+    throw new StagelineError(401, 'unauthenticated', LOGIN_FAILED);
   }
+  await attempt.succeeded();
   const token = generateToken();
   const now = deps.now();
   const expiresAt = new Date(now.getTime() + SESSION_HOURS * 3600_000).toISOString();

@@ -2,16 +2,18 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Deps } from '../../services/context.js';
+import type { LoginThrottle } from '../../services/people.js';
 import { addMember, createServiceToken, listMembers, listTokens, login, logout, removeMember, revokeServiceToken, updateMemberRole } from '../../services/people.js';
 import { contextOf, principalOf } from '../auth.js';
 import { errorResponse, loginBody, memberCreate, memberParams, memberPatch, tokenCreate, tokenParams, wsParams } from '../schemas.js';
 
-export function peopleRoutes(app: FastifyInstance, deps: Deps) {
+export function peopleRoutes(app: FastifyInstance, deps: Deps, logins: LoginThrottle) {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const errors = { 400: errorResponse, 401: errorResponse, 403: errorResponse, 404: errorResponse, 409: errorResponse };
 
-  api.post('/api/auth/login', { schema: { tags: ['auth'], security: [], body: loginBody, response: { 200: z.object({ token: z.string(), expiresAt: z.string() }), ...errors } } }, async (request) =>
-    login(deps, request.body, request.id),
+  api.post('/api/auth/login', { schema: { tags: ['auth'], security: [], body: loginBody, response: { 200: z.object({ token: z.string(), expiresAt: z.string() }), ...errors, 429: errorResponse } } }, async (request) =>
+    // request.ip believes x-forwarded-for only from STAGELINE_TRUSTED_PROXIES (the app's trustProxy).
+    login(deps, request.body, { client: request.ip, throttle: logins }, request.id),
   );
 
   api.post('/api/auth/logout', { schema: { tags: ['auth'], response: { 204: z.undefined(), ...errors } } }, async (request, reply) => {

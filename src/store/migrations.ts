@@ -464,6 +464,23 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       await db.schema.createIndex('workflow_jobs_lease').on('workflow_jobs').columns(['status', 'lease_expires_at']).execute();
     },
   },
+  '0011_audit_keyed': {
+    async up(db: Kysely<any>) {
+      // New nullable columns only: existing entries (append-only) keep key_id null and their
+      // unkeyed hashes; each node keys such chains at start with one marker entry.
+      await db.schema.alterTable('audit_log').addColumn('key_id', 'text').execute();
+      await db.schema.alterTable('workspaces').addColumn('audit_key_id', 'text').execute();
+      // Each workspace's audit key, wrapped by the master key like its data key.
+      await db.schema
+        .createTable('audit_keys')
+        .addColumn('workspace_id', 'text', (c) => c.primaryKey().references('workspaces.id').onDelete('cascade'))
+        .addColumn('master_key_id', 'text', (c) => c.notNull())
+        .addColumn('wrapped_key', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('rotated_at', 'text')
+        .execute();
+    },
+  },
 });
 
 export async function migrate(db: Kysely<any>, dialect: Dialect): Promise<string[]> {

@@ -483,10 +483,11 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
   },
 });
 
-export async function migrate(db: Kysely<any>, dialect: Dialect): Promise<string[]> {
+/** Applies every pending migration, or (for tests of a migration) those up to and including `until`. */
+export async function migrate(db: Kysely<any>, dialect: Dialect, until?: string): Promise<string[]> {
   const provider: MigrationProvider = { getMigrations: async () => migrations(dialect) };
   const migrator = new Migrator({ db, provider, migrationTableName: 'stageline_migrations', migrationLockTableName: 'stageline_migrations_lock' });
-  const { error, results } = await migrator.migrateToLatest();
+  const { error, results } = until ? await migrator.migrateTo(until) : await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }

@@ -6,11 +6,13 @@ import { sql, type Selectable } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHAIN_KEYED_ACTION, GENESIS_HASH, sealEntry, type AuditEntry } from '../src/domain/audit/chain.js';
 import { chainKey, type ChainKey } from '../src/domain/audit/keys.js';
+import { generateKeyBytes, parseMasterKeys } from '../src/domain/secrets/envelope.js';
 import { generateToken, hashToken } from '../src/services/auth.js';
+import { rotateMasterKey } from '../src/services/keyring.js';
 import { openStore } from '../src/store/database.js';
 import type { AuditTable } from '../src/store/schema.js';
 import { insertMember, insertToken, insertUser, insertWorkspace } from '../src/store/workspaces.js';
-import { createTestDatabase, startHarness, TEST_DB, WS, type Harness, type TestDatabase } from './support.js';
+import { createTestDatabase, startHarness, TEST_DB, TEST_MASTER_KEY, WS, type Harness, type TestDatabase } from './support.js';
 
 const UNKEYED = 100;
 const TOTAL = 286;
@@ -282,6 +284,27 @@ describe('signed checkpoints', () => {
       expect(res.body).toEqual((await call('GET', `${WS}/audit-log/public-key`)).body);
     } finally {
       await second.close();
+    }
+  });
+
+  it('a master-key rotation keeps the chain and the checkpoints verifiable once the old key is gone', async () => {
+    const next = generateKeyBytes().toString('base64');
+    const before = (await call('GET', `${WS}/audit-log/public-key`)).body;
+    await rotateMasterKey(h.store, parseMasterKeys(`${next},${TEST_MASTER_KEY}`));
+    try {
+      const rotated = await startHarness({ database, masterKey: next });
+      try {
+        const as = (method: string, path: string) => rotated.call(method, path, undefined, token);
+        expect((await as('GET', `${WS}/audit-log/public-key`)).body).toEqual(before);
+        const res = await as('GET', `${WS}/audit-log/verify?checkpoint=${encodeURIComponent(JSON.stringify(checkpoint))}`);
+        expect(res.body).toMatchObject({ valid: true, unkeyed: { from: 1, to: UNKEYED }, keyedFrom: UNKEYED + 1, checkpoint: { valid: true } });
+        expect((await rows()).filter((entry) => entry.action === CHAIN_KEYED_ACTION)).toHaveLength(1);
+      } finally {
+        await rotated.close();
+      }
+    } finally {
+      // Back to the harness's key, so the nodes of later tests start.
+      await rotateMasterKey(h.store, parseMasterKeys(`${TEST_MASTER_KEY},${next}`));
     }
   });
 

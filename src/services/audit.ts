@@ -38,7 +38,8 @@ export interface AuditRecord {
 
 /**
  * Seals `fields` as the workspace's next entry under its chain key, after the one marker entry
- * a chain of unkeyed entries gets before its first keyed one. Called with the head locked.
+ * a chain of unkeyed entries gets before its first keyed one. Locks the head (the workspace row)
+ * first, for the rest of the transaction, as the last lock a mutation takes.
  */
 async function append(deps: Deps, tx: Db, workspaceId: string, fields: Omit<AuditFields, 'seq' | 'keyId'> | null): Promise<AuditEntry | null> {
   let head = await lockAuditHead(deps.store, tx, workspaceId);

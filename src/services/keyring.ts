@@ -114,8 +114,9 @@ export class Keyring {
 
 /**
  * Re-wraps every workspace data key and audit key under the primary master key, in one
- * transaction with an audit entry per workspace whose data key moved. Nodes keep serving throughout as long as they were started with
- * both keys ("new,old"); afterwards the old key can be dropped from their configuration.
+ * transaction with an audit entry per workspace whose data key moved. Nodes keep serving
+ * throughout as long as they were started with both keys ("new,old"); afterwards the old key
+ * can be dropped from their configuration.
  */
 export async function rotateMasterKey(store: Store, masters: MasterKey[]): Promise<number> {
   const keyring = new Keyring(masters);

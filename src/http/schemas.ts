@@ -150,6 +150,52 @@ export const auditQuery = pageQuery.extend({
   until: z.iso.datetime({ offset: true }).transform((v) => new Date(v).toISOString()).optional(),
 });
 
+export const auditCheckpoint = z
+  .strictObject({
+    seq: z.number().int().min(0).max(MAX_INT),
+    hash: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters'),
+    at: z.string().min(1).max(40),
+    keyId: z.string().regex(/^[0-9a-f]{16}$/, 'must be 16 lowercase hex characters'),
+    signature: z.string().min(1).max(200).describe('base64 Ed25519 signature'),
+  })
+  .meta({ id: 'AuditCheckpoint' });
+
+/** A checkpoint in a query string: its JSON as returned, or base64 / base64url of that JSON. */
+const checkpointParam = z
+  .string()
+  .max(4000)
+  .transform((text, ctx) => {
+    const decoded = text.trimStart().startsWith('{') ? text : Buffer.from(text, 'base64url').toString('utf8');
+    try {
+      return JSON.parse(decoded) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be the checkpoint JSON, or base64 of it' });
+      return z.NEVER;
+    }
+  })
+  .pipe(auditCheckpoint)
+  .describe('a checkpoint from GET …/audit-log/checkpoint: its JSON, or base64 / base64url of it');
+
+export const auditVerifyQuery = z.strictObject({ checkpoint: checkpointParam.optional() });
+
+const chainBreak = z.object({ seq: z.number(), reason: z.string() });
+export const auditVerifyResult = z
+  .object({
+    valid: z.boolean(),
+    entries: z.number(),
+    head: z.string().nullable(),
+    firstBroken: chainBreak.nullable(),
+    unkeyed: z.object({ from: z.number(), to: z.number() }).nullable().describe('entries written before the chain was keyed (plain SHA-256)'),
+    keyedFrom: z.number().nullable().describe('the first entry sealed with HMAC-SHA256 under the chain key'),
+    keyId: z.string().nullable(),
+    checkpoint: z.object({ seq: z.number(), valid: z.boolean(), reason: z.string().nullable() }).optional(),
+  })
+  .meta({ id: 'AuditVerifyResult' });
+
+export const auditPublicKey = z
+  .object({ algorithm: z.literal('Ed25519'), publicKey: z.string().describe('SPKI PEM'), keyId: z.string() })
+  .meta({ id: 'AuditPublicKey' });
+
 export const variableParams = wsParams.extend({ name: z.string().max(100) });
 export const variableWrite = z.strictObject({
   value: z.unknown().optional().describe('default value (any JSON); absent = no default'),

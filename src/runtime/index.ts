@@ -5,6 +5,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { MasterKey } from '../domain/secrets/envelope.js';
 import type { Deps } from '../services/context.js';
 import { Keyring } from '../services/keyring.js';
+import { keyAuditChains } from '../services/audit.js';
 import type { Store } from '../store/database.js';
 import { ChangeFeed } from './change-feed.js';
 import { Channels } from './channels/index.js';
@@ -58,6 +59,8 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
     ...(options.logger ? { logger: options.logger } : {}),
   });
   const deps: Deps = { store: options.store, now: options.now ?? (() => new Date()), keyring, onChange: (workspaceId) => feed.poke(workspaceId) };
+  // Chains written before 0011_audit_keyed get their keying marker before this node serves.
+  await keyAuditChains(deps);
   await feed.start();
   const streams = new StreamHub(deps, feed, options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {});
   const channels = new Channels();

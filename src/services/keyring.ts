@@ -1,6 +1,8 @@
-// The keys behind secrets: the configured master keys (the first wraps, all unwrap) and each
-// workspace's data key, unwrapped once and kept in memory.
+// The keys behind secrets and the audit log: the configured master keys (the first wraps, all
+// unwrap) and each workspace's data key and audit key, unwrapped once and kept in memory.
 import { generateKeyBytes, KeyError, unwrapDataKey, wrapDataKey, type MasterKey } from '../domain/secrets/envelope.js';
+import { deriveAuditKey } from '../domain/audit/keys.js';
+import { findAuditKey, insertAuditKey, listAuditKeys, rewrapAuditKey } from '../store/audit.js';
 import type { Db, Store } from '../store/database.js';
 import { SYSTEM_ACTOR } from '../domain/auth/permissions.js';
 import { findWorkspaceById } from '../store/workspaces.js';
@@ -10,6 +12,7 @@ import { findWorkspaceKey, insertWorkspaceKey, listWorkspaceKeys, rewrapWorkspac
 
 export class Keyring {
   private readonly dataKeys = new Map<string, Buffer>();
+  private readonly auditKeys = new Map<string, Buffer>();
 
   constructor(private readonly masters: MasterKey[]) {
     if (masters.length === 0) throw new KeyError('at least one master key is required');
@@ -23,6 +26,7 @@ export class Keyring {
   async verify(db: Db): Promise<number> {
     const rows = await listWorkspaceKeys(db);
     for (const row of rows) this.remember(row.workspace_id, row.master_key_id, row.wrapped_key);
+    for (const row of await listAuditKeys(db)) this.rememberAuditKey(row.workspace_id, row.master_key_id, row.wrapped_key);
     return rows.length;
   }
 
@@ -59,6 +63,48 @@ export class Keyring {
     return changed;
   }
 
+  /** The workspace's audit key, or null while it has none (before its first keyed audit entry). */
+  async existingAuditKey(db: Db, workspaceId: string): Promise<Buffer | null> {
+    const cached = this.auditKeys.get(workspaceId);
+    if (cached) return cached;
+    const row = await findAuditKey(db, workspaceId);
+    return row ? this.rememberAuditKey(workspaceId, row.master_key_id, row.wrapped_key) : null;
+  }
+
+  /**
+   * The workspace's audit key, derived from the primary master key and stored (wrapped) when
+   * first needed. Stored rather than derived each time, so a master-key rotation re-wraps it
+   * but never changes it, and entries sealed before a rotation still verify after it.
+   */
+  async auditKey(tx: Db, workspaceId: string, at: string): Promise<Buffer> {
+    const existing = await this.existingAuditKey(tx, workspaceId);
+    if (existing) return existing;
+    const wrapped = wrapDataKey(this.masters[0]!, deriveAuditKey(this.masters[0]!.key, workspaceId), workspaceId, 'audit-key');
+    await insertAuditKey(tx, { workspaceId, masterKeyId: wrapped.masterKeyId, wrappedKey: wrapped.blob, at });
+    // Read back, as for data keys: the key stored first wins, and nothing is remembered before commit.
+    const row = (await findAuditKey(tx, workspaceId))!;
+    return unwrapDataKey(this.masters, { masterKeyId: row.master_key_id, blob: row.wrapped_key }, workspaceId, 'audit-key');
+  }
+
+  /** Re-wraps every audit key not yet under the primary master key; returns how many changed. */
+  async rotateAuditKeys(db: Db, at: string): Promise<number> {
+    let changed = 0;
+    for (const row of await listAuditKeys(db)) {
+      if (row.master_key_id === this.primaryId) continue;
+      const auditKey = this.rememberAuditKey(row.workspace_id, row.master_key_id, row.wrapped_key);
+      const wrapped = wrapDataKey(this.masters[0]!, auditKey, row.workspace_id, 'audit-key');
+      await rewrapAuditKey(db, { workspaceId: row.workspace_id, masterKeyId: wrapped.masterKeyId, wrappedKey: wrapped.blob, at });
+      changed += 1;
+    }
+    return changed;
+  }
+
+  private rememberAuditKey(workspaceId: string, masterKeyId: string, blob: string): Buffer {
+    const key = unwrapDataKey(this.masters, { masterKeyId, blob }, workspaceId, 'audit-key');
+    this.auditKeys.set(workspaceId, key);
+    return key;
+  }
+
   private remember(workspaceId: string, masterKeyId: string, blob: string): Buffer {
     const key = unwrapDataKey(this.masters, { masterKeyId, blob }, workspaceId);
     this.dataKeys.set(workspaceId, key);
@@ -67,9 +113,10 @@ export class Keyring {
 }
 
 /**
- * Re-wraps every workspace data key under the primary master key, in one transaction with an
- * audit entry per workspace. Nodes keep serving throughout as long as they were started with
- * both keys ("new,old"); afterwards the old key can be dropped from their configuration.
+ * Re-wraps every workspace data key and audit key under the primary master key, in one
+ * transaction with an audit entry per workspace whose data key moved. Nodes keep serving
+ * throughout as long as they were started with both keys ("new,old"); afterwards the old key
+ * can be dropped from their configuration.
  */
 export async function rotateMasterKey(store: Store, masters: MasterKey[]): Promise<number> {
   const keyring = new Keyring(masters);
@@ -78,6 +125,7 @@ export async function rotateMasterKey(store: Store, masters: MasterKey[]): Promi
   return store.transaction(async (tx) => {
     const at = deps.now().toISOString();
     const rotated = await keyring.rotate(tx, at);
+    await keyring.rotateAuditKeys(tx, at);
     for (const row of rotated) {
       const workspace = (await findWorkspaceById(tx, row.workspaceId))!;
       await record(deps, tx, { workspace: { id: workspace.id, slug: workspace.slug, name: workspace.name }, actor: SYSTEM_ACTOR, requestId: null }, {

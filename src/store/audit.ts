@@ -1,9 +1,10 @@
-// The audit log table. Appending reads and moves the workspace's chain head under the
-// workspace row's lock, so concurrent mutations still produce one unbroken sequence.
+// The audit log table and the workspaces' wrapped audit keys. Appending reads and moves the
+// workspace's chain head under the workspace row's lock, so concurrent mutations still produce
+// one unbroken sequence.
 import type { Selectable } from 'kysely';
 import type { Db, Store } from './database.js';
 import type { AuditTable } from './schema.js';
-import { GENESIS_HASH, sealEntry, type AuditEntry, type AuditFields } from '../domain/audit/chain.js';
+import { GENESIS_HASH, type AuditEntry, type ChainPosition } from '../domain/audit/chain.js';
 
 function toEntry(row: Selectable<AuditTable>): AuditEntry {
   return {
@@ -20,16 +21,22 @@ function toEntry(row: Selectable<AuditTable>): AuditEntry {
     afterDigest: row.after_digest,
     requestId: row.request_id,
     details: JSON.parse(row.details) as Record<string, unknown>,
+    keyId: row.key_id,
     prevHash: row.prev_hash,
     hash: row.hash,
   };
 }
 
-export async function appendAudit(store: Store, tx: Db, workspaceId: string, fields: Omit<AuditFields, 'seq'>): Promise<AuditEntry> {
-  let head = tx.selectFrom('workspaces').select(['audit_seq', 'audit_head']).where('id', '=', workspaceId);
+/** Locks the workspace's chain head until the transaction ends and returns it. */
+export async function lockAuditHead(store: Store, tx: Db, workspaceId: string): Promise<ChainPosition> {
+  let head = tx.selectFrom('workspaces').select(['audit_seq', 'audit_head', 'audit_key_id']).where('id', '=', workspaceId);
   if (store.supportsRowLocks) head = head.forUpdate();
-  const { audit_seq, audit_head } = await head.executeTakeFirstOrThrow();
-  const entry = sealEntry(audit_head || GENESIS_HASH, { ...fields, seq: audit_seq + 1 });
+  const row = await head.executeTakeFirstOrThrow();
+  return { seq: row.audit_seq, hash: row.audit_head || GENESIS_HASH, keyId: row.audit_key_id };
+}
+
+/** Stores a sealed entry that follows the head read by `lockAuditHead`, and makes it the head. */
+export async function insertAuditEntry(tx: Db, workspaceId: string, entry: AuditEntry): Promise<void> {
   await tx
     .insertInto('audit_log')
     .values({
@@ -49,10 +56,16 @@ export async function appendAudit(store: Store, tx: Db, workspaceId: string, fie
       details: JSON.stringify(entry.details),
       prev_hash: entry.prevHash,
       hash: entry.hash,
+      key_id: entry.keyId,
     })
     .execute();
-  await tx.updateTable('workspaces').set({ audit_seq: entry.seq, audit_head: entry.hash }).where('id', '=', workspaceId).execute();
-  return entry;
+  await tx.updateTable('workspaces').set({ audit_seq: entry.seq, audit_head: entry.hash, audit_key_id: entry.keyId }).where('id', '=', workspaceId).execute();
+}
+
+/** Workspaces whose chain has entries but no keyed one yet (written before keying existed). */
+export async function listUnkeyedChains(db: Db): Promise<string[]> {
+  const rows = await db.selectFrom('workspaces').select('id').where('audit_seq', '>', 0).where('audit_key_id', 'is', null).orderBy('id').execute();
+  return rows.map((row) => row.id);
 }
 
 export interface AuditFilter {
@@ -105,4 +118,34 @@ export async function readAuditRange(db: Db, workspaceId: string, afterSeq: numb
 
 export async function auditHead(db: Db, workspaceId: string) {
   return db.selectFrom('workspaces').select(['audit_seq', 'audit_head']).where('id', '=', workspaceId).executeTakeFirstOrThrow();
+}
+
+export async function findAuditEntry(db: Db, workspaceId: string, seq: number): Promise<AuditEntry | undefined> {
+  const row = await db.selectFrom('audit_log').selectAll().where('workspace_id', '=', workspaceId).where('seq', '=', seq).executeTakeFirst();
+  return row ? toEntry(row) : undefined;
+}
+
+export async function findAuditKey(db: Db, workspaceId: string) {
+  return db.selectFrom('audit_keys').selectAll().where('workspace_id', '=', workspaceId).executeTakeFirst();
+}
+
+export async function listAuditKeys(db: Db) {
+  return db.selectFrom('audit_keys').selectAll().orderBy('workspace_id').execute();
+}
+
+/** Stores a workspace's audit key; a concurrent first write keeps the key stored first. */
+export async function insertAuditKey(db: Db, row: { workspaceId: string; masterKeyId: string; wrappedKey: string; at: string }) {
+  await db
+    .insertInto('audit_keys')
+    .values({ workspace_id: row.workspaceId, master_key_id: row.masterKeyId, wrapped_key: row.wrappedKey, created_at: row.at, rotated_at: null })
+    .onConflict((oc) => oc.column('workspace_id').doNothing())
+    .execute();
+}
+
+export async function rewrapAuditKey(db: Db, row: { workspaceId: string; masterKeyId: string; wrappedKey: string; at: string }) {
+  await db
+    .updateTable('audit_keys')
+    .set({ master_key_id: row.masterKeyId, wrapped_key: row.wrappedKey, rotated_at: row.at })
+    .where('workspace_id', '=', row.workspaceId)
+    .execute();
 }

@@ -32,6 +32,8 @@ export interface StoreOptions {
   /** `postgres://…` or `postgresql://…`, or a SQLite file path, or `:memory:`. */
   url: string;
   poolSize?: number;
+  /** Stop after this migration instead of applying all (tests that start from an older schema). */
+  migrateTo?: string;
 }
 
 export function isPostgresUrl(url: string): boolean {
@@ -41,7 +43,7 @@ export function isPostgresUrl(url: string): boolean {
 export async function openStore(options: StoreOptions): Promise<Store> {
   const store = isPostgresUrl(options.url) ? openPostgres(options) : openSqlite(options.url);
   try {
-    await migrate(store.db, store.dialect);
+    await migrate(store.db, store.dialect, options.migrateTo);
   } catch (error) {
     await store.close();
     throw error;

@@ -464,12 +464,30 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       await db.schema.createIndex('workflow_jobs_lease').on('workflow_jobs').columns(['status', 'lease_expires_at']).execute();
     },
   },
+  '0011_audit_keyed': {
+    async up(db: Kysely<any>) {
+      // New nullable columns only: existing entries (append-only) keep key_id null and their
+      // unkeyed hashes; each node keys such chains at start with one marker entry.
+      await db.schema.alterTable('audit_log').addColumn('key_id', 'text').execute();
+      await db.schema.alterTable('workspaces').addColumn('audit_key_id', 'text').execute();
+      // Each workspace's audit key, wrapped by the master key like its data key.
+      await db.schema
+        .createTable('audit_keys')
+        .addColumn('workspace_id', 'text', (c) => c.primaryKey().references('workspaces.id').onDelete('cascade'))
+        .addColumn('master_key_id', 'text', (c) => c.notNull())
+        .addColumn('wrapped_key', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('rotated_at', 'text')
+        .execute();
+    },
+  },
 });
 
-export async function migrate(db: Kysely<any>, dialect: Dialect): Promise<string[]> {
+/** Applies every pending migration, or (for tests of a migration) those up to and including `until`. */
+export async function migrate(db: Kysely<any>, dialect: Dialect, until?: string): Promise<string[]> {
   const provider: MigrationProvider = { getMigrations: async () => migrations(dialect) };
   const migrator = new Migrator({ db, provider, migrationTableName: 'stageline_migrations', migrationLockTableName: 'stageline_migrations_lock' });
-  const { error, results } = await migrator.migrateToLatest();
+  const { error, results } = until ? await migrator.migrateTo(until) : await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }

@@ -8,6 +8,8 @@ export interface WorkspaceTable {
   created_at: string;
   audit_seq: number;
   audit_head: string;
+  /** The key that sealed the head entry; null while the chain is empty or still unkeyed. */
+  audit_key_id: string | null;
 }
 
 export interface UserTable {
@@ -158,6 +160,15 @@ export interface AuditTable {
   details: string;
   prev_hash: string;
   hash: string;
+  key_id: string | null;
+}
+
+export interface AuditKeyTable {
+  workspace_id: string;
+  master_key_id: string;
+  wrapped_key: string;
+  created_at: string;
+  rotated_at: string | null;
 }
 
 export interface VariableTable {
@@ -415,4 +426,5 @@ export interface Database {
   workflow_runs: WorkflowRunTable;
   workflow_steps: WorkflowStepTable;
   workflow_jobs: WorkflowJobTable;
+  audit_keys: AuditKeyTable;
 }

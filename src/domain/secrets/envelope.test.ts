@@ -183,6 +183,17 @@ describe('wrapDataKey and unwrapDataKey', () => {
     expect(error.message).toBe(`the data key of workspace ws_2 cannot be decrypted with master key ${master.id}`);
   });
 
+  it('keeps audit keys and data keys apart: neither unwraps as the other', () => {
+    const master = masterKeyFromBytes(generateKeyBytes());
+    const key = generateKeyBytes();
+    const audit = wrapDataKey(master, key, 'ws_1', 'audit-key');
+    expect(unwrapDataKey([master], audit, 'ws_1', 'audit-key').equals(key)).toBe(true);
+    expect(thrown(() => unwrapDataKey([master], audit, 'ws_1')).message).toBe(`the data key of workspace ws_1 cannot be decrypted with master key ${master.id}`);
+    expect(thrown(() => unwrapDataKey([master], wrapDataKey(master, key, 'ws_1'), 'ws_1', 'audit-key')).message).toBe(
+      `the audit key of workspace ws_1 cannot be decrypted with master key ${master.id}`,
+    );
+  });
+
   it('refuses a blob with a flipped byte', () => {
     const master = masterKeyFromBytes(generateKeyBytes());
     const wrapped = wrapDataKey(master, generateKeyBytes(), 'ws_1');

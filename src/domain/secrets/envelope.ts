@@ -62,19 +62,22 @@ export interface WrappedKey {
   blob: string;
 }
 
-export function wrapDataKey(master: MasterKey, dataKey: Buffer, workspaceId: string): WrappedKey {
+/** What a wrapped workspace key is for; bound into the wrapping, so one cannot stand in for the other. */
+export type WrappedKeyPurpose = 'data-key' | 'audit-key';
+
+export function wrapDataKey(master: MasterKey, dataKey: Buffer, workspaceId: string, purpose: WrappedKeyPurpose = 'data-key'): WrappedKey {
   if (dataKey.length !== KEY_BYTES) throw new KeyError(`a data key is ${KEY_BYTES} bytes, not ${dataKey.length}`);
-  const sealed = seal(master.key, dataKey, dataKeyAad(workspaceId));
+  const sealed = seal(master.key, dataKey, dataKeyAad(workspaceId, purpose));
   return { masterKeyId: master.id, blob: sealed.toString('base64') };
 }
 
-export function unwrapDataKey(masters: MasterKey[], wrapped: WrappedKey, workspaceId: string): Buffer {
+export function unwrapDataKey(masters: MasterKey[], wrapped: WrappedKey, workspaceId: string, purpose: WrappedKeyPurpose = 'data-key'): Buffer {
   const master = masters.find((candidate) => candidate.id === wrapped.masterKeyId);
   if (!master) throw new KeyError(`no configured master key has id ${wrapped.masterKeyId}`);
-  const dataKey = open(master.key, wrapped.blob, dataKeyAad(workspaceId));
+  const dataKey = open(master.key, wrapped.blob, dataKeyAad(workspaceId, purpose));
   if (dataKey === null || dataKey.length !== KEY_BYTES) {
     throw new KeyError(
-      `the data key of workspace ${workspaceId} cannot be decrypted with master key ${wrapped.masterKeyId}`,
+      `the ${purpose === 'data-key' ? 'data' : 'audit'} key of workspace ${workspaceId} cannot be decrypted with master key ${wrapped.masterKeyId}`,
     );
   }
   return dataKey;
@@ -109,8 +112,8 @@ export function secretHint(value: string): string {
   return chars.length >= 16 ? `••••${chars.slice(-4).join('')}` : '••••';
 }
 
-function dataKeyAad(workspaceId: string): Buffer {
-  return Buffer.from(`stageline:data-key:v1\n${workspaceId}`, 'utf8');
+function dataKeyAad(workspaceId: string, purpose: WrappedKeyPurpose): Buffer {
+  return Buffer.from(`stageline:${purpose}:v1\n${workspaceId}`, 'utf8');
 }
 
 function secretAad({ workspaceId, environmentId, name, version }: SecretAad): Buffer {

@@ -2,9 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Deps } from '../../services/context.js';
 import { Readable } from 'node:stream';
-import { exportAuditLog, listAuditLog, verifyAuditLog } from '../../services/audit.js';
+import { auditCheckpoint as checkpointOf, auditPublicKey as publicKeyOf, exportAuditLog, listAuditLog, verifyAuditLog } from '../../services/audit.js';
 import { contextOf } from '../auth.js';
-import { auditQuery, wsParams } from '../schemas.js';
+import { auditCheckpoint, auditPublicKey, auditQuery, auditVerifyQuery, auditVerifyResult, errorResponse, wsParams } from '../schemas.js';
 import { numericCursor } from '../pagination.js';
 
 export function auditRoutes(app: FastifyInstance, deps: Deps) {
@@ -31,7 +31,22 @@ export function auditRoutes(app: FastifyInstance, deps: Deps) {
       .send(Readable.from(rest()));
   });
 
-  api.get('/api/workspaces/:ws/audit-log/verify', { schema: { tags, params: wsParams } }, async (request) => {
-    return verifyAuditLog(deps, await contextOf(deps, request));
-  });
+  const errors = { 400: errorResponse, 401: errorResponse, 403: errorResponse, 404: errorResponse, 409: errorResponse };
+  api.get(
+    '/api/workspaces/:ws/audit-log/verify',
+    { schema: { tags, summary: 'Verify the audit chain, and optionally that it still extends a signed checkpoint', params: wsParams, querystring: auditVerifyQuery, response: { 200: auditVerifyResult, ...errors } } },
+    async (request) => verifyAuditLog(deps, await contextOf(deps, request), request.query.checkpoint),
+  );
+
+  api.get(
+    '/api/workspaces/:ws/audit-log/checkpoint',
+    { schema: { tags, summary: "The chain's head, signed with the workspace's Ed25519 checkpoint key", params: wsParams, response: { 200: auditCheckpoint, ...errors } } },
+    async (request) => checkpointOf(deps, await contextOf(deps, request)),
+  );
+
+  api.get(
+    '/api/workspaces/:ws/audit-log/public-key',
+    { schema: { tags, summary: 'The public key that checkpoints are signed with', params: wsParams, response: { 200: auditPublicKey, ...errors } } },
+    async (request) => publicKeyOf(deps, await contextOf(deps, request)),
+  );
 }

@@ -10,6 +10,8 @@ import { ChangeFeed } from './change-feed.js';
 import { Channels } from './channels/index.js';
 import { DeliveryCache } from './delivery-cache.js';
 import { KeyCache } from './key-cache.js';
+import { Outbound, type Resolve } from './outbound.js';
+import type { Listener } from '../domain/egress/policy.js';
 import { StreamHub } from './stream-hub.js';
 import { WorkflowWorker, type WorkflowWorkerOptions } from './workflows/worker.js';
 
@@ -21,6 +23,8 @@ export interface Runtime {
   /** Email, webhook and in-app delivery, one instance per node (pooled connections). */
   channels: Channels;
   workflows: WorkflowWorker;
+  /** Outbound connections behind the egress policy; tell it every socket this node listens on. */
+  egress: Outbound;
   close(): Promise<void>;
 }
 
@@ -35,6 +39,10 @@ export interface NodeOptions {
   now?: () => Date;
   /** The workflow worker: poll interval, lease, concurrency, retries; `start: false` runs no jobs here. */
   workflows?: WorkflowWorkerOptions;
+  /** This node's listen addresses and ports, refused as egress destinations in every environment. */
+  listeners?: Listener[];
+  /** Name resolution for outbound calls (the system resolver by default). */
+  resolve?: Resolve;
 }
 
 /** Dependencies and runtime of one node; the keyring is verified against stored data keys. */
@@ -46,7 +54,11 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
     ...(options.pollIntervalMs ? { pollIntervalMs: options.pollIntervalMs } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
   });
-  const deps: Deps = { store: options.store, now: options.now ?? (() => new Date()), keyring, onChange: (workspaceId) => feed.poke(workspaceId) };
+  const egress = new Outbound(options.store, {
+    ...(options.listeners ? { listeners: options.listeners } : {}),
+    ...(options.resolve ? { resolve: options.resolve } : {}),
+  });
+  const deps: Deps = { store: options.store, now: options.now ?? (() => new Date()), keyring, onChange: (workspaceId) => feed.poke(workspaceId), egress };
   await feed.start();
   const streams = new StreamHub(deps, feed, options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {});
   const channels = new Channels();
@@ -58,10 +70,12 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
     streams,
     channels,
     workflows,
+    egress,
     async close() {
       // Running jobs finish their step and go back to the queue before the channels close.
       await workflows.stop();
       await channels.close();
+      await egress.close();
       streams.close();
       await feed.close();
     },

@@ -4,6 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import { request, type Dispatcher } from 'undici';
 import type { Environment } from '../domain/environments/chain.js';
+import { EgressDenied } from '../domain/egress/policy.js';
 import { conflict, notFound, StagelineError } from '../domain/errors.js';
 import { mergeOverride } from '../domain/overrides/merge.js';
 import { KIND_SCHEMAS, type ToolContent } from '../domain/resources/kinds.js';
@@ -78,14 +79,16 @@ export function toolProfile(environment: Environment, key: string, hash: string,
 
 /**
  * Renders the tool for `input` with the environment's variables and secrets and performs the
- * call. Rendering and scope errors are StagelineErrors with 4xx statuses; a timeout is 504
+ * call through the environment's egress policy. Rendering and scope errors are StagelineErrors
+ * with 4xx statuses; an address the policy refuses is 403 `egress_denied`; a timeout is 504
  * `upstream_timeout`, a failed connection 502 `upstream_unreachable`, a body over the limit 502
- * `upstream_response_too_large`. Messages name the tool and the host, never a value.
+ * `upstream_response_too_large`. Messages name the tool and the host, never a value. Redirects
+ * are not followed: a 3xx is answered as the upstream sent it.
  */
 export async function invokeTool(deps: Deps, env: Environment, tool: ResolvedTool, input: Record<string, unknown>, options: InvokeOptions = {}): Promise<ToolResponse> {
   const [vars, secrets] = await Promise.all([variablesForEnvironment(deps.store.db, env.workspaceId, env.id), secretValues(deps, deps.store.db, env)]);
   const call = renderToolCall(tool, { vars, secrets, env: { slug: env.slug, name: env.name }, input });
-  return performCall(tool, call, options);
+  return performCall(tool, call, await deps.egress.dispatcher(env), options);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -178,7 +181,7 @@ const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'
 
 class ResponseTooLarge extends Error {}
 
-async function performCall(tool: ResolvedTool, call: ToolCall, options: InvokeOptions): Promise<ToolResponse> {
+async function performCall(tool: ResolvedTool, call: ToolCall, dispatcher: Dispatcher, options: InvokeOptions): Promise<ToolResponse> {
   const id = resourceId('tool', tool.key);
   const host = call.url.host;
   const timeout = new AbortController();
@@ -192,6 +195,7 @@ async function performCall(tool: ResolvedTool, call: ToolCall, options: InvokeOp
       headers: call.headers,
       ...(call.body !== undefined ? { body: call.body } : {}),
       signal,
+      dispatcher,
       headersTimeout: call.timeoutMs,
       bodyTimeout: call.timeoutMs,
     });
@@ -207,6 +211,9 @@ async function performCall(tool: ResolvedTool, call: ToolCall, options: InvokeOp
     // Destroying an unread body makes undici emit an abort error: it is expected, not a fault.
     body?.on('error', () => {}).destroy();
     if (options.signal?.aborted) throw options.signal.reason;
+    if (error instanceof EgressDenied) {
+      throw new StagelineError(403, 'egress_denied', `${id}: ${error.message}`, [{ resource: id, host: error.host, environment: error.environment }]);
+    }
     if (error instanceof ResponseTooLarge) {
       throw new StagelineError(502, 'upstream_response_too_large', `${id}: the response of ${host} is larger than ${call.maxResponseBytes} bytes`, [
         { resource: id, host, maxResponseBytes: call.maxResponseBytes },

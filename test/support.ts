@@ -13,6 +13,7 @@ import { openStore, type Store } from '../src/store/database.js';
 import { parseMasterKeys } from '../src/domain/secrets/envelope.js';
 import { createNode, type Runtime } from '../src/runtime/index.js';
 import type { WorkflowWorkerOptions } from '../src/runtime/workflows/worker.js';
+import type { Resolve } from '../src/runtime/outbound.js';
 
 export const TEST_DB = (process.env.STAGELINE_TEST_DB ?? 'sqlite') as 'sqlite' | 'postgres';
 export const PG_ADMIN_URL = process.env.STAGELINE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -72,6 +73,8 @@ export interface HarnessOptions {
   pollIntervalMs?: number;
   /** The node's workflow worker (poll interval, lease, retries; `start: false` for none). */
   workflows?: WorkflowWorkerOptions;
+  /** Name resolution for the node's outbound calls (names a test makes up resolve to loopback). */
+  resolve?: Resolve;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -83,6 +86,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     pollIntervalMs: options.pollIntervalMs ?? 1000,
     ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
     ...(options.workflows ? { workflows: options.workflows } : {}),
+    ...(options.resolve ? { resolve: options.resolve } : {}),
     ...(TEST_DB === 'postgres' ? { listenUrl: database.url } : {}),
   });
   const boot = await bootstrap(deps, {});

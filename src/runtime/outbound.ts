@@ -69,7 +69,7 @@ export class Outbound implements Egress {
         return interfaceAddresses();
       },
     };
-    return { policy, key: sha256(canonicalJson({ env: env.id, editable, invalid, setting: (row?.value ?? null) as never })), invalid };
+    return { policy, key: sha256(canonicalJson({ env: env.id, editable, invalid, setting: row?.value ?? null })), invalid };
   }
 
   /**

@@ -63,14 +63,17 @@ function parseHost(text: string): { host: string; wildcard: boolean } | null {
   const wildcard = lower.startsWith('*.');
   const name = wildcard ? lower.slice(2) : lower;
   if (name.length === 0 || name.length > 253 || !name.split('.').every((label) => HOST_LABEL.test(label))) return null;
-  // All digits and dots is an address in disguise (2130706433, 127.1), never a name.
-  if (/^[0-9.]+$/.test(name) || /^0x/i.test(name)) return null;
+  // Hexadecimal or octal address forms (0x7f.1) are addresses in disguise, never names.
+  if (/^0x/i.test(name) || /^[0-9.]+$/.test(name)) return null;
   return { host: name, wildcard };
 }
 
+/** Digits and dots, a colon or a slash: an entry meant as an address or range, never a name. */
+const ADDRESS_LIKE = /^[0-9.]+$|[:/]/;
+
 /** Why an `egress.allow` or `egress.deny` entry is not an address, range or host name; null when it is. */
 export function egressEntryIssue(text: string): string | null {
-  if (/^[0-9.]+(?:\/.*)?$|:/.test(text) || text.includes('/')) {
+  if (ADDRESS_LIKE.test(text)) {
     const parsed = parseCidr(text);
     return 'error' in parsed ? parsed.error : null;
   }
@@ -78,10 +81,10 @@ export function egressEntryIssue(text: string): string | null {
 }
 
 function parseEntry(text: string): Entry {
-  if (egressEntryIssue(text) !== null) throw new Error(`egress entry ${JSON.stringify(text)} ${egressEntryIssue(text)}`);
-  const host = /^[0-9.]+(?:\/.*)?$|:/.test(text) || text.includes('/') ? null : parseHost(text);
-  if (host) return { text, ...host };
-  return { text, cidr: cidr(text) };
+  if (ADDRESS_LIKE.test(text)) return { text, cidr: cidr(text) };
+  const host = parseHost(text);
+  if (!host) throw new Error(`egress entry ${JSON.stringify(text)} ${egressEntryIssue(text)}`);
+  return { text, ...host };
 }
 
 /** Parses a setting that passed its schema (entries checked with egressEntryIssue). */
@@ -137,10 +140,11 @@ export function checkHost(policy: EgressPolicy, host: string): EgressDecision {
   return ALLOWED;
 }
 
+const THIS_MACHINE = ['127.0.0.0/8', '::1/128', '0.0.0.0/8', '::/128'].map(cidr);
+
+/** Loopback, unspecified, or an address of one of this machine's interfaces. */
 function isLocal(address: Address, policy: EgressPolicy): boolean {
-  const category = defaultRange(address);
-  if (category && (category.range === '127.0.0.0/8' || category.range === '::1/128' || category.range === '0.0.0.0/8' || category.range === '::/128')) return true;
-  return policy.localAddresses.some((local) => sameAddress(parseIp(local), address));
+  return THIS_MACHINE.some((range) => contains(range, address)) || policy.localAddresses.some((local) => sameAddress(parseIp(local), address));
 }
 
 function sameAddress(a: Address | null, b: Address): boolean {

@@ -13,7 +13,7 @@ import { authenticate, enterWorkspace } from '../src/services/auth.js';
 import { bootstrap } from '../src/services/bootstrap.js';
 import { Keyring } from '../src/services/keyring.js';
 import { generateKeyBytes, masterKeyFromBytes } from '../src/domain/secrets/envelope.js';
-import type { CallContext, Deps } from '../src/services/context.js';
+import { NO_EGRESS, type CallContext, type Deps } from '../src/services/context.js';
 import { openStore, type Store } from '../src/store/database.js';
 import { findEnvironment } from '../src/store/environments.js';
 import { putContents } from '../src/store/releases.js';
@@ -92,7 +92,7 @@ export async function openBench(kind: BenchDb, cleanup: Cleanup, label: string):
   const store = await openStore({ url: database.url, poolSize: 4 });
   const close = cleanup.add(`close store ${label}`, () => store.close());
   // The control-plane benchmark calls services directly: no change feed is needed.
-  const deps: Deps = { store, now: () => new Date(), keyring: new Keyring([masterKeyFromBytes(generateKeyBytes())]), onChange: () => {} };
+  const deps: Deps = { store, now: () => new Date(), keyring: new Keyring([masterKeyFromBytes(generateKeyBytes())]), onChange: () => {}, egress: NO_EGRESS };
   const boot = await bootstrap(deps, {});
   if (!boot) throw new Error(`bootstrap did nothing on the fresh ${kind} database ${label}`);
   const ctx = await enterWorkspace(deps, await authenticate(deps, `Bearer ${boot.token}`), 'default', null);

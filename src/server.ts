@@ -61,6 +61,11 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const sweeper = new BranchSweeper(deps, config.branchSweepSeconds * 1000, logger);
   sweeper.start();
   const address = await app.listen({ port: config.port, host: config.host });
+  // Known only once bound (port 0, or a host that names several addresses): a call to this node
+  // itself is refused in every environment, so nothing loops.
+  for (const bound of app.addresses()) {
+    if (typeof bound !== 'string') runtime.egress.addListener({ address: bound.address, port: bound.port });
+  }
   logger.info({ address, database: isPostgresUrl(config.databaseUrl) ? 'postgres' : 'sqlite' }, 'stageline is serving');
   return {
     app,

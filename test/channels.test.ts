@@ -51,6 +51,9 @@ async function closedPort(): Promise<number> {
 beforeAll(async () => {
   h = await startHarness();
   await createStaging(h);
+  // The SMTP servers and receivers of these tests listen on loopback, which only development
+  // reaches by default.
+  for (const env of ['staging', 'production']) await putSetting(env, 'egress', { allow: ['127.0.0.1'] });
 });
 afterAll(async () => {
   await channels.close();

@@ -12,6 +12,7 @@ import { bootstrap } from '../src/services/bootstrap.js';
 import { createTestDatabase, TEST_DB, TEST_MASTER_KEY, type TestDatabase } from './support.js';
 import { Keyring } from '../src/services/keyring.js';
 import { parseMasterKeys } from '../src/domain/secrets/envelope.js';
+import { NO_EGRESS } from '../src/services/context.js';
 
 let database: TestDatabase;
 let store: Store;
@@ -21,7 +22,7 @@ const at = '2026-01-01T00:00:00.000Z';
 beforeAll(async () => {
   database = await createTestDatabase();
   store = await openStore({ url: database.url });
-  await bootstrap({ store, now: () => new Date(at), keyring: new Keyring(parseMasterKeys(TEST_MASTER_KEY)), onChange: () => {} }, {});
+  await bootstrap({ store, now: () => new Date(at), keyring: new Keyring(parseMasterKeys(TEST_MASTER_KEY)), onChange: () => {}, egress: NO_EGRESS }, {});
   workspaceId = (await findWorkspace(store.db, 'default'))!.id;
 });
 afterAll(async () => {

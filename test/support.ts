@@ -14,6 +14,7 @@ import { parseMasterKeys } from '../src/domain/secrets/envelope.js';
 import { createNode, type Runtime } from '../src/runtime/index.js';
 import type { WorkflowWorkerOptions } from '../src/runtime/workflows/worker.js';
 import type { LimitsOptions } from '../src/runtime/limits.js';
+import type { Resolve } from '../src/runtime/outbound.js';
 
 export const TEST_DB = (process.env.STAGELINE_TEST_DB ?? 'sqlite') as 'sqlite' | 'postgres';
 export const PG_ADMIN_URL = process.env.STAGELINE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -76,6 +77,8 @@ export interface HarnessOptions {
   /** Where limit counters live (memory unless a Redis URL is given). */
   limits?: LimitsOptions;
   trustedProxies?: string[];
+  /** Name resolution for the node's outbound calls (names a test makes up resolve to loopback). */
+  resolve?: Resolve;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -88,6 +91,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
     ...(options.workflows ? { workflows: options.workflows } : {}),
     ...(options.limits ? { limits: options.limits } : {}),
+    ...(options.resolve ? { resolve: options.resolve } : {}),
     ...(TEST_DB === 'postgres' ? { listenUrl: database.url } : {}),
   });
   const boot = await bootstrap(deps, {});

@@ -71,6 +71,8 @@ beforeAll(async () => {
   await new Promise((resolve) => closed.close(resolve));
 
   h = await startHarness();
+  // Production calls the test's loopback upstream only because its egress setting allows it.
+  expect((await h.call('PUT', `${WS}/environments/production/settings/egress`, { value: { allow: ['127.0.0.1'] } })).status).toBe(200);
   await h.call('PUT', `${WS}/variables/region`, { value: 'eu', overrides: { development: 'sandbox-eu', production: 'eu-1' } });
   await h.call('PUT', `${WS}/environments/development/secrets/crm_token`, { value: DEV_TOKEN });
   await h.call('PUT', `${WS}/environments/production/secrets/crm_token`, { value: PROD_TOKEN });

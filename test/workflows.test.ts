@@ -174,6 +174,8 @@ describe('workflows', () => {
     await h.call('PUT', `${WS}/variables/app_url`, { value: 'https://example.com', overrides: { development: 'https://dev.example.com', production: 'https://app.example.com' } });
     await h.call('PUT', `${WS}/variables/company`, { value: 'Acme', overrides: { development: 'Acme Sandbox', production: 'Acme Inc' } });
     const smtpPort = (smtp.server.address() as AddressInfo).port;
+    // The test's servers listen on loopback, which only development reaches by default.
+    await setting(h, 'production', 'egress', { allow: ['127.0.0.1'] });
     for (const env of ['development', 'production'] as const) {
       const dev = env === 'development';
       await secret(h, env, 'SMTP_PASSWORD', dev ? 'dev-pass' : 'prod-pass');

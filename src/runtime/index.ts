@@ -14,6 +14,8 @@ import { KeyCache } from './key-cache.js';
 import { Resolver } from './resolver.js';
 import { Limits, type LimitsOptions } from './limits.js';
 import { LoginCounters } from './login-throttle.js';
+import { Outbound, type Resolve } from './outbound.js';
+import type { Listener } from '../domain/egress/policy.js';
 import { StreamHub } from './stream-hub.js';
 import { WorkflowWorker, type WorkflowWorkerOptions } from './workflows/worker.js';
 
@@ -31,6 +33,8 @@ export interface Runtime {
   limits: Limits;
   /** Failed-login counters: per account and address, per account, per address. */
   logins: LoginCounters;
+  /** Outbound connections behind the egress policy; tell it every socket this node listens on. */
+  egress: Outbound;
   close(): Promise<void>;
 }
 
@@ -47,6 +51,10 @@ export interface NodeOptions {
   workflows?: WorkflowWorkerOptions;
   /** Where limit counters live: `redisUrl` (STAGELINE_REDIS_URL) shares them; absent keeps them in memory. */
   limits?: LimitsOptions;
+  /** This node's listen addresses and ports, refused as egress destinations in every environment. */
+  listeners?: Listener[];
+  /** Name resolution for outbound calls (the system resolver by default). */
+  resolve?: Resolve;
 }
 
 /** Dependencies and runtime of one node; the keyring is verified against stored data keys. */
@@ -58,7 +66,11 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
     ...(options.pollIntervalMs ? { pollIntervalMs: options.pollIntervalMs } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
   });
-  const deps: Deps = { store: options.store, now: options.now ?? (() => new Date()), keyring, onChange: (workspaceId) => feed.poke(workspaceId) };
+  const egress = new Outbound(options.store, {
+    ...(options.listeners ? { listeners: options.listeners } : {}),
+    ...(options.resolve ? { resolve: options.resolve } : {}),
+  });
+  const deps: Deps = { store: options.store, now: options.now ?? (() => new Date()), keyring, onChange: (workspaceId) => feed.poke(workspaceId), egress };
   // Chains written before 0011_audit_keyed get their keying marker before this node serves.
   await keyAuditChains(deps);
   await feed.start();
@@ -77,10 +89,12 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
     workflows,
     limits,
     logins: new LoginCounters(limits),
+    egress,
     async close() {
       // Running jobs finish their step and go back to the queue before the channels close.
       await workflows.stop();
       await channels.close();
+      await egress.close();
       streams.close();
       await feed.close();
       await limits.close();

@@ -7,7 +7,7 @@ import type { Db, Store } from '../store/database.js';
 import { SYSTEM_ACTOR } from '../domain/auth/permissions.js';
 import { findWorkspaceById } from '../store/workspaces.js';
 import { record } from './audit.js';
-import type { Deps } from './context.js';
+import { NO_EGRESS, type Deps } from './context.js';
 import { findWorkspaceKey, insertWorkspaceKey, listWorkspaceKeys, rewrapWorkspaceKey } from '../store/secrets.js';
 
 export class Keyring {
@@ -121,7 +121,7 @@ export class Keyring {
 export async function rotateMasterKey(store: Store, masters: MasterKey[]): Promise<number> {
   const keyring = new Keyring(masters);
   await keyring.verify(store.db);
-  const deps: Deps = { store, now: () => new Date(), keyring, onChange: () => {} };
+  const deps: Deps = { store, now: () => new Date(), keyring, onChange: () => {}, egress: NO_EGRESS };
   return store.transaction(async (tx) => {
     const at = deps.now().toISOString();
     const rotated = await keyring.rotate(tx, at);

@@ -3,12 +3,14 @@
 // answering the upstream's response as data. Used by `POST /v1/tools/:key/invoke` and by workflow `tool` steps.
 import { performance } from 'node:perf_hooks';
 import { request, type Dispatcher } from 'undici';
+import { EgressDenied } from '../domain/egress/policy.js';
 import { conflict, notFound, StagelineError } from '../domain/errors.js';
 import type { ToolContent } from '../domain/resources/kinds.js';
 import { resourceId } from '../domain/releases/snapshot.js';
 import { resolvedOrThrow, type Resolution } from '../domain/resolution/resolve.js';
 import { asText, renderValue, TOOL_TEMPLATES, type RenderScope } from '../domain/templates/render.js';
 import type { ResolutionView, Resolver } from '../runtime/resolver.js';
+import type { Egress } from './context.js';
 
 export const DEFAULT_TOOL_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024;
@@ -55,15 +57,17 @@ export function toolOf(resolution: Resolution<'tool'>): ResolvedTool {
 
 /**
  * Renders the tool for `input` with the scope of the view's environment (its variables and
- * secrets) and performs the call. Rendering and scope errors are StagelineErrors with 4xx
- * statuses; a timeout is 504 `upstream_timeout`, a failed connection 502 `upstream_unreachable`,
- * a body over the limit 502 `upstream_response_too_large`. Messages name the tool and the host,
- * never a value.
+ * secrets) and performs the call through the environment's egress policy. Rendering and scope
+ * errors are StagelineErrors with 4xx statuses; an address the policy refuses is 403
+ * `egress_denied`; a timeout is 504 `upstream_timeout`, a failed connection 502
+ * `upstream_unreachable`, a body over the limit 502 `upstream_response_too_large`. Messages name
+ * the tool and the host, never a value. Redirects are not followed: a 3xx is answered as the
+ * upstream sent it.
  */
-export async function invokeTool(view: ResolutionView, tool: ResolvedTool, input: Record<string, unknown>, options: InvokeOptions = {}): Promise<ToolResponse> {
+export async function invokeTool(egress: Egress, view: ResolutionView, tool: ResolvedTool, input: Record<string, unknown>, options: InvokeOptions = {}): Promise<ToolResponse> {
   const scope = await view.scope(true);
   const call = renderToolCall(tool, { ...scope, secrets: scope.secrets ?? {}, input });
-  return performCall(tool, call, options);
+  return performCall(tool, call, await egress.dispatcher(view.environment), options);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -156,7 +160,7 @@ const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'
 
 class ResponseTooLarge extends Error {}
 
-async function performCall(tool: ResolvedTool, call: ToolCall, options: InvokeOptions): Promise<ToolResponse> {
+async function performCall(tool: ResolvedTool, call: ToolCall, dispatcher: Dispatcher, options: InvokeOptions): Promise<ToolResponse> {
   const id = resourceId('tool', tool.key);
   const host = call.url.host;
   const timeout = new AbortController();
@@ -170,6 +174,7 @@ async function performCall(tool: ResolvedTool, call: ToolCall, options: InvokeOp
       headers: call.headers,
       ...(call.body !== undefined ? { body: call.body } : {}),
       signal,
+      dispatcher,
       headersTimeout: call.timeoutMs,
       bodyTimeout: call.timeoutMs,
     });
@@ -185,6 +190,9 @@ async function performCall(tool: ResolvedTool, call: ToolCall, options: InvokeOp
     // Destroying an unread body makes undici emit an abort error: it is expected, not a fault.
     body?.on('error', () => {}).destroy();
     if (options.signal?.aborted) throw options.signal.reason;
+    if (error instanceof EgressDenied) {
+      throw new StagelineError(403, 'egress_denied', `${id}: ${error.message}`, [{ resource: id, host: error.host, environment: error.environment }]);
+    }
     if (error instanceof ResponseTooLarge) {
       throw new StagelineError(502, 'upstream_response_too_large', `${id}: the response of ${host} is larger than ${call.maxResponseBytes} bytes`, [
         { resource: id, host, maxResponseBytes: call.maxResponseBytes },

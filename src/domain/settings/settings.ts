@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import type { FieldIssue } from '../errors.js';
 import { zodIssues } from '../resources/kinds.js';
+import { egressEntryIssue } from '../egress/policy.js';
 
 export const SETTING_NAME = /^[a-z][a-z0-9_.-]{0,63}$/;
 const secretName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be the name of a secret');
@@ -11,6 +12,11 @@ const emailAddress = z
   .string()
   .max(320)
   .regex(/^(?:[^<>]*<)?[^\s@<>]+@[^\s@<>]+(?:>)?$/, 'must be an email address, optionally as "Name <address>"');
+
+const egressEntry = z.string().max(260).superRefine((entry, ctx) => {
+  const issue = egressEntryIssue(entry);
+  if (issue !== null) ctx.addIssue({ code: 'custom', message: issue });
+});
 
 export const KNOWN_SETTINGS = {
   'channel.email': z.strictObject({
@@ -36,6 +42,11 @@ export const KNOWN_SETTINGS = {
     name: z.string().max(200).optional(),
     logoUrl: z.url({ protocol: /^https?$/ }).optional(),
     primaryColor: z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a #rrggbb color').optional(),
+  }),
+  // Which addresses outbound calls of the environment may reach beyond the defaults (docs/egress.md).
+  egress: z.strictObject({
+    allow: z.array(egressEntry).max(256).optional(),
+    deny: z.array(egressEntry).max(256).optional(),
   }),
 } as const;
 

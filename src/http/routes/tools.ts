@@ -68,7 +68,7 @@ export function toolRoutes(app: FastifyInstance, runtime: Runtime, deps: Deps) {
       reply.header('x-request-id', request.id);
       const principal = principals.get(request)!;
       const { view, tool } = await resolveTool(runtime.resolver, principal.workspaceId, principal.environmentId, request.params.key);
-      return invokeTool(view, tool, request.body?.input ?? {});
+      return invokeTool(deps.egress, view, tool, request.body?.input ?? {});
     },
   );
 }

@@ -1,12 +1,13 @@
 // The email channel: SMTP through nodemailer with the environment's `channel.email` setting and
 // the password secret of that environment. One pooled transport per environment, replaced when
-// the setting or the password changes.
+// the setting, the password or the egress policy changes; it connects only through the policy.
 import { createTransport } from 'nodemailer';
 import type { z } from 'zod';
 import { canonicalJson, sha256 } from '../../domain/canonical.js';
+import { EgressDenied } from '../../domain/egress/policy.js';
 import type { Environment } from '../../domain/environments/chain.js';
 import type { KNOWN_SETTINGS } from '../../domain/settings/settings.js';
-import type { Deps } from '../../services/context.js';
+import type { Deps, Egress, EgressFor } from '../../services/context.js';
 import { channelSecret, requiredChannelSetting } from './settings.js';
 import { ChannelError, type DeliveryResult, type EmailMessage, type SendOptions } from './types.js';
 
@@ -23,7 +24,18 @@ interface CachedTransport {
   retired: boolean;
 }
 
-function createPooledTransport(options: { host: string; port: number; secure: boolean; user?: string; pass?: string; timeoutMs: number }) {
+interface TransportOptions {
+  host: string;
+  port: number;
+  secure: boolean;
+  user?: string;
+  pass?: string;
+  timeoutMs: number;
+  egress: Egress;
+  policy: EgressFor;
+}
+
+function createPooledTransport(options: TransportOptions) {
   const transport = createTransport({
     pool: true,
     maxConnections: 2,
@@ -38,7 +50,16 @@ function createPooledTransport(options: { host: string; port: number; secure: bo
     // Rendered content never makes the mailer read a file or fetch a URL.
     disableFileAccess: true,
     disableUrlAccess: true,
-  });
+    // nodemailer would resolve and connect by itself; every connection is opened through the
+    // egress policy instead, to the address it checked. TLS (465, or STARTTLS) runs over that
+    // socket and verifies the certificate against the configured host name.
+    getSocket: (_options: unknown, callback: (error: Error | null, socket?: { connection: unknown }) => void) => {
+      options.egress.socket(options.policy, options.host, options.port, options.timeoutMs).then(
+        (connection) => callback(null, { connection }),
+        (error: Error) => callback(error),
+      );
+    },
+  } as Parameters<typeof createTransport>[0]);
   // Each send reports its own failure; an error event with no listener would end the process.
   transport.on('error', () => {});
   return transport;
@@ -55,6 +76,7 @@ function domainOf(address: string): string {
  */
 export function emailError(error: unknown, env: Environment): ChannelError {
   if (error instanceof ChannelError) return error;
+  if (error instanceof EgressDenied) return new ChannelError('email', 'egress_denied', `the SMTP server of ${env.slug}: ${error.message}`, false);
   const e = error as { code?: string; responseCode?: number; message?: string };
   const reason = e.message ?? String(error);
   if (typeof e.responseCode === 'number') {
@@ -67,6 +89,13 @@ export function emailError(error: unknown, env: Environment): ChannelError {
       return new ChannelError('email', 'timeout', `the SMTP server of ${env.slug} did not answer in time: ${reason}`, true);
     case 'ECONNECTION':
     case 'ESOCKET':
+    // Raised by the connection the egress policy opens (before nodemailer names it).
+    case 'ECONNREFUSED':
+    case 'ECONNRESET':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
     case 'EDNS':
     case 'EPROTOCOL':
     case 'EMAXLIMIT':
@@ -90,7 +119,7 @@ export class EmailChannel {
     if (message.html === undefined && message.text === undefined) throw new ChannelError('email', 'invalid_message', 'an email needs html or text', false);
     const setting = await requiredChannelSetting(deps, env, 'email');
     const password = setting.auth ? await channelSecret(deps, env, 'email', setting.auth.passwordSecret) : undefined;
-    const cached = this.transportFor(env, setting, password);
+    const cached = this.transportFor(env, setting, password, deps.egress, await deps.egress.policy(env));
     cached.inflight += 1;
     try {
       const info = await cached.transport.sendMail({
@@ -118,9 +147,10 @@ export class EmailChannel {
     this.transports.clear();
   }
 
-  private transportFor(env: Environment, setting: EmailSetting, password: string | undefined): CachedTransport {
-    // The password is part of the hash so that rotating the secret replaces the transport.
-    const hash = sha256(canonicalJson({ setting, password: password ?? null }));
+  private transportFor(env: Environment, setting: EmailSetting, password: string | undefined, egress: Egress, policy: EgressFor): CachedTransport {
+    // The password is part of the hash so that rotating the secret replaces the transport, and
+    // the policy so that no connection opened under an earlier policy is reused.
+    const hash = sha256(canonicalJson({ setting, password: password ?? null, egress: policy.key }));
     const current = this.transports.get(env.id);
     if (current?.hash === hash) return current;
     if (current) {
@@ -136,6 +166,8 @@ export class EmailChannel {
         secure: setting.secure ?? setting.port === 465,
         ...(setting.auth ? { user: setting.auth.user, pass: password ?? '' } : {}),
         timeoutMs: setting.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+        egress,
+        policy,
       }),
       inflight: 0,
       retired: false,

@@ -38,6 +38,5 @@ export class Channels {
 
   async close(): Promise<void> {
     this.email.close();
-    await this.webhook.close();
   }
 }

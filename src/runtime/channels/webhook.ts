@@ -2,7 +2,8 @@
 // signature check a receiver runs. The scheme (like Stripe's): `x-stageline-timestamp: <unix
 // seconds>` and `x-stageline-signature: v1=<hex HMAC-SHA256(signing secret, "<timestamp>.<body>")>`.
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { Agent, request } from 'undici';
+import { request } from 'undici';
+import { EgressDenied } from '../../domain/egress/policy.js';
 import type { Environment } from '../../domain/environments/chain.js';
 import type { Deps } from '../../services/context.js';
 import { channelSecret, requiredChannelSetting } from './settings.js';
@@ -104,8 +105,12 @@ async function snippet(body: AsyncIterable<Buffer> & { destroy(): unknown }): Pr
   return Buffer.concat(chunks).subarray(0, SNIPPET_BYTES).toString('utf8');
 }
 
-/** A failure before any HTTP answer: timeouts and network errors may pass later, TLS failures not. */
+/**
+ * A failure before any HTTP answer: timeouts and network errors may pass later; TLS failures and
+ * an address the egress policy refuses need a change of configuration.
+ */
 function requestError(error: unknown, timedOut: boolean, env: Environment, origin: string, timeoutMs: number): ChannelError {
+  if (error instanceof EgressDenied) return new ChannelError('webhook', 'egress_denied', `the webhook receiver ${origin}: ${error.message}`, false);
   const code = (error as { code?: string }).code ?? (error as { cause?: { code?: string } }).cause?.code;
   const reason = error instanceof Error ? error.message : String(error);
   if (timedOut || (code && TIMEOUT_CODES.has(code))) {
@@ -117,8 +122,6 @@ function requestError(error: unknown, timedOut: boolean, env: Environment, origi
 }
 
 export class WebhookChannel {
-  private readonly agent = new Agent({ keepAliveTimeout: 10_000, connections: 16 });
-
   async send(deps: Deps, env: Environment, message: WebhookMessage, options: SendOptions): Promise<DeliveryResult> {
     const setting = await requiredChannelSetting(deps, env, 'webhook');
     const secret = await channelSecret(deps, env, 'webhook', setting.signingSecret);
@@ -139,7 +142,9 @@ export class WebhookChannel {
     const signal = AbortSignal.timeout(timeoutMs);
     let response: Awaited<ReturnType<typeof request>>;
     try {
-      response = await request(setting.url, { method: 'POST', headers, body, dispatcher: this.agent, signal, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+      // Not followed: a 3xx is a rejection like any other 4xx-class answer.
+      const dispatcher = await deps.egress.dispatcher(env);
+      response = await request(setting.url, { method: 'POST', headers, body, dispatcher, signal, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
     } catch (error) {
       throw requestError(error, signal.aborted, env, origin, timeoutMs);
     }
@@ -158,9 +163,5 @@ export class WebhookChannel {
       throw new ChannelError('webhook', 'receiver_error', `the webhook receiver ${origin} of ${env.slug} answered ${status}`, true, details);
     }
     throw new ChannelError('webhook', 'rejected', `the webhook receiver ${origin} of ${env.slug} answered ${status}`, false, details);
-  }
-
-  async close(): Promise<void> {
-    await this.agent.close();
   }
 }

@@ -335,7 +335,7 @@ export class WorkflowEngine {
       const input = renderValue(step.input ?? {}, scope, TOOL_INPUT_TEMPLATES, where) as Record<string, unknown>;
       const previewInput = ctx.options.maskRecipients ? previewOf(() => renderValue(step.input ?? {}, { ...scope, recipient: maskedRecipient(recipient) }, TOOL_INPUT_TEMPLATES, where)) : input;
       preview = { tool: step.tool, input: previewInput };
-      response = await invokeTool(ctx.view, tool, input, ctx.options.signal ? { signal: ctx.options.signal } : {});
+      response = await invokeTool(this.deps.egress, ctx.view, tool, input, ctx.options.signal ? { signal: ctx.options.signal } : {});
     } catch (error) {
       if (ctx.options.signal?.aborted) throw new Interrupted();
       if (!(error instanceof StagelineError)) throw error;

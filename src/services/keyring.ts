@@ -22,7 +22,7 @@ export class Keyring {
   /** Unwraps every stored data key; throws a KeyError naming the first that cannot be. */
   async verify(db: Db): Promise<number> {
     const rows = await listWorkspaceKeys(db);
-    for (const row of rows) this.remember(row.workspace_id, row.master_key_id, row.wrapped_key);
+    for (const row of rows) this.remember(row.workspaceId, row.masterKeyId, row.wrappedKey);
     return rows.length;
   }
 
@@ -31,7 +31,7 @@ export class Keyring {
     const cached = this.dataKeys.get(workspaceId);
     if (cached) return cached;
     const row = await findWorkspaceKey(db, workspaceId);
-    return row ? this.remember(workspaceId, row.master_key_id, row.wrapped_key) : null;
+    return row ? this.remember(workspaceId, row.masterKeyId, row.wrappedKey) : null;
   }
 
   /** The workspace's data key, created and stored (wrapped) with its first secret. */
@@ -43,18 +43,18 @@ export class Keyring {
     // Read back: a concurrent first secret may have stored its key first, and that one wins.
     // Not remembered: if this transaction rolls back, the key it stored never existed.
     const row = (await findWorkspaceKey(tx, workspaceId))!;
-    return unwrapDataKey(this.masters, { masterKeyId: row.master_key_id, blob: row.wrapped_key }, workspaceId);
+    return unwrapDataKey(this.masters, { masterKeyId: row.masterKeyId, blob: row.wrappedKey }, workspaceId);
   }
 
   /** Re-wraps every data key not yet under the primary master key; returns those changed. */
   async rotate(db: Db, at: string): Promise<{ workspaceId: string; from: string }[]> {
     const changed = [];
     for (const row of await listWorkspaceKeys(db)) {
-      if (row.master_key_id === this.primaryId) continue;
-      const dataKey = this.remember(row.workspace_id, row.master_key_id, row.wrapped_key);
-      const wrapped = wrapDataKey(this.masters[0]!, dataKey, row.workspace_id);
-      await rewrapWorkspaceKey(db, { workspaceId: row.workspace_id, masterKeyId: wrapped.masterKeyId, wrappedKey: wrapped.blob, at });
-      changed.push({ workspaceId: row.workspace_id, from: row.master_key_id });
+      if (row.masterKeyId === this.primaryId) continue;
+      const dataKey = this.remember(row.workspaceId, row.masterKeyId, row.wrappedKey);
+      const wrapped = wrapDataKey(this.masters[0]!, dataKey, row.workspaceId);
+      await rewrapWorkspaceKey(db, { workspaceId: row.workspaceId, masterKeyId: wrapped.masterKeyId, wrappedKey: wrapped.blob, at });
+      changed.push({ workspaceId: row.workspaceId, from: row.masterKeyId });
     }
     return changed;
   }

@@ -18,6 +18,7 @@ import {
   listMembers as listMemberRows,
   listServiceTokens,
   listWorkspacesOfUser,
+  revokeServiceToken as revokeServiceTokenRow,
   revokeToken,
   setUserPassword,
   updateMember,
@@ -243,7 +244,7 @@ export async function revokeServiceToken(deps: Deps, ctx: CallContext, id: strin
     assertCanAssign(ctx.actor, [asRole(row.role) ?? undefined]);
     const at = deps.now().toISOString();
     if (!row.revokedAt) {
-      await revokeToken(tx, id, at);
+      await revokeServiceTokenRow(tx, ctx.workspace.id, id, at);
       await record(deps, tx, ctx, { action: 'token.revoke', target: `token/${id}`, details: { name: row.name } });
     }
     return tokenView({ ...row, revokedAt: row.revokedAt ?? at }, deps.now());

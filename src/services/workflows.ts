@@ -288,7 +288,7 @@ export async function getWorkflowRun(deps: Deps, key: KeyPrincipal, id: string):
   const run = await findRun(db, { workspaceId: key.workspaceId, environmentId: key.environmentId }, id);
   const env = run && (await findEnvironmentById(db, key.workspaceId, key.environmentId));
   if (!run || !env) throw notFound(`workflow run ${id}`);
-  return runView(run, env, await listStepRows(db, run.id));
+  return runView(run, env, await listStepRows(db, run));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -354,17 +354,17 @@ export async function testWorkflow(deps: Deps, ctx: CallContext, slug: string, i
   try {
     outcome = await runner.runTest(run, env, snapshot);
   } catch (error) {
-    await finishRun(db, run.id, 'failed', 'internal error', deps.now().toISOString());
+    await finishRun(db, run, 'failed', 'internal error', deps.now().toISOString());
     throw error;
   }
   const finishedAt = deps.now().toISOString();
   const status = outcome.failed ? 'failed' : 'completed';
-  await finishRun(db, run.id, status, outcome.error, finishedAt);
+  await finishRun(db, run, status, outcome.error, finishedAt);
   const finished: WorkflowRun = { ...run, status, error: outcome.error, finishedAt };
   return {
     version: useCommitted ? ('committed' as const) : ('draft' as const),
     hash: workflow.hash,
-    run: runView(finished, env, await listStepRows(db, run.id)),
+    run: runView(finished, env, await listStepRows(db, run)),
     messages: outcome.reports,
   };
 }

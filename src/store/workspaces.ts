@@ -267,7 +267,18 @@ export async function findServiceToken(db: Db, workspaceId: string, id: string):
   return row && toToken(row);
 }
 
-/** Revokes a token by id: the caller's own session or token (logout), or a service token found in its workspace. */
+/** Revokes the token a principal authenticated with (logout): the token is its own scope. */
 export async function revokeToken(db: Db, id: string, at: string) {
   await db.updateTable('tokens').set({ revoked_at: at }).where('id', '=', id).where('revoked_at', 'is', null).execute();
+}
+
+export async function revokeServiceToken(db: Db, workspaceId: string, id: string, at: string) {
+  await db
+    .updateTable('tokens')
+    .set({ revoked_at: at })
+    .where('workspace_id', '=', workspaceId)
+    .where('kind', '=', 'service')
+    .where('id', '=', id)
+    .where('revoked_at', 'is', null)
+    .execute();
 }

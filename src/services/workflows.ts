@@ -10,8 +10,8 @@ import { resourceId, type Snapshot } from '../domain/releases/snapshot.js';
 import { KIND_SCHEMAS, type WorkflowContent } from '../domain/resources/kinds.js';
 import { stepType, workflowReferences, type StepViewStatus } from '../domain/workflows/progress.js';
 import {
-  IDEMPOTENCY_KEY_PATTERN,
-  MAX_DATA_BYTES,
+  dataSizeIssue,
+  idempotencyKeyIssue,
   RECIPIENT_COLLECTION,
   recipientIdsToLoad,
   recipientIssues,
@@ -109,11 +109,8 @@ async function recipientsIn(db: Db, env: Environment, inputs: RecipientInput[]):
 }
 
 function checkData(data: Record<string, unknown>): void {
-  const size = Buffer.byteLength(JSON.stringify(data));
-  if (size > MAX_DATA_BYTES) {
-    const message = `must be at most ${MAX_DATA_BYTES} bytes of JSON; this is ${size} bytes`;
-    throw new StagelineError(413, 'payload_too_large', `data: ${message}`, [{ field: 'data', message, in: 'body' }]);
-  }
+  const issue = dataSizeIssue(data);
+  if (issue) throw new StagelineError(413, 'payload_too_large', `data: ${issue.message}`, [issue]);
 }
 
 function assertRunKey(key: KeyPrincipal): void {
@@ -146,9 +143,8 @@ export async function triggerWorkflow(
   const db = deps.store.db;
   const scope = { workspaceId: call.key.workspaceId, environmentId: call.key.environmentId };
   const idempotencyKey = input.idempotencyKey;
-  if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey)) {
-    throw invalid([{ field: 'idempotencyKey', message: 'must be 1-255 printable ASCII characters without spaces', in: 'body' }]);
-  }
+  const keyIssue = idempotencyKeyIssue(idempotencyKey);
+  if (keyIssue) throw invalid([keyIssue]);
   const data = input.data ?? {};
   checkData(data);
   const requestHash = contentHash({ workflow: key, recipients: input.recipients, data });

@@ -53,8 +53,8 @@ async function legacyDatabase(): Promise<{ database: TestDatabase; token: string
   await insertUser(store.db, { id: 'usr_owner', email: 'owner@example.test', name: 'owner', createdAt: at });
   await insertMember(store.db, { id: 'mem_owner', workspaceId: WORKSPACE_ID, userId: 'usr_owner', role: 'owner', environmentRoles: {}, createdAt: at });
   await insertToken(store.db, {
-    id: 'tok_owner', user_id: 'usr_owner', workspace_id: null, name: 'owner', kind: 'personal', role: null, environment_roles: '{}',
-    token_hash: hashToken(token), prefix: '', created_at: at, last_used_at: null, expires_at: null, revoked_at: null,
+    id: 'tok_owner', userId: 'usr_owner', workspaceId: null, name: 'owner', kind: 'personal', role: null, environmentRoles: {},
+    tokenHash: hashToken(token), prefix: '', createdAt: at, lastUsedAt: null, expiresAt: null, revokedAt: null,
   });
   let prevHash = GENESIS_HASH;
   for (let seq = 1; seq <= UNKEYED; seq += 1) {

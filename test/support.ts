@@ -249,18 +249,18 @@ export async function memberToken(h: Harness, email: string, role: string, envir
   const token = generateToken();
   await insertToken(h.store.db, {
     id: `tok_${randomBytes(8).toString('hex')}`,
-    user_id: userId,
-    workspace_id: null,
+    userId,
+    workspaceId: null,
     name: email,
     kind: 'personal',
     role: null,
-    environment_roles: '{}',
-    token_hash: hashToken(token),
+    environmentRoles: {},
+    tokenHash: hashToken(token),
     prefix: token.slice(0, 8),
-    created_at: at,
-    last_used_at: null,
-    expires_at: null,
-    revoked_at: null,
+    createdAt: at,
+    lastUsedAt: null,
+    expiresAt: null,
+    revokedAt: null,
   });
   return token;
 }

@@ -49,7 +49,7 @@ export class KeyCache {
     if (!entry || !principal || principal.revoked) return undefined;
     const now = Date.now();
     if (now - entry.fetchedAt > FRESH_MS || (entry.expiresAtMs !== null && entry.expiresAtMs <= this.deps.now().getTime())) return undefined;
-    this.touch(principal.id, now);
+    this.touch(principal, now);
     return principal;
   }
 
@@ -74,13 +74,14 @@ export class KeyCache {
     const principal = entry.principal;
     if (!principal || principal.revoked) throw unauthenticated('the API key is not valid');
     if (entry.expiresAtMs !== null && entry.expiresAtMs <= this.deps.now().getTime()) throw unauthenticated('the API key has expired');
-    this.touch(principal.id, now);
+    this.touch(principal, now);
     return principal;
   }
 
-  private touch(id: string, now: number) {
+  private touch(key: KeyPrincipal, now: number) {
+    const id = key.id;
     if (now - (this.touched.get(id) ?? 0) < TOUCH_INTERVAL_MS) return;
     this.touched.set(id, now);
-    touchApiKey(this.deps, id, new Date(now).toISOString()).catch(() => this.touched.delete(id));
+    touchApiKey(this.deps, key, new Date(now).toISOString()).catch(() => this.touched.delete(id));
   }
 }

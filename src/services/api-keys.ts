@@ -6,14 +6,15 @@ import { authorize } from '../domain/auth/permissions.js';
 import { sha256 } from '../domain/canonical.js';
 import { credentialStatus } from '../domain/auth/credentials.js';
 import type { Environment } from '../domain/environments/chain.js';
+import type { CredentialKind } from '../domain/resources/visibility.js';
 import { invalid, notFound } from '../domain/errors.js';
-import { findApiKey, findApiKeyByHash, insertApiKey, listApiKeys as listApiKeyRows, updateApiKey, type ApiKeyRow } from '../store/api-keys.js';
+import { findApiKey, findApiKeyByHash, insertApiKey, listApiKeys as listApiKeyRows, updateApiKey, type ApiKeyRecord } from '../store/api-keys.js';
 import type { Db } from '../store/database.js';
 import { record } from './audit.js';
 import { newId, type CallContext, type Deps } from './context.js';
 import { environmentOf, lockedEnvironmentOf } from './scope.js';
 
-export type ApiKeyKind = 'secret' | 'publishable';
+export type ApiKeyKind = CredentialKind;
 const PREFIX: Record<ApiKeyKind, string> = { secret: 'sk_', publishable: 'pk_' };
 export const DEFAULT_ROTATION_GRACE_SECONDS = 24 * 3600;
 
@@ -21,37 +22,39 @@ export function hashApiKey(key: string): string {
   return sha256(key);
 }
 
-function keyView(env: Environment, row: ApiKeyRow, now: Date) {
+function keyView(env: Environment, key: ApiKeyRecord, now: Date) {
   return {
-    id: row.id,
-    name: row.name,
-    kind: row.kind as ApiKeyKind,
-    prefix: row.prefix,
+    id: key.id,
+    name: key.name,
+    kind: key.kind,
+    prefix: key.prefix,
     environment: env.slug,
-    createdBy: row.created_by,
-    createdAt: row.created_at,
-    lastUsedAt: row.last_used_at,
-    expiresAt: row.expires_at,
-    revokedAt: row.revoked_at,
-    status: credentialStatus(row.revoked_at, row.expires_at, now),
+    createdBy: key.createdBy,
+    createdAt: key.createdAt,
+    lastUsedAt: key.lastUsedAt,
+    expiresAt: key.expiresAt,
+    revokedAt: key.revokedAt,
+    status: credentialStatus(key.revokedAt, key.expiresAt, now),
   };
 }
 
+const scopeOf = (env: Environment) => ({ workspaceId: env.workspaceId, environmentId: env.id });
+
 async function issue(deps: Deps, tx: Db, ctx: CallContext, env: Environment, input: { name: string; kind: ApiKeyKind; expiresAt: string | null }) {
   const key = PREFIX[input.kind] + randomBytes(24).toString('base64url');
-  const row: ApiKeyRow = {
+  const row: ApiKeyRecord = {
     id: newId('key'),
-    workspace_id: env.workspaceId,
-    environment_id: env.id,
+    workspaceId: env.workspaceId,
+    environmentId: env.id,
     name: input.name,
     kind: input.kind,
     prefix: key.slice(0, 11),
-    key_hash: hashApiKey(key),
-    created_by: ctx.actor.id,
-    created_at: deps.now().toISOString(),
-    last_used_at: null,
-    expires_at: input.expiresAt,
-    revoked_at: null,
+    keyHash: hashApiKey(key),
+    createdBy: ctx.actor.id,
+    createdAt: deps.now().toISOString(),
+    lastUsedAt: null,
+    expiresAt: input.expiresAt,
+    revokedAt: null,
   };
   await insertApiKey(tx, row);
   return { key, row };
@@ -71,7 +74,7 @@ export async function createApiKey(deps: Deps, ctx: CallContext, slug: string, i
       environment: slug,
       target: `api_key/${row.id}`,
       after: { id: row.id, prefix: row.prefix },
-      details: { name: row.name, kind: row.kind, prefix: row.prefix, expiresAt: row.expires_at },
+      details: { name: row.name, kind: row.kind, prefix: row.prefix, expiresAt: row.expiresAt },
     });
     return { ...keyView(env, row, now), key };
   });
@@ -81,18 +84,18 @@ export async function listApiKeys(deps: Deps, ctx: CallContext, slug: string) {
   authorize(ctx.actor, 'resource.read', slug);
   const env = await environmentOf(deps.store.db, ctx, slug);
   const now = deps.now();
-  return { data: (await listApiKeyRows(deps.store.db, env.workspaceId, env.id)).map((row) => keyView(env, row, now)), next: null };
+  return { data: (await listApiKeyRows(deps.store.db, scopeOf(env))).map((row) => keyView(env, row, now)), next: null };
 }
 
 export async function revokeApiKey(deps: Deps, ctx: CallContext, slug: string, id: string) {
   authorize(ctx.actor, 'apikey.manage', slug);
   return deps.store.transaction(async (tx) => {
     const env = await lockedEnvironmentOf(deps, tx, ctx, slug);
-    const row = await findApiKey(tx, env.workspaceId, env.id, id);
+    const row = await findApiKey(tx, scopeOf(env), id);
     if (!row) throw notFound(`API key ${id} in ${slug}`);
     const now = deps.now();
-    if (!row.revoked_at) {
-      await updateApiKey(tx, id, { revoked_at: now.toISOString() });
+    if (!row.revokedAt) {
+      await updateApiKey(tx, scopeOf(env), id, { revokedAt: now.toISOString() });
       await record(deps, tx, ctx, {
         action: 'api_key.revoke',
         environment: slug,
@@ -101,7 +104,7 @@ export async function revokeApiKey(deps: Deps, ctx: CallContext, slug: string, i
         change: { environmentId: env.id, type: 'api_key', payload: { id, revoked: true } },
       });
     }
-    return keyView(env, { ...row, revoked_at: row.revoked_at ?? now.toISOString() }, now);
+    return keyView(env, { ...row, revokedAt: row.revokedAt ?? now.toISOString() }, now);
   });
 }
 
@@ -110,16 +113,16 @@ export async function rotateApiKey(deps: Deps, ctx: CallContext, slug: string, i
   authorize(ctx.actor, 'apikey.manage', slug);
   return deps.store.transaction(async (tx) => {
     const env = await lockedEnvironmentOf(deps, tx, ctx, slug);
-    const old = await findApiKey(tx, env.workspaceId, env.id, id);
+    const old = await findApiKey(tx, scopeOf(env), id);
     if (!old) throw notFound(`API key ${id} in ${slug}`);
     const now = deps.now();
-    if (credentialStatus(old.revoked_at, old.expires_at, now) !== 'active') {
+    if (credentialStatus(old.revokedAt, old.expiresAt, now) !== 'active') {
       throw invalid([{ field: 'id', message: 'a revoked or expired key cannot be rotated; create a new one', in: 'path' }]);
     }
     const graceEnd = new Date(now.getTime() + (input.graceSeconds ?? DEFAULT_ROTATION_GRACE_SECONDS) * 1000).toISOString();
-    const oldExpiry = old.expires_at && old.expires_at < graceEnd ? old.expires_at : graceEnd;
-    await updateApiKey(tx, id, { expires_at: oldExpiry });
-    const { key, row } = await issue(deps, tx, ctx, env, { name: old.name, kind: old.kind as ApiKeyKind, expiresAt: null });
+    const oldExpiry = old.expiresAt && old.expiresAt < graceEnd ? old.expiresAt : graceEnd;
+    await updateApiKey(tx, scopeOf(env), id, { expiresAt: oldExpiry });
+    const { key, row } = await issue(deps, tx, ctx, env, { name: old.name, kind: old.kind, expiresAt: null });
     await record(deps, tx, ctx, {
       action: 'api_key.rotate',
       environment: slug,
@@ -127,7 +130,7 @@ export async function rotateApiKey(deps: Deps, ctx: CallContext, slug: string, i
       details: { name: old.name, replacedBy: row.id, prefix: row.prefix, oldExpiresAt: oldExpiry },
       change: { environmentId: env.id, type: 'api_key', payload: { id, expiresAt: oldExpiry } },
     });
-    return { ...keyView(env, row, now), key, previous: keyView(env, { ...old, expires_at: oldExpiry }, now) };
+    return { ...keyView(env, row, now), key, previous: keyView(env, { ...old, expiresAt: oldExpiry }, now) };
   });
 }
 
@@ -146,14 +149,15 @@ export async function findKeyPrincipal(deps: Deps, key: string): Promise<KeyPrin
   if (!row) return null;
   return {
     id: row.id,
-    kind: row.kind as ApiKeyKind,
-    workspaceId: row.workspace_id,
-    environmentId: row.environment_id,
-    expiresAt: row.expires_at,
-    revoked: row.revoked_at !== null,
+    kind: row.kind,
+    workspaceId: row.workspaceId,
+    environmentId: row.environmentId,
+    expiresAt: row.expiresAt,
+    revoked: row.revokedAt !== null,
   };
 }
 
-export async function touchApiKey(deps: Deps, id: string, at: string) {
-  await updateApiKey(deps.store.db, id, { last_used_at: at });
+/** Records when a key was last used, in the key's own workspace and environment. */
+export async function touchApiKey(deps: Deps, key: Pick<KeyPrincipal, 'id' | 'workspaceId' | 'environmentId'>, at: string) {
+  await updateApiKey(deps.store.db, key, key.id, { lastUsedAt: at });
 }

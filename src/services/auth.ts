@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { sha256 } from '../domain/canonical.js';
 import { StagelineError, notFound } from '../domain/errors.js';
-import { ROLES, type Actor, type Role } from '../domain/auth/permissions.js';
+import { asRole, environmentRolesOf, type Actor, type Role } from '../domain/auth/permissions.js';
 import { findMember, findTokenByHash, findUser, findWorkspace, touchToken } from '../store/workspaces.js';
 import type { CallContext, Deps } from './context.js';
 
@@ -33,43 +33,30 @@ function unauthenticated(message: string): StagelineError {
   return new StagelineError(401, 'unauthenticated', message);
 }
 
-function asRole(value: string | null): Role | null {
-  return value && (ROLES as readonly string[]).includes(value) ? (value as Role) : null;
-}
-
-function parseRoles(text: string): Record<string, Role> {
-  const out: Record<string, Role> = {};
-  for (const [env, role] of Object.entries(JSON.parse(text) as Record<string, string>)) {
-    const known = asRole(role);
-    if (known) out[env] = known;
-  }
-  return out;
-}
-
 export async function authenticate(deps: Deps, authorization: string | undefined): Promise<Principal> {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
   if (!match) throw unauthenticated('send a token as "Authorization: Bearer <token>"');
   const row = await findTokenByHash(deps.store.db, hashToken(match[1]!));
   const now = deps.now();
-  if (!row || row.revoked_at) throw unauthenticated('the token is not valid');
-  if (row.expires_at && row.expires_at <= now.toISOString()) throw unauthenticated('the token has expired');
-  if (!row.last_used_at || now.getTime() - Date.parse(row.last_used_at) > TOUCH_INTERVAL_MS) {
+  if (!row || row.revokedAt) throw unauthenticated('the token is not valid');
+  if (row.expiresAt && row.expiresAt <= now.toISOString()) throw unauthenticated('the token has expired');
+  if (!row.lastUsedAt || now.getTime() - Date.parse(row.lastUsedAt) > TOUCH_INTERVAL_MS) {
     await touchToken(deps.store.db, row.id, now.toISOString());
   }
   let name = row.name;
-  if (row.user_id) {
-    const user = await findUser(deps.store.db, row.user_id);
+  if (row.userId) {
+    const user = await findUser(deps.store.db, row.userId);
     if (!user) throw unauthenticated('the token is not valid');
     name = user.email;
   }
   return {
     tokenId: row.id,
-    userId: row.user_id,
-    workspaceId: row.workspace_id,
+    userId: row.userId,
+    workspaceId: row.workspaceId,
     name,
-    kind: row.user_id ? 'user' : 'service',
+    kind: row.userId ? 'user' : 'service',
     role: asRole(row.role),
-    environmentRoles: parseRoles(row.environment_roles),
+    environmentRoles: environmentRolesOf(row.environmentRoles),
   };
 }
 
@@ -82,7 +69,7 @@ export async function enterWorkspace(deps: Deps, principal: Principal, slug: str
     const member = await findMember(deps.store.db, workspace.id, principal.userId);
     const role = asRole(member?.role ?? null);
     if (member && role) {
-      actor = { kind: 'user', id: principal.userId, name: principal.name, tokenId: principal.tokenId, role, environmentRoles: parseRoles(member.environment_roles) };
+      actor = { kind: 'user', id: principal.userId, name: principal.name, tokenId: principal.tokenId, role, environmentRoles: environmentRolesOf(member.environmentRoles) };
     }
   } else if (principal.workspaceId === workspace.id && principal.role) {
     actor = { kind: 'service', id: principal.tokenId, name: principal.name, tokenId: principal.tokenId, role: principal.role, environmentRoles: principal.environmentRoles };

@@ -26,19 +26,19 @@ export async function bootstrap(deps: Deps, options: { token?: string | undefine
       const tokenId = newId('tok');
       await insertToken(tx, {
         id: tokenId,
-        user_id: userId,
-        workspace_id: null,
+        userId,
+        workspaceId: null,
         name: 'bootstrap owner token',
         kind: 'personal',
         role: null,
-        environment_roles: '{}',
-        token_hash: hashToken(token),
+        environmentRoles: {},
+        tokenHash: hashToken(token),
         // Only a generated token's prefix is shown; a chosen one could be mostly prefix.
         prefix: options.token === undefined ? token.slice(0, 8) : '',
-        created_at: at,
-        last_used_at: null,
-        expires_at: null,
-        revoked_at: null,
+        createdAt: at,
+        lastUsedAt: null,
+        expiresAt: null,
+        revokedAt: null,
       });
       const workspace = await createWorkspaceIn(deps, tx, { userId, actor: { ...SYSTEM_ACTOR } }, { slug: 'default', name: 'Default' }, null);
       await record(deps, tx, { workspace, actor: SYSTEM_ACTOR, requestId: null }, {

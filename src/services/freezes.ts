@@ -14,37 +14,31 @@ import {
   insertReviewItem,
   listFreezes,
   listReviewItems,
-  type FreezeRow,
-  type ReviewItemRow,
+  type FreezeRecord,
+  type ReviewItemRecord,
 } from '../store/freezes.js';
 import { record } from './audit.js';
 import { newId, type CallContext, type Deps } from './context.js';
 import { environmentOf, lockedEnvironmentOf } from './scope.js';
 
-function freezeView(row: FreezeRow, now: Date) {
+function freezeView(freeze: FreezeRecord, now: Date) {
   const at = now.toISOString();
-  return { id: row.id, startsAt: row.starts_at, endsAt: row.ends_at, reason: row.reason, createdBy: row.created_by, createdAt: row.created_at, active: row.starts_at <= at && at < row.ends_at };
+  const { id, startsAt, endsAt, reason, createdBy, createdAt } = freeze;
+  return { id, startsAt, endsAt, reason, createdBy, createdAt, active: startsAt <= at && at < endsAt };
 }
 
-function reviewView(row: ReviewItemRow) {
-  return {
-    id: row.id,
-    environment: row.environment,
-    kind: row.kind,
-    summary: row.summary,
-    reason: row.reason,
-    openedBy: row.opened_by,
-    openedAt: row.opened_at,
-    acknowledgedBy: row.acknowledged_by,
-    acknowledgedAt: row.acknowledged_at,
-  };
+function reviewView(item: ReviewItemRecord) {
+  const { id, environment, kind, summary, reason, openedBy, openedAt, acknowledgedBy, acknowledgedAt } = item;
+  return { id, environment, kind, summary, reason, openedBy, openedAt, acknowledgedBy, acknowledgedAt };
 }
+
+const scopeOf = (env: Environment) => ({ workspaceId: env.workspaceId, environmentId: env.id });
 
 export async function listEnvironmentFreezes(deps: Deps, ctx: CallContext, slug: string) {
   authorize(ctx.actor, 'resource.read', slug);
   const env = await environmentOf(deps.store.db, ctx, slug);
   const now = deps.now();
-  return { data: (await listFreezes(deps.store.db, env.workspaceId, env.id, now.toISOString())).map((r) => freezeView(r, now)), next: null };
+  return { data: (await listFreezes(deps.store.db, scopeOf(env), now.toISOString())).map((r) => freezeView(r, now)), next: null };
 }
 
 export async function createFreeze(deps: Deps, ctx: CallContext, slug: string, input: { startsAt: string; endsAt: string; reason: string }) {
@@ -54,15 +48,15 @@ export async function createFreeze(deps: Deps, ctx: CallContext, slug: string, i
   if (issues.length > 0) throw invalid(issues);
   return deps.store.transaction(async (tx) => {
     const env = await lockedEnvironmentOf(deps, tx, ctx, slug);
-    const row: FreezeRow = {
+    const row: FreezeRecord = {
       id: newId('frz'),
-      workspace_id: env.workspaceId,
-      environment_id: env.id,
-      starts_at: input.startsAt,
-      ends_at: input.endsAt,
+      workspaceId: env.workspaceId,
+      environmentId: env.id,
+      startsAt: input.startsAt,
+      endsAt: input.endsAt,
       reason: input.reason,
-      created_by: ctx.actor.id,
-      created_at: now.toISOString(),
+      createdBy: ctx.actor.id,
+      createdAt: now.toISOString(),
     };
     await insertFreeze(tx, row);
     await record(deps, tx, ctx, { action: 'freeze.create', environment: slug, target: `freeze/${row.id}`, after: input, details: input });
@@ -74,10 +68,10 @@ export async function deleteFreeze(deps: Deps, ctx: CallContext, slug: string, i
   authorize(ctx.actor, 'environment.manage', slug);
   await deps.store.transaction(async (tx) => {
     const env = await lockedEnvironmentOf(deps, tx, ctx, slug);
-    const row = await findFreeze(tx, env.workspaceId, env.id, id);
+    const row = await findFreeze(tx, scopeOf(env), id);
     if (!row) throw notFound(`freeze ${id} of ${slug}`);
-    await deleteFreezeRow(tx, env.workspaceId, id);
-    await record(deps, tx, ctx, { action: 'freeze.delete', environment: slug, target: `freeze/${id}`, before: { startsAt: row.starts_at, endsAt: row.ends_at } });
+    await deleteFreezeRow(tx, scopeOf(env), id);
+    await record(deps, tx, ctx, { action: 'freeze.delete', environment: slug, target: `freeze/${id}`, before: { startsAt: row.startsAt, endsAt: row.endsAt } });
   });
 }
 
@@ -87,22 +81,19 @@ export async function deleteFreeze(deps: Deps, ctx: CallContext, slug: string, i
  */
 export async function passFreeze(deps: Deps, tx: Db, ctx: CallContext, env: Environment, change: { summary: string; breakGlassReason: string | undefined }) {
   const now = deps.now();
-  const freeze = activeFreeze(
-    (await listFreezes(tx, env.workspaceId, env.id, now.toISOString())).map((r) => ({ id: r.id, startsAt: r.starts_at, endsAt: r.ends_at, reason: r.reason })),
-    now,
-  );
+  const freeze = activeFreeze(await listFreezes(tx, scopeOf(env), now.toISOString()), now);
   if (!checkFreeze(env.slug, freeze, ctx.actor, change.breakGlassReason)) return false;
-  const row: ReviewItemRow = {
+  const row: ReviewItemRecord = {
     id: newId('rev'),
-    workspace_id: env.workspaceId,
+    workspaceId: env.workspaceId,
     environment: env.slug,
     kind: 'break_glass',
     summary: change.summary,
     reason: change.breakGlassReason!,
-    opened_by: ctx.actor.id,
-    opened_at: now.toISOString(),
-    acknowledged_by: null,
-    acknowledged_at: null,
+    openedBy: ctx.actor.id,
+    openedAt: now.toISOString(),
+    acknowledgedBy: null,
+    acknowledgedAt: null,
   };
   await insertReviewItem(tx, row);
   await record(deps, tx, ctx, { action: 'review.open', environment: env.slug, target: `review/${row.id}`, details: { summary: row.summary, reason: row.reason, freeze: freeze!.id } });
@@ -119,11 +110,11 @@ export async function acknowledgeReview(deps: Deps, ctx: CallContext, id: string
     const row = await findReviewItem(tx, ctx.workspace.id, id);
     if (!row) throw notFound(`review item ${id}`);
     authorize(ctx.actor, 'environment.manage', row.environment);
-    if (row.opened_by === ctx.actor.id) throw forbidden('acknowledge: someone other than the person who broke glass acknowledges it');
-    if (row.acknowledged_at) throw conflict('already_acknowledged', `review item ${id} was acknowledged at ${row.acknowledged_at}`);
+    if (row.openedBy === ctx.actor.id) throw forbidden('acknowledge: someone other than the person who broke glass acknowledges it');
+    if (row.acknowledgedAt) throw conflict('already_acknowledged', `review item ${id} was acknowledged at ${row.acknowledgedAt}`);
     const at = deps.now().toISOString();
     await acknowledgeReviewItem(tx, ctx.workspace.id, id, ctx.actor.id, at);
     await record(deps, tx, ctx, { action: 'review.acknowledge', environment: row.environment, target: `review/${id}`, details: { summary: row.summary } });
-    return reviewView({ ...row, acknowledged_by: ctx.actor.id, acknowledged_at: at });
+    return reviewView({ ...row, acknowledgedBy: ctx.actor.id, acknowledgedAt: at });
   });
 }

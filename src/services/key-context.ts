@@ -23,8 +23,8 @@ export async function keyCallContext(deps: Deps, tx: Db, call: KeyCall): Promise
   const workspace = await findWorkspaceById(tx, key.workspaceId);
   const env = workspace && (await findEnvironmentById(tx, key.workspaceId, key.environmentId));
   if (!workspace || !env) throw notFound('the environment of this API key');
-  const row = await findApiKey(tx, key.workspaceId, key.environmentId, key.id);
-  if (!row || credentialStatus(row.revoked_at, row.expires_at, deps.now()) !== 'active') {
+  const row = await findApiKey(tx, key, key.id);
+  if (!row || credentialStatus(row.revokedAt, row.expiresAt, deps.now()) !== 'active') {
     throw new StagelineError(401, 'unauthenticated', 'the API key is not valid');
   }
   // An API key holds no member role: what it may do is decided by its kind and environment.

@@ -25,8 +25,8 @@ export class Keyring {
   /** Unwraps every stored data key; throws a KeyError naming the first that cannot be. */
   async verify(db: Db): Promise<number> {
     const rows = await listWorkspaceKeys(db);
-    for (const row of rows) this.remember(row.workspace_id, row.master_key_id, row.wrapped_key);
-    for (const row of await listAuditKeys(db)) this.rememberAuditKey(row.workspace_id, row.master_key_id, row.wrapped_key);
+    for (const row of rows) this.remember(row.workspaceId, row.masterKeyId, row.wrappedKey);
+    for (const row of await listAuditKeys(db)) this.rememberAuditKey(row.workspaceId, row.masterKeyId, row.wrappedKey);
     return rows.length;
   }
 
@@ -35,7 +35,7 @@ export class Keyring {
     const cached = this.dataKeys.get(workspaceId);
     if (cached) return cached;
     const row = await findWorkspaceKey(db, workspaceId);
-    return row ? this.remember(workspaceId, row.master_key_id, row.wrapped_key) : null;
+    return row ? this.remember(workspaceId, row.masterKeyId, row.wrappedKey) : null;
   }
 
   /** The workspace's data key, created and stored (wrapped) with its first secret. */
@@ -47,18 +47,18 @@ export class Keyring {
     // Read back: a concurrent first secret may have stored its key first, and that one wins.
     // Not remembered: if this transaction rolls back, the key it stored never existed.
     const row = (await findWorkspaceKey(tx, workspaceId))!;
-    return unwrapDataKey(this.masters, { masterKeyId: row.master_key_id, blob: row.wrapped_key }, workspaceId);
+    return unwrapDataKey(this.masters, { masterKeyId: row.masterKeyId, blob: row.wrappedKey }, workspaceId);
   }
 
   /** Re-wraps every data key not yet under the primary master key; returns those changed. */
   async rotate(db: Db, at: string): Promise<{ workspaceId: string; from: string }[]> {
     const changed = [];
     for (const row of await listWorkspaceKeys(db)) {
-      if (row.master_key_id === this.primaryId) continue;
-      const dataKey = this.remember(row.workspace_id, row.master_key_id, row.wrapped_key);
-      const wrapped = wrapDataKey(this.masters[0]!, dataKey, row.workspace_id);
-      await rewrapWorkspaceKey(db, { workspaceId: row.workspace_id, masterKeyId: wrapped.masterKeyId, wrappedKey: wrapped.blob, at });
-      changed.push({ workspaceId: row.workspace_id, from: row.master_key_id });
+      if (row.masterKeyId === this.primaryId) continue;
+      const dataKey = this.remember(row.workspaceId, row.masterKeyId, row.wrappedKey);
+      const wrapped = wrapDataKey(this.masters[0]!, dataKey, row.workspaceId);
+      await rewrapWorkspaceKey(db, { workspaceId: row.workspaceId, masterKeyId: wrapped.masterKeyId, wrappedKey: wrapped.blob, at });
+      changed.push({ workspaceId: row.workspaceId, from: row.masterKeyId });
     }
     return changed;
   }
@@ -68,7 +68,7 @@ export class Keyring {
     const cached = this.auditKeys.get(workspaceId);
     if (cached) return cached;
     const row = await findAuditKey(db, workspaceId);
-    return row ? this.rememberAuditKey(workspaceId, row.master_key_id, row.wrapped_key) : null;
+    return row ? this.rememberAuditKey(workspaceId, row.masterKeyId, row.wrappedKey) : null;
   }
 
   /**
@@ -83,17 +83,17 @@ export class Keyring {
     await insertAuditKey(tx, { workspaceId, masterKeyId: wrapped.masterKeyId, wrappedKey: wrapped.blob, at });
     // Read back, as for data keys: the key stored first wins, and nothing is remembered before commit.
     const row = (await findAuditKey(tx, workspaceId))!;
-    return unwrapDataKey(this.masters, { masterKeyId: row.master_key_id, blob: row.wrapped_key }, workspaceId, 'audit-key');
+    return unwrapDataKey(this.masters, { masterKeyId: row.masterKeyId, blob: row.wrappedKey }, workspaceId, 'audit-key');
   }
 
   /** Re-wraps every audit key not yet under the primary master key; returns how many changed. */
   async rotateAuditKeys(db: Db, at: string): Promise<number> {
     let changed = 0;
     for (const row of await listAuditKeys(db)) {
-      if (row.master_key_id === this.primaryId) continue;
-      const auditKey = this.rememberAuditKey(row.workspace_id, row.master_key_id, row.wrapped_key);
-      const wrapped = wrapDataKey(this.masters[0]!, auditKey, row.workspace_id, 'audit-key');
-      await rewrapAuditKey(db, { workspaceId: row.workspace_id, masterKeyId: wrapped.masterKeyId, wrappedKey: wrapped.blob, at });
+      if (row.masterKeyId === this.primaryId) continue;
+      const auditKey = this.rememberAuditKey(row.workspaceId, row.masterKeyId, row.wrappedKey);
+      const wrapped = wrapDataKey(this.masters[0]!, auditKey, row.workspaceId, 'audit-key');
+      await rewrapAuditKey(db, { workspaceId: row.workspaceId, masterKeyId: wrapped.masterKeyId, wrappedKey: wrapped.blob, at });
       changed += 1;
     }
     return changed;

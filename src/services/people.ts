@@ -1,6 +1,6 @@
 // People: password login and sessions, workspace members with their roles, and service tokens
 // that carry a role of their own (for CI and the CLI). Every change is audited.
-import { assertCanAssign, authorize, isRole, type Actor, type Role } from '../domain/auth/permissions.js';
+import { asRole, assertCanAssign, authorize, type Actor, type Role } from '../domain/auth/permissions.js';
 import { hashPassword, MIN_PASSWORD_LENGTH, verifyPassword } from '../domain/auth/passwords.js';
 import { credentialStatus } from '../domain/auth/credentials.js';
 import { conflict, forbidden, invalid, notFound, StagelineError } from '../domain/errors.js';
@@ -10,7 +10,7 @@ import {
   deleteMember,
   findMember,
   findMemberById,
-  findToken,
+  findServiceToken,
   findUserByEmail,
   insertMember,
   insertToken,
@@ -18,9 +18,12 @@ import {
   listMembers as listMemberRows,
   listServiceTokens,
   listWorkspacesOfUser,
+  revokeServiceToken as revokeServiceTokenRow,
   revokeToken,
   setUserPassword,
   updateMember,
+  type MemberWithUser,
+  type TokenRecord,
 } from '../store/workspaces.js';
 import type { Db } from '../store/database.js';
 import { record } from './audit.js';
@@ -67,7 +70,7 @@ export async function login(deps: Deps, input: { email: string; password: string
   const attempt = await from.throttle.admit(input.email, from.client);
   const user = await findUserByEmail(deps.store.db, input.email);
   // An unknown email still costs a full scrypt (verifyPassword hashes a dummy), so timing matches.
-  const ok = await verifyPassword(input.password, user?.password_hash ?? null);
+  const ok = await verifyPassword(input.password, user?.passwordHash ?? null);
   const actor: Actor = { kind: 'user', id: user?.id ?? 'unknown', name: input.email, tokenId: null, role: 'viewer', environmentRoles: {} };
   if (!user || !ok) {
     await attempt.failed();
@@ -82,18 +85,18 @@ export async function login(deps: Deps, input: { email: string; password: string
   await deps.store.transaction(async (tx) => {
     await insertToken(tx, {
       id: tokenId,
-      user_id: user.id,
-      workspace_id: null,
+      userId: user.id,
+      workspaceId: null,
       name: 'session',
       kind: 'session',
       role: null,
-      environment_roles: '{}',
-      token_hash: hashToken(token),
+      environmentRoles: {},
+      tokenHash: hashToken(token),
       prefix: token.slice(0, 8),
-      created_at: now.toISOString(),
-      last_used_at: null,
-      expires_at: expiresAt,
-      revoked_at: null,
+      createdAt: now.toISOString(),
+      lastUsedAt: null,
+      expiresAt,
+      revokedAt: null,
     });
     await recordForUser(deps, tx, user.id, { ...actor, tokenId }, 'auth.login', { session: tokenId, expiresAt }, requestId);
   });
@@ -111,15 +114,15 @@ export async function logout(deps: Deps, principal: Principal, requestId: string
   });
 }
 
-function memberView(row: NonNullable<Awaited<ReturnType<typeof findMemberById>>>) {
+function memberView(member: MemberWithUser) {
   return {
-    id: row.id,
-    userId: row.user_id,
-    email: row.email,
-    name: row.name,
-    role: row.role,
-    environmentRoles: JSON.parse(row.environment_roles) as Record<string, string>,
-    createdAt: row.created_at,
+    id: member.id,
+    userId: member.userId,
+    email: member.email,
+    name: member.name,
+    role: member.role,
+    environmentRoles: member.environmentRoles,
+    createdAt: member.createdAt,
   };
 }
 
@@ -165,7 +168,7 @@ export async function updateMemberRole(
   return deps.store.transaction(async (tx) => {
     const member = await findMemberById(tx, ctx.workspace.id, id);
     if (!member) throw notFound(`member ${id}`);
-    const self = member.user_id === ctx.actor.id;
+    const self = member.userId === ctx.actor.id;
     if (input.role !== undefined || input.environmentRoles !== undefined) {
       authorize(ctx.actor, 'member.manage');
       assertCanAssign(ctx.actor, [member.role as Role, input.role, ...Object.values(input.environmentRoles ?? {})]);
@@ -175,13 +178,13 @@ export async function updateMemberRole(
       }
     }
     if (passwordHash !== undefined && !self) throw forbidden('password: only the member themself sets their password');
-    const next = { role: input.role ?? member.role, environmentRoles: input.environmentRoles ?? (JSON.parse(member.environment_roles) as Record<string, string>) };
+    const next = { role: input.role ?? member.role, environmentRoles: input.environmentRoles ?? member.environmentRoles };
     await updateMember(tx, ctx.workspace.id, id, next);
-    if (passwordHash) await setUserPassword(tx, member.user_id, passwordHash);
+    if (passwordHash) await setUserPassword(tx, member.userId, passwordHash);
     await record(deps, tx, ctx, {
       action: 'member.update',
       target: `member/${id}`,
-      before: { role: member.role, environmentRoles: member.environment_roles },
+      before: { role: member.role, environmentRoles: member.environmentRoles },
       after: next,
       details: { email: member.email, ...next, passwordChanged: passwordHash !== undefined },
     });
@@ -201,18 +204,18 @@ export async function removeMember(deps: Deps, ctx: CallContext, id: string) {
   });
 }
 
-function tokenView(row: Awaited<ReturnType<typeof listServiceTokens>>[number], now: Date) {
+function tokenView(token: TokenRecord, now: Date) {
   return {
-    id: row.id,
-    name: row.name,
-    role: row.role,
-    environmentRoles: JSON.parse(row.environment_roles) as Record<string, string>,
-    prefix: row.prefix,
-    createdAt: row.created_at,
-    lastUsedAt: row.last_used_at,
-    expiresAt: row.expires_at,
-    revokedAt: row.revoked_at,
-    status: credentialStatus(row.revoked_at, row.expires_at, now),
+    id: token.id,
+    name: token.name,
+    role: token.role,
+    environmentRoles: token.environmentRoles,
+    prefix: token.prefix,
+    createdAt: token.createdAt,
+    lastUsedAt: token.lastUsedAt,
+    expiresAt: token.expiresAt,
+    revokedAt: token.revokedAt,
+    status: credentialStatus(token.revokedAt, token.expiresAt, now),
   };
 }
 
@@ -230,20 +233,20 @@ export async function createServiceToken(deps: Deps, ctx: CallContext, input: { 
   return deps.store.transaction(async (tx) => {
     await assertEnvironmentRoles(tx, ctx, input.environmentRoles);
     const token = generateToken();
-    const row = {
+    const row: TokenRecord = {
       id: newId('tok'),
-      user_id: null,
-      workspace_id: ctx.workspace.id,
+      userId: null,
+      workspaceId: ctx.workspace.id,
       name: input.name,
       kind: 'service',
       role: input.role,
-      environment_roles: JSON.stringify(input.environmentRoles ?? {}),
-      token_hash: hashToken(token),
+      environmentRoles: input.environmentRoles ?? {},
+      tokenHash: hashToken(token),
       prefix: token.slice(0, 8),
-      created_at: now.toISOString(),
-      last_used_at: null,
-      expires_at: input.expiresAt ?? null,
-      revoked_at: null,
+      createdAt: now.toISOString(),
+      lastUsedAt: null,
+      expiresAt: input.expiresAt ?? null,
+      revokedAt: null,
     };
     await insertToken(tx, row);
     await record(deps, tx, ctx, { action: 'token.create', target: `token/${row.id}`, after: { id: row.id, role: row.role }, details: { name: row.name, role: row.role, environmentRoles: input.environmentRoles ?? {} } });
@@ -254,14 +257,14 @@ export async function createServiceToken(deps: Deps, ctx: CallContext, input: { 
 export async function revokeServiceToken(deps: Deps, ctx: CallContext, id: string) {
   authorize(ctx.actor, 'member.manage');
   return deps.store.transaction(async (tx) => {
-    const row = await findToken(tx, id);
-    if (!row || row.workspace_id !== ctx.workspace.id || row.kind !== 'service') throw notFound(`token ${id}`);
-    if (isRole(row.role ?? '')) assertCanAssign(ctx.actor, [row.role as Role]);
+    const row = await findServiceToken(tx, ctx.workspace.id, id);
+    if (!row) throw notFound(`token ${id}`);
+    assertCanAssign(ctx.actor, [asRole(row.role) ?? undefined]);
     const at = deps.now().toISOString();
-    if (!row.revoked_at) {
-      await revokeToken(tx, id, at);
+    if (!row.revokedAt) {
+      await revokeServiceTokenRow(tx, ctx.workspace.id, id, at);
       await record(deps, tx, ctx, { action: 'token.revoke', target: `token/${id}`, details: { name: row.name } });
     }
-    return tokenView({ ...row, revoked_at: row.revoked_at ?? at }, deps.now());
+    return tokenView({ ...row, revokedAt: row.revokedAt ?? at }, deps.now());
   });
 }

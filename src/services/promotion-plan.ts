@@ -76,10 +76,10 @@ export function releaseChange(env: Environment, release: Release) {
  * (except for the request being applied by it).
  */
 async function staleRequestsInto(deps: Deps, tx: Db, ctx: CallContext, env: Environment, newHead: number, except: string | null) {
-  const pending = (await pendingRequestsInto(tx, env.workspaceId, env.id)).filter((r) => r.target_release !== newHead && r.id !== except);
+  const pending = (await pendingRequestsInto(tx, env.workspaceId, env.id)).filter((r) => r.targetRelease !== newHead && r.id !== except);
   const at = deps.now().toISOString();
   for (const row of pending) {
-    const reason = `${env.slug} moved from #${row.target_release} to #${newHead} since the plan: promote again to re-plan`;
+    const reason = `${env.slug} moved from #${row.targetRelease} to #${newHead} since the plan: promote again to re-plan`;
     await settlePromotionRequest(tx, env.workspaceId, row.id, { status: 'stale', decided_at: at, reason });
     await record(deps, tx, ctx, { action: 'promotion_request.stale', environment: env.slug, target: `promotion-request/${row.id}`, details: { request: row.id, reason } });
   }

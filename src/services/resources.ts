@@ -5,8 +5,8 @@ import { authorize } from '../domain/auth/permissions.js';
 import { canonicalJson, sha256 } from '../domain/canonical.js';
 import { assertEditable, type Environment } from '../domain/environments/chain.js';
 import { invalid, notFound } from '../domain/errors.js';
-import { mergeOverride } from '../domain/overrides/merge.js';
-import { APP_PATTERN, contentIssues, type ResourceRef } from '../domain/resources/kinds.js';
+import { overrideShapeIssue } from '../domain/overrides/merge.js';
+import { appLabelIssue, contentIssues, overriddenContentIssues, type ResourceRef } from '../domain/resources/kinds.js';
 import { compareSnapshots, resourceId, toSnapshot } from '../domain/releases/snapshot.js';
 import { draftState, isNoOpDraft, isStaleDraft } from '../domain/resources/drafts.js';
 import { contentReferences } from '../domain/templates/template.js';
@@ -146,10 +146,8 @@ function decodeCursor(cursor: string): { kind: string; key: string } {
 
 export async function writeDraft(deps: Deps, ctx: CallContext, slug: string, ref: ResourceRef, input: { content: unknown; app?: string | null }) {
   authorize(ctx.actor, 'draft.write', slug);
-  const issues = contentIssues(ref.kind, input.content);
-  if (input.app !== undefined && input.app !== null && !APP_PATTERN.test(input.app)) {
-    issues.push({ field: 'app', message: 'must be a lowercase label of letters, digits and hyphens', in: 'body' });
-  }
+  const appIssue = appLabelIssue(input.app);
+  const issues = [...contentIssues(ref.kind, input.content), ...(appIssue ? [appIssue] : [])];
   if (issues.length > 0) throw invalid(issues);
   const body = canonicalJson(input.content);
   const hash = sha256(body);
@@ -249,16 +247,15 @@ export async function setActive(deps: Deps, ctx: CallContext, slug: string, ref:
 
 export async function putOverride(deps: Deps, ctx: CallContext, slug: string, ref: ResourceRef, override: unknown) {
   authorize(ctx.actor, 'override.write', slug);
-  if (typeof override !== 'object' || override === null || Array.isArray(override)) {
-    throw invalid([{ field: 'override', message: 'must be an object of the fields to replace', in: 'body' }]);
-  }
+  const shapeIssue = overrideShapeIssue(override);
+  if (shapeIssue) throw invalid([shapeIssue]);
   return deps.store.transaction(async (tx) => {
     const env = await lockedEnvironmentOf(deps, tx, ctx, slug);
     const entry = await requireKnown(tx, env, ref);
     if (entry) {
       // The merged document is what runtimes will read: it must still be a valid resource.
       const base = (await getContents(tx, env.workspaceId, [entry.hash])).get(entry.hash);
-      const issues = contentIssues(ref.kind, mergeOverride(base, override)).map((i) => ({ ...i, field: i.field.replace(/^content/, 'override') }));
+      const issues = overriddenContentIssues(ref.kind, base, override);
       if (issues.length > 0) throw invalid(issues);
     }
     const before = await findOverride(tx, scopeOf(env), ref.kind, ref.key);

@@ -99,10 +99,10 @@ export async function deleteSecret(deps: Deps, ctx: CallContext, slug: string, n
  */
 export async function secretValues(deps: Deps, db: Db, env: Environment): Promise<Record<string, string>> {
   const rows = await secretsForEnvironment(db, env);
-  if (rows.size === 0) return {};
+  if (rows.size === 0) return Object.create(null);
   const dataKey = await deps.keyring.existingDataKey(db, env.workspaceId);
   if (!dataKey) throw new KeyError(`workspace ${env.workspaceId} has secrets but no data key`);
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = Object.create(null);
   for (const row of rows.values()) {
     const value = decryptSecret(dataKey, row.ciphertext, { workspaceId: env.workspaceId, environmentId: row.environmentId, name: row.name, version: row.version });
     Object.defineProperty(out, row.name, { value, enumerable: true, writable: true, configurable: true });

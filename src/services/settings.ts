@@ -1,7 +1,7 @@
 // Per-environment settings: unversioned, immediate, audited.
 import { authorize } from '../domain/auth/permissions.js';
 import { invalid, notFound } from '../domain/errors.js';
-import { settingIssues } from '../domain/settings/settings.js';
+import { settingIssues, settingNameIssue } from '../domain/settings/settings.js';
 import { deleteSetting as deleteSettingRow, findSetting, listSettings as listSettingRows, putSetting as putSettingRow } from '../store/settings.js';
 import { record } from './audit.js';
 import type { CallContext, Deps } from './context.js';
@@ -14,8 +14,14 @@ export async function listSettings(deps: Deps, ctx: CallContext, slug: string) {
   return { data: rows.map((r) => ({ ...r, environment: slug })), next: null };
 }
 
+function assertSettingName(name: string) {
+  const issue = settingNameIssue(name);
+  if (issue) throw invalid([issue]);
+}
+
 export async function getSetting(deps: Deps, ctx: CallContext, slug: string, name: string) {
   authorize(ctx.actor, 'resource.read', slug);
+  assertSettingName(name);
   const env = await environmentOf(deps.store.db, ctx, slug);
   const row = await findSetting(deps.store.db, { workspaceId: env.workspaceId, environmentId: env.id }, name);
   if (!row) throw notFound(`setting ${name} in ${slug}`);
@@ -46,6 +52,7 @@ export async function putSetting(deps: Deps, ctx: CallContext, slug: string, nam
 
 export async function deleteSetting(deps: Deps, ctx: CallContext, slug: string, name: string) {
   authorize(ctx.actor, 'setting.write', slug);
+  assertSettingName(name);
   await deps.store.transaction(async (tx) => {
     const env = await lockedEnvironmentOf(deps, tx, ctx, slug);
     const scope = { workspaceId: env.workspaceId, environmentId: env.id };

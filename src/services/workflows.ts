@@ -10,8 +10,8 @@ import type { WorkflowContent } from '../domain/resources/kinds.js';
 import { resolvedOrThrow } from '../domain/resolution/resolve.js';
 import { stepType, workflowReferences, type StepViewStatus } from '../domain/workflows/progress.js';
 import {
-  IDEMPOTENCY_KEY_PATTERN,
-  MAX_DATA_BYTES,
+  dataSizeIssue,
+  idempotencyKeyIssue,
   RECIPIENT_COLLECTION,
   recipientIdsToLoad,
   recipientIssues,
@@ -108,11 +108,8 @@ async function recipientsIn(db: Db, env: Environment, inputs: RecipientInput[]):
 }
 
 function checkData(data: Record<string, unknown>): void {
-  const size = Buffer.byteLength(JSON.stringify(data));
-  if (size > MAX_DATA_BYTES) {
-    const message = `must be at most ${MAX_DATA_BYTES} bytes of JSON; this is ${size} bytes`;
-    throw new StagelineError(413, 'payload_too_large', `data: ${message}`, [{ field: 'data', message, in: 'body' }]);
-  }
+  const issue = dataSizeIssue(data);
+  if (issue) throw new StagelineError(413, 'payload_too_large', `data: ${issue.message}`, [issue]);
 }
 
 function assertRunKey(key: KeyPrincipal): void {
@@ -146,9 +143,8 @@ export async function triggerWorkflow(
   const db = deps.store.db;
   const scope = { workspaceId: call.key.workspaceId, environmentId: call.key.environmentId };
   const idempotencyKey = input.idempotencyKey;
-  if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey)) {
-    throw invalid([{ field: 'idempotencyKey', message: 'must be 1-255 printable ASCII characters without spaces', in: 'body' }]);
-  }
+  const keyIssue = idempotencyKeyIssue(idempotencyKey);
+  if (keyIssue) throw invalid([keyIssue]);
   const data = input.data ?? {};
   checkData(data);
   const requestHash = contentHash({ workflow: key, recipients: input.recipients, data });
@@ -286,7 +282,7 @@ export async function getWorkflowRun(deps: Deps, key: KeyPrincipal, id: string):
   const run = await findRun(db, { workspaceId: key.workspaceId, environmentId: key.environmentId }, id);
   const env = run && (await findEnvironmentById(db, key.workspaceId, key.environmentId));
   if (!run || !env) throw notFound(`workflow run ${id}`);
-  return runView(run, env, await listStepRows(db, run.id));
+  return runView(run, env, await listStepRows(db, run));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -361,18 +357,18 @@ export async function testWorkflow(deps: Deps, resolver: Resolver, ctx: CallCont
   try {
     outcome = await runner.runTest(run, view, { maskRecipients });
   } catch (error) {
-    await finishRun(db, run.id, 'failed', 'internal error', deps.now().toISOString());
+    await finishRun(db, run, 'failed', 'internal error', deps.now().toISOString());
     throw error;
   }
   const finishedAt = deps.now().toISOString();
   const status = outcome.failed ? 'failed' : 'completed';
-  await finishRun(db, run.id, status, outcome.error, finishedAt);
+  await finishRun(db, run, status, outcome.error, finishedAt);
   const finished: WorkflowRun = { ...run, status, error: outcome.error, finishedAt };
   return {
     version: useCommitted ? ('committed' as const) : ('draft' as const),
     hash: workflow.hash,
     masked: maskRecipients,
-    run: runView(finished, env, await listStepRows(db, run.id)),
+    run: runView(finished, env, await listStepRows(db, run)),
     messages: outcome.reports,
   };
 }

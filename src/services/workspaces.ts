@@ -72,5 +72,5 @@ export async function createWorkspace(deps: Deps, creator: { userId: string | nu
 export async function listWorkspaces(deps: Deps, userId: string | null) {
   if (!userId) return [];
   const rows = await listWorkspacesOfUser(deps.store.db, userId);
-  return rows.map((r) => ({ id: r.id, slug: r.slug, name: r.name, role: r.role, createdAt: r.created_at }));
+  return rows.map((r) => ({ id: r.id, slug: r.slug, name: r.name, role: r.role, createdAt: r.createdAt }));
 }

@@ -5,6 +5,7 @@ import type { Selectable } from 'kysely';
 import type { Db, Store } from './database.js';
 import type { AuditTable } from './schema.js';
 import { GENESIS_HASH, type AuditEntry, type ChainPosition } from '../domain/audit/chain.js';
+import { toWorkspaceKey, type WorkspaceKeyRecord } from './secrets.js';
 
 function toEntry(row: Selectable<AuditTable>): AuditEntry {
   return {
@@ -125,12 +126,14 @@ export async function findAuditEntry(db: Db, workspaceId: string, seq: number): 
   return row ? toEntry(row) : undefined;
 }
 
-export async function findAuditKey(db: Db, workspaceId: string) {
-  return db.selectFrom('audit_keys').selectAll().where('workspace_id', '=', workspaceId).executeTakeFirst();
+export async function findAuditKey(db: Db, workspaceId: string): Promise<WorkspaceKeyRecord | undefined> {
+  const row = await db.selectFrom('audit_keys').selectAll().where('workspace_id', '=', workspaceId).executeTakeFirst();
+  return row && toWorkspaceKey(row);
 }
 
-export async function listAuditKeys(db: Db) {
-  return db.selectFrom('audit_keys').selectAll().orderBy('workspace_id').execute();
+/** Every workspace's audit key: verifying and rotating the master keys spans all workspaces by design. */
+export async function listAuditKeys(db: Db): Promise<WorkspaceKeyRecord[]> {
+  return (await db.selectFrom('audit_keys').selectAll().orderBy('workspace_id').execute()).map(toWorkspaceKey);
 }
 
 /** Stores a workspace's audit key; a concurrent first write keeps the key stored first. */

@@ -54,24 +54,33 @@ export async function listApprovals(db: Db, requestIds: string[]): Promise<Promo
   return db.selectFrom('promotion_approvals').selectAll().where('request_id', 'in', requestIds).orderBy('at').execute();
 }
 
+/** A pending request as the staleness checks see it. */
+export interface PendingPromotionRequest {
+  id: string;
+  /** The target's release the request was planned against. */
+  targetRelease: number;
+}
+
 /** Pending requests into one environment, to mark stale once it moves. */
-export async function pendingRequestsInto(db: Db, workspaceId: string, environmentId: string): Promise<PromotionRequestRow[]> {
-  return db
+export async function pendingRequestsInto(db: Db, workspaceId: string, environmentId: string): Promise<PendingPromotionRequest[]> {
+  const rows = await db
     .selectFrom('promotion_requests')
-    .selectAll()
+    .select(['id', 'target_release'])
     .where('workspace_id', '=', workspaceId)
     .where('environment_id', '=', environmentId)
     .where('status', '=', 'pending')
     .execute();
+  return rows.map((row) => ({ id: row.id, targetRelease: row.target_release }));
 }
 
 /** Pending requests merging one branch, to mark stale when it is deleted. */
-export async function pendingRequestsFrom(db: Db, workspaceId: string, sourceEnvironmentId: string): Promise<PromotionRequestRow[]> {
-  return db
+export async function pendingRequestsFrom(db: Db, workspaceId: string, sourceEnvironmentId: string): Promise<PendingPromotionRequest[]> {
+  const rows = await db
     .selectFrom('promotion_requests')
-    .selectAll()
+    .select(['id', 'target_release'])
     .where('workspace_id', '=', workspaceId)
     .where('source_environment_id', '=', sourceEnvironmentId)
     .where('status', '=', 'pending')
     .execute();
+  return rows.map((row) => ({ id: row.id, targetRelease: row.target_release }));
 }

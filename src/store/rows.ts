@@ -34,3 +34,15 @@ export function flag(value: boolean): number {
 export function afterResource(eb: ExpressionBuilder<any, any>, after: { kind: string; key: string }) {
   return eb.or([eb('kind', '>', after.kind), eb.and([eb('kind', '=', after.kind), eb('key', '>', after.key)])]);
 }
+
+/**
+ * A JSON object column parsed into an object without a prototype, so that a key read from
+ * input (an environment slug such as `constructor`) never finds an Object.prototype member.
+ * A column that holds no object reads as an empty one.
+ */
+export function jsonRecord(text: string): Record<string, unknown> {
+  const parsed: unknown = JSON.parse(text);
+  const record: Record<string, unknown> = Object.create(null);
+  if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) Object.assign(record, parsed);
+  return record;
+}

@@ -95,12 +95,27 @@ export async function secretsForEnvironment(db: Db, env: { workspaceId: string; 
   return out;
 }
 
-export async function findWorkspaceKey(db: Db, workspaceId: string) {
-  return db.selectFrom('workspace_keys').selectAll().where('workspace_id', '=', workspaceId).executeTakeFirst();
+/** A workspace's data key (or audit key) as stored: wrapped by one of the master keys. */
+export interface WorkspaceKeyRecord {
+  workspaceId: string;
+  masterKeyId: string;
+  wrappedKey: string;
+  createdAt: string;
+  rotatedAt: string | null;
 }
 
-export async function listWorkspaceKeys(db: Db) {
-  return db.selectFrom('workspace_keys').selectAll().orderBy('workspace_id').execute();
+export function toWorkspaceKey(row: { workspace_id: string; master_key_id: string; wrapped_key: string; created_at: string; rotated_at: string | null }): WorkspaceKeyRecord {
+  return { workspaceId: row.workspace_id, masterKeyId: row.master_key_id, wrappedKey: row.wrapped_key, createdAt: row.created_at, rotatedAt: row.rotated_at };
+}
+
+export async function findWorkspaceKey(db: Db, workspaceId: string): Promise<WorkspaceKeyRecord | undefined> {
+  const row = await db.selectFrom('workspace_keys').selectAll().where('workspace_id', '=', workspaceId).executeTakeFirst();
+  return row && toWorkspaceKey(row);
+}
+
+/** Every workspace's key: verifying and rotating the master keys spans all workspaces by design. */
+export async function listWorkspaceKeys(db: Db): Promise<WorkspaceKeyRecord[]> {
+  return (await db.selectFrom('workspace_keys').selectAll().orderBy('workspace_id').execute()).map(toWorkspaceKey);
 }
 
 /** Stores a workspace's first data key; a concurrent first write keeps the key stored first. */

@@ -21,7 +21,7 @@ export async function listVariables(db: Db, workspaceId: string, envSlugs: Map<s
   }
   const [rows, valueRows] = await Promise.all([query.orderBy('name').execute(), values.execute()]);
   return rows.map((row) => {
-    const overrides: Record<string, unknown> = {};
+    const overrides: Record<string, unknown> = Object.create(null);
     for (const v of valueRows) {
       const slug = envSlugs.get(v.environment_id);
       if (v.name === row.name && slug) overrides[slug] = JSON.parse(v.value);
@@ -53,7 +53,8 @@ export async function variablesForEnvironment(db: Db, workspaceId: string, envir
       .where('environment_id', 'in', lineage)
       .execute(),
   ]);
-  const out: Record<string, unknown> = {};
+  // No prototype: a template or plan looking up `constructor` finds a variable or nothing.
+  const out: Record<string, unknown> = Object.create(null);
   const set = (name: string, value: string) => Object.defineProperty(out, name, { value: JSON.parse(value), enumerable: true, writable: true, configurable: true });
   for (const row of defaults) if (row.value !== null) set(row.name, row.value);
   // The environment's own values are applied last, over its parent's.

@@ -9,6 +9,8 @@ import type { Db, Store } from './database.js';
 import type { WorkflowJobTable, WorkflowRunTable } from './schema.js';
 
 type Scope = { workspaceId: string; environmentId: string };
+/** A run and the workspace and environment it belongs to: what run-level writes are scoped by. */
+export type RunRef = Pick<WorkflowRun, 'id' | 'workspaceId' | 'environmentId'>;
 
 function toRun(r: Selectable<WorkflowRunTable>): WorkflowRun {
   return {
@@ -70,7 +72,11 @@ export async function findRun(db: Db, scope: Scope, id: string): Promise<Workflo
   return row && toRun(row);
 }
 
-/** The runs claimed jobs drive, by id; a worker learns each run's scope from it. */
+/**
+ * The runs claimed jobs drive, by id; a worker learns each run's scope from it. The queue spans
+ * workspaces (one worker serves them all), so this and the job functions below address a job by
+ * its id and lease; everything after the claim is scoped by the run.
+ */
 export async function findRunsOfJobs(db: Db, runIds: string[]): Promise<Map<string, WorkflowRun>> {
   if (runIds.length === 0) return new Map();
   const rows = await db.selectFrom('workflow_runs').selectAll().where('id', 'in', runIds).execute();
@@ -94,11 +100,13 @@ export async function markRunsStarted(db: Db, runIds: string[], at: string): Pro
   await db.updateTable('workflow_runs').set({ status: 'running', started_at: at }).where('id', 'in', runIds).where('status', '=', 'queued').execute();
 }
 
-export async function finishRun(db: Db, runId: string, status: 'completed' | 'failed', error: string | null, at: string): Promise<void> {
+export async function finishRun(db: Db, run: RunRef, status: 'completed' | 'failed', error: string | null, at: string): Promise<void> {
   await db
     .updateTable('workflow_runs')
     .set((eb) => ({ status, error, finished_at: at, started_at: eb.fn.coalesce('started_at', eb.val(at)) }))
-    .where('id', '=', runId)
+    .where('workspace_id', '=', run.workspaceId)
+    .where('environment_id', '=', run.environmentId)
+    .where('id', '=', run.id)
     .execute();
 }
 
@@ -107,11 +115,20 @@ export async function finishRun(db: Db, runId: string, status: 'completed' | 'fa
  * when the lease was lost. The job is deleted afterwards: a crash in between leaves a job whose
  * run has finished, which the next claim simply removes.
  */
-export async function finishRunOfJob(db: Db, job: { id: string; runId: string; leaseOwner: string }, status: 'completed' | 'failed', error: string | null, at: string): Promise<boolean> {
+export async function finishRunOfJob(
+  db: Db,
+  run: RunRef,
+  job: { id: string; leaseOwner: string },
+  status: 'completed' | 'failed',
+  error: string | null,
+  at: string,
+): Promise<boolean> {
   const result = await db
     .updateTable('workflow_runs')
     .set((eb) => ({ status, error, finished_at: at, started_at: eb.fn.coalesce('started_at', eb.val(at)) }))
-    .where('id', '=', job.runId)
+    .where('workspace_id', '=', run.workspaceId)
+    .where('environment_id', '=', run.environmentId)
+    .where('id', '=', run.id)
     .where(({ exists, selectFrom }) =>
       exists(selectFrom('workflow_jobs').select('id').where('id', '=', job.id).where('lease_owner', '=', job.leaseOwner)),
     )
@@ -133,8 +150,18 @@ export interface StepRow extends StepState {
   finishedAt: string | null;
 }
 
-export async function listStepRows(db: Db, runId: string): Promise<StepRow[]> {
-  const rows = await db.selectFrom('workflow_steps').selectAll().where('run_id', '=', runId).orderBy('step').orderBy('recipient_index').execute();
+export async function listStepRows(db: Db, run: RunRef): Promise<StepRow[]> {
+  const rows = await db
+    .selectFrom('workflow_steps')
+    .selectAll()
+    .where('run_id', '=', run.id)
+    // Steps carry no scope of their own: they are the run's only while the run is in scope.
+    .where(({ exists, selectFrom }) =>
+      exists(selectFrom('workflow_runs').select('id').where('id', '=', run.id).where('workspace_id', '=', run.workspaceId).where('environment_id', '=', run.environmentId)),
+    )
+    .orderBy('step')
+    .orderBy('recipient_index')
+    .execute();
   return rows.map((r) => ({
     step: Number(r.step),
     recipientIndex: Number(r.recipient_index),
@@ -151,8 +178,12 @@ export async function listStepRows(db: Db, runId: string): Promise<StepRow[]> {
   }));
 }
 
-/** Records the latest state of one step for one recipient (the first attempt's start stays). */
-export async function putStepRow(db: Db, runId: string, row: StepRow): Promise<void> {
+/**
+ * Records the latest state of one step for one recipient (the first attempt's start stays). The
+ * run is one its caller loaded in scope; the step table holds no scope of its own.
+ */
+export async function putStepRow(db: Db, run: RunRef, row: StepRow): Promise<void> {
+  const runId = run.id;
   const values = {
     status: row.status,
     attempts: row.attempts,

@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { caught } from '../errors.test-support.js';
 import {
+  asRole,
   authorize,
   can,
+  environmentRolesOf,
   PERMISSIONS,
   ROLE_PERMISSIONS,
   ROLES,
@@ -74,6 +76,39 @@ describe('environmentRoles', () => {
     ['no environment is named', undefined, 'developer'],
   ])('roleIn when %s', (_name, environment, expected) => {
     expect(roleIn(developerViewerInProduction, environment)).toBe(expected);
+  });
+});
+
+describe('environment slugs that are Object.prototype members', () => {
+  const PROTOTYPE_NAMES = ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf'];
+
+  it.each(PROTOTYPE_NAMES)('roleIn(%s) is the workspace role when the slug has no role of its own', (slug) => {
+    expect(roleIn(actor('developer'), slug)).toBe('developer');
+    expect(can(actor('viewer'), 'draft.write', slug)).toBe(false);
+  });
+
+  it.each(PROTOTYPE_NAMES.filter((n) => n !== '__proto__'))('roleIn(%s) is the role given there', (slug) => {
+    expect(roleIn(actor('developer', environmentRolesOf({ [slug]: 'viewer' })), slug)).toBe('viewer');
+  });
+
+  it('environmentRolesOf keeps known roles only, in an object with no prototype', () => {
+    const roles = environmentRolesOf(JSON.parse('{"__proto__":"owner","constructor":"viewer","staging":"wizard"}'));
+    expect(Object.getPrototypeOf(roles)).toBeNull();
+    expect(Object.entries(roles)).toEqual([['__proto__', 'owner'], ['constructor', 'viewer']]);
+    expect(roleIn(actor('viewer', roles), '__proto__')).toBe('owner');
+    expect(roleIn(actor('viewer', roles), 'staging')).toBe('viewer');
+  });
+});
+
+describe('asRole', () => {
+  it.each([
+    ['developer', 'developer'],
+    ['wizard', null],
+    ['toString', null],
+    [null, null],
+    [undefined, null],
+  ])('asRole(%s) is %s', (value, expected) => {
+    expect(asRole(value)).toBe(expected);
   });
 });
 

@@ -70,7 +70,12 @@ export interface Actor {
 }
 
 export function roleIn(actor: Actor, environment?: string): Role {
-  return (environment && actor.environmentRoles[environment]) || actor.role;
+  // Own entries only: a slug such as `constructor` must not find Object.prototype's member.
+  if (environment !== undefined && Object.hasOwn(actor.environmentRoles, environment)) {
+    const role = actor.environmentRoles[environment];
+    if (role !== undefined && isRole(role)) return role;
+  }
+  return actor.role;
 }
 
 export function can(actor: Actor, permission: Permission, environment?: string): boolean {
@@ -90,8 +95,23 @@ export const SYSTEM_ACTOR: Actor = {
   environmentRoles: {},
 };
 
-export function isRole(value: string): value is Role {
-  return (ROLES as readonly string[]).includes(value);
+export function isRole(value: unknown): value is Role {
+  return typeof value === 'string' && (ROLES as readonly string[]).includes(value);
+}
+
+/** The role a stored value names, or null for a value that is no role (removed, misspelt, absent). */
+export function asRole(value: unknown): Role | null {
+  return isRole(value) ? value : null;
+}
+
+/**
+ * A stored per-environment role map as the Actor carries it: only entries naming a known role,
+ * in an object without a prototype, so that no slug finds an inherited member.
+ */
+export function environmentRolesOf(stored: Readonly<Record<string, unknown>>): Record<string, Role> {
+  const roles: Record<string, Role> = Object.create(null);
+  for (const [environment, role] of Object.entries(stored)) if (isRole(role)) roles[environment] = role;
+  return roles;
 }
 
 /** Only owners grant, change or take away the owner role. */

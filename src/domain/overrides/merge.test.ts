@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mergeOverride } from './merge.js';
+import { mergeOverride, overrideShapeIssue } from './merge.js';
 
 const route = {
   match: { pathPrefix: '/payments', methods: ['GET', 'POST'] },
@@ -99,5 +99,15 @@ describe('keys that are special to JavaScript', () => {
     expect(Object.keys(merged.value)).toEqual(['a', '__proto__']);
     expect(merged.value.polluted).toBeUndefined();
     expect(({} as any).polluted).toBeUndefined();
+  });
+});
+
+describe('override shape', () => {
+  it.each([{}, { a: 1 }, JSON.parse('{"__proto__":{"x":1}}')])('%j is an override', (override) => {
+    expect(overrideShapeIssue(override)).toBeNull();
+  });
+
+  it.each([null, 1, 'text', [], [{ a: 1 }], true])('%j is refused naming override', (override) => {
+    expect(overrideShapeIssue(override)).toEqual({ field: 'override', message: 'must be an object of the fields to replace', in: 'body' });
   });
 });

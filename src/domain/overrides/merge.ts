@@ -1,8 +1,14 @@
 // Overrides: per-environment partial documents merged over committed content. `null` or an
 // absent field inherits the base; objects merge key by key; anything else replaces.
+import type { FieldIssue } from '../errors.js';
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** An override as written is an object of the fields to replace. */
+export function overrideShapeIssue(override: unknown): FieldIssue | null {
+  return isPlainObject(override) ? null : { field: 'override', message: 'must be an object of the fields to replace', in: 'body' };
 }
 
 export function mergeOverride<T>(base: T, override: unknown): T {

@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
+  appLabelIssue,
   contentIssues,
   isCidr,
   isResourceKind,
+  overriddenContentIssues,
   RESOURCE_KEY_PATTERN,
   RESOURCE_KINDS,
   type ResourceKind,
@@ -351,5 +353,28 @@ describe('issues inside unions and missing fields', () => {
   it('refuses a CIDR prefix with a leading zero', () => {
     expect(isCidr('10.0.0.0/08')).toBe(false);
     expect(isCidr('10.0.0.0/0')).toBe(true);
+  });
+});
+
+describe('app labels', () => {
+  it.each([undefined, null, 'billing', 'a', 'web-2', 'constructor'])('%j is accepted', (app) => {
+    expect(appLabelIssue(app)).toBeNull();
+  });
+
+  it.each(['Billing', '', '2web', 'has space', 'x'.repeat(42), '__proto__'])('%j is refused naming app', (app) => {
+    expect(appLabelIssue(app)).toEqual({ field: 'app', message: 'must be a lowercase label of letters, digits and hyphens', in: 'body' });
+  });
+});
+
+describe('overridden content', () => {
+  const config = { value: { a: 1 }, schema: { type: 'object', required: ['a'] } };
+
+  it('is valid when the merged document is', () => {
+    expect(overriddenContentIssues('config', config, { value: { b: 2 } })).toEqual([]);
+  });
+
+  it('names bad fields under override', () => {
+    const issues = overriddenContentIssues('route', route, { upstream: { url: 'not a url' } });
+    expect(issues.map((i) => i.field)).toEqual(['override.upstream.url']);
   });
 });

@@ -5,6 +5,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { invalid, type FieldIssue } from '../errors.js';
 import type { Json } from '../canonical.js';
+import { mergeOverride } from '../overrides/merge.js';
 import { validateAgainstJsonSchema } from './json-schema.js';
 import { contentReferences, templateSyntaxIssues } from '../templates/template.js';
 
@@ -210,6 +211,17 @@ export function contentIssues(kind: ResourceKind, content: unknown): FieldIssue[
     }
   }
   return issues;
+}
+
+/** A resource's `app` label, when one is given. */
+export function appLabelIssue(app: string | null | undefined): FieldIssue | null {
+  if (app === undefined || app === null || APP_PATTERN.test(app)) return null;
+  return { field: 'app', message: 'must be a lowercase label of letters, digits and hyphens', in: 'body' };
+}
+
+/** The content runtimes will read with an override merged over it must still be valid; issues named under `override`. */
+export function overriddenContentIssues(kind: ResourceKind, base: unknown, override: unknown): FieldIssue[] {
+  return contentIssues(kind, mergeOverride(base, override)).map((i) => ({ ...i, field: i.field.replace(/^content/, 'override') }));
 }
 
 export interface ResourceRef {

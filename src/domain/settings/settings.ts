@@ -50,12 +50,20 @@ export const KNOWN_SETTINGS = {
   }),
 } as const;
 
+export function settingNameIssue(name: string): FieldIssue | null {
+  return SETTING_NAME.test(name) ? null : { field: 'name', message: 'must be 1-64 lowercase letters, digits, dots, underscores or hyphens', in: 'path' };
+}
+
+/** The schema of a known setting; undefined for any other name (own keys only: `constructor` is no known setting). */
+export function knownSettingSchema(name: string): z.ZodType | undefined {
+  return Object.hasOwn(KNOWN_SETTINGS, name) ? (KNOWN_SETTINGS as Record<string, z.ZodType>)[name] : undefined;
+}
+
 /** One issue per bad field of a setting's value (paths under `value`). */
 export function settingIssues(name: string, value: unknown): FieldIssue[] {
-  if (!SETTING_NAME.test(name)) {
-    return [{ field: 'name', message: 'must be 1-64 lowercase letters, digits, dots, underscores or hyphens', in: 'path' }];
-  }
-  const schema = (KNOWN_SETTINGS as Record<string, z.ZodType>)[name];
+  const nameIssue = settingNameIssue(name);
+  if (nameIssue) return [nameIssue];
+  const schema = knownSettingSchema(name);
   if (schema) {
     const parsed = schema.safeParse(value);
     return parsed.success ? [] : zodIssues(parsed.error, 'value');

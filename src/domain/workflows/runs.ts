@@ -9,8 +9,26 @@ export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 /** The data collection whose records recipients given as ids are. */
 export const RECIPIENT_COLLECTION = 'users';
 
-/** A recipient id: 1-256 characters without control characters (the feed's recipient rule). */
-const RECIPIENT_ID = /^[^\u0000-\u001f\u007f]{1,256}$/;
+/** A recipient id: 1-256 characters without control characters (runs, feeds and channels alike). */
+export const RECIPIENT_ID_PATTERN = /^[^\u0000-\u001f\u007f]{1,256}$/;
+export const RECIPIENT_ID_RULE = '1-256 characters without control characters';
+
+export function isRecipientId(value: unknown): value is string {
+  return typeof value === 'string' && RECIPIENT_ID_PATTERN.test(value);
+}
+
+/** An idempotency key, when one is given: 1-255 printable ASCII characters without spaces. */
+export function idempotencyKeyIssue(key: string | undefined): FieldIssue | null {
+  if (key === undefined || IDEMPOTENCY_KEY_PATTERN.test(key)) return null;
+  return { field: 'idempotencyKey', message: 'must be 1-255 printable ASCII characters without spaces', in: 'body' };
+}
+
+/** A trigger's `data` as stored (compact JSON, UTF-8) is at most MAX_DATA_BYTES. */
+export function dataSizeIssue(data: Record<string, unknown>): FieldIssue | null {
+  const size = Buffer.byteLength(JSON.stringify(data));
+  if (size <= MAX_DATA_BYTES) return null;
+  return { field: 'data', message: `must be at most ${MAX_DATA_BYTES} bytes of JSON; this is ${size} bytes`, in: 'body' };
+}
 
 export type RunSource = 'api' | 'test';
 export type RunStatus = 'queued' | 'running' | 'completed' | 'failed';
@@ -69,8 +87,8 @@ export function recipientIssues(recipients: RecipientInput[]): FieldIssue[] {
   recipients.forEach((recipient, i) => {
     const id = typeof recipient === 'string' ? recipient : recipient.id;
     const field = typeof recipient === 'string' ? `recipients.${i}` : `recipients.${i}.id`;
-    if (typeof id !== 'string' || !RECIPIENT_ID.test(id)) {
-      issues.push({ field, message: 'must be a recipient id: 1-256 characters without control characters', in: 'body' });
+    if (!isRecipientId(id)) {
+      issues.push({ field, message: `must be a recipient id: ${RECIPIENT_ID_RULE}`, in: 'body' });
       return;
     }
     const first = seen.get(id);

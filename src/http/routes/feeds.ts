@@ -5,12 +5,13 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Deps } from '../../services/context.js';
 import type { Runtime } from '../../runtime/index.js';
-import { markAllRead, markMessageRead, readFeed, RECIPIENT } from '../../runtime/channels/in-app.js';
+import { markAllRead, markMessageRead, readFeed } from '../../runtime/channels/in-app.js';
+import { RECIPIENT_ID_PATTERN, RECIPIENT_ID_RULE } from '../../domain/workflows/runs.js';
 import { errorResponse } from '../schemas.js';
 import { authenticateKey } from '../key-auth.js';
 
 
-const recipientParams = z.strictObject({ recipient: z.string().regex(RECIPIENT, 'must be 1-256 characters without control characters') });
+const recipientParams = z.strictObject({ recipient: z.string().regex(RECIPIENT_ID_PATTERN, `must be ${RECIPIENT_ID_RULE}`) });
 const messageParams = recipientParams.extend({ id: z.string().max(100) });
 const feedQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(50),

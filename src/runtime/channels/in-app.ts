@@ -3,13 +3,11 @@
 import { sha256 } from '../../domain/canonical.js';
 import type { Environment } from '../../domain/environments/chain.js';
 import { invalid, notFound } from '../../domain/errors.js';
+import { isRecipientId, RECIPIENT_ID_RULE } from '../../domain/workflows/runs.js';
 import type { Deps } from '../../services/context.js';
 import { countUnread, findFeedMessage, insertFeedMessage, listFeedMessages, markFeedMessageRead, markFeedRead, type FeedMessage, type FeedPosition } from '../../store/feeds.js';
 import { channelSetting } from './settings.js';
 import { ChannelError, type DeliveryResult, type InAppMessage, type SendOptions } from './types.js';
-
-/** A recipient id: 1-256 characters, no control characters. */
-export const RECIPIENT = /^[^\u0000-\u001f\u007f]{1,256}$/;
 
 type Scope = { workspaceId: string; environmentId: string };
 
@@ -18,7 +16,7 @@ export async function deliverInApp(deps: Deps, env: Environment, message: InAppM
   if (setting?.enabled === false) {
     throw new ChannelError('in_app', 'channel_disabled', `the in-app channel is disabled in ${env.slug} (channel.in_app.enabled is false)`, false, { setting: 'channel.in_app' });
   }
-  if (!RECIPIENT.test(message.recipient)) throw new ChannelError('in_app', 'invalid_message', 'recipient: must be 1-256 characters without control characters', false);
+  if (!isRecipientId(message.recipient)) throw new ChannelError('in_app', 'invalid_message', `recipient: must be ${RECIPIENT_ID_RULE}`, false);
   // The id derives from the delivery, so a retried delivery stores the message once.
   const id = `msg_${sha256(`${env.id}\n${options.deliveryId}`).slice(0, 32)}`;
   const content = {

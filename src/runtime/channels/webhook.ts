@@ -68,7 +68,7 @@ export function verifyWebhookSignature(
 
 /** Header names lowercased, so that later sources replace earlier ones whatever their case. */
 function lowercased(headers: Record<string, string> | undefined, env: Environment): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = Object.create(null);
   for (const [name, value] of Object.entries(headers ?? {})) {
     if (!HEADER_NAME.test(name) || /[\r\n\0]/.test(value)) {
       throw new ChannelError('webhook', 'invalid_message', `header ${JSON.stringify(name)} of a webhook in ${env.slug} is not a valid HTTP header`, false);

@@ -181,7 +181,7 @@ export class WorkflowEngine {
       // The kill switch stops runs already queued too: nothing more is sent.
       return { kind: 'done', failed: true, error: `workflow/${run.workflow} was switched off in ${env.slug}; the rest of the run was not sent`, reports: [] };
     }
-    const rows = options.fresh ? [] : await listStepRows(this.deps.store.db, run.id);
+    const rows = options.fresh ? [] : await listStepRows(this.deps.store.db, run);
     const byRecipient = new Map<number, Map<number, StepRow>>();
     for (const row of rows) {
       if (!byRecipient.has(row.recipientIndex)) byRecipient.set(row.recipientIndex, new Map());
@@ -212,7 +212,7 @@ export class WorkflowEngine {
       if (ctx.options.signal?.aborted) throw new Interrupted();
       const row = await this.runStep(ctx, steps[action.step]!, action, recipient, index, states.get(action.step));
       states.set(action.step, row);
-      await putStepRow(this.deps.store.db, ctx.run.id, row);
+      await putStepRow(this.deps.store.db, ctx.run, row);
     }
   }
 

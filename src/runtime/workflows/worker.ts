@@ -184,7 +184,7 @@ export class WorkflowWorker implements WorkflowRunner {
       await requeueJob(db, job, now.toISOString());
     } else if (result.kind === 'wait') {
       if (await requeueJob(db, job, result.until)) this.wakeAt(new Date(result.until));
-    } else if (await finishRunOfJob(db, job, result.failed ? 'failed' : 'completed', result.error, now.toISOString())) {
+    } else if (await finishRunOfJob(db, run, job, result.failed ? 'failed' : 'completed', result.error, now.toISOString())) {
       // Only the holder of the lease finishes the run; a worker that lost it leaves it alone.
       await deleteJob(db, job);
     }
@@ -197,7 +197,7 @@ export class WorkflowWorker implements WorkflowRunner {
     this.logger?.warn({ err: error, job: job.id, run: job.runId, failures }, 'a workflow job failed; it will be retried');
     const now = this.deps.now();
     if (failures >= this.maxJobFailures && run) {
-      if (await finishRunOfJob(this.deps.store.db, job, 'failed', `internal error after ${failures} attempts: ${message}`, now.toISOString())) await deleteJob(this.deps.store.db, job);
+      if (await finishRunOfJob(this.deps.store.db, run, job, 'failed', `internal error after ${failures} attempts: ${message}`, now.toISOString())) await deleteJob(this.deps.store.db, job);
       return;
     }
     const runAt = new Date(now.getTime() + retryDelayMs(failures, this.retry)).toISOString();

@@ -42,3 +42,11 @@ export function forbidden(permission: string, where?: string): StagelineError {
     { permission, environment: where ?? null },
   ]);
 }
+
+/**
+ * A 403 that no permission would lift (who broke glass, who the member is): the message is the
+ * whole sentence, and `rule` names the rule for machines.
+ */
+export function refused(rule: string, message: string, where?: string): StagelineError {
+  return new StagelineError(403, 'forbidden', message, [{ rule, environment: where ?? null }]);
+}

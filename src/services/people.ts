@@ -3,7 +3,7 @@
 import { assertCanAssign, authorize, isRole, type Actor, type Role } from '../domain/auth/permissions.js';
 import { hashPassword, MIN_PASSWORD_LENGTH, verifyPassword } from '../domain/auth/passwords.js';
 import { credentialStatus } from '../domain/auth/credentials.js';
-import { conflict, forbidden, invalid, notFound, StagelineError } from '../domain/errors.js';
+import { conflict, invalid, notFound, refused, StagelineError } from '../domain/errors.js';
 import { listEnvironments } from '../store/environments.js';
 import {
   countOwners,
@@ -156,7 +156,7 @@ export async function updateMemberRole(
         throw conflict('last_owner', `${member.email} is the last owner of ${ctx.workspace.slug}`);
       }
     }
-    if (passwordHash !== undefined && !self) throw forbidden('password: only the member themself sets their password');
+    if (passwordHash !== undefined && !self) throw refused('own_password', 'only the member themself can set their password');
     const next = { role: input.role ?? member.role, environmentRoles: input.environmentRoles ?? (JSON.parse(member.environment_roles) as Record<string, string>) };
     await updateMember(tx, ctx.workspace.id, id, next);
     if (passwordHash) await setUserPassword(tx, member.user_id, passwordHash);

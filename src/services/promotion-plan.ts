@@ -14,7 +14,7 @@ import {
   type ResourceChange,
   type Snapshot,
 } from '../domain/releases/snapshot.js';
-import { contentReferences, missingReferences, type MissingReference } from '../domain/templates/template.js';
+import { contentReferences, isUncheckedReference, missingReferences, type MissingReference } from '../domain/templates/template.js';
 import type { Db } from '../store/database.js';
 import { setHeadRelease, setMergeBase } from '../store/environments.js';
 import { pendingRequestsInto, settlePromotionRequest } from '../store/promotion-requests.js';
@@ -41,7 +41,9 @@ export interface PlanInput {
 export type ResolvedReference =
   | { reference: string; resources: string[]; value: unknown }
   | { reference: string; resources: string[]; secret: { hint: string; version: number; inheritedFrom: string | null } }
-  | { reference: string; resources: string[]; missing: true };
+  | { reference: string; resources: string[]; missing: true }
+  /** A variable the template names only when it renders (`vars[vars.n]`): not checked by the plan. */
+  | { reference: string; resources: string[]; unchecked: true };
 
 export interface Plan {
   kind: 'promotion' | 'merge';
@@ -180,6 +182,7 @@ async function referencesIn(db: Db, target: Environment, changes: ResourceChange
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .map(([reference, resources]): ResolvedReference => {
       resources.sort();
+      if (isUncheckedReference(reference)) return { reference, resources, unchecked: true };
       if (missing.has(reference)) return { reference, resources, missing: true };
       const name = reference.slice(reference.indexOf('.') + 1);
       if (reference.startsWith('vars.')) return { reference, resources, value: vars[name] };

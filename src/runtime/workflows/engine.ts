@@ -14,6 +14,7 @@ import {
   IN_APP_TEMPLATES,
   renderValue,
   SafeHtml,
+  scopeRecord,
   TOOL_INPUT_TEMPLATES,
   withRoots,
   WORKFLOW_TEMPLATES,
@@ -104,7 +105,7 @@ class RunContext {
    * carry them, variables read only when the templates use some.
    */
   async templateScope(recipient: Recipient, withSecrets: boolean, read: unknown): Promise<RenderScope> {
-    const usesVars = contentReferences(read).some((ref) => ref.startsWith('vars.'));
+    const usesVars = contentReferences(read).some((ref) => ref.startsWith('vars'));
     if (usesVars) this.vars ??= variablesForEnvironment(this.deps.store.db, this.env.workspaceId, this.env.id);
     const scope: RenderScope = { vars: usesVars ? await this.vars! : {}, env: { slug: this.env.slug, name: this.env.name }, recipient, data: this.run.data };
     if (withSecrets) {
@@ -153,9 +154,7 @@ class RunContext {
 
 /** Secrets as a test run shows them: names, never values. */
 function maskedSecrets(secrets: Record<string, string> | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const name of Object.keys(secrets ?? {})) out[name] = `[secret ${name}]`;
-  return out;
+  return scopeRecord(Object.keys(secrets ?? {}).map((name) => [name, `[secret ${name}]`] as const));
 }
 
 const EMAIL_LAYOUT = withRoots(WORKFLOW_TEMPLATES, 'layout templates', 'content');

@@ -46,7 +46,8 @@ export type ResolvedReference =
   | { reference: string; resources: string[]; unchecked: true };
 
 export interface Plan {
-  kind: 'promotion' | 'merge';
+  /** A rollback's source is its target, and its source release the one it returns to. */
+  kind: 'promotion' | 'merge' | 'rollback';
   source: Environment;
   target: Environment;
   sourceRelease: Release;
@@ -78,12 +79,12 @@ export function releaseChange(env: Environment, release: Release) {
  * (except for the request being applied by it).
  */
 async function staleRequestsInto(deps: Deps, tx: Db, ctx: CallContext, env: Environment, newHead: number, except: string | null) {
-  const pending = (await pendingRequestsInto(tx, env.workspaceId, env.id)).filter((r) => r.target_release !== newHead && r.id !== except);
+  const pending = (await pendingRequestsInto(tx, env.workspaceId, env.id)).filter((r) => r.targetRelease !== newHead && r.id !== except);
   const at = deps.now().toISOString();
-  for (const row of pending) {
-    const reason = `${env.slug} moved from #${row.target_release} to #${newHead} since the plan: promote again to re-plan`;
-    await settlePromotionRequest(tx, env.workspaceId, row.id, { status: 'stale', decided_at: at, reason });
-    await record(deps, tx, ctx, { action: 'promotion_request.stale', environment: env.slug, target: `promotion-request/${row.id}`, details: { request: row.id, reason } });
+  for (const request of pending) {
+    const reason = `${env.slug} moved from #${request.targetRelease} to #${newHead} since the plan: ${request.kind === 'rollback' ? 'roll back' : 'promote'} again to re-plan`;
+    await settlePromotionRequest(tx, env.workspaceId, request.id, { status: 'stale', decidedAt: at, reason });
+    await record(deps, tx, ctx, { action: 'promotion_request.stale', environment: env.slug, target: `promotion-request/${request.id}`, details: { request: request.id, reason } });
   }
 }
 
@@ -149,9 +150,7 @@ export async function planPromotion(db: Db, target: Environment, source: Environ
   const id = !merge && !ids ? sourceRelease.snapshotId : snapshotId(next);
   const changes = compareSnapshots(current, next);
   const references = await referencesIn(db, target, changes);
-  const missing = references
-    .filter((r): r is Extract<ResolvedReference, { missing: true }> => 'missing' in r)
-    .map(({ reference, resources }) => ({ reference, resources }));
+  const missing = missingIn(references);
   const hash = contentHash({
     kind: merge ? 'merge' : 'promotion',
     source: releaseName(source, sourceRelease.number),
@@ -162,6 +161,73 @@ export async function planPromotion(db: Db, target: Environment, source: Environ
     references,
   });
   return { kind: merge ? 'merge' : 'promotion', source, target, sourceRelease, current, next, id, whole: !merge && !ids, changes, references, missing, merge, hash };
+}
+
+function missingIn(references: ResolvedReference[]): MissingReference[] {
+  return references
+    .filter((r): r is Extract<ResolvedReference, { missing: true }> => 'missing' in r)
+    .map(({ reference, resources }) => ({ reference, resources }));
+}
+
+/**
+ * What rolling `env` back to its release `number` would change, in the shape of a promotion
+ * plan (the source is the environment's own earlier release). Only a dry run or a rollback that
+ * waits for approvals reads it: the rollback itself copies and compares nothing.
+ */
+export async function planRollback(db: Db, env: Environment, number: number): Promise<Plan> {
+  const earlier = await releaseOf(db, env, number);
+  const [current, next] = await Promise.all([headSnapshot(db, env), snapshotOf(db, env, earlier.snapshotId)]);
+  const changes = compareSnapshots(current, next);
+  const references = await referencesIn(db, env, changes);
+  const hash = contentHash({
+    kind: 'rollback',
+    source: releaseName(env, earlier.number),
+    target: releaseName(env, env.headRelease),
+    next: earlier.snapshotId,
+    references,
+  });
+  return { kind: 'rollback', source: env, target: env, sourceRelease: earlier, current, next, id: earlier.snapshotId, whole: true, changes, references, missing: missingIn(references), merge: null, hash };
+}
+
+/**
+ * Writes a rollback of `env` to its `earlier` release, after the freeze check, with its audit
+ * entry: the new release points at the earlier snapshot, so nothing is copied.
+ */
+export async function applyRollback(
+  deps: Deps,
+  tx: Db,
+  ctx: CallContext,
+  env: Environment,
+  earlier: Release,
+  options: { message?: string; breakGlass?: { reason: string }; request?: { id: string; approvers: string[] } },
+) {
+  const brokeGlass = await passFreeze(deps, tx, ctx, env, { summary: `rollback of ${env.slug} to #${earlier.number}`, breakGlassReason: options.breakGlass?.reason });
+  const release = await appendRelease(
+    deps,
+    tx,
+    ctx,
+    env,
+    { id: earlier.snapshotId, entries: null, count: earlier.resourceCount },
+    { cause: 'rollback', sourceEnvironment: env.slug, sourceRelease: earlier.number, message: options.message ?? `roll back to #${earlier.number}` },
+    options.request?.id ?? null,
+  );
+  await record(deps, tx, ctx, {
+    action: 'release.rollback',
+    environment: env.slug,
+    target: `release/${releaseName(env, release.number)}`,
+    before: { release: env.headRelease },
+    after: { snapshot: release.snapshotId },
+    details: {
+      release: release.number,
+      rolledBackTo: earlier.number,
+      from: env.headRelease,
+      message: release.message,
+      ...(options.request ? { request: options.request.id, approvers: options.request.approvers } : {}),
+      ...(brokeGlass ? { breakGlass: options.breakGlass!.reason } : {}),
+    },
+    change: releaseChange(env, release),
+  });
+  return releaseView({ ...env, headRelease: release.number }, release);
 }
 
 /** How the target resolves each reference of the added or changed resources. */

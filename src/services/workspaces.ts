@@ -18,6 +18,7 @@ export function chainEnvironment(workspaceId: string, slug: string, name: string
     position,
     protected: false,
     approvalsRequired: 0,
+    approvalsForRollback: false,
     obfuscateData: false,
     region: null,
     color: null,

@@ -464,6 +464,15 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       await db.schema.createIndex('workflow_jobs_lease').on('workflow_jobs').columns(['status', 'lease_expires_at']).execute();
     },
   },
+  '0014_rollback_approvals': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('environments').addColumn('approvals_for_rollback', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema.alterTable('promotion_requests').addColumn('kind', 'text', (c) => c.notNull().defaultTo('promotion')).execute();
+      // References are now read from the parsed template (computed variable names included):
+      // recorded ones are recomputed from the content when next needed.
+      await db.updateTable('contents').set({ refs: null }).execute();
+    },
+  },
 });
 
 export async function migrate(db: Kysely<any>, dialect: Dialect): Promise<string[]> {

@@ -1,5 +1,6 @@
 // Templates in resource content: secrets only by literal name, computed variable names as
 // unchecked references in plans, and names such as `constructor` as ordinary variables.
+import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commitDrafts, createApiKey, promote, runtimeCall, startHarness, WS, type Harness } from './support.js';
 
@@ -71,5 +72,30 @@ describe('prototype names', () => {
     const res = await runtimeCall(h, key, '/v1/resources/config/proto2');
     expect(res.status).toBe(409);
     expect(res.body.error.message).toContain('variable hasOwnProperty has no value in development');
+  });
+
+  it('a test run shows a secret named __proto__ masked, and sends its own value', async () => {
+    const received: IncomingHttpHeaders[] = [];
+    const receiver = createServer((req, res) => {
+      received.push(req.headers);
+      req.resume();
+      req.on('end', () => res.writeHead(200).end());
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (receiver.address() as { port: number }).port;
+      await h.call('PUT', `${WS}/environments/development/secrets/WEBHOOK_SECRET`, { value: 'whsec_test_value_0123456789' });
+      const setting = await h.call('PUT', `${WS}/environments/development/settings/channel.webhook`, { value: { url: `http://127.0.0.1:${port}/hook`, signingSecret: 'WEBHOOK_SECRET', timeoutMs: 2000 } });
+      expect(setting.status).toBe(200);
+      const workflow = { name: 'Proto', steps: [{ type: 'channel', channel: 'webhook', template: { body: { user: '{{ recipient.id }}' }, headers: { 'X-Proto': '{{ secrets.__proto__ }}' } } }] };
+      expect((await draft('workflow/proto', workflow)).status).toBe(200);
+      const run = await h.call('POST', `${WS}/environments/development/test-runs`, { workflow: 'proto', recipients: [{ id: 'u1' }] });
+      expect(run.status, JSON.stringify(run.body)).toBe(200);
+      expect(run.body.messages[0].message.headers).toEqual({ 'X-Proto': '[secret __proto__]' });
+      expect(received.map((headers) => headers['x-proto'])).toEqual(['proto-secret-value']);
+    } finally {
+      receiver.closeAllConnections();
+      await new Promise((resolve) => receiver.close(resolve));
+    }
   });
 });

@@ -11,7 +11,6 @@ import { deleteDrafts, listDrafts } from '../store/resources.js';
 import { record } from './audit.js';
 import type { CallContext, Deps } from './context.js';
 import { environmentOf, lockedEnvironmentOf } from './scope.js';
-import { passFreeze } from './freezes.js';
 import { appendRelease, applyPlan, applyRollback, assertResolvable, planPromotion, planRollback, planView, releaseChange, summary, type PlanInput } from './promotion-plan.js';
 import { openPromotionRequest } from './promotion-requests.js';
 import { headSnapshot, releaseName, releaseOf, releaseView, snapshotOf } from './snapshots.js';

@@ -155,15 +155,24 @@ export function pathText(path: VariablePath): string {
     .join('');
 }
 
-type Node = { kind?: number; initial?: { postfix: unknown[] }; filters?: { args: unknown[] }[]; lhs?: unknown; rhs?: unknown; props?: unknown[] };
+type Node = { kind?: number; initial?: { postfix: unknown[] }; filters?: { name: string; args: unknown[] }[]; lhs?: unknown; rhs?: unknown; props?: unknown[] };
 
-/** Every property access in a tag or output argument: its value, filter arguments, ranges and indexes. */
-function* accessesIn(node: unknown): Generator<PropertyAccessToken> {
+/**
+ * Filters that evaluate an expression written in a string (`where_exp: "i", "secrets[i]"`): what
+ * it reads is invisible to any analysis of the template, so they are refused.
+ */
+const EXPRESSION_FILTERS = new Set(['where_exp', 'reject_exp', 'group_by_exp', 'find_exp', 'find_index_exp', 'has_exp', 'search_exp', 'filter_exp']);
+
+/** Every property access (and filter used) in a tag or output argument: its value, filter arguments, ranges and indexes. */
+function* accessesIn(node: unknown): Generator<PropertyAccessToken | { filter: string }> {
   if (!node || typeof node !== 'object') return;
   const n = node as Node;
   if (n.initial && Array.isArray(n.initial.postfix)) {
     for (const token of n.initial.postfix) yield* accessesIn(token);
-    for (const filter of n.filters ?? []) for (const arg of filter.args) yield* accessesIn(Array.isArray(arg) ? arg[1] : arg);
+    for (const filter of n.filters ?? []) {
+      yield { filter: filter.name };
+      for (const arg of filter.args) yield* accessesIn(Array.isArray(arg) ? arg[1] : arg);
+    }
   } else if (n.kind === TokenKind.Range) {
     yield* accessesIn(n.lhs);
     yield* accessesIn(n.rhs);
@@ -183,6 +192,10 @@ function structuralRefusals(templates: Template[]): string[] {
   const visit = (template: Template) => {
     for (const argument of template.arguments?.() ?? []) {
       for (const access of accessesIn(argument)) {
+        if ('filter' in access) {
+          if (EXPRESSION_FILTERS.has(access.filter)) refusals.push(`the ${access.filter} filter evaluates an expression written in a string, which no check can read: use ${access.filter.replace(/_exp$/, '')} with a property name`);
+          continue;
+        }
         const root = access.props[0] as { kind?: number } | undefined;
         if (root?.kind === TokenKind.PropertyAccess) refusals.push(`${access.getText()} computes the name of the variable it reads: name it literally`);
       }

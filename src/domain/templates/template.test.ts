@@ -105,6 +105,8 @@ describe('reading secrets only by literal name', () => {
     ['a root named by a variable', '{{ [vars.n] }}', '[vars.n] computes the name of the variable it reads: name it literally'],
     ['secrets rebound in one branch', '{% if false %}{% assign secrets = 1 %}{% endif %}{{ secrets }}', "secrets is the environment's secrets: it cannot be assigned, captured, counted or used as a loop variable"],
     ['a counter named secrets', '{% increment secrets %}', "secrets is the environment's secrets: it cannot be assigned, captured, counted or used as a loop variable"],
+    ['an expression in a string', '{{ vars.list | where_exp: "i", "secrets[i]" }}', 'the where_exp filter evaluates an expression written in a string, which no check can read: use where with a property name'],
+    ['an expression in a string, in a tag', '{% assign f = vars.list | find_exp: "i", "i == secrets" %}', 'the find_exp filter evaluates an expression written in a string, which no check can read: use find with a property name'],
     ['vars as a loop variable', '{% for vars in (1..2) %}{{ vars }}{% endfor %}', "vars is the environment's vars: it cannot be assigned, captured, counted or used as a loop variable"],
   ])('refuses %s', (_form, source, message) => {
     expect(templateIssues({ x: source }, 'content')).toEqual([{ field: 'content.x', message, in: 'body' }]);

@@ -93,7 +93,8 @@ async function prepareRollbackEnv(kind: BenchDb, cleanup: Cleanup, size: number)
 async function rollbackOnce(env: RollbackEnv, record: boolean) {
   const target = env.done % 2 === 0 ? 1 : 2;
   const { ms, result } = await timed(() => rollback(env.bench.deps, env.bench.ctx, 'development', { release: target }));
-  check(result.rolledBackTo === target && result.resourceCount === env.size, `rollback to #${target} gave ${JSON.stringify({ to: result.rolledBackTo, count: result.resourceCount })}`);
+  const made = 'rolledBackTo' in result ? result : null;
+  check(made?.rolledBackTo === target && made.resourceCount === env.size, `rollback to #${target} gave ${JSON.stringify({ to: made?.rolledBackTo, count: made?.resourceCount })}`);
   env.done += 1;
   if (record) env.samples.push(ms);
 }

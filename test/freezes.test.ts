@@ -38,6 +38,8 @@ describe('freeze windows', () => {
     expect((await promote(h, 'production', { breakGlass: { reason: '' } })).status).toBe(400);
     const byDeveloper = await h.call('POST', `${WS}/environments/production/promotions`, { breakGlass: { reason: 'hotfix' } }, developer);
     expect(byDeveloper.status).toBe(403);
+    expect(byDeveloper.body.error.message).toBe('only an owner or admin can break glass: production is frozen');
+    expect(byDeveloper.body.error.details).toEqual([{ rule: 'break_glass', environment: 'production' }]);
   });
 
   it('break-glass goes through, is audited, and opens a review item until someone else acknowledges it', async () => {
@@ -49,6 +51,7 @@ describe('freeze windows', () => {
     expect(open).toEqual([expect.objectContaining({ environment: 'production', kind: 'break_glass', reason: 'payment outage hotfix' })]);
     const self = await h.call('POST', `${WS}/review-items/${open[0].id}/acknowledge`);
     expect(self.status).toBe(403);
+    expect(self.body.error.message).toBe('the person who broke glass cannot acknowledge it: someone else must');
     const other = await h.call('POST', `${WS}/review-items/${open[0].id}/acknowledge`, undefined, secondAdmin);
     expect(other.status).toBe(200);
     expect(other.body.acknowledgedAt).not.toBeNull();

@@ -8,6 +8,7 @@ import { migrate } from '../src/store/migrations.js';
 import { findEnvironment, lockEnvironment } from '../src/store/environments.js';
 import { getContents, insertRelease, loadSnapshot, pageSnapshotEntries, putContents, saveSnapshot, type Release } from '../src/store/releases.js';
 import { findWorkspace } from '../src/store/workspaces.js';
+import { findPromotionRequest, insertDecision, insertPromotionRequest, listDecisions, listPromotionRequests, type PromotionRequest } from '../src/store/promotion-requests.js';
 import { bootstrap } from '../src/services/bootstrap.js';
 import { createTestDatabase, TEST_DB, TEST_MASTER_KEY, type TestDatabase } from './support.js';
 import { Keyring } from '../src/services/keyring.js';
@@ -111,5 +112,38 @@ describe(`store contract (${TEST_DB})`, () => {
     release();
     await Promise.all([first, second]);
     expect(order).toEqual(['first locked', 'first done', 'second locked']);
+  });
+
+  it('promotion requests and their decisions are typed records read only within their workspace', async () => {
+    const env = (await findEnvironment(store.db, workspaceId, 'production'))!;
+    const request: PromotionRequest = {
+      id: 'prq_contract',
+      workspaceId,
+      environmentId: env.id,
+      kind: 'rollback',
+      sourceEnvironmentId: env.id,
+      sourceRelease: 1,
+      targetRelease: 2,
+      input: { from: 'production', release: 1 },
+      plan: { kind: 'rollback' },
+      planHash: 'h',
+      status: 'pending',
+      approvalsRequired: 1,
+      requestedBy: { id: 'usr_a', name: 'A' },
+      createdAt: at,
+      decidedAt: null,
+      reason: null,
+      release: null,
+    };
+    await insertPromotionRequest(store.db, request);
+    const decision = { requestId: request.id, actor: { id: 'usr_b', name: 'B' }, decision: 'approve' as const, comment: null, at };
+    await insertDecision(store.db, workspaceId, decision);
+    expect(await findPromotionRequest(store.db, workspaceId, request.id)).toEqual(request);
+    expect(await listDecisions(store.db, workspaceId, [request.id])).toEqual([decision]);
+    expect(await findPromotionRequest(store.db, 'ws_other', request.id)).toBeUndefined();
+    expect(await listPromotionRequests(store.db, 'ws_other', {}, null, 10)).toEqual([]);
+    expect(await listDecisions(store.db, 'ws_other', [request.id])).toEqual([]);
+    await expect(insertDecision(store.db, 'ws_other', { ...decision, actor: { id: 'usr_c', name: 'C' } })).rejects.toThrow('is not in workspace');
+    expect(await listDecisions(store.db, workspaceId, [request.id])).toHaveLength(1);
   });
 });

@@ -53,3 +53,11 @@ export class RateLimitedError extends StagelineError {
     this.name = 'RateLimitedError';
   }
 }
+
+/**
+ * A 403 that no permission would lift (who broke glass, who the member is): the message is the
+ * whole sentence, and `rule` names the rule for machines.
+ */
+export function refused(rule: string, message: string, where?: string): StagelineError {
+  return new StagelineError(403, 'forbidden', message, [{ rule, environment: where ?? null }]);
+}

@@ -37,6 +37,7 @@ export const workspace = z.object({ id: z.string(), slug: z.string(), name: z.st
 const flags = {
   protected: z.boolean().optional(),
   approvalsRequired: z.number().int().min(0).max(20).optional(),
+  approvalsForRollback: z.boolean().optional().describe('protected environments: a rollback waits for approvals like a promotion (default false)'),
   obfuscateData: z.boolean().optional(),
   region: z.string().regex(/^[a-z0-9][a-z0-9-]{0,40}$/, 'must be a lowercase region label').nullable().optional(),
   color: z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a #rrggbb color').nullable().optional(),
@@ -59,6 +60,7 @@ export const environment = z
     position: z.number(),
     protected: z.boolean(),
     approvalsRequired: z.number(),
+    approvalsForRollback: z.boolean(),
     obfuscateData: z.boolean(),
     region: z.string().nullable(),
     color: z.string().nullable(),
@@ -113,6 +115,7 @@ export const promotionApproval = z.strictObject({
 export const promotionRejection = z.strictObject({ reason: z.string().trim().min(1, 'must give a reason').max(2000) });
 export const rollbackCreate = z.strictObject({
   release: releaseNumber,
+  dryRun: z.boolean().optional().describe('answer the per-resource diff the rollback would apply; write nothing'),
   message: message.optional(),
   expectedRelease: z.number().int().min(0).max(MAX_INT).optional(),
   breakGlass: z.strictObject({ reason: z.string().trim().min(1).max(2000) }).optional().describe('roll back a frozen environment (owner or admin)'),

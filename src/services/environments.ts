@@ -47,6 +47,7 @@ export interface EnvironmentFlags {
   name?: string;
   protected?: boolean;
   approvalsRequired?: number;
+  approvalsForRollback?: boolean;
   obfuscateData?: boolean;
   region?: string | null;
   color?: string | null;
@@ -138,6 +139,7 @@ function pickFlags(input: EnvironmentFlags): Partial<Environment> {
   const out: Partial<Environment> = {};
   if (input.protected !== undefined) out.protected = input.protected;
   if (input.approvalsRequired !== undefined) out.approvalsRequired = input.approvalsRequired;
+  if (input.approvalsForRollback !== undefined) out.approvalsForRollback = input.approvalsForRollback;
   if (input.obfuscateData !== undefined) out.obfuscateData = input.obfuscateData;
   if (input.region !== undefined) out.region = input.region;
   if (input.color !== undefined) out.color = input.color;
@@ -199,7 +201,7 @@ async function deleteBranch(deps: Deps, tx: Db, ctx: CallContext, branch: Enviro
   const at = deps.now().toISOString();
   const merges = await pendingRequestsFrom(tx, branch.workspaceId, branch.id);
   for (const request of merges) {
-    await settlePromotionRequest(tx, branch.workspaceId, request.id, { status: 'stale', decided_at: at, reason: `the branch ${branch.slug} was deleted` });
+    await settlePromotionRequest(tx, branch.workspaceId, request.id, { status: 'stale', decidedAt: at, reason: `the branch ${branch.slug} was deleted` });
   }
   await deleteEnvironmentRows(tx, branch.workspaceId, branch.id);
   await record(deps, tx, ctx, {

@@ -3,7 +3,7 @@
 import { authorize } from '../domain/auth/permissions.js';
 import { activeFreeze, checkFreeze, freezeIssues } from '../domain/environments/freeze.js';
 import type { Environment } from '../domain/environments/chain.js';
-import { conflict, forbidden, invalid, notFound } from '../domain/errors.js';
+import { conflict, invalid, notFound, refused } from '../domain/errors.js';
 import type { Db } from '../store/database.js';
 import {
   acknowledgeReviewItem,
@@ -110,7 +110,7 @@ export async function acknowledgeReview(deps: Deps, ctx: CallContext, id: string
     const row = await findReviewItem(tx, ctx.workspace.id, id);
     if (!row) throw notFound(`review item ${id}`);
     authorize(ctx.actor, 'environment.manage', row.environment);
-    if (row.openedBy === ctx.actor.id) throw forbidden('acknowledge: someone other than the person who broke glass acknowledges it');
+    if (row.openedBy === ctx.actor.id) throw refused('acknowledge_own_break_glass', 'the person who broke glass cannot acknowledge it: someone else must', row.environment);
     if (row.acknowledgedAt) throw conflict('already_acknowledged', `review item ${id} was acknowledged at ${row.acknowledgedAt}`);
     const at = deps.now().toISOString();
     await acknowledgeReviewItem(tx, ctx.workspace.id, id, ctx.actor.id, at);

@@ -3,7 +3,7 @@
 import { asRole, assertCanAssign, authorize, type Actor, type Role } from '../domain/auth/permissions.js';
 import { hashPassword, MIN_PASSWORD_LENGTH, verifyPassword } from '../domain/auth/passwords.js';
 import { credentialStatus } from '../domain/auth/credentials.js';
-import { conflict, forbidden, invalid, notFound, StagelineError } from '../domain/errors.js';
+import { conflict, invalid, notFound, refused, StagelineError } from '../domain/errors.js';
 import { listEnvironments } from '../store/environments.js';
 import {
   countOwners,
@@ -177,7 +177,7 @@ export async function updateMemberRole(
         throw conflict('last_owner', `${member.email} is the last owner of ${ctx.workspace.slug}`);
       }
     }
-    if (passwordHash !== undefined && !self) throw forbidden('password: only the member themself sets their password');
+    if (passwordHash !== undefined && !self) throw refused('own_password', 'only the member themself can set their password');
     const next = { role: input.role ?? member.role, environmentRoles: input.environmentRoles ?? member.environmentRoles };
     await updateMember(tx, ctx.workspace.id, id, next);
     if (passwordHash) await setUserPassword(tx, member.userId, passwordHash);

@@ -14,7 +14,7 @@ import {
   type ResourceChange,
   type Snapshot,
 } from '../domain/releases/snapshot.js';
-import { contentReferences, missingReferences, type MissingReference } from '../domain/templates/template.js';
+import { contentReferences, isUncheckedReference, missingReferences, type MissingReference } from '../domain/templates/template.js';
 import type { Db } from '../store/database.js';
 import { setHeadRelease, setMergeBase } from '../store/environments.js';
 import { pendingRequestsInto, settlePromotionRequest } from '../store/promotion-requests.js';
@@ -41,10 +41,13 @@ export interface PlanInput {
 export type ResolvedReference =
   | { reference: string; resources: string[]; value: unknown }
   | { reference: string; resources: string[]; secret: { hint: string; version: number; inheritedFrom: string | null } }
-  | { reference: string; resources: string[]; missing: true };
+  | { reference: string; resources: string[]; missing: true }
+  /** A variable the template names only when it renders (`vars[vars.n]`): not checked by the plan. */
+  | { reference: string; resources: string[]; unchecked: true };
 
 export interface Plan {
-  kind: 'promotion' | 'merge';
+  /** A rollback's source is its target, and its source release the one it returns to. */
+  kind: 'promotion' | 'merge' | 'rollback';
   source: Environment;
   target: Environment;
   sourceRelease: Release;
@@ -78,10 +81,10 @@ export function releaseChange(env: Environment, release: Release) {
 async function staleRequestsInto(deps: Deps, tx: Db, ctx: CallContext, env: Environment, newHead: number, except: string | null) {
   const pending = (await pendingRequestsInto(tx, env.workspaceId, env.id)).filter((r) => r.targetRelease !== newHead && r.id !== except);
   const at = deps.now().toISOString();
-  for (const row of pending) {
-    const reason = `${env.slug} moved from #${row.targetRelease} to #${newHead} since the plan: promote again to re-plan`;
-    await settlePromotionRequest(tx, env.workspaceId, row.id, { status: 'stale', decided_at: at, reason });
-    await record(deps, tx, ctx, { action: 'promotion_request.stale', environment: env.slug, target: `promotion-request/${row.id}`, details: { request: row.id, reason } });
+  for (const request of pending) {
+    const reason = `${env.slug} moved from #${request.targetRelease} to #${newHead} since the plan: ${request.kind === 'rollback' ? 'roll back' : 'promote'} again to re-plan`;
+    await settlePromotionRequest(tx, env.workspaceId, request.id, { status: 'stale', decidedAt: at, reason });
+    await record(deps, tx, ctx, { action: 'promotion_request.stale', environment: env.slug, target: `promotion-request/${request.id}`, details: { request: request.id, reason } });
   }
 }
 
@@ -147,9 +150,7 @@ export async function planPromotion(db: Db, target: Environment, source: Environ
   const id = !merge && !ids ? sourceRelease.snapshotId : snapshotId(next);
   const changes = compareSnapshots(current, next);
   const references = await referencesIn(db, target, changes);
-  const missing = references
-    .filter((r): r is Extract<ResolvedReference, { missing: true }> => 'missing' in r)
-    .map(({ reference, resources }) => ({ reference, resources }));
+  const missing = missingIn(references);
   const hash = contentHash({
     kind: merge ? 'merge' : 'promotion',
     source: releaseName(source, sourceRelease.number),
@@ -160,6 +161,73 @@ export async function planPromotion(db: Db, target: Environment, source: Environ
     references,
   });
   return { kind: merge ? 'merge' : 'promotion', source, target, sourceRelease, current, next, id, whole: !merge && !ids, changes, references, missing, merge, hash };
+}
+
+function missingIn(references: ResolvedReference[]): MissingReference[] {
+  return references
+    .filter((r): r is Extract<ResolvedReference, { missing: true }> => 'missing' in r)
+    .map(({ reference, resources }) => ({ reference, resources }));
+}
+
+/**
+ * What rolling `env` back to its release `number` would change, in the shape of a promotion
+ * plan (the source is the environment's own earlier release). Only a dry run or a rollback that
+ * waits for approvals reads it: the rollback itself copies and compares nothing.
+ */
+export async function planRollback(db: Db, env: Environment, number: number): Promise<Plan> {
+  const earlier = await releaseOf(db, env, number);
+  const [current, next] = await Promise.all([headSnapshot(db, env), snapshotOf(db, env, earlier.snapshotId)]);
+  const changes = compareSnapshots(current, next);
+  const references = await referencesIn(db, env, changes);
+  const hash = contentHash({
+    kind: 'rollback',
+    source: releaseName(env, earlier.number),
+    target: releaseName(env, env.headRelease),
+    next: earlier.snapshotId,
+    references,
+  });
+  return { kind: 'rollback', source: env, target: env, sourceRelease: earlier, current, next, id: earlier.snapshotId, whole: true, changes, references, missing: missingIn(references), merge: null, hash };
+}
+
+/**
+ * Writes a rollback of `env` to its `earlier` release, after the freeze check, with its audit
+ * entry: the new release points at the earlier snapshot, so nothing is copied.
+ */
+export async function applyRollback(
+  deps: Deps,
+  tx: Db,
+  ctx: CallContext,
+  env: Environment,
+  earlier: Release,
+  options: { message?: string; breakGlass?: { reason: string }; request?: { id: string; approvers: string[] } },
+) {
+  const brokeGlass = await passFreeze(deps, tx, ctx, env, { summary: `rollback of ${env.slug} to #${earlier.number}`, breakGlassReason: options.breakGlass?.reason });
+  const release = await appendRelease(
+    deps,
+    tx,
+    ctx,
+    env,
+    { id: earlier.snapshotId, entries: null, count: earlier.resourceCount },
+    { cause: 'rollback', sourceEnvironment: env.slug, sourceRelease: earlier.number, message: options.message ?? `roll back to #${earlier.number}` },
+    options.request?.id ?? null,
+  );
+  await record(deps, tx, ctx, {
+    action: 'release.rollback',
+    environment: env.slug,
+    target: `release/${releaseName(env, release.number)}`,
+    before: { release: env.headRelease },
+    after: { snapshot: release.snapshotId },
+    details: {
+      release: release.number,
+      rolledBackTo: earlier.number,
+      from: env.headRelease,
+      message: release.message,
+      ...(options.request ? { request: options.request.id, approvers: options.request.approvers } : {}),
+      ...(brokeGlass ? { breakGlass: options.breakGlass!.reason } : {}),
+    },
+    change: releaseChange(env, release),
+  });
+  return releaseView({ ...env, headRelease: release.number }, release);
 }
 
 /** How the target resolves each reference of the added or changed resources. */
@@ -180,6 +248,7 @@ async function referencesIn(db: Db, target: Environment, changes: ResourceChange
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .map(([reference, resources]): ResolvedReference => {
       resources.sort();
+      if (isUncheckedReference(reference)) return { reference, resources, unchecked: true };
       if (missing.has(reference)) return { reference, resources, missing: true };
       const name = reference.slice(reference.indexOf('.') + 1);
       if (reference.startsWith('vars.')) return { reference, resources, value: vars[name] };

@@ -1,7 +1,7 @@
 // Moving releases: commit drafts, promote along the chain, roll back to an earlier release.
 // Each runs in one transaction under the target environment's lock, with its audit entry.
 import { authorize } from '../domain/auth/permissions.js';
-import { approvalsNeeded, assertEditable, resolvePromotionSource } from '../domain/environments/chain.js';
+import { approvalsNeeded, assertEditable, resolvePromotionSource, rollbackNeedsApproval } from '../domain/environments/chain.js';
 import { conflict, invalid } from '../domain/errors.js';
 import { assertExpectedRelease, assertRollbackTarget } from '../domain/releases/head.js';
 import { applyDrafts, compareSnapshots, parseResourceId, resourceId, snapshotId } from '../domain/releases/snapshot.js';
@@ -11,8 +11,7 @@ import { deleteDrafts, listDrafts } from '../store/resources.js';
 import { record } from './audit.js';
 import type { CallContext, Deps } from './context.js';
 import { environmentOf, lockedEnvironmentOf } from './scope.js';
-import { passFreeze } from './freezes.js';
-import { appendRelease, applyPlan, assertResolvable, planPromotion, planView, releaseChange, summary, type PlanInput } from './promotion-plan.js';
+import { appendRelease, applyPlan, applyRollback, assertResolvable, planPromotion, planRollback, planView, releaseChange, summary, type PlanInput } from './promotion-plan.js';
 import { openPromotionRequest } from './promotion-requests.js';
 import { headSnapshot, releaseName, releaseOf, releaseView, snapshotOf } from './snapshots.js';
 
@@ -92,38 +91,41 @@ export async function promote(deps: Deps, ctx: CallContext, targetSlug: string, 
   });
 }
 
-export async function rollback(
-  deps: Deps,
-  ctx: CallContext,
-  slug: string,
-  input: { release: number; message?: string; expectedRelease?: number; breakGlass?: { reason: string } },
-) {
+export interface RollbackInput {
+  release: number;
+  message?: string;
+  expectedRelease?: number;
+  dryRun?: boolean;
+  /** Roll back a frozen environment (owners and admins; opens a review item). */
+  breakGlass?: { reason: string };
+}
+
+/**
+ * Rolls an environment back to an earlier release: instant, unless the environment is protected
+ * and asks for approvals of rollbacks, when it becomes a promotion request holding the plan.
+ */
+export async function rollback(deps: Deps, ctx: CallContext, slug: string, input: RollbackInput) {
   authorize(ctx.actor, 'release.rollback', slug);
+
+  if (input.dryRun) {
+    const db = deps.store.db;
+    const env = await environmentOf(db, ctx, slug);
+    assertExpectedRelease(env, input.expectedRelease);
+    assertRollbackTarget(env, input.release);
+    const plan = await planRollback(db, env, input.release);
+    return { dryRun: true as const, ...(rollbackNeedsApproval(env) ? { approvalsRequired: approvalsNeeded(env) } : {}), ...(await planView(db, plan)) };
+  }
+
   return deps.store.transaction(async (tx) => {
     const env = await lockedEnvironmentOf(deps, tx, ctx, slug);
     assertExpectedRelease(env, input.expectedRelease);
     assertRollbackTarget(env, input.release);
+    if (rollbackNeedsApproval(env)) {
+      const plan = await planRollback(tx, env, input.release);
+      return openPromotionRequest(deps, tx, ctx, plan, input.message !== undefined ? { message: input.message } : {});
+    }
     const earlier = await releaseOf(tx, env, input.release);
-    const brokeGlass = await passFreeze(deps, tx, ctx, env, { summary: `rollback of ${slug} to #${earlier.number}`, breakGlassReason: input.breakGlass?.reason });
-    // The new release points at the earlier release's snapshot: nothing is copied.
-    const release = await appendRelease(
-      deps,
-      tx,
-      ctx,
-      env,
-      { id: earlier.snapshotId, entries: null, count: earlier.resourceCount },
-      { cause: 'rollback', sourceEnvironment: slug, sourceRelease: earlier.number, message: input.message ?? `roll back to #${earlier.number}` },
-    );
-    await record(deps, tx, ctx, {
-      action: 'release.rollback',
-      environment: slug,
-      target: `release/${releaseName(env, release.number)}`,
-      before: { release: env.headRelease },
-      after: { snapshot: release.snapshotId },
-      details: { release: release.number, rolledBackTo: earlier.number, from: env.headRelease, message: release.message, ...(brokeGlass ? { breakGlass: input.breakGlass!.reason } : {}) },
-      change: releaseChange(env, release),
-    });
-    return releaseView({ ...env, headRelease: release.number }, release);
+    return applyRollback(deps, tx, ctx, env, earlier, input);
   });
 }
 

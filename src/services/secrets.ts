@@ -4,6 +4,7 @@ import { authorize } from '../domain/auth/permissions.js';
 import { invalid, notFound } from '../domain/errors.js';
 import { decryptSecret, encryptSecret, KeyError, secretHint } from '../domain/secrets/envelope.js';
 import type { Environment } from '../domain/environments/chain.js';
+import { scopeRecord } from '../domain/templates/scope.js';
 import type { Db } from '../store/database.js';
 import { deleteSecret as deleteSecretRow, findSecret, listSecrets as listSecretRows, putSecret as putSecretRow, secretsForEnvironment, type SecretRow } from '../store/secrets.js';
 import { record } from './audit.js';
@@ -99,13 +100,10 @@ export async function deleteSecret(deps: Deps, ctx: CallContext, slug: string, n
  */
 export async function secretValues(deps: Deps, db: Db, env: Environment): Promise<Record<string, string>> {
   const rows = await secretsForEnvironment(db, env);
-  if (rows.size === 0) return Object.create(null);
+  if (rows.size === 0) return scopeRecord<string>([]);
   const dataKey = await deps.keyring.existingDataKey(db, env.workspaceId);
   if (!dataKey) throw new KeyError(`workspace ${env.workspaceId} has secrets but no data key`);
-  const out: Record<string, string> = Object.create(null);
-  for (const row of rows.values()) {
-    const value = decryptSecret(dataKey, row.ciphertext, { workspaceId: env.workspaceId, environmentId: row.environmentId, name: row.name, version: row.version });
-    Object.defineProperty(out, row.name, { value, enumerable: true, writable: true, configurable: true });
-  }
-  return out;
+  return scopeRecord(
+    [...rows.values()].map((row) => [row.name, decryptSecret(dataKey, row.ciphertext, { workspaceId: env.workspaceId, environmentId: row.environmentId, name: row.name, version: row.version })] as const),
+  );
 }

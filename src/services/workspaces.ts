@@ -1,6 +1,6 @@
 // Workspaces: creating one gives it the two ends of the chain and makes its creator the owner.
 import { FIRST_ENVIRONMENT, LAST_ENVIRONMENT, assertSlug, type Environment } from '../domain/environments/chain.js';
-import { conflict, forbidden } from '../domain/errors.js';
+import { conflict, refused } from '../domain/errors.js';
 import type { Actor } from '../domain/auth/permissions.js';
 import type { Db } from '../store/database.js';
 import { insertEnvironment } from '../store/environments.js';
@@ -18,6 +18,7 @@ export function chainEnvironment(workspaceId: string, slug: string, name: string
     position,
     protected: false,
     approvalsRequired: 0,
+    approvalsForRollback: false,
     obfuscateData: false,
     region: null,
     color: null,
@@ -61,7 +62,7 @@ export async function createWorkspaceIn(
 
 export async function createWorkspace(deps: Deps, creator: { userId: string | null; actor: Actor }, input: { slug: string; name?: string }, requestId: string | null) {
   if (!creator.userId) {
-    throw forbidden('workspace.create: only a user, not a service token, can create a workspace');
+    throw refused('user_creates_workspace', 'only a user, not a service token, can create a workspace');
   }
   const userId = creator.userId;
   return deps.store.transaction((tx) =>

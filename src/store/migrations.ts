@@ -481,6 +481,15 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
         .execute();
     },
   },
+  '0014_rollback_approvals': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('environments').addColumn('approvals_for_rollback', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema.alterTable('promotion_requests').addColumn('kind', 'text', (c) => c.notNull().defaultTo('promotion')).execute();
+      // References are now read from the parsed template (computed variable names included):
+      // recorded ones are recomputed from the content when next needed.
+      await db.updateTable('contents').set({ refs: null }).execute();
+    },
+  },
 });
 
 /** Applies every pending migration, or (for tests of a migration) those up to and including `until`. */

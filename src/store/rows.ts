@@ -13,6 +13,7 @@ export function toEnvironment(row: Selectable<EnvironmentTable>): Environment {
     position: row.position,
     protected: row.protected === 1,
     approvalsRequired: row.approvals_required,
+    approvalsForRollback: row.approvals_for_rollback === 1,
     obfuscateData: row.obfuscate_data === 1,
     region: row.region,
     color: row.color,

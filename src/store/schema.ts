@@ -56,6 +56,8 @@ export interface EnvironmentTable {
   position: number;
   protected: number;
   approvals_required: number;
+  /** 1: a rollback of a protected environment waits for approvals like a promotion. */
+  approvals_for_rollback: number;
   obfuscate_data: number;
   region: string | null;
   color: string | null;
@@ -282,6 +284,8 @@ export interface PromotionRequestTable {
   workspace_id: string;
   /** The target environment. */
   environment_id: string;
+  /** promotion (a merge included) | rollback */
+  kind: string;
   source_environment_id: string;
   source_release: number;
   /** The target's head release the plan was made against; the request is stale once it moves. */

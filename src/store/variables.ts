@@ -1,4 +1,5 @@
 // Workspace variables: a default and per-environment values.
+import { scopeRecord } from '../domain/templates/scope.js';
 import type { Db } from './database.js';
 
 export interface VariableRow {
@@ -54,12 +55,11 @@ export async function variablesForEnvironment(db: Db, workspaceId: string, envir
       .execute(),
   ]);
   // No prototype: a template or plan looking up `constructor` finds a variable or nothing.
-  const out: Record<string, unknown> = Object.create(null);
-  const set = (name: string, value: string) => Object.defineProperty(out, name, { value: JSON.parse(value), enumerable: true, writable: true, configurable: true });
-  for (const row of defaults) if (row.value !== null) set(row.name, row.value);
+  const set: [string, unknown][] = [];
+  for (const row of defaults) if (row.value !== null) set.push([row.name, JSON.parse(row.value)]);
   // The environment's own values are applied last, over its parent's.
-  for (const id of lineage) for (const row of values) if (row.environment_id === id) set(row.name, row.value);
-  return out;
+  for (const id of lineage) for (const row of values) if (row.environment_id === id) set.push([row.name, JSON.parse(row.value)]);
+  return scopeRecord(set);
 }
 
 /** The environment's parent (a branch's) and the environment itself, in that order. */

@@ -1,6 +1,6 @@
 // Who may do what. Roles are sets of permissions; a member's role can be narrowed (or widened)
 // per environment. This table is the single source of truth for every authorisation check.
-import { forbidden } from '../errors.js';
+import { forbidden, refused } from '../errors.js';
 
 export const ROLES = ['owner', 'admin', 'developer', 'deployer', 'support', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];
@@ -116,5 +116,5 @@ export function environmentRolesOf(stored: Readonly<Record<string, unknown>>): R
 
 /** Only owners grant, change or take away the owner role. */
 export function assertCanAssign(actor: Actor, roles: (Role | undefined)[]): void {
-  if (roles.includes('owner') && actor.role !== 'owner') throw forbidden('owner: only an owner grants or removes the owner role');
+  if (roles.includes('owner') && actor.role !== 'owner') throw refused('owner_role', 'only an owner can grant or remove the owner role');
 }

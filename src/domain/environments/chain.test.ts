@@ -25,6 +25,7 @@ function env(slug: string, position: number, extra: Partial<Environment> = {}): 
     position,
     protected: false,
     approvalsRequired: 0,
+    approvalsForRollback: false,
     obfuscateData: false,
     region: null,
     color: null,

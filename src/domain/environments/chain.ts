@@ -13,6 +13,8 @@ export interface Environment {
   position: number;
   protected: boolean;
   approvalsRequired: number;
+  /** Protected environments: a rollback waits for approvals too (off: rollback stays instant). */
+  approvalsForRollback: boolean;
   obfuscateData: boolean;
   region: string | null;
   color: string | null;
@@ -130,6 +132,11 @@ export function resolvePromotionSource<E extends Environment>(target: E, all: E[
 /** How many approvals a promotion into a protected environment needs (at least one). */
 export function approvalsNeeded(target: Pick<Environment, 'approvalsRequired'>): number {
   return Math.max(1, target.approvalsRequired);
+}
+
+/** A rollback stays the instant incident tool unless a protected environment asks for approvals. */
+export function rollbackNeedsApproval(env: Pick<Environment, 'protected' | 'approvalsForRollback'>): boolean {
+  return env.protected && env.approvalsForRollback;
 }
 
 /** Why an environment cannot be deleted, or null when it can. */

@@ -2,7 +2,7 @@
 // or admin breaks glass with a reason — which opens a review item for someone else to look at.
 import type { Actor } from '../auth/permissions.js';
 import { roleIn } from '../auth/permissions.js';
-import { conflict, forbidden, invalid } from '../errors.js';
+import { conflict, invalid, refused } from '../errors.js';
 
 export interface FreezeWindow {
   id: string;
@@ -38,6 +38,6 @@ export function checkFreeze(environment: string, freeze: FreezeWindow | undefine
   }
   if (breakGlassReason.trim().length === 0) throw invalid([{ field: 'breakGlass.reason', message: 'must say why', in: 'body' }]);
   const role = roleIn(actor, environment);
-  if (role !== 'owner' && role !== 'admin') throw forbidden('break glass: only an owner or admin changes a frozen environment', environment);
+  if (role !== 'owner' && role !== 'admin') throw refused('break_glass', `only an owner or admin can break glass: ${environment} is frozen`, environment);
   return true;
 }

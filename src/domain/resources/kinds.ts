@@ -7,7 +7,7 @@ import { invalid, type FieldIssue } from '../errors.js';
 import type { Json } from '../canonical.js';
 import { mergeOverride } from '../overrides/merge.js';
 import { validateAgainstJsonSchema } from './json-schema.js';
-import { contentReferences, templateSyntaxIssues } from '../templates/template.js';
+import { contentReferences, templateIssues } from '../templates/template.js';
 
 export const RESOURCE_KINDS = ['workflow', 'layout', 'route', 'tool', 'config'] as const;
 export type ResourceKind = (typeof RESOURCE_KINDS)[number];
@@ -199,7 +199,7 @@ export function zodIssues(error: z.ZodError, prefix: string, where: FieldIssue['
 export function contentIssues(kind: ResourceKind, content: unknown): FieldIssue[] {
   const parsed = KIND_SCHEMAS[kind].safeParse(content);
   if (!parsed.success) return zodIssues(parsed.error, 'content');
-  const issues = templateSyntaxIssues(content, 'content');
+  const issues = templateIssues(content, 'content');
   if (kind === 'config') {
     const config = parsed.data as ConfigContent;
     if (config.schema) issues.push(...validateAgainstJsonSchema(config.schema, config.value, 'content'));

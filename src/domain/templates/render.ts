@@ -1,7 +1,22 @@
 // The one Liquid engine behind every template in resource content, and the rules each use of it
 // follows: which roots a template may read, which of them the caller gives per call, typed values.
-import { Drop, filters, Liquid, UndefinedVariableError, type FS, type FilterImplOptions, type LiquidOptions, type Template } from 'liquidjs';
+import {
+  Drop,
+  filters,
+  Liquid,
+  TokenKind,
+  toValueSync,
+  UndefinedVariableError,
+  type FS,
+  type FilterImplOptions,
+  type LiquidOptions,
+  type PropertyAccessToken,
+  type Template,
+} from 'liquidjs';
 import { invalid, StagelineError } from '../errors.js';
+import { scopeRecord } from './scope.js';
+
+export { scopeRecord } from './scope.js';
 
 /** Templates never read files: there is no file system behind partials. */
 const NO_FILES: FS = {
@@ -113,9 +128,109 @@ export function parseTemplate(source: string): Template[] {
   return textCache.parse(source);
 }
 
-/** The variable paths a template reads, such as ['vars', 'app_url']. */
-export function variableSegments(source: string): (string | number)[][] {
-  return engine.globalVariableSegmentsSync(parseTemplate(source)) as (string | number)[][];
+/** A path a template reads from its scope; a nested path is an index computed by the template. */
+export type VariablePath = (string | number | VariablePath)[];
+
+/** What a template reads, from its parsed tree. */
+export interface TemplateAnalysis {
+  /** Every path read from the scope the caller gives, such as ['vars', 'app_url']. */
+  paths: VariablePath[];
+  /** Reads that no static check can follow, each a sentence naming the expression; refused. */
+  refusals: string[];
+}
+
+/** The roots an environment gives: a template reads them but never rebinds them. */
+const ENVIRONMENT_ROOTS = new Set(['vars', 'secrets', 'env']);
+const PLAIN_NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+
+/** A path as Liquid would write it: `vars.a`, `secrets[vars.n]`, `secrets[0]`. */
+export function pathText(path: VariablePath): string {
+  return path
+    .map((segment, i) => {
+      if (Array.isArray(segment)) return `[${pathText(segment)}]`;
+      if (typeof segment === 'number') return `[${segment}]`;
+      if (i === 0) return segment;
+      return PLAIN_NAME.test(segment) ? `.${segment}` : `[${JSON.stringify(segment)}]`;
+    })
+    .join('');
+}
+
+type Node = { kind?: number; initial?: { postfix: unknown[] }; filters?: { name: string; args: unknown[] }[]; lhs?: unknown; rhs?: unknown; props?: unknown[] };
+
+/**
+ * Filters that evaluate an expression written in a string (`where_exp: "i", "secrets[i]"`): what
+ * it reads is invisible to any analysis of the template, so they are refused.
+ */
+const EXPRESSION_FILTERS = new Set(['where_exp', 'reject_exp', 'group_by_exp', 'find_exp', 'find_index_exp', 'has_exp', 'search_exp', 'filter_exp']);
+
+/** Every property access (and filter used) in a tag or output argument: its value, filter arguments, ranges and indexes. */
+function* accessesIn(node: unknown): Generator<PropertyAccessToken | { filter: string }> {
+  if (!node || typeof node !== 'object') return;
+  const n = node as Node;
+  if (n.initial && Array.isArray(n.initial.postfix)) {
+    for (const token of n.initial.postfix) yield* accessesIn(token);
+    for (const filter of n.filters ?? []) {
+      yield { filter: filter.name };
+      for (const arg of filter.args) yield* accessesIn(Array.isArray(arg) ? arg[1] : arg);
+    }
+  } else if (n.kind === TokenKind.Range) {
+    yield* accessesIn(n.lhs);
+    yield* accessesIn(n.rhs);
+  } else if (n.kind === TokenKind.PropertyAccess) {
+    yield node as PropertyAccessToken;
+    for (const prop of n.props ?? []) yield* accessesIn(prop);
+  }
+}
+
+/**
+ * What liquidjs's own analysis cannot see: a root whose name the template computes (`[k].x`,
+ * `[vars.n]`, which reach any root) and a local variable that shadows an environment root in
+ * some branches only (`{% if false %}{% assign secrets = 1 %}{% endif %}{{ secrets }}`).
+ */
+function structuralRefusals(templates: Template[]): string[] {
+  const refusals: string[] = [];
+  const visit = (template: Template) => {
+    for (const argument of template.arguments?.() ?? []) {
+      for (const access of accessesIn(argument)) {
+        if ('filter' in access) {
+          if (EXPRESSION_FILTERS.has(access.filter)) refusals.push(`the ${access.filter} filter evaluates an expression written in a string, which no check can read: use ${access.filter.replace(/_exp$/, '')} with a property name`);
+          continue;
+        }
+        const root = access.props[0] as { kind?: number } | undefined;
+        if (root?.kind === TokenKind.PropertyAccess) refusals.push(`${access.getText()} computes the name of the variable it reads: name it literally`);
+      }
+    }
+    const locals = [...(template.localScope?.() ?? [])].map((ident) => ident.content);
+    for (const name of [...locals, ...(template.blockScope?.() ?? [])]) {
+      if (ENVIRONMENT_ROOTS.has(name)) refusals.push(`${name} is the environment's ${name}: it cannot be assigned, captured, counted or used as a loop variable`);
+    }
+    if (template.children) for (const child of toValueSync(template.children(false, true))) visit(child);
+  };
+  for (const template of templates) visit(template);
+  return refusals;
+}
+
+function analyse(templates: Template[]): TemplateAnalysis {
+  const paths = engine.globalVariableSegmentsSync(templates) as VariablePath[];
+  const refusals = structuralRefusals(templates);
+  for (const path of paths) {
+    // Only a literal name lets the secrets a template reads be known before it renders.
+    if (path[0] === 'secrets' && typeof path[1] !== 'string') {
+      const what = path.length === 1 ? 'uses secrets as a whole' : `reads ${pathText(path.slice(0, 2))}, a secret whose name is not literal`;
+      refusals.push(`${what}: read one secret by its literal name, secrets.NAME or secrets["NAME"]`);
+    }
+  }
+  return { paths, refusals: [...new Set(refusals)] };
+}
+
+const analyses = new WeakMap<Template[], TemplateAnalysis>();
+
+/** What a template reads (cached with its parse); throws Liquid's error when it is not valid. */
+export function analyseTemplate(source: string): TemplateAnalysis {
+  const templates = parseTemplate(source);
+  let analysis = analyses.get(templates);
+  if (!analysis) analyses.set(templates, (analysis = analyse(templates)));
+  return analysis;
 }
 
 export class UnresolvedReferenceError extends StagelineError {
@@ -190,7 +305,7 @@ function lookup(root: unknown, path: string[]): { ok: true; value: unknown } | {
 }
 
 /** Environment values a template reads must exist: a missing one is never rendered as empty. */
-function checkReferences(segments: (string | number)[][], scope: RenderScope, prefix: string): void {
+function checkReferences(segments: VariablePath[], scope: RenderScope, prefix: string): void {
   for (const [root, name] of segments) {
     if (typeof name !== 'string') continue;
     if (root === 'secrets') {
@@ -207,12 +322,15 @@ function checkReferences(segments: (string | number)[][], scope: RenderScope, pr
 function renderString(text: string, scope: RenderScope, use: TemplateUse, where: string | undefined): unknown {
   if (!isTemplate(text)) return text;
   const prefix = where ? `${where}: ` : '';
-  let segments: (string | number)[][];
+  let analysis: TemplateAnalysis;
   try {
-    segments = variableSegments(text);
+    analysis = analyseTemplate(text);
   } catch {
     throw new UnresolvedReferenceError(`${prefix}a template is not valid Liquid`, '');
   }
+  // Content stored before these reads were refused at write time is refused when it renders.
+  if (analysis.refusals.length > 0) throw new UnresolvedReferenceError(`${prefix}${analysis.refusals[0]}`, '');
+  const segments = analysis.paths;
   const other = segments.find(([root]) => typeof root !== 'string' || !use.roots.has(root));
   if (other) {
     if (use.otherRoots === 'keep') return text;
@@ -229,7 +347,8 @@ function renderString(text: string, scope: RenderScope, use: TemplateUse, where:
   }
   try {
     const [liquid, cache] = use.html ? [htmlEngine, htmlCache] : [engine, textCache];
-    return liquid.renderSync(cache.parse(text), { ...scope, secrets: scope.secrets ?? {} });
+    const environment = Object.assign(Object.create(null) as RenderScope, scope, { secrets: scope.secrets ?? scopeRecord<string>([]) });
+    return liquid.renderSync(cache.parse(text), environment);
   } catch (error) {
     const missing = error instanceof UndefinedVariableError ? UNDEFINED_VARIABLE.exec(error.message)?.[1] : undefined;
     const missingRoot = missing?.split('.')[0];

@@ -16,6 +16,7 @@ export function environmentView(env: Environment, all: Environment[]) {
     position: env.position,
     protected: env.protected,
     approvalsRequired: env.approvalsRequired,
+    approvalsForRollback: env.approvalsForRollback,
     obfuscateData: env.obfuscateData,
     region: env.region,
     color: env.color,

@@ -58,9 +58,10 @@ export function releaseRoutes(app: FastifyInstance, deps: Deps) {
     rejectPromotionRequest(deps, await contextOf(deps, request), request.params.id, request.body),
   );
 
-  api.post(`${base}/rollbacks`, { schema: { tags, params: envParams, body: rollbackCreate, response: { ...errors, 201: release } } }, async (request, reply) => {
-    const created = await rollback(deps, await contextOf(deps, request), request.params.env, request.body);
-    return reply.status(201).send(created);
+  api.post(`${base}/rollbacks`, { schema: { tags, params: envParams, body: rollbackCreate, response: { ...errors, 201: release, 202: z.unknown() } } }, async (request, reply) => {
+    const result = await rollback(deps, await contextOf(deps, request), request.params.env, request.body);
+    // 200 the plan (dry run), 202 a promotion request (approvals for rollbacks), 201 a release.
+    return reply.status('dryRun' in result ? 200 : 'request' in result ? 202 : 201).send(result);
   });
 
   api.get(`${base}/releases`, { schema: { tags, params: envParams, querystring: pageQuery } }, async (request) => {

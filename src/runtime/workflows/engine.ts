@@ -13,6 +13,7 @@ import {
   IN_APP_TEMPLATES,
   renderValue,
   SafeHtml,
+  scopeRecord,
   TOOL_INPUT_TEMPLATES,
   withRoots,
   WORKFLOW_TEMPLATES,
@@ -111,9 +112,7 @@ class RunContext {
 
 /** Secrets as a test run shows them: names, never values. */
 function maskedSecrets(secrets: Record<string, string> | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const name of Object.keys(secrets ?? {})) out[name] = `[secret ${name}]`;
-  return out;
+  return scopeRecord(Object.keys(secrets ?? {}).map((name) => [name, `[secret ${name}]`] as const));
 }
 
 /** A recipient as a member sees it where data is obfuscated: its id, every other value masked. */

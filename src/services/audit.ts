@@ -152,7 +152,7 @@ export async function verifyAuditLog(deps: Deps, ctx: CallContext, checkpoint?: 
   let broken: ChainBreak | null = null;
   for (;;) {
     // Entries appended while verifying are beyond the head read above and are left for next time.
-    const page: AuditEntry[] = (await readAuditRange(db, ctx.workspace.id, previous.seq, 1000)).filter((e) => e.seq <= head.audit_seq);
+    const page: AuditEntry[] = (await readAuditRange(db, ctx.workspace.id, previous.seq, 1000)).filter((e) => e.seq <= head.seq);
     broken = firstBreak(page, previous, key);
     if (broken || page.length === 0) break;
     for (const entry of page) {
@@ -163,14 +163,14 @@ export async function verifyAuditLog(deps: Deps, ctx: CallContext, checkpoint?: 
     const last: AuditEntry = page[page.length - 1]!;
     previous = { seq: last.seq, hash: last.hash, keyId: last.keyId };
   }
-  if (!broken && (previous.seq !== head.audit_seq || previous.hash !== (head.audit_head || CHAIN_START.hash))) {
+  if (!broken && (previous.seq !== head.seq || previous.hash !== (head.hash || CHAIN_START.hash))) {
     broken = { seq: previous.seq + 1, reason: 'missing_entry' };
   }
   broken ??= endBreak(previous);
   const result: VerifyResult = {
     valid: broken === null,
     entries: checked,
-    head: head.audit_head || null,
+    head: head.hash || null,
     firstBroken: broken,
     unkeyed: lastUnkeyed > 0 ? { from: 1, to: lastUnkeyed } : null,
     keyedFrom,
@@ -201,7 +201,7 @@ export async function auditCheckpoint(deps: Deps, ctx: CallContext): Promise<Che
   authorize(ctx.actor, 'audit.read');
   const keys = await checkpointKeysOf(deps, ctx.workspace.id);
   const head = await auditHead(deps.store.db, ctx.workspace.id);
-  const point: CheckpointPoint = { seq: head.audit_seq, hash: head.audit_head || CHAIN_START.hash, at: deps.now().toISOString() };
+  const point: CheckpointPoint = { seq: head.seq, hash: head.hash || CHAIN_START.hash, at: deps.now().toISOString() };
   return { ...point, keyId: keys.keyId, signature: signCheckpoint(keys, ctx.workspace.id, point) };
 }
 

@@ -117,8 +117,10 @@ export async function readAuditRange(db: Db, workspaceId: string, afterSeq: numb
   return rows.map(toEntry);
 }
 
-export async function auditHead(db: Db, workspaceId: string) {
-  return db.selectFrom('workspaces').select(['audit_seq', 'audit_head']).where('id', '=', workspaceId).executeTakeFirstOrThrow();
+/** The workspace's chain head as written last: its sequence number and hash ('' before any entry). */
+export async function auditHead(db: Db, workspaceId: string): Promise<{ seq: number; hash: string }> {
+  const row = await db.selectFrom('workspaces').select(['audit_seq', 'audit_head']).where('id', '=', workspaceId).executeTakeFirstOrThrow();
+  return { seq: row.audit_seq, hash: row.audit_head };
 }
 
 export async function findAuditEntry(db: Db, workspaceId: string, seq: number): Promise<AuditEntry | undefined> {

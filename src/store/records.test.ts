@@ -7,11 +7,6 @@ import { describe, expect, it } from 'vitest';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const LAYERS = ['src/services', 'src/http', 'src/runtime'];
-/**
- * Files that still read rows, each kept by the work that owns it; the test fails once one of
- * them no longer does, so that the entry is removed with the last read.
- */
-const NOT_YET_CONVERTED = new Set(['src/services/audit.ts', 'src/services/promotion-requests.ts']);
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((entry) => {
@@ -97,11 +92,7 @@ describe('records leave the store in camelCase', () => {
   });
 
   it('no service, route or runtime module reads a snake_case property', () => {
-    expect(files.filter((file) => !NOT_YET_CONVERTED.has(file)).flatMap(snakeCaseReads)).toEqual([]);
-  });
-
-  it.each([...NOT_YET_CONVERTED])('%s still reads rows (drop it from the list once it does not)', (file) => {
-    expect(snakeCaseReads(file).length).toBeGreaterThan(0);
+    expect(files.flatMap(snakeCaseReads)).toEqual([]);
   });
 
   it('catches a snake_case read', () => {

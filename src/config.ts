@@ -14,6 +14,8 @@ export interface Config {
   bodyLimit: number;
   /** How often expired branches are deleted; 0 turns the sweep off on this node. */
   branchSweepSeconds: number;
+  /** Browser origins the management API answers CORS requests of; none by default (same origin). */
+  corsOrigins: string[];
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -22,6 +24,15 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number): number
   const value = Number(raw);
   if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
   return value;
+}
+
+/** A comma-separated list of `*` or scheme://host[:port] origins. */
+function origins(env: NodeJS.ProcessEnv, name: string): string[] {
+  const list = (env[name] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const origin of list) {
+    if (!/^\*$|^https?:\/\/[^/\s,]+$/.test(origin)) throw new Error(`${name} must list origins such as https://admin.example, got "${origin}"`);
+  }
+  return list;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -42,5 +53,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.STAGELINE_LOG_LEVEL || 'info',
     bodyLimit: integer(env, 'STAGELINE_BODY_LIMIT', 1024 * 1024),
     branchSweepSeconds: integer(env, 'STAGELINE_BRANCH_SWEEP_SECONDS', 60),
+    corsOrigins: origins(env, 'STAGELINE_CORS_ORIGINS'),
   };
 }

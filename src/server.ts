@@ -55,7 +55,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     logger.info('initialised workspace "default"; the owner token is STAGELINE_BOOTSTRAP_TOKEN');
   }
 
-  const app = await buildApp({ deps, runtime, logger, bodyLimit: config.bodyLimit });
+  const app = await buildApp({ deps, runtime, logger, bodyLimit: config.bodyLimit, corsOrigins: config.corsOrigins });
   const sweeper = new BranchSweeper(deps, config.branchSweepSeconds * 1000, logger);
   sweeper.start();
   const address = await app.listen({ port: config.port, host: config.host });

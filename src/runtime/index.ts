@@ -10,6 +10,7 @@ import { ChangeFeed } from './change-feed.js';
 import { Channels } from './channels/index.js';
 import { DeliveryCache } from './delivery-cache.js';
 import { KeyCache } from './key-cache.js';
+import { RuntimeSettings } from './runtime-settings.js';
 import { StreamHub } from './stream-hub.js';
 import { WorkflowWorker, type WorkflowWorkerOptions } from './workflows/worker.js';
 
@@ -17,6 +18,8 @@ export interface Runtime {
   feed: ChangeFeed;
   delivery: DeliveryCache;
   keys: KeyCache;
+  /** The `cors` and `feeds` settings of environments, as runtime calls consult them. */
+  settings: RuntimeSettings;
   streams: StreamHub;
   /** Email, webhook and in-app delivery, one instance per node (pooled connections). */
   channels: Channels;
@@ -55,6 +58,7 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
     feed,
     delivery: new DeliveryCache(deps, feed),
     keys: new KeyCache(deps, feed),
+    settings: new RuntimeSettings(deps, feed),
     streams,
     channels,
     workflows,

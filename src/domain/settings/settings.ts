@@ -12,6 +12,9 @@ const emailAddress = z
   .max(320)
   .regex(/^(?:[^<>]*<)?[^\s@<>]+@[^\s@<>]+(?:>)?$/, 'must be an email address, optionally as "Name <address>"');
 
+/** `*`, or scheme://host[:port] without a path: what a browser sends as Origin. */
+const CORS_ORIGIN = /^\*$|^https?:\/\/(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9a-fA-F:]+\])(?::\d{1,5})?$/;
+
 export const KNOWN_SETTINGS = {
   'channel.email': z.strictObject({
     host: hostname,
@@ -36,6 +39,15 @@ export const KNOWN_SETTINGS = {
     name: z.string().max(200).optional(),
     logoUrl: z.url({ protocol: /^https?$/ }).optional(),
     primaryColor: z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a #rrggbb color').optional(),
+  }),
+  // Browser origins allowed to read runtime answers of this environment's keys (see runtime-policies.ts).
+  cors: z.strictObject({
+    origins: z.array(z.string().regex(CORS_ORIGIN, 'must be "*" or an origin such as "https://app.example" or "http://localhost:5173"')).max(100),
+  }),
+  feeds: z.strictObject({
+    requireRecipientToken: z.boolean().optional(),
+    // Bumping it rotates the environment's recipient-token signing secret (src/domain/feeds/recipient-token.ts).
+    signingKeyVersion: z.number().int().min(1).max(1_000_000).optional(),
   }),
 } as const;
 

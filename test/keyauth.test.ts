@@ -260,4 +260,24 @@ describe('CORS', () => {
     expect(get.statusCode).toBe(200);
     expect(get.headers['access-control-allow-origin']).toBeUndefined();
   });
+
+  it('STAGELINE_CORS_ORIGINS opens the management API to the origins it lists, and only those', async () => {
+    const { buildApp } = await import('../src/http/app.js');
+    const { loadConfig } = await import('../src/config.js');
+    expect(loadConfig({ STAGELINE_CORS_ORIGINS: 'https://admin.example, http://localhost:5173' }).corsOrigins).toEqual(['https://admin.example', 'http://localhost:5173']);
+    expect(() => loadConfig({ STAGELINE_CORS_ORIGINS: 'admin.example/x' })).toThrow(/STAGELINE_CORS_ORIGINS/);
+    const app = await buildApp({ deps: h.deps, runtime: h.runtime, corsOrigins: ['https://admin.example'] });
+    try {
+      const pre = await app.inject({ method: 'OPTIONS', url: `${WS}/environments`, headers: { origin: 'https://admin.example', 'access-control-request-method': 'PATCH' } });
+      expect(pre.statusCode).toBe(204);
+      expect(pre.headers['access-control-allow-origin']).toBe('https://admin.example');
+      const get = await app.inject({ method: 'GET', url: `${WS}/environments`, headers: { origin: 'https://admin.example', authorization: `Bearer ${h.token}` } });
+      expect(get.statusCode).toBe(200);
+      expect(get.headers['access-control-allow-origin']).toBe('https://admin.example');
+      const other = await app.inject({ method: 'GET', url: `${WS}/environments`, headers: { origin: 'https://evil.example', authorization: `Bearer ${h.token}` } });
+      expect(other.headers['access-control-allow-origin']).toBeUndefined();
+    } finally {
+      await app.close();
+    }
+  });
 });

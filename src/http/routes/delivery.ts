@@ -88,8 +88,11 @@ export function deliveryRoutes(app: FastifyInstance, runtime: Runtime) {
         }
         lastEventId = Number(given.trim());
       }
+      // The stream writes its own head: it takes the headers set so far (request id, CORS).
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(reply.getHeaders())) if (typeof value === 'string') headers[name] = value;
       reply.hijack();
-      await runtime.streams.open(principal, reply.raw, lastEventId, { 'x-request-id': request.id });
+      await runtime.streams.open(principal, reply.raw, lastEventId, headers);
     },
   );
 }

@@ -1,7 +1,7 @@
 // The HTTP server of a node: management API under /api, health, and the OpenAPI document.
 // Routes are thin: validate (zod), resolve the caller, call one use case, shape the answer.
 import { randomBytes } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import swagger from '@fastify/swagger';
 import { jsonSchemaTransform, jsonSchemaTransformObject, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Deps } from '../services/context.js';
@@ -63,7 +63,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logger: false,
     // Fastify's own request logs would print raw requests, headers included: the management
     // API logs its requests itself.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     requestIdHeader: false,
     // A URL that cannot be decoded still gets the documented error shape.

@@ -246,6 +246,27 @@ describe('CORS', () => {
     await h.call('DELETE', `${WS}/environments/production/settings/cors`);
   });
 
+  it('an event stream carries the CORS and request id headers too', async () => {
+    const { request } = await import('node:http');
+    const app = await (await import('../src/http/app.js')).buildApp({ deps: h.deps, runtime: h.runtime });
+    const base = await app.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const headers = await new Promise<Record<string, unknown>>((resolve, reject) => {
+        const req = request(`${base}/v1/stream`, { headers: { authorization: `Bearer ${publishable}`, origin, accept: 'text/event-stream' } }, (res) => {
+          resolve(res.headers);
+          req.destroy();
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(headers['content-type']).toMatch(/text\/event-stream/);
+      expect(headers['access-control-allow-origin']).toBe('*');
+      expect(headers['x-request-id']).toMatch(/^req_/);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('a bad cors setting is refused naming the field', async () => {
     const res = await h.call('PUT', `${WS}/environments/production/settings/cors`, { value: { origins: ['app.example/path'] } });
     expect(res.status).toBe(400);

@@ -17,6 +17,8 @@ export interface Config {
   branchSweepSeconds: number;
   /** Addresses and CIDRs of proxies whose `x-forwarded-for` is believed; empty believes none. */
   trustedProxies: string[];
+  /** Browser origins the management API answers CORS requests of; none by default (same origin). */
+  corsOrigins: string[];
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -42,6 +44,15 @@ export function parseTrustedProxies(raw: string | undefined): string[] {
   return entries;
 }
 
+/** A comma-separated list of `*` or scheme://host[:port] origins. */
+function origins(env: NodeJS.ProcessEnv, name: string): string[] {
+  const list = (env[name] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const origin of list) {
+    if (!/^\*$|^https?:\/\/[^/\s,]+$/.test(origin)) throw new Error(`${name} must list origins such as https://admin.example, got "${origin}"`);
+  }
+  return list;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const dataDir = resolve(env.STAGELINE_DATA_DIR || './.stageline');
   const bootstrapToken = env.STAGELINE_BOOTSTRAP_TOKEN || null;
@@ -61,5 +72,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyLimit: integer(env, 'STAGELINE_BODY_LIMIT', 1024 * 1024),
     branchSweepSeconds: integer(env, 'STAGELINE_BRANCH_SWEEP_SECONDS', 60),
     trustedProxies: parseTrustedProxies(env.STAGELINE_TRUSTED_PROXIES),
+    corsOrigins: origins(env, 'STAGELINE_CORS_ORIGINS'),
   };
 }

@@ -57,7 +57,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     logger.info('initialised workspace "default"; the owner token is STAGELINE_BOOTSTRAP_TOKEN');
   }
 
-  const app = await buildApp({ deps, runtime, logger, bodyLimit: config.bodyLimit, trustedProxies: config.trustedProxies, version: VERSION });
+  const app = await buildApp({ deps, runtime, logger, bodyLimit: config.bodyLimit, trustedProxies: config.trustedProxies, corsOrigins: config.corsOrigins, version: VERSION });
   const sweeper = new BranchSweeper(deps, config.branchSweepSeconds * 1000, logger);
   sweeper.start();
   const address = await app.listen({ port: config.port, host: config.host });

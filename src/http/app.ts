@@ -2,7 +2,7 @@
 // Routes are thin: validate (zod), resolve the caller, call one use case, shape the answer.
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import swagger from '@fastify/swagger';
 import { jsonSchemaTransform, jsonSchemaTransformObject, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Deps } from '../services/context.js';
@@ -22,12 +22,14 @@ import { apiKeyRoutes } from './routes/api-keys.js';
 import { peopleRoutes } from './routes/people.js';
 import { freezeRoutes } from './routes/freezes.js';
 import { deliveryRoutes } from './routes/delivery.js';
-import { feedRoutes } from './routes/feeds.js';
+import { feedRoutes, recipientTokenSecretRoutes } from './routes/feeds.js';
 import { toolRoutes } from './routes/tools.js';
 import { dataRoutes, runtimeDataRoutes } from './routes/data.js';
 import { testRunRoutes, workflowRoutes } from './routes/workflows.js';
 import type { Runtime } from '../runtime/index.js';
 import { VERSION } from '../version.js';
+import { requireApiKey } from './key-auth.js';
+import { managementCors, runtimePreflight } from './cors.js';
 
 export type App = FastifyInstance;
 
@@ -40,6 +42,8 @@ export interface AppOptions {
   version?: string;
   /** Proxies whose x-forwarded-for sets request.ip (STAGELINE_TRUSTED_PROXIES); none by default. */
   trustedProxies?: string[];
+  /** Origins the management API answers CORS requests of (STAGELINE_CORS_ORIGINS); none by default. */
+  corsOrigins?: string[];
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -57,8 +61,15 @@ export const LOG_REDACT = ['req.headers.authorization', 'req.headers.cookie', 'r
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // Set when the app starts closing: later requests get a 503 in the error shape.
   let closing = false;
+  // Fastify itself gets no logger: with one, it would set up per-request response listeners and
+  // a child logger on every call, the runtime reads included. The management API logs each
+  // request itself (below); the runtime API logs warnings and errors only.
+  const log = options.logger;
   const app = Fastify({
-    ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
+    logger: false,
+    // Fastify's own request logs would print raw requests, headers included: the management
+    // API logs its requests itself.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     requestIdHeader: false,
     // Requests Node's parser refuses (431, malformed framing, an incomplete body) answer in the error shape.
@@ -127,11 +138,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   await app.register(async (api) => {
-    // Delivery routes set this header themselves, sparing their hot path a hook.
+    if (log) {
+      api.setChildLoggerFactory((_logger, bindings) => log.child(bindings));
+      api.addHook('onResponse', (request, reply, done) => {
+        request.log.info({ method: request.method, url: request.url.split('?')[0], statusCode: reply.statusCode, responseTime: reply.elapsedTime }, 'request completed');
+        done();
+      });
+    }
     api.addHook('onRequest', (request, reply, done) => {
       reply.header('x-request-id', request.id);
       done();
     });
+    await managementCors(api, options.corsOrigins ?? []);
     api.get('/healthz', { schema: { hide: true } }, async (_request, reply) => {
       return (await isHealthy(options.deps)) ? { status: 'ok' } : reply.status(503).send({ status: 'unavailable' });
     });
@@ -150,12 +168,29 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     freezeRoutes(api, options.deps);
     dataRoutes(api, options.deps);
     testRunRoutes(api, options.deps, options.runtime);
+    recipientTokenSecretRoutes(api, options.deps);
   });
-  await app.register(async (runtimeApi) => deliveryRoutes(runtimeApi, options.runtime));
-  await app.register(async (x) => feedRoutes(x, options.runtime, options.deps));
-  await app.register(async (x) => toolRoutes(x, options.runtime, options.deps));
-  await app.register(async (x) => runtimeDataRoutes(x, options.runtime, options.deps));
-  await app.register(async (x) => workflowRoutes(x, options.runtime, options.deps));
+  // The runtime API: every /v1 route behind one API key hook (src/http/key-auth.ts).
+  await app.register(async (v1) => {
+    if (log) {
+      // Warnings and errors only, through one child made once (no per-request logger).
+      const quiet = log.child({ scope: 'runtime' }, { level: quieter(log.level, 'warn') });
+      v1.setChildLoggerFactory(() => quiet);
+    }
+    requireApiKey(v1, options.runtime);
+    await v1.register(async (x) => deliveryRoutes(x, options.runtime));
+    await v1.register(async (x) => feedRoutes(x, options.runtime, options.deps));
+    await v1.register(async (x) => toolRoutes(x, options.runtime, options.deps));
+    await v1.register(async (x) => runtimeDataRoutes(x, options.runtime, options.deps));
+    await v1.register(async (x) => workflowRoutes(x, options.runtime, options.deps));
+  });
+  await app.register(runtimePreflight, { prefix: '/v1' });
 
   return app;
+}
+
+/** The less verbose of two pino levels. */
+function quieter(level: string, floor: string): string {
+  const order = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+  return order.indexOf(level) > order.indexOf(floor) ? level : floor;
 }

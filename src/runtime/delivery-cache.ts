@@ -38,10 +38,18 @@ function etagOf(body: string): string {
   return `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
 }
 
+/** What names a view: the workspace, environment and key kind of a runtime credential. */
+export interface ViewScope {
+  readonly workspaceId: string;
+  readonly environmentId: string;
+  readonly kind: ApiKeyKind;
+}
+
 export class DeliveryCache {
   private readonly views = new Map<string, Promise<EnvironmentView | null>>();
   /** Views whose build has finished, for reads that need not wait. */
   private readonly ready = new Map<string, EnvironmentView>();
+  private readonly viewKeys = new WeakMap<ViewScope, string>();
   /** Branch environment id → its parent's id, learnt when a branch's view is built. */
   private readonly parents = new Map<string, string>();
 
@@ -52,9 +60,17 @@ export class DeliveryCache {
     feed.subscribe((event) => this.invalidate(event));
   }
 
-  /** The built view, if it is in memory now. */
-  viewNow(workspaceId: string, environmentId: string, kind: ApiKeyKind): EnvironmentView | undefined {
-    return this.ready.get(`${workspaceId}/${environmentId}/${kind}`);
+  /**
+   * The built view of a key's environment, if it is in memory now. The map key is made once
+   * per key object (a cached principal), not once per read.
+   */
+  viewNow(scope: ViewScope): EnvironmentView | undefined {
+    let key = this.viewKeys.get(scope);
+    if (key === undefined) {
+      key = `${scope.workspaceId}/${scope.environmentId}/${scope.kind}`;
+      this.viewKeys.set(scope, key);
+    }
+    return this.ready.get(key);
   }
 
   async view(workspaceId: string, environmentId: string, kind: ApiKeyKind): Promise<EnvironmentView | null> {

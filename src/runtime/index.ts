@@ -16,6 +16,7 @@ import { Limits, type LimitsOptions } from './limits.js';
 import { LoginCounters } from './login-throttle.js';
 import { Outbound, type Resolve } from './outbound.js';
 import type { Listener } from '../domain/egress/policy.js';
+import { RuntimeSettings } from './runtime-settings.js';
 import { StreamHub } from './stream-hub.js';
 import { WorkflowWorker, type WorkflowWorkerOptions } from './workflows/worker.js';
 
@@ -25,6 +26,8 @@ export interface Runtime {
   resolver: Resolver;
   delivery: DeliveryCache;
   keys: KeyCache;
+  /** The `cors` and `feeds` settings of environments, as runtime calls consult them. */
+  settings: RuntimeSettings;
   streams: StreamHub;
   /** Email, webhook and in-app delivery, one instance per node (pooled connections). */
   channels: Channels;
@@ -84,6 +87,7 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
     resolver,
     delivery: new DeliveryCache(resolver, feed),
     keys: new KeyCache(deps, feed),
+    settings: new RuntimeSettings(deps, feed),
     streams,
     channels,
     workflows,

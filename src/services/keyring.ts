@@ -22,6 +22,14 @@ export class Keyring {
     return this.masters[0]!.id;
   }
 
+  /**
+   * One value derived from each configured master key, the primary's first: keys that need no
+   * storage (signatures verified with any master key a node is started with).
+   */
+  derive<T>(derivation: (masterKey: Buffer) => T): T[] {
+    return this.masters.map((master) => derivation(master.key));
+  }
+
   /** Unwraps every stored data key; throws a KeyError naming the first that cannot be. */
   async verify(db: Db): Promise<number> {
     const rows = await listWorkspaceKeys(db);

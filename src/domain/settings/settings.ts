@@ -18,6 +18,9 @@ const egressEntry = z.string().max(260).superRefine((entry, ctx) => {
   if (issue !== null) ctx.addIssue({ code: 'custom', message: issue });
 });
 
+/** `*`, or scheme://host[:port] without a path: what a browser sends as Origin. */
+const CORS_ORIGIN = /^\*$|^https?:\/\/(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9a-fA-F:]+\])(?::\d{1,5})?$/;
+
 export const KNOWN_SETTINGS = {
   'channel.email': z.strictObject({
     host: hostname,
@@ -47,6 +50,15 @@ export const KNOWN_SETTINGS = {
   egress: z.strictObject({
     allow: z.array(egressEntry).max(256).optional(),
     deny: z.array(egressEntry).max(256).optional(),
+  }),
+  // Browser origins allowed to read runtime answers of this environment's keys (see runtime-policies.ts).
+  cors: z.strictObject({
+    origins: z.array(z.string().regex(CORS_ORIGIN, 'must be "*" or an origin such as "https://app.example" or "http://localhost:5173"')).max(100),
+  }),
+  feeds: z.strictObject({
+    requireRecipientToken: z.boolean().optional(),
+    // Bumping it rotates the environment's recipient-token signing secret (src/domain/feeds/recipient-token.ts).
+    signingKeyVersion: z.number().int().min(1).max(1_000_000).optional(),
   }),
 } as const;
 

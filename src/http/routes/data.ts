@@ -10,8 +10,7 @@ import { deleteRecordByKey, getRecord, getRecordByKey, listRecords, listRecordsB
 import { contextOf } from '../auth.js';
 import { envParams, errorResponse } from '../schemas.js';
 import { validatorCompiler } from '../validation.js';
-import { authenticateKey } from '../key-auth.js';
-
+import { apiKeyOf } from '../key-auth.js';
 
 // Names and ids are checked by the domain rules (one message per rule, naming the field).
 const collection = z.string().describe('collection name: 1-64 of a-z, 0-9, "_", "-", starting with a letter');
@@ -102,30 +101,25 @@ export function runtimeDataRoutes(app: FastifyInstance, runtime: Runtime, deps: 
   const twinParams = collectionParams.extend({ '*': z.string() });
 
   api.setValidatorCompiler(recordValidator);
-  api.addHook('onRequest', (request, reply, done) => {
-    reply.header('x-request-id', request.id);
-    done();
-  });
 
-  async function callOf(request: Pick<FastifyRequest, 'headers' | 'id'>): Promise<KeyCall> {
-    const key = await authenticateKey(runtime, request);
-    return { key, requestId: request.id };
+  function callOf(request: FastifyRequest): KeyCall {
+    return { key: apiKeyOf(request), requestId: request.id };
   }
 
-  type RecordRequest = Pick<FastifyRequest, 'headers' | 'id'> & { params: { collection: string; id?: string; '*'?: string }; body?: unknown };
+  type RecordRequest = FastifyRequest & { params: { collection: string; id?: string; '*'?: string }; body?: unknown };
 
   api.get(
     '/v1/data/:collection',
     { schema: { tags, security, summary: 'list a collection of the key’s environment', params: collectionParams, querystring: z.strictObject(pageQuery), response: { 200: dataPage, ...errors } } },
-    async (request) => listRecordsByKey(deps, await callOf(request), request.params.collection, request.query),
+    async (request) => listRecordsByKey(deps, callOf(request), request.params.collection, request.query),
   );
 
-  const read = async (request: RecordRequest) => getRecordByKey(deps, await callOf(request), request.params.collection, recordId(request.params));
+  const read = async (request: RecordRequest) => getRecordByKey(deps, callOf(request), request.params.collection, recordId(request.params));
   api.get('/v1/data/:collection/:id', { schema: { tags, security, summary: 'read a record', params: recordParams, response: { 200: dataRecord, ...errors } } }, read);
   api.get('/v1/data/:collection/*', { schema: { hide: true, params: twinParams } }, read);
 
   const write = async (request: RecordRequest, reply: FastifyReply) => {
-    const { created, record } = await putRecordByKey(deps, await callOf(request), request.params.collection, recordId(request.params), request.body);
+    const { created, record } = await putRecordByKey(deps, callOf(request), request.params.collection, recordId(request.params), request.body);
     return reply.status(created ? 201 : 200).send(record);
   };
   api.put(
@@ -145,7 +139,7 @@ export function runtimeDataRoutes(app: FastifyInstance, runtime: Runtime, deps: 
   api.put('/v1/data/:collection/*', { schema: { hide: true, params: twinParams, body: recordBody } }, write);
 
   const remove = async (request: RecordRequest, reply: FastifyReply) => {
-    await deleteRecordByKey(deps, await callOf(request), request.params.collection, recordId(request.params));
+    await deleteRecordByKey(deps, callOf(request), request.params.collection, recordId(request.params));
     return reply.status(204).send();
   };
   api.delete('/v1/data/:collection/:id', { schema: { tags, security, summary: 'delete a record', params: recordParams, response: { 204: z.undefined(), ...errors } } }, remove);

@@ -1,6 +1,6 @@
 // The delivery API: an environment API key reads its environment's resolved resources from the
 // node's in-memory views and follows their changes as server-sent events.
-import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { invalid, notFound, StagelineError } from '../../domain/errors.js';
@@ -8,8 +8,7 @@ import { resourceRef } from '../../domain/resources/kinds.js';
 import type { Runtime } from '../../runtime/index.js';
 import type { EnvironmentView, Served } from '../../runtime/delivery-cache.js';
 import { errorResponse } from '../schemas.js';
-import { authenticateKey, bearerToken } from '../key-auth.js';
-
+import { apiKeyOf } from '../key-auth.js';
 
 /** RFC 9110 If-None-Match: a list of tags compared weakly, or `*`. */
 function matches(header: string | undefined, etag: string): boolean {
@@ -22,7 +21,8 @@ function matches(header: string | undefined, etag: string): boolean {
 }
 
 function send(request: FastifyRequest, reply: FastifyReply, served: Served) {
-  reply.header('x-request-id', request.id).header('etag', served.etag).header('cache-control', 'private, no-cache');
+  // x-request-id was set by the key hook.
+  reply.header('etag', served.etag).header('cache-control', 'private, no-cache');
   if (matches(request.headers['if-none-match'], served.etag)) return reply.status(304).send();
   return reply.type('application/json; charset=utf-8').send(served.body);
 }
@@ -31,23 +31,23 @@ export function deliveryRoutes(app: FastifyInstance, runtime: Runtime) {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const tags = ['delivery'];
   const security = [{ apiKey: [] }];
-  // Reads are the hot path: not access-logged per request (warnings and errors still are),
-  // and no child logger is made for each one.
-  let quiet: FastifyBaseLogger | undefined;
-  api.setChildLoggerFactory((logger) => (quiet ??= logger.child({ scope: 'delivery' }, { level: quieter(logger.level, 'warn') })));
-
   /**
-   * Authenticates the key and finds its environment's view, then calls `use` — synchronously
-   * when both are in memory (no hook, no promise: this is the hot path).
+   * Finds the view of the key's environment, then calls `use` — synchronously when it is in
+   * memory (no promise: this is the hot path; the key hook has already run).
    */
   function withView(request: FastifyRequest, use: (view: EnvironmentView) => void): void | Promise<void> {
-    const token = bearerToken(request);
-    const key = token ? runtime.keys.cached(token) : undefined;
-    const ready = key && runtime.delivery.viewNow(key.workspaceId, key.environmentId, key.kind);
-    if (ready) return use(ready);
-    return (key ? Promise.resolve(key) : runtime.keys.authenticate(token)).then(async (principal) => {
-      const view = await runtime.delivery.view(principal.workspaceId, principal.environmentId, principal.kind);
-      if (!view) throw notFound('the environment of this API key');
+    const key = apiKeyOf(request);
+    const ready = runtime.delivery.viewNow(key);
+    if (ready) {
+      use(ready);
+      return;
+    }
+    return runtime.delivery.view(key.workspaceId, key.environmentId, key.kind).then((view) => {
+      if (!view) {
+        // The key's environment is gone (deleted since the key was cached): the key with it.
+        runtime.keys.forgetEnvironment(key.environmentId);
+        throw new StagelineError(401, 'unauthenticated', 'the API key is not valid');
+      }
       use(view);
     });
   }
@@ -79,7 +79,7 @@ export function deliveryRoutes(app: FastifyInstance, runtime: Runtime) {
     '/v1/stream',
     { schema: { tags, security, querystring: z.strictObject({ lastEventId: z.string().max(20).optional() }), response: { 401: errorResponse } } },
     async (request, reply) => {
-      const principal = await authenticateKey(runtime, request);
+      const principal = apiKeyOf(request);
       const given = request.headers['last-event-id'] ?? request.query.lastEventId;
       let lastEventId: number | null = null;
       if (given !== undefined) {
@@ -88,14 +88,11 @@ export function deliveryRoutes(app: FastifyInstance, runtime: Runtime) {
         }
         lastEventId = Number(given.trim());
       }
+      // The stream writes its own head: it takes the headers set so far (request id, CORS).
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(reply.getHeaders())) if (typeof value === 'string') headers[name] = value;
       reply.hijack();
-      await runtime.streams.open(principal, reply.raw, lastEventId, { 'x-request-id': request.id });
+      await runtime.streams.open(principal, reply.raw, lastEventId, headers);
     },
   );
-}
-
-/** The less verbose of two pino levels. */
-function quieter(level: string, floor: string): string {
-  const order = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
-  return order.indexOf(level) > order.indexOf(floor) ? level : floor;
 }

@@ -1,18 +1,24 @@
 // The feed API: a recipient's in-app messages in the environment of the API key, newest first,
-// and marking them read. Publishable keys may use it too: it is what a client-side inbox calls.
+// and marking them read. Publishable keys may use it too — it is what a client-side inbox calls —
+// with a recipient token where the environment requires one (POST /v1/recipient-tokens).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { MAX_TOKEN_TTL_SECONDS } from '../../domain/feeds/recipient-token.js';
 import type { Deps } from '../../services/context.js';
 import type { Runtime } from '../../runtime/index.js';
 import { markAllRead, markMessageRead, readFeed } from '../../runtime/channels/in-app.js';
 import { RECIPIENT_ID_PATTERN, RECIPIENT_ID_RULE } from '../../domain/workflows/runs.js';
-import { errorResponse } from '../schemas.js';
-import { authenticateKey } from '../key-auth.js';
+import { assertRecipientAccess, issueRecipientToken, readRecipientTokenSecret } from '../../services/recipient-tokens.js';
+import { contextOf } from '../auth.js';
+import { envParams, errorResponse } from '../schemas.js';
+import { apiKeyOf } from '../key-auth.js';
 
-
-const recipientParams = z.strictObject({ recipient: z.string().regex(RECIPIENT_ID_PATTERN, `must be ${RECIPIENT_ID_RULE}`) });
+const recipient = z.string().regex(RECIPIENT_ID_PATTERN, `must be ${RECIPIENT_ID_RULE}`);
+const recipientParams = z.strictObject({ recipient });
 const messageParams = recipientParams.extend({ id: z.string().max(100) });
+const token = z.string().max(4096).optional().describe('a recipient token (or the x-stageline-recipient-token header)');
+const tokenQuery = z.strictObject({ token });
 const feedQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(50),
   cursor: z.string().max(500).optional().describe('the `next` of the previous page'),
@@ -21,6 +27,7 @@ const feedQuery = z.strictObject({
     .transform((v) => v === 'true')
     .optional()
     .describe('true: only unread messages; false: only read ones'),
+  token,
 });
 const feedMessage = z
   .object({
@@ -36,6 +43,7 @@ const feedPage = z.object({
   next: z.string().nullable(),
   unread: z.number().describe("unread messages in the recipient's whole feed"),
 });
+const recipientToken = z.object({ token: z.string(), expiresAt: z.string() }).meta({ id: 'RecipientToken' });
 
 export function feedRoutes(app: FastifyInstance, runtime: Runtime, deps: Deps) {
   const api = app.withTypeProvider<ZodTypeProvider>();
@@ -43,32 +51,75 @@ export function feedRoutes(app: FastifyInstance, runtime: Runtime, deps: Deps) {
   const security = [{ apiKey: [] }];
   const errors = { 400: errorResponse, 401: errorResponse };
 
-  api.addHook('onRequest', (request, reply, done) => {
-    reply.header('x-request-id', request.id);
-    done();
-  });
-
   /** The environment comes from the key, secret or publishable, never from the request. */
-  async function scopeOf(request: FastifyRequest) {
-    const principal = await authenticateKey(runtime, request);
-    return { workspaceId: principal.workspaceId, environmentId: principal.environmentId };
+  async function scopeOf(request: FastifyRequest, recipientId: string, query: { token?: string | undefined }) {
+    const key = apiKeyOf(request);
+    const header = request.headers['x-stageline-recipient-token'];
+    const given = typeof header === 'string' ? header : query.token;
+    if (key.kind === 'publishable') await assertRecipientAccess(deps, key, await runtime.settings.get(key, 'feeds'), recipientId, given);
+    return { workspaceId: key.workspaceId, environmentId: key.environmentId };
   }
 
   api.get(
     '/v1/feeds/:recipient',
     { schema: { tags, security, params: recipientParams, querystring: feedQuery, response: { 200: feedPage, ...errors } } },
-    async (request) => readFeed(deps, await scopeOf(request), request.params.recipient, request.query),
+    async (request) => {
+      const { token: _token, ...query } = request.query;
+      return readFeed(deps, await scopeOf(request, request.params.recipient, request.query), request.params.recipient, query);
+    },
   );
 
   api.post(
     '/v1/feeds/:recipient/messages/:id/read',
-    { schema: { tags, security, params: messageParams, response: { 200: feedMessage, ...errors, 404: errorResponse } } },
-    async (request) => markMessageRead(deps, await scopeOf(request), request.params.recipient, request.params.id),
+    { schema: { tags, security, params: messageParams, querystring: tokenQuery, response: { 200: feedMessage, ...errors, 404: errorResponse } } },
+    async (request) => markMessageRead(deps, await scopeOf(request, request.params.recipient, request.query), request.params.recipient, request.params.id),
   );
 
   api.post(
     '/v1/feeds/:recipient/read-all',
-    { schema: { tags, security, params: recipientParams, response: { 200: z.object({ updated: z.number(), unread: z.number() }), ...errors } } },
-    async (request) => markAllRead(deps, await scopeOf(request), request.params.recipient),
+    { schema: { tags, security, params: recipientParams, querystring: tokenQuery, response: { 200: z.object({ updated: z.number(), unread: z.number() }), ...errors } } },
+    async (request) => markAllRead(deps, await scopeOf(request, request.params.recipient, request.query), request.params.recipient),
+  );
+
+  api.post(
+    '/v1/recipient-tokens',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'A token a browser sends with its publishable key to read one recipient’s feed (secret keys only)',
+        body: z.strictObject({
+          recipient,
+          ttlSeconds: z.number().int().min(1).max(MAX_TOKEN_TTL_SECONDS).optional().describe('default 3600'),
+        }),
+        response: { 201: recipientToken, ...errors, 403: errorResponse },
+      },
+    },
+    async (request, reply) => {
+      const key = apiKeyOf(request);
+      const issued = issueRecipientToken(deps, key, await runtime.settings.get(key, 'feeds'), request.body);
+      return reply.status(201).send(issued);
+    },
+  );
+}
+
+/** The environment's recipient-token signing secret, for backends that sign tokens themselves. */
+export function recipientTokenSecretRoutes(app: FastifyInstance, deps: Deps) {
+  const api = app.withTypeProvider<ZodTypeProvider>();
+  api.post(
+    '/api/workspaces/:ws/environments/:env/recipient-token-secret',
+    {
+      schema: {
+        tags: ['feeds'],
+        summary: "Read the environment's recipient-token signing secret (HS256; audited; rotate by bumping feeds.signingKeyVersion)",
+        params: envParams,
+        response: {
+          200: z.object({ environment: z.string(), environmentId: z.string(), algorithm: z.literal('HS256'), version: z.number(), secret: z.string() }),
+          403: errorResponse,
+          404: errorResponse,
+        },
+      },
+    },
+    async (request) => readRecipientTokenSecret(deps, await contextOf(deps, request), request.params.env),
   );
 }

@@ -1,17 +1,14 @@
 // The tool invocation API: a secret API key calls one of its environment's committed tools with
 // an input and receives the upstream's response as data.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { RESOURCE_KEY_PATTERN } from '../../domain/resources/kinds.js';
-import { assertSecretKey } from '../../domain/resources/visibility.js';
 import type { Runtime } from '../../runtime/index.js';
-import type { KeyPrincipal } from '../../services/api-keys.js';
 import type { Deps } from '../../services/context.js';
 import { invokeTool, resolveTool } from '../../services/tools.js';
 import { errorResponse } from '../schemas.js';
-import { authenticateKey } from '../key-auth.js';
-
+import { apiKeyOf, secretKeyOnly } from '../key-auth.js';
 
 const toolParams = z.strictObject({
   key: z.string().regex(RESOURCE_KEY_PATTERN, 'must be 1-128 letters, digits, dots, underscores or hyphens, starting with a letter or digit'),
@@ -33,9 +30,6 @@ const toolResponse = z
 
 export function toolRoutes(app: FastifyInstance, runtime: Runtime, deps: Deps) {
   const api = app.withTypeProvider<ZodTypeProvider>();
-  // The key is checked before the request is validated: a caller without a valid secret key
-  // learns nothing about what the route accepts.
-  const principals = new WeakMap<FastifyRequest, KeyPrincipal>();
 
   api.post(
     '/v1/tools/:key/invoke',
@@ -58,15 +52,12 @@ export function toolRoutes(app: FastifyInstance, runtime: Runtime, deps: Deps) {
           504: errorResponse,
         },
       },
-      onRequest: async (request) => {
-        const principal = await authenticateKey(runtime, request);
-        assertSecretKey(principal.kind, 'tool invocations', "they carry the environment's secrets to their upstream");
-        principals.set(request, principal);
-      },
+      // Checked before the request is validated: a caller without a secret key learns nothing
+      // about what the route accepts.
+      onRequest: secretKeyOnly('tool invocations', "they carry the environment's secrets to their upstream"),
     },
-    async (request, reply) => {
-      reply.header('x-request-id', request.id);
-      const principal = principals.get(request)!;
+    async (request) => {
+      const principal = apiKeyOf(request);
       const { view, tool } = await resolveTool(runtime.resolver, principal.workspaceId, principal.environmentId, request.params.key);
       return invokeTool(deps.egress, view, tool, request.body?.input ?? {});
     },

@@ -1,18 +1,17 @@
 // Workflow runs over HTTP: triggering and reading runs with an environment's secret API key
 // (runtime API), and the members' test runner (management API).
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { invalid } from '../../domain/errors.js';
 import { RESOURCE_KEY_PATTERN } from '../../domain/resources/kinds.js';
 import { MAX_RECIPIENTS } from '../../domain/workflows/runs.js';
 import type { Runtime } from '../../runtime/index.js';
-import type { KeyPrincipal } from '../../services/api-keys.js';
 import type { Deps } from '../../services/context.js';
 import { getWorkflowRun, testWorkflow, triggerWorkflow } from '../../services/workflows.js';
 import { contextOf } from '../auth.js';
 import { envParams, errorResponse } from '../schemas.js';
-import { authenticateKey } from '../key-auth.js';
+import { apiKeyOf } from '../key-auth.js';
 
 
 const workflowKey = z.string().regex(RESOURCE_KEY_PATTERN, 'must be 1-128 letters, digits, dots, underscores or hyphens, starting with a letter or digit');
@@ -96,12 +95,6 @@ export function workflowRoutes(app: FastifyInstance, runtime: Runtime, deps: Dep
   const api = app.withTypeProvider<ZodTypeProvider>();
   const tags = ['workflows'];
   const security = [{ apiKey: [] }];
-  // The key is checked before the request is validated: a caller without a valid key learns
-  // nothing about what the route accepts.
-  const principals = new WeakMap<FastifyRequest, KeyPrincipal>();
-  const onRequest = async (request: FastifyRequest) => {
-    principals.set(request, await authenticateKey(runtime, request));
-  };
 
   api.post(
     '/v1/workflows/:key/trigger',
@@ -123,10 +116,8 @@ export function workflowRoutes(app: FastifyInstance, runtime: Runtime, deps: Dep
           413: errorResponse,
         },
       },
-      onRequest,
     },
     async (request, reply) => {
-      reply.header('x-request-id', request.id);
       const header = request.headers['idempotency-key'];
       const fromHeader = typeof header === 'string' ? header : undefined;
       const { idempotencyKey: fromBody, ...rest } = request.body;
@@ -134,7 +125,7 @@ export function workflowRoutes(app: FastifyInstance, runtime: Runtime, deps: Dep
         throw invalid([{ field: 'idempotencyKey', message: 'differs from the Idempotency-Key header', in: 'body' }]);
       }
       const idempotencyKey = fromBody ?? fromHeader;
-      const call = { key: principals.get(request)!, requestId: request.id };
+      const call = { key: apiKeyOf(request), requestId: request.id };
       const result = await triggerWorkflow(deps, runtime.resolver, call, request.params.key, { ...rest, ...(idempotencyKey !== undefined ? { idempotencyKey } : {}) }, runtime.workflows);
       if (!result.created) reply.header('idempotent-replayed', 'true');
       return reply.status(result.created ? 202 : 200).send({ runId: result.runId, status: result.status });
@@ -151,11 +142,9 @@ export function workflowRoutes(app: FastifyInstance, runtime: Runtime, deps: Dep
         params: z.strictObject({ id: z.string().max(100) }),
         response: { 200: runView, 401: errorResponse, 403: errorResponse, 404: errorResponse },
       },
-      onRequest,
     },
-    async (request, reply) => {
-      reply.header('x-request-id', request.id);
-      return getWorkflowRun(deps, principals.get(request)!, request.params.id);
+    async (request) => {
+      return getWorkflowRun(deps, apiKeyOf(request), request.params.id);
     },
   );
 

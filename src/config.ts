@@ -14,6 +14,12 @@ export interface Config {
   bodyLimit: number;
   /** How often expired branches are deleted; 0 turns the sweep off on this node. */
   branchSweepSeconds: number;
+  /** Days an activity log entry is kept. */
+  activityRetentionDays: number;
+  /** Change events kept per workspace; a stream resuming from before them gets `reset`. */
+  changeRetentionEvents: number;
+  /** How often expired activity entries and change events are deleted; 0 turns it off on this node. */
+  retentionSweepSeconds: number;
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -21,6 +27,12 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number): number
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
   if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
+  return value;
+}
+
+function positive(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const value = integer(env, name, fallback);
+  if (value === 0) throw new Error(`${name} must be at least 1`);
   return value;
 }
 
@@ -42,5 +54,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.STAGELINE_LOG_LEVEL || 'info',
     bodyLimit: integer(env, 'STAGELINE_BODY_LIMIT', 1024 * 1024),
     branchSweepSeconds: integer(env, 'STAGELINE_BRANCH_SWEEP_SECONDS', 60),
+    activityRetentionDays: integer(env, 'STAGELINE_ACTIVITY_RETENTION_DAYS', 30),
+    changeRetentionEvents: positive(env, 'STAGELINE_CHANGE_RETENTION_EVENTS', 10_000),
+    retentionSweepSeconds: integer(env, 'STAGELINE_RETENTION_SWEEP_SECONDS', 600),
   };
 }

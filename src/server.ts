@@ -12,6 +12,7 @@ import { KeyError } from './domain/secrets/envelope.js';
 import { loadMasterKeys } from './master-key.js';
 import { createNode, type Runtime } from './runtime/index.js';
 import { BranchSweeper } from './runtime/branch-sweeper.js';
+import { RetentionSweeper } from './runtime/retention-sweeper.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -58,6 +59,13 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const app = await buildApp({ deps, runtime, logger, bodyLimit: config.bodyLimit });
   const sweeper = new BranchSweeper(deps, config.branchSweepSeconds * 1000, logger);
   sweeper.start();
+  const retention = new RetentionSweeper(
+    deps,
+    { activityRetentionDays: config.activityRetentionDays, changeRetentionEvents: config.changeRetentionEvents },
+    config.retentionSweepSeconds * 1000,
+    logger,
+  );
+  retention.start();
   const address = await app.listen({ port: config.port, host: config.host });
   logger.info({ address, database: isPostgresUrl(config.databaseUrl) ? 'postgres' : 'sqlite' }, 'stageline is serving');
   return {
@@ -67,6 +75,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     url: address,
     async close() {
       await sweeper.close();
+      await retention.close();
       await runtime.close();
       await app.close();
       await store.close();

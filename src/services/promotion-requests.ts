@@ -2,6 +2,7 @@
 // for approvals from members allowed to promote there other than the requester. The last
 // approval applies it, unless what the plan showed no longer holds: then the request is stale.
 import { authorize, type Actor } from '../domain/auth/permissions.js';
+import { decodeCursor, encodeCursor, TIME_POSITION } from '../domain/cursor.js';
 import { approvalsNeeded, type Environment } from '../domain/environments/chain.js';
 import { conflict, notFound, StagelineError } from '../domain/errors.js';
 import type { Db } from '../store/database.js';
@@ -118,13 +119,15 @@ export async function listPromotionRequests(
   deps: Deps,
   ctx: CallContext,
   filter: { status?: RequestStatus; environment?: string },
-  cursor: { createdAt: string; id: string } | null,
+  cursor: string | undefined,
   limit: number,
 ) {
   authorize(ctx.actor, 'workspace.read');
+  const position = decodeCursor(cursor, TIME_POSITION);
+  const after = position && { createdAt: position.at, id: position.id };
   const db = deps.store.db;
   const env = filter.environment ? await environmentOf(db, ctx, filter.environment) : undefined;
-  const rows = await listRequestRows(db, ctx.workspace.id, { ...(filter.status ? { status: filter.status } : {}), ...(env ? { environmentId: env.id } : {}) }, cursor, limit + 1);
+  const rows = await listRequestRows(db, ctx.workspace.id, { ...(filter.status ? { status: filter.status } : {}), ...(env ? { environmentId: env.id } : {}) }, after, limit + 1);
   const page = rows.slice(0, limit);
   const approvals = await listApprovals(db, page.map((r) => r.id));
   const slugs = new Map<string, string>();
@@ -134,7 +137,7 @@ export async function listPromotionRequests(
   const last = page[page.length - 1];
   return {
     data: page.map((row) => requestView(row, approvals.filter((a) => a.request_id === row.id), slugs.get(row.environment_id)!)),
-    next: rows.length > limit && last ? `${last.created_at}|${last.id}` : null,
+    next: rows.length > limit && last ? encodeCursor({ at: last.created_at, id: last.id }) : null,
   };
 }
 

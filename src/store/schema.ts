@@ -1,5 +1,6 @@
 // Table shapes as Kysely sees them. Timestamps are ISO-8601 text and flags are 0/1 integers on
 // both databases, so rows read the same whichever database is behind the store.
+import type { Generated } from 'kysely';
 
 export interface WorkspaceTable {
   id: string;
@@ -8,6 +9,8 @@ export interface WorkspaceTable {
   created_at: string;
   audit_seq: number;
   audit_head: string;
+  /** The id of the workspace's latest change event (moved under the row's lock). */
+  change_seq: Generated<number>;
 }
 
 export interface UserTable {
@@ -415,4 +418,21 @@ export interface Database {
   workflow_runs: WorkflowRunTable;
   workflow_steps: WorkflowStepTable;
   workflow_jobs: WorkflowJobTable;
+  activity_log: ActivityTable;
+}
+
+export interface ActivityTable {
+  id: string;
+  workspace_id: string;
+  environment_id: string;
+  /** The environment's slug when the entry was written (entries outlive deleted branches). */
+  environment: string;
+  at: string;
+  actor_kind: string;
+  actor_id: string;
+  actor_name: string | null;
+  action: string;
+  target: string;
+  request_id: string | null;
+  details: string;
 }

@@ -5,7 +5,8 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Deps } from '../../services/context.js';
 import type { Runtime } from '../../runtime/index.js';
-import { markAllRead, markMessageRead, readFeed, RECIPIENT } from '../../runtime/channels/in-app.js';
+import { readFeed, RECIPIENT } from '../../runtime/channels/in-app.js';
+import { markAllRead, markMessageRead } from '../../services/feeds.js';
 import { errorResponse } from '../schemas.js';
 import { authenticateKey } from '../key-auth.js';
 
@@ -53,6 +54,11 @@ export function feedRoutes(app: FastifyInstance, runtime: Runtime, deps: Deps) {
     return { workspaceId: principal.workspaceId, environmentId: principal.environmentId };
   }
 
+  /** A read mark is a runtime write: it names its key and request in the activity log. */
+  async function callOf(request: FastifyRequest) {
+    return { key: await authenticateKey(runtime, request), requestId: request.id };
+  }
+
   api.get(
     '/v1/feeds/:recipient',
     { schema: { tags, security, params: recipientParams, querystring: feedQuery, response: { 200: feedPage, ...errors } } },
@@ -62,12 +68,12 @@ export function feedRoutes(app: FastifyInstance, runtime: Runtime, deps: Deps) {
   api.post(
     '/v1/feeds/:recipient/messages/:id/read',
     { schema: { tags, security, params: messageParams, response: { 200: feedMessage, ...errors, 404: errorResponse } } },
-    async (request) => markMessageRead(deps, await scopeOf(request), request.params.recipient, request.params.id),
+    async (request) => markMessageRead(deps, await callOf(request), request.params.recipient, request.params.id),
   );
 
   api.post(
     '/v1/feeds/:recipient/read-all',
     { schema: { tags, security, params: recipientParams, response: { 200: z.object({ updated: z.number(), unread: z.number() }), ...errors } } },
-    async (request) => markAllRead(deps, await scopeOf(request), request.params.recipient),
+    async (request) => markAllRead(deps, await callOf(request), request.params.recipient),
   );
 }

@@ -4,7 +4,10 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
+import { ChangeFeed } from '../src/runtime/change-feed.js';
 import { RetentionSweeper } from '../src/runtime/retention-sweeper.js';
+import { insertChange, pruneChanges, type ChangeEvent } from '../src/store/changes.js';
+import { findEnvironment } from '../src/store/environments.js';
 import { pruneChangeEvents } from '../src/services/changes.js';
 import { commitDrafts, config, createApiKey, openStream, startHarness, WS, type Harness, type OpenStream } from './support.js';
 
@@ -82,6 +85,57 @@ describe('retention', () => {
     await sweeper.sweep();
     expect(await storedIds()).toEqual([change_seq - 4, change_seq - 3, change_seq - 2, change_seq - 1, change_seq]);
     expect(await pruneChangeEvents(h.deps, 5)).toBe(0);
+  });
+});
+
+describe('a node that fell behind the kept window', () => {
+  it('hands its listeners a workspace-wide reset before the events it can still read', async () => {
+    // A second follower of the same database that reads only when poked.
+    const feed = new ChangeFeed(h.store, { pollIntervalMs: 600_000 });
+    await feed.start();
+    try {
+      const seen: ChangeEvent[] = [];
+      feed.subscribe((event) => seen.push(event));
+      const from = await feed.track(workspaceId);
+      for (const n of [1, 2, 3]) await setVariable(`behind_${n}`, n);
+      await pruneChangeEvents(h.deps, 1);
+      await feed.poke(workspaceId);
+      expect(seen.map((e) => [e.type, e.seq, e.environmentId])).toEqual([
+        ['reset', from + 2, null],
+        ['variable', from + 3, null],
+      ]);
+      // Caught up, it does not reset again.
+      await setVariable('behind_4', 4);
+      await feed.poke(workspaceId);
+      expect(seen.map((e) => e.type)).toEqual(['reset', 'variable', 'variable']);
+    } finally {
+      await feed.close();
+    }
+  });
+
+  it('its reset drops the workspace’s cached views and keys and resets its streams', async () => {
+    const s = await stream();
+    await s.waitFor((events) => events.some((e) => e.event === 'ready'));
+    const development = (await findEnvironment(h.store.db, workspaceId, 'development'))!;
+    expect(await h.runtime.delivery.view(workspaceId, development.id, 'secret')).not.toBeNull();
+    expect(h.runtime.delivery.viewNow(workspaceId, development.id, 'secret')).toBeDefined();
+    expect(h.runtime.keys.cached(key)).toBeDefined();
+    // Changes this node is not told of (as if made on another node while its listener was
+    // down), pruned before it reads them: one transaction, so its poll sees none or all of it.
+    const latest = await h.store.transaction(async (tx) => {
+      let last = 0;
+      for (const n of [1, 2, 3]) last = (await insertChange(h.store, tx, { workspaceId, environmentId: null, type: 'setting', payload: { n }, at: new Date().toISOString() })).seq;
+      await pruneChanges(tx, workspaceId, last - 1, 1000);
+      return last;
+    });
+    await h.runtime.feed.poke(workspaceId);
+    await s.waitFor((events) => events.some((e) => e.event === 'setting' && e.id === latest));
+    expect(s.events.slice(-2).map((e) => [e.event, e.id])).toEqual([
+      ['reset', latest - 1],
+      ['setting', latest],
+    ]);
+    expect(h.runtime.delivery.viewNow(workspaceId, development.id, 'secret')).toBeUndefined();
+    expect(h.runtime.keys.cached(key)).toBeUndefined();
   });
 });
 

@@ -33,9 +33,12 @@ export class KeyCache {
     feed: ChangeFeed,
   ) {
     feed.subscribe((event) => {
-      if (event.type !== 'api_key') return;
+      if (event.type !== 'api_key' && event.type !== 'reset') return;
       this.generation += 1;
-      for (const [key, entry] of this.entries) if (entry.principal?.id === event.payload.id) this.entries.delete(key);
+      // After a `reset` (missed, pruned events) any key of the workspace may have been revoked.
+      const stale = (principal: KeyPrincipal | null) =>
+        event.type === 'reset' ? principal?.workspaceId === event.workspaceId : principal?.id === event.payload.id;
+      for (const [key, entry] of this.entries) if (stale(entry.principal)) this.entries.delete(key);
     });
   }
 

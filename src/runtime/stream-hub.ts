@@ -169,6 +169,8 @@ export class StreamHub {
 
   private send(client: Client, event: ChangeEvent) {
     if (event.seq <= client.sentSeq) return;
+    // The node's feed missed pruned events (see ChangeFeed), so this client did too.
+    if (event.type === 'reset') return this.reset(client, event.seq);
     client.sentSeq = event.seq;
     const streamed = client.principal.kind === 'secret' ? STREAMED : PUBLISHABLE_STREAMED;
     if (streamed.has(event.type)) this.write(client, frame(event, client.principal.kind));

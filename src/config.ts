@@ -19,6 +19,12 @@ export interface Config {
   trustedProxies: string[];
   /** Browser origins the management API answers CORS requests of; none by default (same origin). */
   corsOrigins: string[];
+  /** Days an activity log entry is kept. */
+  activityRetentionDays: number;
+  /** Change events kept per workspace; a stream resuming from before them gets `reset`. */
+  changeRetentionEvents: number;
+  /** How often expired activity entries and change events are deleted; 0 turns it off on this node. */
+  retentionSweepSeconds: number;
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -53,6 +59,12 @@ function origins(env: NodeJS.ProcessEnv, name: string): string[] {
   return list;
 }
 
+function positive(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const value = integer(env, name, fallback);
+  if (value === 0) throw new Error(`${name} must be at least 1`);
+  return value;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const dataDir = resolve(env.STAGELINE_DATA_DIR || './.stageline');
   const bootstrapToken = env.STAGELINE_BOOTSTRAP_TOKEN || null;
@@ -73,5 +85,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     branchSweepSeconds: integer(env, 'STAGELINE_BRANCH_SWEEP_SECONDS', 60),
     trustedProxies: parseTrustedProxies(env.STAGELINE_TRUSTED_PROXIES),
     corsOrigins: origins(env, 'STAGELINE_CORS_ORIGINS'),
+    activityRetentionDays: integer(env, 'STAGELINE_ACTIVITY_RETENTION_DAYS', 30),
+    changeRetentionEvents: positive(env, 'STAGELINE_CHANGE_RETENTION_EVENTS', 10_000),
+    retentionSweepSeconds: integer(env, 'STAGELINE_RETENTION_SWEEP_SECONDS', 600),
   };
 }

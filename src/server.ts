@@ -13,6 +13,7 @@ import { loadMasterKeys } from './master-key.js';
 import { createNode, type Runtime } from './runtime/index.js';
 import { BranchSweeper } from './runtime/branch-sweeper.js';
 import { VERSION } from './version.js';
+import { RetentionSweeper } from './runtime/retention-sweeper.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -60,6 +61,13 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const app = await buildApp({ deps, runtime, logger, bodyLimit: config.bodyLimit, trustedProxies: config.trustedProxies, corsOrigins: config.corsOrigins, version: VERSION });
   const sweeper = new BranchSweeper(deps, config.branchSweepSeconds * 1000, logger);
   sweeper.start();
+  const retention = new RetentionSweeper(
+    deps,
+    { activityRetentionDays: config.activityRetentionDays, changeRetentionEvents: config.changeRetentionEvents },
+    config.retentionSweepSeconds * 1000,
+    logger,
+  );
+  retention.start();
   const address = await app.listen({ port: config.port, host: config.host });
   // Known only once bound (port 0, or a host that names several addresses): a call to this node
   // itself is refused in every environment, so nothing loops.
@@ -74,6 +82,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     url: address,
     async close() {
       await sweeper.close();
+      await retention.close();
       await runtime.close();
       await app.close();
       await store.close();

@@ -2,6 +2,7 @@
 // revalidation, error codes, last-known-good answers, and change streams that resume where they dropped.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, StagelineError, type ChangeEvent, type StagelineClient, type StagelineClientOptions } from '../packages/client/src/index.js';
+import { pruneChangeEvents } from '../src/services/changes.js';
 import { commitDrafts, config, createApiKey, promote, startHarness, WS, type Harness } from './support.js';
 
 let h: Harness;
@@ -307,6 +308,52 @@ describe('subscribe', () => {
     const ids = events.map((e) => e.id);
     expect(ids).toEqual([...new Set(ids)].sort((a, b) => a - b));
     expect(t.calls.filter((call) => call.path === '/v1/stream').map((call) => call.lastEventId)).toEqual([null, String(ids[0])]);
+  });
+
+  it('a resume from before the kept events gets reset, and the SDK refetches everything first', async () => {
+    await release({ 'config/kept': config('before') });
+    const t = tap();
+    let streams = 0;
+    let reconnect!: () => void;
+    const reconnectAllowed = new Promise<void>((resolve) => (reconnect = resolve));
+    t.before = async (call) => {
+      if (call.path === '/v1/stream' && ++streams === 2) await reconnectAllowed;
+    };
+    t.after = (response, call) => (call.path === '/v1/stream' && streams === 1 ? breakAfter(response, /event: release\n[^\n]*\n\n/) : response);
+    const c = client({ fetch: t.fetch });
+    expect((await c.get('config', 'kept')).content).toEqual({ value: 'before' });
+    expect((await c.get('config', 'banner')).content).toEqual({ value: 'hello' });
+    const events: { event: ChangeEvent; callIndex: number }[] = [];
+    // Not even `refresh: false` skips the refetch a reset asks for.
+    c.subscribe((event) => events.push({ event, callIndex: t.calls.length }), { refresh: false, onError: () => {} });
+    await until('the stream to open', () => c.lastEventId !== null);
+    await release({ 'config/kept': config('during') });
+    await until('the reconnection attempt', () => events.length === 1 && streams === 2);
+    // While disconnected: more changes than the server keeps.
+    expect((await setOverride('config/kept', { value: 'missed' })).status).toBe(200);
+    expect((await setActive('config/banner', false)).status).toBe(200);
+    await pruneChangeEvents(h.deps, 1);
+    reconnect();
+    const reset = await until('the reset event', () => events.find((e) => e.event.type === 'reset'));
+    expect(events.map((e) => e.event.type)).toEqual(['release', 'reset']);
+    expect(reset.event.id).toBe(c.lastEventId);
+    const refetch = t.calls.slice(t.calls.findLastIndex((call) => call.path === '/v1/stream'), reset.callIndex);
+    expect(refetch.map((call) => [call.path, call.status])).toEqual([
+      ['/v1/stream', 200],
+      ['/v1/resources', 200],
+    ]);
+    // The cache already holds what changed while the events were lost.
+    t.outage = 'network';
+    expect((await c.get('config', 'kept')).content).toEqual({ value: 'missed' });
+    // Switched off meanwhile: gone from the cache, so not answered from it either.
+    await expect(c.get('config', 'banner')).rejects.toMatchObject({ status: 0 });
+    t.outage = null;
+    // Live events follow the reset.
+    await release({ 'config/kept': config('after') });
+    await until('the live event', () => events.length === 3);
+    expect(events[2]!.event).toMatchObject({ type: 'release' });
+    expect(events[2]!.event.id).toBeGreaterThan(reset.event.id);
+    expect((await setActive('config/banner', true)).status).toBe(200);
   });
 
   it('unsubscribe and close stop delivery and end the streams', async () => {

@@ -1,4 +1,4 @@
-// Data records: environment-scoped runtime reads and writes, their limits and audit entries,
+// Data records: environment-scoped runtime reads and writes, their limits and activity entries,
 // and the members' read path with obfuscation and audited reveals.
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,6 +28,7 @@ async function runtime(key: string, method: string, path: string, body?: unknown
 
 const dev = (method: string, path: string, body?: unknown) => runtime(keys.development!, method, path, body);
 const auditOf = async (action: string) => (await h.call('GET', `${WS}/audit-log?action=${action}&limit=200`)).body.data as any[];
+const activityOf = async (action: string) => (await h.call('GET', `${WS}/activity?action=${action}&limit=200`)).body.data as any[];
 
 describe('runtime records', () => {
   it('a put creates (201), a second put replaces the whole value (200) keeping createdAt', async () => {
@@ -229,44 +230,44 @@ describe('environment isolation', () => {
   });
 });
 
-describe('audit of runtime writes', () => {
-  it('put and delete write data.put and data.delete entries by the key, without values', async () => {
+describe('activity of runtime writes', () => {
+  it('put and delete write data.put and data.delete activity entries by the key, without values, and no audit entry', async () => {
     const created = await h.call('POST', `${WS}/environments/staging/api-keys`, { name: 'billing worker', kind: 'secret' });
     const key = created.body.key;
     const value = { email: 'AUDIT-VALUE@example.com' };
+    const auditBefore = (await h.call('GET', `${WS}/audit-log/verify`)).body.entries;
     await runtime(key, 'PUT', '/v1/data/accounts/acc_1', value);
     await runtime(key, 'PUT', '/v1/data/accounts/acc_1', { ...value, plan: 'pro' });
     await runtime(key, 'DELETE', '/v1/data/accounts/acc_1');
-    const puts = (await auditOf('data.put')).filter((e) => e.target === 'data/accounts/acc_1');
-    const deletes = (await auditOf('data.delete')).filter((e) => e.target === 'data/accounts/acc_1');
+    const puts = (await activityOf('data.put')).filter((e) => e.target === 'data/accounts/acc_1');
+    const deletes = (await activityOf('data.delete')).filter((e) => e.target === 'data/accounts/acc_1');
     expect(puts).toHaveLength(2);
     expect(deletes).toHaveLength(1);
     const [replace, create] = puts;
     for (const entry of [replace, create, deletes[0]]) {
-      expect(entry).toMatchObject({ actorKind: 'apikey', actorId: created.body.id, actorName: 'billing worker', environment: 'staging' });
+      expect(entry).toMatchObject({ actor: { kind: 'api_key', id: created.body.id, name: 'billing worker' }, environment: 'staging' });
     }
-    expect(create).toMatchObject({ beforeDigest: null, details: { collection: 'accounts', id: 'acc_1', created: true } });
-    expect(create.afterDigest).toMatch(/^[0-9a-f]{16}$/);
-    expect(replace.beforeDigest).toBe(create.afterDigest);
+    expect(create.details).toMatchObject({ collection: 'accounts', id: 'acc_1', created: true });
     expect(replace.details.created).toBe(false);
-    expect(deletes[0]).toMatchObject({ beforeDigest: replace.afterDigest, afterDigest: null });
+    expect(deletes[0].details).toMatchObject({ collection: 'accounts', id: 'acc_1' });
     expect(JSON.stringify([...puts, ...deletes])).not.toContain('AUDIT-VALUE');
-    expect((await h.call('GET', `${WS}/audit-log/verify`)).body.valid).toBe(true);
+    const audit = (await h.call('GET', `${WS}/audit-log/verify`)).body;
+    expect(audit).toMatchObject({ valid: true, entries: auditBefore });
   });
 
-  it('a put whose audit entry cannot be written stores nothing', async () => {
+  it('a put whose activity entry cannot be written stores nothing', async () => {
     if (TEST_DB === 'sqlite') {
-      await sql`create trigger fail_data_audit before insert on audit_log when new.action = 'data.put' begin select raise(abort, 'injected failure'); end`.execute(h.store.db);
+      await sql`create trigger fail_data_activity before insert on activity_log when new.action = 'data.put' begin select raise(abort, 'injected failure'); end`.execute(h.store.db);
     } else {
-      await sql`create function fail_data_audit() returns trigger language plpgsql as $$ begin raise exception 'injected failure'; end $$`.execute(h.store.db);
-      await sql`create trigger fail_data_audit before insert on audit_log for each row when (new.action = 'data.put') execute function fail_data_audit()`.execute(h.store.db);
+      await sql`create function fail_data_activity() returns trigger language plpgsql as $$ begin raise exception 'injected failure'; end $$`.execute(h.store.db);
+      await sql`create trigger fail_data_activity before insert on activity_log for each row when (new.action = 'data.put') execute function fail_data_activity()`.execute(h.store.db);
     }
     try {
       const res = await dev('PUT', '/v1/data/users/unaudited', { a: 1 });
       expect(res.status).toBe(500);
     } finally {
-      await sql`drop trigger fail_data_audit${sql.raw(TEST_DB === 'sqlite' ? '' : ' on audit_log')}`.execute(h.store.db);
-      if (TEST_DB === 'postgres') await sql`drop function fail_data_audit()`.execute(h.store.db);
+      await sql`drop trigger fail_data_activity${sql.raw(TEST_DB === 'sqlite' ? '' : ' on activity_log')}`.execute(h.store.db);
+      if (TEST_DB === 'postgres') await sql`drop function fail_data_activity()`.execute(h.store.db);
     }
     expect((await dev('GET', '/v1/data/users/unaudited')).status).toBe(404);
   });

@@ -21,7 +21,7 @@ afterAll(async () => h?.close());
 async function everyRowAsText(): Promise<string> {
   const tables = [
     'workspaces', 'users', 'members', 'tokens', 'environments', 'contents', 'snapshots', 'snapshot_entries', 'releases', 'drafts',
-    'overrides', 'resource_states', 'audit_log', 'variables', 'variable_values', 'settings', 'workspace_keys', 'secrets', 'api_keys', 'change_events',
+    'overrides', 'resource_states', 'audit_log', 'variables', 'variable_values', 'settings', 'workspace_keys', 'secrets', 'api_keys', 'change_events', 'activity_log',
   ] as const;
   const parts = [];
   for (const table of tables) parts.push(JSON.stringify(await h.store.db.selectFrom(table).selectAll().execute()));

@@ -15,6 +15,7 @@ import { environmentRoutes } from './routes/environments.js';
 import { resourceRoutes } from './routes/resources.js';
 import { releaseRoutes } from './routes/releases.js';
 import { auditRoutes } from './routes/audit.js';
+import { activityRoutes } from './routes/activity.js';
 import { variableRoutes } from './routes/variables.js';
 import { secretRoutes } from './routes/secrets.js';
 import { settingRoutes } from './routes/settings.js';
@@ -160,6 +161,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     resourceRoutes(api, options.deps);
     releaseRoutes(api, options.deps);
     auditRoutes(api, options.deps);
+    activityRoutes(api, options.deps);
     variableRoutes(api, options.deps);
     secretRoutes(api, options.deps);
     settingRoutes(api, options.deps);

@@ -199,6 +199,27 @@ export const auditPublicKey = z
   .object({ algorithm: z.literal('Ed25519'), publicKey: z.string().describe('SPKI PEM'), keyId: z.string() })
   .meta({ id: 'AuditPublicKey' });
 
+export const activityQuery = pageQuery.extend({
+  environment: z.string().max(100).optional().describe('environment slug'),
+  actor: z.string().max(100).optional().describe('API key id'),
+  action: z.string().max(100).optional().describe('`data.put`, `data.delete`, `feed.read`, `feed.read_all`, `workflow.trigger`, or a prefix such as `data.*`'),
+  since: z.iso.datetime({ offset: true }).transform((v) => new Date(v).toISOString()).optional(),
+  until: z.iso.datetime({ offset: true }).transform((v) => new Date(v).toISOString()).optional(),
+});
+export const activityEntry = z
+  .object({
+    id: z.string(),
+    at: z.string(),
+    environment: z.string().describe('slug of the environment written to'),
+    actor: z.object({ kind: z.literal('api_key'), id: z.string(), name: z.string().optional() }),
+    action: z.string().describe('data.put | data.delete | feed.read | feed.read_all | workflow.trigger'),
+    target: z.string().describe('what was written: data/<collection>/<id>, feed/<recipient>, workflow/<key>'),
+    requestId: z.string().nullable(),
+    details: z.record(z.string(), z.unknown()).describe('ids, counts and digests; never record values or secrets'),
+  })
+  .meta({ id: 'ActivityEntry' });
+export const activityPage = z.object({ data: z.array(activityEntry), next: z.string().nullable() });
+
 export const variableParams = wsParams.extend({ name: z.string().max(100) });
 export const variableWrite = z.strictObject({
   value: z.unknown().optional().describe('default value (any JSON); absent = no default'),

@@ -1,9 +1,11 @@
 // Follows the change_events table of the workspaces this node serves and hands each event, in
 // order and once, to the node's listeners (delivery caches, SSE streams). A node learns of new
 // events from its own commits at once, from other nodes through PostgreSQL NOTIFY, and from a
-// periodic poll that also covers notifications lost while the listener reconnects.
+// periodic poll that also covers notifications lost while the listener reconnects. A node that
+// fell so far behind that events it had not read were pruned hands its listeners a workspace-wide
+// `reset` event first: whatever they hold of that workspace may be stale.
 import type { FastifyBaseLogger } from 'fastify';
-import { changesAfter, latestSeq, listenForChanges, type ChangeEvent, type ChangeListenerConnection } from '../store/changes.js';
+import { changesAfter, changeWindow, latestSeq, listenForChanges, type ChangeEvent, type ChangeListenerConnection } from '../store/changes.js';
 import type { Store } from '../store/database.js';
 
 export type ChangeListener = (event: ChangeEvent) => void;
@@ -99,7 +101,8 @@ export class ChangeFeed {
   private async catchUp(workspaceId: string) {
     for (;;) {
       const after = this.lastSeen.get(workspaceId)!;
-      const events = await changesAfter(this.store.db, workspaceId, after, { limit: 500 });
+      const page = await changesAfter(this.store.db, workspaceId, after, { limit: 500 });
+      const events = [...(await this.gapBefore(workspaceId, after, page)), ...page];
       for (const event of events) {
         this.lastSeen.set(workspaceId, event.seq);
         for (const listener of this.listeners) {
@@ -110,8 +113,16 @@ export class ChangeFeed {
           }
         }
       }
-      if (events.length < 500) return;
+      if (page.length < 500) return;
     }
+  }
+
+  /** A `reset` just before `page` when events after `after` were pruned before this node read them. */
+  private async gapBefore(workspaceId: string, after: number, page: ChangeEvent[]): Promise<ChangeEvent[]> {
+    const first = page[0];
+    // Ids are consecutive: only a jump can hide pruned events, and only the window can tell.
+    if (!first || first.seq === after + 1 || after >= (await changeWindow(this.store.db, workspaceId)).from) return [];
+    return [{ workspaceId, seq: first.seq - 1, environmentId: null, type: 'reset', payload: {}, at: first.at }];
   }
 
   private async connect(attempt: number): Promise<void> {

@@ -32,7 +32,8 @@ export interface EnvironmentView {
 }
 
 /** Change types that alter what the delivery API serves. */
-const AFFECTS_DELIVERY = new Set(['release', 'override', 'active', 'secret', 'variable', 'environment']);
+// `reset` (this node missed pruned events) is workspace-wide: every view of the workspace goes.
+const AFFECTS_DELIVERY = new Set(['release', 'override', 'active', 'secret', 'variable', 'environment', 'reset']);
 
 function etagOf(body: string): string {
   return `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;

@@ -48,10 +48,13 @@ export class KeyCache {
     private readonly feed: ChangeFeed,
   ) {
     feed.subscribe((event) => {
-      if (event.type !== 'api_key' && event.type !== 'environment') return;
+      if (event.type !== 'api_key' && event.type !== 'environment' && event.type !== 'reset') return;
       this.generation += 1;
+      // After a `reset` (missed, pruned events) any key of the workspace may have been revoked.
+      const stale = (principal: KeyPrincipal | null) =>
+        principal !== null && (event.type === 'reset' ? principal.workspaceId === event.workspaceId : dropsKey(event, principal));
       for (const map of [this.entries, this.byHeader]) {
-        for (const [key, entry] of map) if (entry.principal && dropsKey(event, entry.principal)) map.delete(key);
+        for (const [key, entry] of map) if (stale(entry.principal)) map.delete(key);
       }
     });
   }

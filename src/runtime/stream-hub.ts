@@ -1,11 +1,13 @@
 // Server-sent event streams of environment changes. Each stream first replays what its client
 // missed (from the change table, after its Last-Event-ID) and then follows the live feed, with
 // heartbeats; a client that cannot keep up is disconnected rather than buffered without bound
-// (it reconnects and resumes from its last event).
+// (it reconnects and resumes from its last event). A client resuming from before the retained
+// change events gets one `reset` event (refetch everything) and then the live feed.
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { KeyPrincipal } from '../services/api-keys.js';
 import type { Deps } from '../services/context.js';
+import { canResumeAfter } from '../services/changes.js';
 import { environmentChangesAfter } from '../services/delivery.js';
 import type { ChangeEvent } from '../store/changes.js';
 import type { ChangeFeed } from './change-feed.js';
@@ -114,12 +116,25 @@ export class StreamHub {
     const { workspaceId, environmentId } = client.principal;
     for (let seq = after; ; ) {
       const events = await environmentChangesAfter(this.deps, workspaceId, environmentId, seq, 500);
+      // Checked after the read: events pruned before it, or meanwhile, move the window past `seq`.
+      const { resumable, latest } = await canResumeAfter(this.deps, workspaceId, seq);
+      if (!resumable) return this.reset(client, latest);
       for (const event of events) this.send(client, event);
       if (events.length < 500 || !this.clients.has(client)) return;
       seq = events[events.length - 1]!.seq;
       // A long replay waits for the client to read what it has been sent so far.
       if (client.response.writableLength > MAX_BUFFERED_BYTES / 2) await once(client.response, 'drain');
     }
+  }
+
+  /**
+   * The events after the client's position are gone: it must refetch everything. It resumes
+   * from `latest`; every event up to it committed before the client refetches, later ones
+   * follow live.
+   */
+  private reset(client: Client, latest: number) {
+    client.sentSeq = latest;
+    this.write(client, `id: ${latest}\nevent: reset\ndata: ${JSON.stringify({ seq: latest, reason: 'the events after Last-Event-ID are no longer kept: refetch everything' })}\n\n`);
   }
 
   private dispatch(event: ChangeEvent) {
@@ -154,6 +169,8 @@ export class StreamHub {
 
   private send(client: Client, event: ChangeEvent) {
     if (event.seq <= client.sentSeq) return;
+    // The node's feed missed pruned events (see ChangeFeed), so this client did too.
+    if (event.type === 'reset') return this.reset(client, event.seq);
     client.sentSeq = event.seq;
     const streamed = client.principal.kind === 'secret' ? STREAMED : PUBLISHABLE_STREAMED;
     if (streamed.has(event.type)) this.write(client, frame(event, client.principal.kind));

@@ -5,6 +5,7 @@ import { CHAIN_START, endBreak, firstBreak, keyingMarker, sealEntry, type AuditE
 import { chainKey, checkpointKeys, checkpointSignatureValid, signCheckpoint, type CheckpointPoint } from '../domain/audit/keys.js';
 import { authorize, SYSTEM_ACTOR } from '../domain/auth/permissions.js';
 import { conflict } from '../domain/errors.js';
+import { decodeCursor, encodeCursor, SEQ_POSITION } from '../domain/cursor.js';
 import type { Db } from '../store/database.js';
 import {
   auditHead,
@@ -30,8 +31,9 @@ export interface AuditRecord {
   /** Non-secret facts worth reading later (release numbers, messages, counts). */
   details?: Record<string, unknown>;
   /**
-   * What runtimes must react to, if anything: recorded under the audit entry's sequence
-   * number, announced to the change feed once the transaction commits.
+   * What runtimes must react to, if anything: recorded under the workspace's next change id
+   * (its own counter, not the audit sequence), announced to the change feed once the
+   * transaction commits.
    */
   change?: { environmentId: string | null; type: string; payload?: Record<string, unknown> };
 }
@@ -90,7 +92,6 @@ export async function record(deps: Deps, tx: Db, ctx: CallContext, entry: AuditR
   if (entry.change) {
     await insertChange(deps.store, tx, {
       workspaceId: ctx.workspace.id,
-      seq: sealed.seq,
       environmentId: entry.change.environmentId,
       type: entry.change.type,
       payload: { ...entry.change.payload, ...(entry.environment ? { environment: entry.environment } : {}) },
@@ -102,11 +103,12 @@ export async function record(deps: Deps, tx: Db, ctx: CallContext, entry: AuditR
   return sealed;
 }
 
-export async function listAuditLog(deps: Deps, ctx: CallContext, filter: AuditFilter, cursor: number | null, limit: number) {
+export async function listAuditLog(deps: Deps, ctx: CallContext, filter: AuditFilter, cursor: string | undefined, limit: number) {
   authorize(ctx.actor, 'audit.read');
-  const rows = await listAudit(deps.store.db, ctx.workspace.id, filter, cursor, limit + 1);
+  const before = decodeCursor(cursor, SEQ_POSITION)?.seq ?? null;
+  const rows = await listAudit(deps.store.db, ctx.workspace.id, filter, before, limit + 1);
   const page = rows.slice(0, limit);
-  return { data: page, next: rows.length > limit ? String(page[page.length - 1]!.seq) : null };
+  return { data: page, next: rows.length > limit ? encodeCursor({ seq: page[page.length - 1]!.seq }) : null };
 }
 
 export interface Checkpoint extends CheckpointPoint {

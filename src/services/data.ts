@@ -2,7 +2,8 @@
 // path through which members see records (masked where the environment obfuscates data).
 import { authorize } from '../domain/auth/permissions.js';
 import { maskValue } from '../domain/data/mask.js';
-import { assertCollection, assertRecordRef, decodeCursor, encodeCursor, pageSize, recordText, type RecordValue } from '../domain/data/records.js';
+import { decodeCursor, encodeCursor } from '../domain/cursor.js';
+import { assertCollection, assertRecordRef, pageSize, RECORD_POSITION, recordText, type RecordValue } from '../domain/data/records.js';
 import type { Environment } from '../domain/environments/chain.js';
 import { notFound } from '../domain/errors.js';
 import {
@@ -15,6 +16,7 @@ import {
 import type { Db } from '../store/database.js';
 import type { KeyPrincipal } from './api-keys.js';
 import { assertSecretKey, type CredentialKind } from '../domain/resources/visibility.js';
+import { recordActivity } from './activity.js';
 import { record } from './audit.js';
 import { keyCallContext, type KeyCall } from './key-context.js';
 import type { CallContext, Deps } from './context.js';
@@ -43,12 +45,11 @@ function toView(row: DataRecordRow, masked: boolean): DataRecordView {
 /** `rows` were read with one more than `limit`: the extra one says there is a next page. */
 function toPage(rows: DataRecordRow[], limit: number, masked: boolean): Page {
   const items = rows.slice(0, limit);
-  return { data: items.map((row) => toView(row, masked)), next: rows.length > limit ? encodeCursor(items[items.length - 1]!.id) : null };
+  return { data: items.map((row) => toView(row, masked)), next: rows.length > limit ? encodeCursor({ id: items[items.length - 1]!.id }) : null };
 }
 
-/** What audit entries say about a record's state: never its value, whose digest could be guessed. */
-function stateOf(row: DataRecordRow) {
-  return { collection: row.collection, id: row.id, size: row.size, updatedAt: row.updatedAt };
+function afterId(cursor: string | undefined): string | null {
+  return decodeCursor(cursor, RECORD_POSITION)?.id ?? null;
 }
 
 function keyScope(key: KeyPrincipal) {
@@ -73,14 +74,7 @@ export async function putRecordByKey(deps: Deps, call: KeyCall, collection: stri
     const stored = await putRecordRow(tx, scope, { collection, id, value: json, size, createdAt: previous?.createdAt ?? at, updatedAt: at });
     // A concurrent first write of the same id may have won; the stored creation time tells.
     const created = previous === undefined && stored.createdAt === at;
-    await record(deps, tx, ctx, {
-      action: 'data.put',
-      environment: env.slug,
-      target: `data/${collection}/${id}`,
-      before: previous ? stateOf(previous) : null,
-      after: stateOf(stored),
-      details: { collection, id, size, created },
-    });
+    await recordActivity(deps, tx, ctx, env, { action: 'data.put', target: `data/${collection}/${id}`, details: { collection, id, size, created } });
     const view: DataRecordView = { collection, id, value, createdAt: stored.createdAt, updatedAt: stored.updatedAt };
     return { created, record: view };
   });
@@ -95,14 +89,7 @@ export async function deleteRecordByKey(deps: Deps, call: KeyCall, collection: s
     const previous = await findRecord(tx, scope, collection, id);
     if (!previous) throw notFound(`data record ${collection}/${id}`);
     await deleteRecordRow(tx, scope, collection, id);
-    await record(deps, tx, ctx, {
-      action: 'data.delete',
-      environment: env.slug,
-      target: `data/${collection}/${id}`,
-      before: stateOf(previous),
-      after: null,
-      details: { collection, id },
-    });
+    await recordActivity(deps, tx, ctx, env, { action: 'data.delete', target: `data/${collection}/${id}`, details: { collection, id, size: previous.size } });
   });
 }
 
@@ -118,7 +105,7 @@ export async function listRecordsByKey(deps: Deps, call: KeyCall, collection: st
   assertDataKey(call.key.kind);
   assertCollection(collection);
   const limit = pageSize(options.limit);
-  const rows = await listRecordRows(deps.store.db, keyScope(call.key), collection, decodeCursor(options.cursor), limit + 1);
+  const rows = await listRecordRows(deps.store.db, keyScope(call.key), collection, afterId(options.cursor), limit + 1);
   return toPage(rows, limit, false);
 }
 
@@ -157,7 +144,7 @@ export async function listRecords(deps: Deps, ctx: CallContext, slug: string, co
     async (db, env, masked) => {
       assertCollection(collection);
       const limit = pageSize(options.limit);
-      const rows = await listRecordRows(db, { workspaceId: env.workspaceId, environmentId: env.id }, collection, decodeCursor(options.cursor), limit + 1);
+      const rows = await listRecordRows(db, { workspaceId: env.workspaceId, environmentId: env.id }, collection, afterId(options.cursor), limit + 1);
       const page = toPage(rows, limit, masked);
       return { result: page, ids: page.data.map((r) => r.id) };
     },

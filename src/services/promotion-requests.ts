@@ -3,6 +3,7 @@
 // to do it there other than the requester. The last approval applies it, unless what the plan
 // showed no longer holds: then the request is stale.
 import { authorize, type Permission } from '../domain/auth/permissions.js';
+import { decodeCursor, encodeCursor, TIME_POSITION } from '../domain/cursor.js';
 import { approvalsNeeded, type Environment } from '../domain/environments/chain.js';
 import { conflict, notFound, StagelineError } from '../domain/errors.js';
 import { approve, assertPending } from '../domain/releases/approvals.js';
@@ -127,13 +128,15 @@ export async function listPromotionRequests(
   deps: Deps,
   ctx: CallContext,
   filter: { status?: RequestStatus; environment?: string },
-  cursor: { createdAt: string; id: string } | null,
+  cursor: string | undefined,
   limit: number,
 ) {
   authorize(ctx.actor, 'workspace.read');
+  const position = decodeCursor(cursor, TIME_POSITION);
+  const after = position && { createdAt: position.at, id: position.id };
   const db = deps.store.db;
   const env = filter.environment ? await environmentOf(db, ctx, filter.environment) : undefined;
-  const requests = await listRequests(db, ctx.workspace.id, { ...(filter.status ? { status: filter.status } : {}), ...(env ? { environmentId: env.id } : {}) }, cursor, limit + 1);
+  const requests = await listRequests(db, ctx.workspace.id, { ...(filter.status ? { status: filter.status } : {}), ...(env ? { environmentId: env.id } : {}) }, after, limit + 1);
   const page = requests.slice(0, limit);
   const decisions = await listDecisions(db, ctx.workspace.id, page.map((r) => r.id));
   const slugs = new Map<string, string>();
@@ -143,7 +146,7 @@ export async function listPromotionRequests(
   const last = page[page.length - 1];
   return {
     data: page.map((request) => requestView(request, decisions.filter((d) => d.requestId === request.id), slugs.get(request.environmentId)!)),
-    next: requests.length > limit && last ? `${last.createdAt}|${last.id}` : null,
+    next: requests.length > limit && last ? encodeCursor({ at: last.createdAt, id: last.id }) : null,
   };
 }
 

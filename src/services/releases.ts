@@ -1,6 +1,7 @@
 // Moving releases: commit drafts, promote along the chain, roll back to an earlier release.
 // Each runs in one transaction under the target environment's lock, with its audit entry.
 import { authorize } from '../domain/auth/permissions.js';
+import { decodeCursor, encodeCursor, SEQ_POSITION } from '../domain/cursor.js';
 import { approvalsNeeded, assertEditable, resolvePromotionSource, rollbackNeedsApproval } from '../domain/environments/chain.js';
 import { conflict, invalid } from '../domain/errors.js';
 import { assertExpectedRelease, assertRollbackTarget } from '../domain/releases/head.js';
@@ -129,12 +130,13 @@ export async function rollback(deps: Deps, ctx: CallContext, slug: string, input
   });
 }
 
-export async function listReleases(deps: Deps, ctx: CallContext, slug: string, cursor: number | null, limit: number) {
+export async function listReleases(deps: Deps, ctx: CallContext, slug: string, cursor: string | undefined, limit: number) {
   authorize(ctx.actor, 'resource.read', slug);
+  const before = decodeCursor(cursor, SEQ_POSITION)?.seq ?? null;
   const env = await environmentOf(deps.store.db, ctx, slug);
-  const rows = await listReleaseRows(deps.store.db, ctx.workspace.id, env.id, cursor, limit + 1);
+  const rows = await listReleaseRows(deps.store.db, ctx.workspace.id, env.id, before, limit + 1);
   const page = rows.slice(0, limit);
-  return { data: page.map((r) => releaseView(env, r)), next: rows.length > limit ? String(page[page.length - 1]!.number) : null };
+  return { data: page.map((r) => releaseView(env, r)), next: rows.length > limit ? encodeCursor({ seq: page[page.length - 1]!.number }) : null };
 }
 
 export async function getRelease(deps: Deps, ctx: CallContext, slug: string, number: number) {

@@ -3,6 +3,7 @@
 // and the override.
 import { authorize } from '../domain/auth/permissions.js';
 import { canonicalJson, sha256 } from '../domain/canonical.js';
+import { decodeCursor, encodeCursor, RESOURCE_POSITION } from '../domain/cursor.js';
 import { assertEditable, type Environment } from '../domain/environments/chain.js';
 import { invalid, notFound } from '../domain/errors.js';
 import { overrideShapeIssue } from '../domain/overrides/merge.js';
@@ -90,7 +91,7 @@ export async function listResources(deps: Deps, ctx: CallContext, slug: string, 
   const snapshot = await headSnapshotId(db, env);
   const inactive = await listInactive(db, scopeOf(env));
   const rows = [];
-  let after = cursor ? decodeCursor(cursor) : null;
+  let after = decodeCursor(cursor, RESOURCE_POSITION);
   let exhausted = false;
   while (rows.length <= limit && !exhausted) {
     const [committed, drafts] = await Promise.all([
@@ -125,7 +126,7 @@ export async function listResources(deps: Deps, ctx: CallContext, slug: string, 
   }
   const page = rows.slice(0, limit);
   const last = page[page.length - 1];
-  return { data: page, next: rows.length > limit && last ? encodeCursor(last) : null };
+  return { data: page, next: rows.length > limit && last ? encodeCursor({ kind: last.kind, key: last.key }) : null };
 }
 
 function compareRefs(a: { kind: string; key: string }, b: { kind: string; key: string }): number {
@@ -133,16 +134,6 @@ function compareRefs(a: { kind: string; key: string }, b: { kind: string; key: s
   return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }
 
-function encodeCursor(ref: { kind: string; key: string }): string {
-  return Buffer.from(`${ref.kind}/${ref.key}`).toString('base64url');
-}
-
-function decodeCursor(cursor: string): { kind: string; key: string } {
-  const text = Buffer.from(cursor, 'base64url').toString();
-  const slash = text.indexOf('/');
-  if (slash <= 0) throw invalid([{ field: 'cursor', message: 'is not a cursor returned by this list', in: 'query' }]);
-  return { kind: text.slice(0, slash), key: text.slice(slash + 1) };
-}
 
 export async function writeDraft(deps: Deps, ctx: CallContext, slug: string, ref: ResourceRef, input: { content: unknown; app?: string | null }) {
   authorize(ctx.actor, 'draft.write', slug);

@@ -30,6 +30,7 @@ import { recipientRecords } from '../store/data.js';
 import { findUser } from '../store/workspaces.js';
 import type { KeyPrincipal } from './api-keys.js';
 import { assertSecretKey } from '../domain/resources/visibility.js';
+import { recordActivity } from './activity.js';
 import { record } from './audit.js';
 import { newId, type CallContext, type Deps } from './context.js';
 import { keyCallContext, type KeyCall } from './key-context.js';
@@ -186,12 +187,10 @@ export async function triggerWorkflow(
       // The run first: a concurrent trigger with the same key waits here, not on the audit head.
       await insertRun(tx, run);
       await insertJob(tx, { id: newId('job'), runId: run.id, runAt: at, createdAt: at });
-      await record(deps, tx, ctx, {
+      await recordActivity(deps, tx, ctx, env, {
         action: 'workflow.trigger',
-        environment: env.slug,
         target: resourceId('workflow', key),
-        after: { runId: run.id, hash: workflow.hash },
-        details: { runId: run.id, release: run.release, recipients: recipients.length, ...(idempotencyKey !== undefined ? { idempotencyKey } : {}) },
+        details: { runId: run.id, release: run.release, hash: workflow.hash, recipients: recipients.length, ...(idempotencyKey !== undefined ? { idempotencyKey } : {}) },
       });
       deps.store.onCommit(tx, () => runner.wake());
     });

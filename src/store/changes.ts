@@ -1,9 +1,12 @@
-// The change feed table: what runtimes must react to, in per-workspace commit order.
+// The change feed table: what runtimes must react to, in per-workspace commit order. Each event
+// has its own id from the workspace's change counter (not the audit sequence number), and the
+// oldest events are pruned: a reader resuming from before the retained window must start over.
 import { sql } from 'kysely';
 import type { Db, Store } from './database.js';
 
 export interface ChangeEvent {
   workspaceId: string;
+  /** The change id: 1, 2, 3… per workspace, in commit order. */
   seq: number;
   /** Null for a change that affects every environment of the workspace. */
   environmentId: string | null;
@@ -15,11 +18,22 @@ export interface ChangeEvent {
 export const CHANGE_CHANNEL = 'stageline_changes';
 
 /**
- * Records a change in the mutation's transaction. On PostgreSQL it also queues a NOTIFY with
- * the workspace id and sequence only; PostgreSQL delivers it to every node when the
- * transaction commits, and not at all if it rolls back.
+ * Records a change in the mutation's transaction under the workspace's next change id. The id
+ * comes from an UPDATE of the workspace row, which holds that row's lock until the transaction
+ * ends (the audit append already holds it): a second writer gets the next id only once the
+ * first has committed or rolled back, so ids commit in order, without gaps, and a reader that
+ * has seen id N never meets a later commit with a lower one. On PostgreSQL it also queues a
+ * NOTIFY with the workspace id and change id only; PostgreSQL delivers it to every node when
+ * the transaction commits, and not at all if it rolls back.
  */
-export async function insertChange(store: Store, tx: Db, event: ChangeEvent) {
+export async function insertChange(store: Store, tx: Db, fields: Omit<ChangeEvent, 'seq'>): Promise<ChangeEvent> {
+  const { change_seq: seq } = await tx
+    .updateTable('workspaces')
+    .set((eb) => ({ change_seq: eb('change_seq', '+', 1) }))
+    .where('id', '=', fields.workspaceId)
+    .returning('change_seq')
+    .executeTakeFirstOrThrow();
+  const event: ChangeEvent = { ...fields, seq };
   await tx
     .insertInto('change_events')
     .values({
@@ -34,6 +48,7 @@ export async function insertChange(store: Store, tx: Db, event: ChangeEvent) {
   if (store.dialect === 'postgres') {
     await sql`select pg_notify(${CHANGE_CHANNEL}, ${`${event.workspaceId}:${event.seq}`})`.execute(tx);
   }
+  return event;
 }
 
 export async function changesAfter(
@@ -58,10 +73,44 @@ export async function changesAfter(
   }));
 }
 
-/** The workspace's latest sequence number (its audit head). */
+/** The id of the workspace's latest committed change. */
 export async function latestSeq(db: Db, workspaceId: string): Promise<number> {
-  const row = await db.selectFrom('workspaces').select('audit_seq').where('id', '=', workspaceId).executeTakeFirst();
-  return row?.audit_seq ?? 0;
+  const row = await db.selectFrom('workspaces').select('change_seq').where('id', '=', workspaceId).executeTakeFirst();
+  return row?.change_seq ?? 0;
+}
+
+/**
+ * The ids a reader may resume after: from `from` (every event after it is still stored) to
+ * `latest`. With no event stored, only the latest id.
+ */
+export async function changeWindow(db: Db, workspaceId: string): Promise<{ from: number; latest: number }> {
+  const latest = await latestSeq(db, workspaceId);
+  const oldest = await db
+    .selectFrom('change_events')
+    .select('seq')
+    .where('workspace_id', '=', workspaceId)
+    .orderBy('seq')
+    .limit(1)
+    .executeTakeFirst();
+  return { from: oldest ? oldest.seq - 1 : latest, latest };
+}
+
+/** Workspaces with more than `keep` changes, with the id up to which their events may go. */
+export async function changesToPrune(db: Db, keep: number): Promise<{ workspaceId: string; upTo: number }[]> {
+  const rows = await db.selectFrom('workspaces').select(['id', 'change_seq']).where('change_seq', '>', keep).execute();
+  return rows.map((r) => ({ workspaceId: r.id, upTo: r.change_seq - keep }));
+}
+
+/** Deletes up to `batch` of the workspace's oldest events with ids up to `upTo`; answers how many. */
+export async function pruneChanges(db: Db, workspaceId: string, upTo: number, batch: number): Promise<number> {
+  const result = await db
+    .deleteFrom('change_events')
+    .where('workspace_id', '=', workspaceId)
+    .where('seq', 'in', (eb) =>
+      eb.selectFrom('change_events').select('seq').where('workspace_id', '=', workspaceId).where('seq', '<=', upTo).orderBy('seq').limit(batch),
+    )
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
 }
 
 export interface ChangeListenerConnection {

@@ -481,6 +481,37 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
         .execute();
     },
   },
+  '0012_activity': {
+    async up(db: Kysely<any>) {
+      // Runtime writes made with API keys: append-only, not chained, pruned after a retention period.
+      await db.schema
+        .createTable('activity_log')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('environment_id', 'text', (c) => c.notNull())
+        .addColumn('environment', 'text', (c) => c.notNull())
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addColumn('actor_kind', 'text', (c) => c.notNull())
+        .addColumn('actor_id', 'text', (c) => c.notNull())
+        .addColumn('actor_name', 'text')
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('target', 'text', (c) => c.notNull())
+        .addColumn('request_id', 'text')
+        .addColumn('details', 'text', (c) => c.notNull())
+        .execute();
+      // Pages of one workspace newest first; the retention sweep deletes by age across workspaces.
+      await db.schema.createIndex('activity_log_workspace_at').on('activity_log').columns(['workspace_id', 'at', 'id']).execute();
+      await db.schema.createIndex('activity_log_at').on('activity_log').columns(['at']).execute();
+    },
+  },
+  '0013_change_ids': {
+    async up(db: Kysely<any>) {
+      // Change events get their own per-workspace counter, moved under the workspace row's lock.
+      // It starts at the audit head, so every id a stream has already handed out stays valid.
+      await db.schema.alterTable('workspaces').addColumn('change_seq', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await sql`update workspaces set change_seq = audit_seq`.execute(db);
+    },
+  },
   '0014_rollback_approvals': {
     async up(db: Kysely<any>) {
       await db.schema.alterTable('environments').addColumn('approvals_for_rollback', 'integer', (c) => c.notNull().defaultTo(0)).execute();

@@ -1,5 +1,6 @@
 // Table shapes as Kysely sees them. Timestamps are ISO-8601 text and flags are 0/1 integers on
 // both databases, so rows read the same whichever database is behind the store.
+import type { Generated } from 'kysely';
 
 export interface WorkspaceTable {
   id: string;
@@ -10,6 +11,8 @@ export interface WorkspaceTable {
   audit_head: string;
   /** The key that sealed the head entry; null while the chain is empty or still unkeyed. */
   audit_key_id: string | null;
+  /** The id of the workspace's latest change event (moved under the row's lock). */
+  change_seq: Generated<number>;
 }
 
 export interface UserTable {
@@ -431,4 +434,21 @@ export interface Database {
   workflow_steps: WorkflowStepTable;
   workflow_jobs: WorkflowJobTable;
   audit_keys: AuditKeyTable;
+  activity_log: ActivityTable;
+}
+
+export interface ActivityTable {
+  id: string;
+  workspace_id: string;
+  environment_id: string;
+  /** The environment's slug when the entry was written (entries outlive deleted branches). */
+  environment: string;
+  at: string;
+  actor_kind: string;
+  actor_id: string;
+  actor_name: string | null;
+  action: string;
+  target: string;
+  request_id: string | null;
+  details: string;
 }

@@ -41,7 +41,11 @@ export interface ChangeEvent {
 export interface SubscribeOptions {
   /** Connection losses, failed refreshes and listener exceptions; a 4xx also ends the subscription. */
   onError?: (error: Error) => void;
-  /** After each change, refetch what the cache holds (getAll) before calling the listener (default true). */
+  /**
+   * After each change, refetch what the cache holds (getAll) before calling the listener (default
+   * true). A `reset` event (the server no longer keeps the events missed while disconnected)
+   * refetches everything whatever this says: reload whatever you derived from earlier events.
+   */
   refresh?: boolean;
 }
 
@@ -263,9 +267,11 @@ class DeliveryClient implements StagelineClient {
         // an onError that throws has nowhere else to go
       }
     };
-    // Events that arrive together (a replay after reconnecting) share one refresh.
+    // Events that arrive together (a replay after reconnecting) share one refresh. A `reset`
+    // (the server no longer has the events this client missed) refetches everything, always.
     const deliver = async (events: ChangeEvent[]) => {
-      if (options.refresh !== false && (this.list !== null || this.items.size > 0)) {
+      const reset = events.some((event) => event.type === 'reset');
+      if (reset || (options.refresh !== false && (this.list !== null || this.items.size > 0))) {
         try {
           await this.getAll();
         } catch (error) {

@@ -1,14 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { caught } from '../errors.test-support.js';
+import { decodeCursor, encodeCursor } from '../cursor.js';
 import {
   assertRecordRef,
-  decodeCursor,
   DEFAULT_PAGE_SIZE,
-  encodeCursor,
   MAX_PAGE_SIZE,
   MAX_RECORD_BYTES,
+  MAX_RECORD_ID_LENGTH,
   MAX_RECORD_DEPTH,
   pageSize,
+  RECORD_POSITION,
   recordText,
 } from './records.js';
 
@@ -100,10 +101,10 @@ describe('pages', () => {
   });
 
   it('round-trips a cursor and refuses one it did not make', () => {
-    for (const id of ['u_1', 'jane.doe@example.com', 'ünï 😀']) expect(decodeCursor(encodeCursor(id))).toBe(id);
-    expect(decodeCursor(undefined)).toBeNull();
-    for (const bad of ['', 'not a cursor', encodeCursor('a/b'), '!!!']) {
-      expect(caught(() => decodeCursor(bad)).details).toEqual([expect.objectContaining({ field: 'cursor', in: 'query' })]);
+    for (const id of ['u_1', 'jane.doe@example.com', 'ünï 😀', 'x'.repeat(MAX_RECORD_ID_LENGTH)]) expect(decodeCursor(encodeCursor({ id }), RECORD_POSITION)).toEqual({ id });
+    expect(decodeCursor(undefined, RECORD_POSITION)).toBeNull();
+    for (const bad of ['', 'not a cursor', encodeCursor({ id: 'a/b' }), encodeCursor({ id: '' }), '!!!']) {
+      expect(caught(() => decodeCursor(bad, RECORD_POSITION)).details).toEqual([expect.objectContaining({ field: 'cursor', in: 'query' })]);
     }
   });
 });

@@ -1,5 +1,6 @@
 // Data records: the rules a record's address, value and page size must meet, and which API
 // keys may use them. Pure: the store and the HTTP layer call these with plain values.
+import { z } from 'zod';
 import { invalid, StagelineError, type FieldIssue } from '../errors.js';
 
 export const COLLECTION_PATTERN = /^[a-z][a-z0-9_-]{0,63}$/;
@@ -89,17 +90,6 @@ export function pageSize(limit: number | undefined): number {
   return limit;
 }
 
-/** Lists are ordered by id; a cursor is the last id of the previous page, base64url-encoded. */
-export function encodeCursor(id: string): string {
-  return Buffer.from(id, 'utf8').toString('base64url');
-}
-
-export function decodeCursor(cursor: string | undefined): string | null {
-  if (cursor === undefined) return null;
-  const id = /^[A-Za-z0-9_-]{1,1400}$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
-  if (id === '' || recordIdIssue(id) !== null || encodeCursor(id) !== cursor) {
-    throw invalid([{ field: 'cursor', message: 'is not a cursor returned by this list', in: 'query' }]);
-  }
-  return id;
-}
+/** Lists are ordered by id; a page's cursor holds the last id of the previous page. */
+export const RECORD_POSITION = z.strictObject({ id: z.string().refine((id) => recordIdIssue(id) === null) });
 

@@ -5,7 +5,6 @@ import { Readable } from 'node:stream';
 import { auditCheckpoint as checkpointOf, auditPublicKey as publicKeyOf, exportAuditLog, listAuditLog, verifyAuditLog } from '../../services/audit.js';
 import { contextOf } from '../auth.js';
 import { auditCheckpoint, auditPublicKey, auditQuery, auditVerifyQuery, auditVerifyResult, errorResponse, wsParams } from '../schemas.js';
-import { numericCursor } from '../pagination.js';
 
 export function auditRoutes(app: FastifyInstance, deps: Deps) {
   const api = app.withTypeProvider<ZodTypeProvider>();
@@ -13,7 +12,7 @@ export function auditRoutes(app: FastifyInstance, deps: Deps) {
 
   api.get('/api/workspaces/:ws/audit-log', { schema: { tags, params: wsParams, querystring: auditQuery } }, async (request) => {
     const { limit, cursor, ...filter } = request.query;
-    return listAuditLog(deps, await contextOf(deps, request), filter, numericCursor(cursor), limit);
+    return listAuditLog(deps, await contextOf(deps, request), filter, cursor, limit);
   });
 
   api.get('/api/workspaces/:ws/audit-log/export', { schema: { tags, params: wsParams, querystring: auditQuery.omit({ limit: true, cursor: true }) } }, async (request, reply) => {

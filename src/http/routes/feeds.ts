@@ -7,7 +7,8 @@ import { z } from 'zod';
 import { MAX_TOKEN_TTL_SECONDS } from '../../domain/feeds/recipient-token.js';
 import type { Deps } from '../../services/context.js';
 import type { Runtime } from '../../runtime/index.js';
-import { markAllRead, markMessageRead, readFeed } from '../../runtime/channels/in-app.js';
+import { readFeed } from '../../runtime/channels/in-app.js';
+import { markAllRead, markMessageRead } from '../../services/feeds.js';
 import { RECIPIENT_ID_PATTERN, RECIPIENT_ID_RULE } from '../../domain/workflows/runs.js';
 import { assertRecipientAccess, issueRecipientToken, readRecipientTokenSecret } from '../../services/recipient-tokens.js';
 import { contextOf } from '../auth.js';
@@ -60,6 +61,12 @@ export function feedRoutes(app: FastifyInstance, runtime: Runtime, deps: Deps) {
     return { workspaceId: key.workspaceId, environmentId: key.environmentId };
   }
 
+  /** A read mark is a runtime write: it names its key and request in the activity log. */
+  async function callOf(request: FastifyRequest, recipientId: string, query: { token?: string | undefined }) {
+    await scopeOf(request, recipientId, query);
+    return { key: apiKeyOf(request), requestId: request.id };
+  }
+
   api.get(
     '/v1/feeds/:recipient',
     { schema: { tags, security, params: recipientParams, querystring: feedQuery, response: { 200: feedPage, ...errors } } },
@@ -72,13 +79,13 @@ export function feedRoutes(app: FastifyInstance, runtime: Runtime, deps: Deps) {
   api.post(
     '/v1/feeds/:recipient/messages/:id/read',
     { schema: { tags, security, params: messageParams, querystring: tokenQuery, response: { 200: feedMessage, ...errors, 404: errorResponse } } },
-    async (request) => markMessageRead(deps, await scopeOf(request, request.params.recipient, request.query), request.params.recipient, request.params.id),
+    async (request) => markMessageRead(deps, await callOf(request, request.params.recipient, request.query), request.params.recipient, request.params.id),
   );
 
   api.post(
     '/v1/feeds/:recipient/read-all',
     { schema: { tags, security, params: recipientParams, querystring: tokenQuery, response: { 200: z.object({ updated: z.number(), unread: z.number() }), ...errors } } },
-    async (request) => markAllRead(deps, await scopeOf(request, request.params.recipient, request.query), request.params.recipient),
+    async (request) => markAllRead(deps, await callOf(request, request.params.recipient, request.query), request.params.recipient),
   );
 
   api.post(

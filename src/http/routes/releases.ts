@@ -5,7 +5,6 @@ import type { Deps } from '../../services/context.js';
 import { commit, getRelease, listReleases, promote, rollback } from '../../services/releases.js';
 import { diff } from '../../services/diff.js';
 import { contextOf } from '../auth.js';
-import { numericCursor, timeCursor } from '../pagination.js';
 import {
   commitCreate,
   diffQuery,
@@ -46,7 +45,7 @@ export function releaseRoutes(app: FastifyInstance, deps: Deps) {
   const decided = { ...errors, 403: errorResponse };
   api.get(requests, { schema: { tags, params: wsParams, querystring: promotionRequestQuery } }, async (request) => {
     const { limit, cursor, status, environment } = request.query;
-    return listPromotionRequests(deps, await contextOf(deps, request), { ...(status ? { status } : {}), ...(environment ? { environment } : {}) }, timeCursor(cursor), limit);
+    return listPromotionRequests(deps, await contextOf(deps, request), { ...(status ? { status } : {}), ...(environment ? { environment } : {}) }, cursor, limit);
   });
   api.get(`${requests}/:id`, { schema: { tags, params: promotionRequestParams, response: errors } }, async (request) =>
     getPromotionRequest(deps, await contextOf(deps, request), request.params.id),
@@ -66,7 +65,7 @@ export function releaseRoutes(app: FastifyInstance, deps: Deps) {
 
   api.get(`${base}/releases`, { schema: { tags, params: envParams, querystring: pageQuery } }, async (request) => {
     const { limit, cursor } = request.query;
-    return listReleases(deps, await contextOf(deps, request), request.params.env, numericCursor(cursor), limit);
+    return listReleases(deps, await contextOf(deps, request), request.params.env, cursor, limit);
   });
 
   api.get(`${base}/releases/:number`, { schema: { tags, params: releaseParams, response: errors } }, async (request) => {

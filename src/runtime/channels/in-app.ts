@@ -2,10 +2,13 @@
 // of one environment; the feed API lists it, counts what is unread and marks it read.
 import { sha256 } from '../../domain/canonical.js';
 import type { Environment } from '../../domain/environments/chain.js';
+import { z } from 'zod';
+import { decodeCursor, encodeCursor, TIME_POSITION } from '../../domain/cursor.js';
 import { invalid, notFound } from '../../domain/errors.js';
 import { isRecipientId, RECIPIENT_ID_RULE } from '../../domain/workflows/runs.js';
 import type { Deps } from '../../services/context.js';
-import { countUnread, findFeedMessage, insertFeedMessage, listFeedMessages, markFeedMessageRead, markFeedRead, type FeedMessage, type FeedPosition } from '../../store/feeds.js';
+import { feedView } from '../../services/feeds.js';
+import { countUnread, insertFeedMessage, listFeedMessages, type FeedPosition } from '../../store/feeds.js';
 import { channelSetting } from './settings.js';
 import { ChannelError, type DeliveryResult, type InAppMessage, type SendOptions } from './types.js';
 
@@ -36,26 +39,12 @@ export async function deliverInApp(deps: Deps, env: Environment, message: InAppM
   return { channel: 'in_app', messageId: id, detail: stored ? `stored in the feed of ${message.recipient}` : `already in the feed of ${message.recipient}` };
 }
 
-/** What a feed reader sees of a message (the run and workflow stay server-side). */
-export function feedView(message: FeedMessage) {
-  return { id: message.id, recipient: message.recipient, content: message.content, createdAt: message.createdAt, readAt: message.readAt };
-}
-
-function encodeCursor(position: FeedPosition): string {
-  return Buffer.from(`${position.createdAt}|${position.id}`).toString('base64url');
-}
-
-function decodeCursor(cursor: string): FeedPosition {
-  const [createdAt, id, ...rest] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  if (rest.length > 0 || !createdAt || !id || !/^\d{4}-\d{2}-\d{2}T[\d:.]+Z$/.test(createdAt) || !/^msg_[0-9a-f]{1,64}$/.test(id)) {
-    throw invalid([{ field: 'cursor', message: 'is not a cursor returned by this feed', in: 'query' }]);
-  }
-  return { createdAt, id };
-}
+const FEED_POSITION = TIME_POSITION.extend({ id: z.string().regex(/^msg_[0-9a-f]{1,64}$/) });
 
 /** One page of a recipient's feed, newest first, with the number of unread messages in all of it. */
 export async function readFeed(deps: Deps, scope: Scope, recipient: string, query: { limit: number; cursor?: string; unread?: boolean }) {
-  const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+  const position = decodeCursor(query.cursor, FEED_POSITION);
+  const after: FeedPosition | undefined = position ? { createdAt: position.at, id: position.id } : undefined;
   const rows = await listFeedMessages(deps.store.db, scope, recipient, {
     limit: query.limit + 1,
     ...(after ? { after } : {}),
@@ -65,19 +54,7 @@ export async function readFeed(deps: Deps, scope: Scope, recipient: string, quer
   const last = page[page.length - 1];
   return {
     data: page.map(feedView),
-    next: rows.length > query.limit && last ? encodeCursor(last) : null,
+    next: rows.length > query.limit && last ? encodeCursor({ at: last.createdAt, id: last.id }) : null,
     unread: await countUnread(deps.store.db, scope, recipient),
   };
-}
-
-export async function markMessageRead(deps: Deps, scope: Scope, recipient: string, id: string) {
-  await markFeedMessageRead(deps.store.db, scope, recipient, id, deps.now().toISOString());
-  const message = await findFeedMessage(deps.store.db, scope, recipient, id);
-  if (!message) throw notFound(`message ${id} in the feed of ${recipient}`);
-  return feedView(message);
-}
-
-export async function markAllRead(deps: Deps, scope: Scope, recipient: string) {
-  const updated = await markFeedRead(deps.store.db, scope, recipient, deps.now().toISOString());
-  return { updated, unread: await countUnread(deps.store.db, scope, recipient) };
 }

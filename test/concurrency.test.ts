@@ -87,4 +87,17 @@ describe('concurrent edits and commits', () => {
     ]);
     expect(envs.find((e: any) => e.slug === 'production')).toMatchObject({ default: true, color: '#112233' });
   });
+
+  it('concurrent first writes of new variables, secrets and settings all succeed (no deadlock on the workspace row)', async () => {
+    // Each insert's foreign key takes a key-share lock on the workspace (or environment) row
+    // before the audit append locks it: a FOR UPDATE there deadlocked on PostgreSQL.
+    const writes = Array.from({ length: 12 }, (_, i) => {
+      if (i % 3 === 0) return h.call('PUT', `${WS}/variables/deadlock_${i}`, { value: i });
+      if (i % 3 === 1) return h.call('PUT', `${WS}/environments/development/secrets/deadlock_${i}`, { value: `v${i}` });
+      return h.call('PUT', `${WS}/environments/development/settings/deadlock.${i}`, { value: { n: i } });
+    });
+    const results = await Promise.all(writes);
+    expect(results.map((r) => [r.status >= 200 && r.status < 300, r.body?.error?.code ?? null])).toEqual(Array(12).fill([true, null]));
+    expect((await h.call('GET', `${WS}/audit-log/verify`)).body.valid).toBe(true);
+  });
 });

@@ -31,7 +31,10 @@ function toEntry(row: Selectable<AuditTable>): AuditEntry {
 /** Locks the workspace's chain head until the transaction ends and returns it. */
 export async function lockAuditHead(store: Store, tx: Db, workspaceId: string): Promise<ChainPosition> {
   let head = tx.selectFrom('workspaces').select(['audit_seq', 'audit_head', 'audit_key_id']).where('id', '=', workspaceId);
-  if (store.supportsRowLocks) head = head.forUpdate();
+  // NO KEY UPDATE: rows inserted earlier in the transaction hold a key-share lock on the
+  // workspace through their foreign key; FOR UPDATE would conflict with other writers' ones and
+  // deadlock two first writes. No key column of the row changes here.
+  if (store.supportsRowLocks) head = head.forNoKeyUpdate();
   const row = await head.executeTakeFirstOrThrow();
   return { seq: row.audit_seq, hash: row.audit_head || GENESIS_HASH, keyId: row.audit_key_id };
 }

@@ -24,7 +24,9 @@ export async function findEnvironment(db: Db, workspaceId: string, slug: string)
  */
 export async function lockEnvironment(store: Store, tx: Db, workspaceId: string, slug: string): Promise<Environment | undefined> {
   let query = tx.selectFrom('environments').selectAll().where('workspace_id', '=', workspaceId).where('slug', '=', slug);
-  if (store.supportsRowLocks) query = query.forUpdate();
+  // NO KEY UPDATE, as for the audit head (src/store/audit.ts): writes referencing the row by
+  // foreign key take key-share locks that FOR UPDATE would deadlock against.
+  if (store.supportsRowLocks) query = query.forNoKeyUpdate();
   const row = await query.executeTakeFirst();
   return row && toEnvironment(row);
 }
@@ -167,7 +169,7 @@ export async function expiredBranches(db: Db, now: string, limit: number): Promi
 /** Reads every environment of a workspace, locking their rows (in id order) for the transaction. */
 export async function lockEnvironments(store: Store, tx: Db, workspaceId: string): Promise<Environment[]> {
   let query = tx.selectFrom('environments').selectAll().where('workspace_id', '=', workspaceId).orderBy('id');
-  if (store.supportsRowLocks) query = query.forUpdate();
+  if (store.supportsRowLocks) query = query.forNoKeyUpdate();
   return (await query.execute()).map(toEnvironment);
 }
 

@@ -3,40 +3,18 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Deps } from '../services/context.js';
 import { sweepExpiredBranches } from '../services/environments.js';
+import { Sweeper } from './sweeper.js';
 
-export class BranchSweeper {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
-
-  constructor(
-    private readonly deps: Deps,
-    private readonly intervalMs: number,
-    private readonly logger?: FastifyBaseLogger,
-  ) {}
-
-  start() {
-    if (this.intervalMs <= 0 || this.timer) return;
-    this.timer = setInterval(() => void this.sweep(), this.intervalMs);
-    this.timer.unref();
-    void this.sweep();
-  }
-
-  /** One sweep; a sweep still running is joined, not doubled. */
-  sweep(): Promise<void> {
-    this.running ??= sweepExpiredBranches(this.deps)
-      .then((swept) => {
-        if (swept.length > 0) this.logger?.info({ branches: swept }, 'deleted expired branches');
-      })
-      .catch((error: unknown) => this.logger?.error({ err: error }, 'branch sweep failed'))
-      .finally(() => {
-        this.running = null;
-      });
-    return this.running;
-  }
-
-  async close() {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await this.running;
+export class BranchSweeper extends Sweeper {
+  constructor(deps: Deps, intervalMs: number, logger?: FastifyBaseLogger) {
+    super(
+      async () => {
+        const swept = await sweepExpiredBranches(deps);
+        if (swept.length > 0) logger?.info({ branches: swept }, 'deleted expired branches');
+      },
+      intervalMs,
+      'branch sweep',
+      logger,
+    );
   }
 }

@@ -5,6 +5,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { pruneActivityLog } from '../services/activity.js';
 import { pruneChangeEvents } from '../services/changes.js';
 import type { Deps } from '../services/context.js';
+import { Sweeper } from './sweeper.js';
 
 export interface RetentionOptions {
   activityRetentionDays: number;
@@ -13,44 +14,18 @@ export interface RetentionOptions {
   batch?: number;
 }
 
-export class RetentionSweeper {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
-
-  constructor(
-    private readonly deps: Deps,
-    private readonly options: RetentionOptions,
-    private readonly intervalMs: number,
-    private readonly logger?: FastifyBaseLogger,
-  ) {}
-
-  start() {
-    if (this.intervalMs <= 0 || this.timer) return;
-    this.timer = setInterval(() => void this.sweep(), this.intervalMs);
-    this.timer.unref();
-    void this.sweep();
-  }
-
-  /** One sweep; a sweep still running is joined, not doubled. */
-  sweep(): Promise<void> {
-    this.running ??= this.prune()
-      .catch((error: unknown) => this.logger?.error({ err: error }, 'retention sweep failed'))
-      .finally(() => {
-        this.running = null;
-      });
-    return this.running;
-  }
-
-  private async prune() {
-    const { activityRetentionDays, changeRetentionEvents, batch } = this.options;
-    const activity = await pruneActivityLog(this.deps, activityRetentionDays, batch);
-    const changes = await pruneChangeEvents(this.deps, changeRetentionEvents, batch);
-    if (activity > 0 || changes > 0) this.logger?.info({ activity, changes }, 'deleted entries past retention');
-  }
-
-  async close() {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await this.running;
+export class RetentionSweeper extends Sweeper {
+  constructor(deps: Deps, options: RetentionOptions, intervalMs: number, logger?: FastifyBaseLogger) {
+    super(
+      async () => {
+        const { activityRetentionDays, changeRetentionEvents, batch } = options;
+        const activity = await pruneActivityLog(deps, activityRetentionDays, batch);
+        const changes = await pruneChangeEvents(deps, changeRetentionEvents, batch);
+        if (activity > 0 || changes > 0) logger?.info({ activity, changes }, 'deleted entries past retention');
+      },
+      intervalMs,
+      'retention sweep',
+      logger,
+    );
   }
 }

@@ -110,7 +110,8 @@ export function renderToolCall(tool: ResolvedTool, scope: ToolScope): ToolCall {
     throw conflict('tool_invalid', `${id}: url does not render to an http(s) URL`, [{ resource: id, field: 'url' }]);
   }
   for (const [name, value] of Object.entries(rendered.query)) url.searchParams.append(name, asText(value));
-  const headers: Record<string, string> = {};
+  // No prototype: a header named `__proto__` or `constructor` is a header like any other.
+  const headers: Record<string, string> = Object.create(null);
   for (const [name, value] of Object.entries(rendered.headers)) {
     const text = asText(value);
     if (INVALID_HEADER_VALUE.test(text)) {
@@ -228,7 +229,7 @@ async function readAtMost(body: AsyncIterable<Buffer>, contentLength: string | s
 
 function passedHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
   const named = new Set(asText(headers.connection).toLowerCase().split(',').map((h) => h.trim()));
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = Object.create(null);
   for (const [name, value] of Object.entries(headers)) {
     const lower = name.toLowerCase();
     if (value === undefined || DROPPED_HEADERS.has(lower) || named.has(lower)) continue;

@@ -279,15 +279,7 @@ describe('subscribe', () => {
 
   it('a dropped stream resumes with Last-Event-ID and delivers exactly the events made meanwhile', async () => {
     await release({ 'config/flow': config(0) });
-    const t = tap();
-    let streams = 0;
-    let reconnect!: () => void;
-    const reconnectAllowed = new Promise<void>((resolve) => (reconnect = resolve));
-    t.before = async (call) => {
-      if (call.path === '/v1/stream' && ++streams === 2) await reconnectAllowed;
-    };
-    // The first stream breaks like a lost connection right after its first release event.
-    t.after = (response, call) => (call.path === '/v1/stream' && streams === 1 ? breakAfter(response, /event: release\n[^\n]*\n\n/) : response);
+    const { t, opened, reconnect } = brokenFirstStream();
     const c = client({ fetch: t.fetch });
     const events: ChangeEvent[] = [];
     const errors: Error[] = [];
@@ -295,7 +287,7 @@ describe('subscribe', () => {
     await until('the stream to open', () => c.lastEventId !== null);
 
     await release({ 'config/flow': config(1) });
-    await until('the reconnection attempt', () => events.length === 1 && streams === 2);
+    await until('the reconnection attempt', () => events.length === 1 && opened() === 2);
     expect(errors.map((e) => (e as StagelineError).code)).toEqual(['unavailable']);
     expect((await setOverride('config/flow', { value: 'overridden' })).status).toBe(200);
     expect((await setActive('config/flow', false)).status).toBe(200);
@@ -312,14 +304,7 @@ describe('subscribe', () => {
 
   it('a resume from before the kept events gets reset, and the SDK refetches everything first', async () => {
     await release({ 'config/kept': config('before') });
-    const t = tap();
-    let streams = 0;
-    let reconnect!: () => void;
-    const reconnectAllowed = new Promise<void>((resolve) => (reconnect = resolve));
-    t.before = async (call) => {
-      if (call.path === '/v1/stream' && ++streams === 2) await reconnectAllowed;
-    };
-    t.after = (response, call) => (call.path === '/v1/stream' && streams === 1 ? breakAfter(response, /event: release\n[^\n]*\n\n/) : response);
+    const { t, opened, reconnect } = brokenFirstStream();
     const c = client({ fetch: t.fetch });
     expect((await c.get('config', 'kept')).content).toEqual({ value: 'before' });
     expect((await c.get('config', 'banner')).content).toEqual({ value: 'hello' });
@@ -328,7 +313,7 @@ describe('subscribe', () => {
     c.subscribe((event) => events.push({ event, callIndex: t.calls.length }), { refresh: false, onError: () => {} });
     await until('the stream to open', () => c.lastEventId !== null);
     await release({ 'config/kept': config('during') });
-    await until('the reconnection attempt', () => events.length === 1 && streams === 2);
+    await until('the reconnection attempt', () => events.length === 1 && opened() === 2);
     // While disconnected: more changes than the server keeps.
     expect((await setOverride('config/kept', { value: 'missed' })).status).toBe(200);
     expect((await setActive('config/banner', false)).status).toBe(200);
@@ -378,6 +363,22 @@ describe('subscribe', () => {
 });
 
 /** `response` with a body that fails like a dropped connection once `marker` has been passed on. */
+/**
+ * A tapped fetch whose first stream breaks like a lost connection right after its first release
+ * event, and whose second stream waits until `reconnect()` is called.
+ */
+function brokenFirstStream(): { t: Tap; opened: () => number; reconnect: () => void } {
+  const t = tap();
+  let streams = 0;
+  let reconnect!: () => void;
+  const reconnectAllowed = new Promise<void>((resolve) => (reconnect = resolve));
+  t.before = async (call) => {
+    if (call.path === '/v1/stream' && ++streams === 2) await reconnectAllowed;
+  };
+  t.after = (response, call) => (call.path === '/v1/stream' && streams === 1 ? breakAfter(response, /event: release\n[^\n]*\n\n/) : response);
+  return { t, opened: () => streams, reconnect };
+}
+
 function breakAfter(response: Response, marker: RegExp): Response {
   const reader = response.body!.getReader();
   const decoder = new TextDecoder();

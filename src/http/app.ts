@@ -183,7 +183,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await v1.register(async (x) => deliveryRoutes(x, options.runtime));
     await v1.register(async (x) => feedRoutes(x, options.runtime, options.deps));
     await v1.register(async (x) => toolRoutes(x, options.runtime, options.deps));
-    await v1.register(async (x) => runtimeDataRoutes(x, options.runtime, options.deps));
+    await v1.register(async (x) => runtimeDataRoutes(x, options.deps));
     await v1.register(async (x) => workflowRoutes(x, options.runtime, options.deps));
   });
   await app.register(runtimePreflight, { prefix: '/v1' });

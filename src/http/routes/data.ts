@@ -4,7 +4,6 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { MAX_PAGE_SIZE, MAX_RECORD_BYTES, MAX_RECORD_ID_LENGTH } from '../../domain/data/records.js';
-import type { Runtime } from '../../runtime/index.js';
 import type { Deps } from '../../services/context.js';
 import { deleteRecordByKey, getRecord, getRecordByKey, listRecords, listRecordsByKey, putRecordByKey, type KeyCall } from '../../services/data.js';
 import { contextOf } from '../auth.js';
@@ -91,7 +90,7 @@ export function dataRoutes(app: FastifyInstance, deps: Deps) {
 }
 
 /** Registers into `app`'s own plugin context: it sets that context's validator and hook. */
-export function runtimeDataRoutes(app: FastifyInstance, runtime: Runtime, deps: Deps) {
+export function runtimeDataRoutes(app: FastifyInstance, deps: Deps) {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const tags = ['data'];
   const security = [{ apiKey: [] }];

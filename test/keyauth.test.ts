@@ -96,6 +96,28 @@ describe('keys of a deleted environment', () => {
       expect((await runtimeCall(b, key, '/v1/resources')).status).toBe(401);
       expect((await runtimeCall(b, key, '/v1/resources/config/flags')).status).toBe(401);
     });
+
+    it('once any route of a node finds the environment gone, the key is 401 on every route there, before the node hears of it', async () => {
+      // Node C does not LISTEN and polls rarely: it learns of the deletion only from its own reads.
+      const c = await startHarness({ database: h.database, pollIntervalMs: 600_000, listen: false });
+      try {
+        expect((await h.call('POST', `${WS}/environments`, { slug: 'feature-z', name: 'Feature Z', kind: 'branch', from: 'development' })).status).toBe(201);
+        const key = await createApiKey(h, 'feature-z', 'publishable');
+        expect((await runtimeCall(c, key, '/v1/resources')).status).toBe(200);
+        expect((await h.call('DELETE', `${WS}/environments/feature-z`)).status).toBe(204);
+        // The hot path answers from memory: the deletion has not reached C.
+        expect((await runtimeCall(c, key, '/v1/resources')).status).toBe(200);
+        // The feed route reads the environment from the database and finds it gone…
+        const feed = await runtimeCall(c, key, '/v1/feeds/user-1');
+        expect(feed.status).toBe(401);
+        expect(feed.body.error.code).toBe('unauthenticated');
+        // …and from then on the key is refused everywhere on C.
+        expect((await runtimeCall(c, key, '/v1/resources')).status).toBe(401);
+        expect((await runtimeCall(c, key, '/v1/resources/config/flags')).status).toBe(401);
+      } finally {
+        await c.close();
+      }
+    });
   });
 });
 

@@ -72,6 +72,8 @@ export interface HarnessOptions {
   heartbeatMs?: number;
   /** How often the change feed polls; long values leave propagation to LISTEN/NOTIFY alone. */
   pollIntervalMs?: number;
+  /** false: on PostgreSQL the node does not LISTEN (with a long poll, it hears of changes late). */
+  listen?: boolean;
   /** The node's workflow worker (poll interval, lease, retries; `start: false` for none). */
   workflows?: WorkflowWorkerOptions;
   /** Where limit counters live (memory unless a Redis URL is given). */
@@ -92,7 +94,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     ...(options.workflows ? { workflows: options.workflows } : {}),
     ...(options.limits ? { limits: options.limits } : {}),
     ...(options.resolve ? { resolve: options.resolve } : {}),
-    ...(TEST_DB === 'postgres' ? { listenUrl: database.url } : {}),
+    ...(TEST_DB === 'postgres' && options.listen !== false ? { listenUrl: database.url } : {}),
   });
   const boot = await bootstrap(deps, {});
   const app = await buildApp({ deps, runtime, ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}) });

@@ -43,6 +43,19 @@ export function forbidden(permission: string, where?: string): StagelineError {
   ]);
 }
 
+/**
+ * 401: the API key a runtime call was let in with turned out, further in, to be no longer valid —
+ * revoked or expired (`scope: 'key'`) or its environment deleted (`scope: 'environment'`) — before
+ * this node's cache heard of it. The /v1 key hook drops what it names from the cache when a request
+ * ends with one, so the next call of that key is refused on every route, not only this one.
+ */
+export class StaleKeyError extends StagelineError {
+  constructor(readonly scope: 'key' | 'environment') {
+    super(401, 'unauthenticated', 'the API key is not valid');
+    this.name = 'StaleKeyError';
+  }
+}
+
 /** A caller over a limit: 429 `rate_limited`, answered with `Retry-After: retryAfterSeconds`. */
 export class RateLimitedError extends StagelineError {
   constructor(

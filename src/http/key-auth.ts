@@ -1,6 +1,7 @@
 // The runtime API's credential: an environment API key sent as a bearer token, checked once for
 // every /v1 route by one hook, before anything else of the request is looked at.
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import { StaleKeyError } from '../domain/errors.js';
 import { assertSecretKey } from '../domain/resources/visibility.js';
 import type { KeyPrincipal } from '../services/api-keys.js';
 import type { Runtime } from '../runtime/index.js';
@@ -41,6 +42,12 @@ export function requireApiKey(app: FastifyInstance, runtime: Runtime): void {
         if (request.headers.origin !== undefined) await applyCors(runtime, principal, request, reply);
       })
       .then(() => done(), done);
+  });
+  // A route that found the key no longer valid (its environment deleted, the key revoked) before
+  // this node's change feed said so: the cache forgets it now, for every route.
+  app.addHook('onError', function staleKeyHook(request: FastifyRequest, _reply: FastifyReply, error: Error, done: HookHandlerDoneFunction) {
+    if (error instanceof StaleKeyError && request.apiKey) runtime.keys.forget(request.apiKey, error.scope);
+    done();
   });
 }
 

@@ -118,10 +118,15 @@ export class KeyCache {
     return principal;
   }
 
-  /** Drops every key of an environment known to be gone (a read found no such environment). */
-  forgetEnvironment(environmentId: string): void {
+  /**
+   * Drops a key found to be no longer valid (`scope: 'key'`), or every key of its environment
+   * found to be gone (`scope: 'environment'`), ahead of the change event that will say so.
+   */
+  forget(principal: KeyPrincipal, scope: 'key' | 'environment'): void {
+    const stale = scope === 'key' ? (p: KeyPrincipal) => p.id === principal.id : (p: KeyPrincipal) => p.environmentId === principal.environmentId;
+    this.generation += 1;
     for (const map of [this.entries, this.byHeader]) {
-      for (const [key, entry] of map) if (entry.principal?.environmentId === environmentId) map.delete(key);
+      for (const [key, entry] of map) if (entry.principal && stale(entry.principal)) map.delete(key);
     }
   }
 

@@ -3,7 +3,7 @@
 import type { Actor } from '../domain/auth/permissions.js';
 import { credentialStatus } from '../domain/auth/credentials.js';
 import type { Environment } from '../domain/environments/chain.js';
-import { notFound, StagelineError } from '../domain/errors.js';
+import { StaleKeyError } from '../domain/errors.js';
 import { findApiKey } from '../store/api-keys.js';
 import type { Db } from '../store/database.js';
 import { findEnvironmentById } from '../store/environments.js';
@@ -22,11 +22,9 @@ export async function keyCallContext(deps: Deps, tx: Db, call: KeyCall): Promise
   const { key } = call;
   const workspace = await findWorkspaceById(tx, key.workspaceId);
   const env = workspace && (await findEnvironmentById(tx, key.workspaceId, key.environmentId));
-  if (!workspace || !env) throw notFound('the environment of this API key');
+  if (!workspace || !env) throw new StaleKeyError('environment');
   const row = await findApiKey(tx, key, key.id);
-  if (!row || credentialStatus(row.revokedAt, row.expiresAt, deps.now()) !== 'active') {
-    throw new StagelineError(401, 'unauthenticated', 'the API key is not valid');
-  }
+  if (!row || credentialStatus(row.revokedAt, row.expiresAt, deps.now()) !== 'active') throw new StaleKeyError('key');
   // An API key holds no member role: what it may do is decided by its kind and environment.
   const actor: Actor = { kind: 'apikey', id: row.id, name: row.name, tokenId: row.id, role: 'viewer', environmentRoles: {} };
   return { ctx: { workspace: { id: workspace.id, slug: workspace.slug, name: workspace.name }, actor, requestId: call.requestId }, env };

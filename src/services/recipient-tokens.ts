@@ -3,7 +3,7 @@
 // backends that sign tokens themselves.
 import { authorize } from '../domain/auth/permissions.js';
 import { isEditable } from '../domain/environments/chain.js';
-import { StagelineError } from '../domain/errors.js';
+import { StaleKeyError, StagelineError } from '../domain/errors.js';
 import { DEFAULT_TOKEN_TTL_SECONDS, recipientTokenProblem, recipientTokenSecret, signRecipientToken } from '../domain/feeds/recipient-token.js';
 import { assertSecretKey } from '../domain/resources/visibility.js';
 import { recipientTokenRequired, type FeedsSetting } from '../domain/settings/runtime-policies.js';
@@ -40,7 +40,7 @@ export async function assertRecipientAccess(deps: Deps, key: KeyPrincipal, setti
   if (key.kind === 'secret') return;
   if (setting?.requireRecipientToken === undefined) {
     const [env, all] = await Promise.all([findEnvironmentById(deps.store.db, key.workspaceId, key.environmentId), listEnvironments(deps.store.db, key.workspaceId)]);
-    if (!env) throw new StagelineError(401, 'unauthenticated', 'the API key is not valid');
+    if (!env) throw new StaleKeyError('environment');
     if (!recipientTokenRequired(setting, isEditable(env, all))) return;
   } else if (!setting.requireRecipientToken) return;
   if (token === undefined || token === '') {

@@ -4,7 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import { request, type Dispatcher } from 'undici';
 import { EgressDenied } from '../domain/egress/policy.js';
-import { conflict, notFound, StagelineError } from '../domain/errors.js';
+import { conflict, notFound, StaleKeyError, StagelineError } from '../domain/errors.js';
 import type { ToolContent } from '../domain/resources/kinds.js';
 import { resourceId } from '../domain/releases/snapshot.js';
 import { resolvedOrThrow, type Resolution } from '../domain/resolution/resolve.js';
@@ -41,7 +41,7 @@ export interface InvokeOptions {
 /** The environment's committed tool `key`: 404 when it has none, 409 when it is switched off or invalid. */
 export async function resolveTool(resolver: Resolver, workspaceId: string, environmentId: string, key: string): Promise<{ view: ResolutionView; tool: ResolvedTool }> {
   const state = await resolver.environment(workspaceId, environmentId);
-  if (!state) throw notFound('the environment of this API key');
+  if (!state) throw new StaleKeyError('environment');
   return { view: state.committed, tool: toolOf(await state.committed.resolve('tool', key)) };
 }
 

@@ -4,7 +4,7 @@
 import { authorize, type Actor } from '../domain/auth/permissions.js';
 import { contentHash } from '../domain/canonical.js';
 import { assertEditable, type Environment } from '../domain/environments/chain.js';
-import { conflict, invalid, notFound, StagelineError } from '../domain/errors.js';
+import { conflict, invalid, notFound, StaleKeyError, StagelineError } from '../domain/errors.js';
 import { resourceId } from '../domain/releases/snapshot.js';
 import type { WorkflowContent } from '../domain/resources/kinds.js';
 import { resolvedOrThrow } from '../domain/resolution/resolve.js';
@@ -155,7 +155,7 @@ export async function triggerWorkflow(
   }
 
   const state = await resolver.environment(scope.workspaceId, scope.environmentId);
-  if (!state) throw notFound('the environment of this API key');
+  if (!state) throw new StaleKeyError('environment');
   const env = state.environment;
   const workflow = await resolveWorkflow(state.committed, key);
   const recipients = await recipientsIn(db, env, input.recipients);

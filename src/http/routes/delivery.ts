@@ -3,7 +3,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { invalid, notFound, StagelineError } from '../../domain/errors.js';
+import { invalid, notFound, StaleKeyError, StagelineError } from '../../domain/errors.js';
 import { resourceRef } from '../../domain/resources/kinds.js';
 import type { Runtime } from '../../runtime/index.js';
 import type { EnvironmentView, Served } from '../../runtime/delivery-cache.js';
@@ -43,11 +43,8 @@ export function deliveryRoutes(app: FastifyInstance, runtime: Runtime) {
       return;
     }
     return runtime.delivery.view(key.workspaceId, key.environmentId, key.kind).then((view) => {
-      if (!view) {
-        // The key's environment is gone (deleted since the key was cached): the key with it.
-        runtime.keys.forgetEnvironment(key.environmentId);
-        throw new StagelineError(401, 'unauthenticated', 'the API key is not valid');
-      }
+      // The key's environment is gone (deleted since the key was cached): the key with it.
+      if (!view) throw new StaleKeyError('environment');
       use(view);
     });
   }

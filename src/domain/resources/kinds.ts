@@ -73,6 +73,7 @@ const routeSchema = z.strictObject({
       burst: z.number().int().min(1).optional(),
       dailyQuota: z.number().int().min(1).optional(),
       per: z.enum(['client', 'key', 'ip', 'route']).optional(),
+      onStoreDown: z.enum(['open', 'closed', 'local']).optional(),
     })
     .refine((limit) => limit.burst === undefined || limit.burst >= limit.requests, {
       message: 'must be at least requests',

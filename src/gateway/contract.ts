@@ -95,11 +95,19 @@ export type LimitTier = 'window' | 'burst' | 'daily';
 
 export interface LimitDecision {
   allowed: boolean;
-  /** Flat header pairs to send on the response, allowed or not (RateLimit-Policy, RateLimit, X-RateLimit-*). */
+  /**
+   * Flat header pairs to send on the response, allowed or not (RateLimit-Policy, RateLimit,
+   * X-RateLimit-*), with Retry-After already in them when refused: send them as they are.
+   */
   headers: string[];
   /** When refused: the tier that tripped and how long to wait. */
   tripped?: LimitTier;
   retryAfterSeconds?: number;
+  /**
+   * Refused because the shared counter store (Redis) is unreachable and the route's
+   * `onStoreDown` is `closed`: answer 503 `limit_store_unavailable` (no `tripped`).
+   */
+  storeUnavailable?: boolean;
 }
 
 /** The limits of one route in one environment, compiled when the table is built. */

@@ -137,6 +137,8 @@ export class Environments {
   private loading: Promise<void> | null = null;
   private loadedAt = 0;
   private stale = true;
+  /** Bumped by every event that makes the directory stale. */
+  private version = 0;
   private readonly unsubscribe: () => void;
   readonly logger: FastifyBaseLogger | undefined;
 
@@ -171,18 +173,28 @@ export class Environments {
 
   /** The environment of a slug, reading the environments again when it is not known (at most once a second). */
   async bySlugLoaded(slug: string): Promise<ServedEnvironment | undefined> {
-    if (this.stale || (!this.bySlug.has(slug) && Date.now() - this.loadedAt >= UNKNOWN_SLUG_REFRESH_MS)) await this.load();
+    if (this.stale || (!this.bySlug.has(slug) && Date.now() - this.loadedAt >= UNKNOWN_SLUG_REFRESH_MS)) await this.refresh();
     return this.bySlug.get(slug);
   }
 
   async byIdLoaded(id: string): Promise<ServedEnvironment | undefined> {
-    if (this.stale || (!this.byId.has(id) && Date.now() - this.loadedAt >= UNKNOWN_SLUG_REFRESH_MS)) await this.load();
+    if (this.stale || (!this.byId.has(id) && Date.now() - this.loadedAt >= UNKNOWN_SLUG_REFRESH_MS)) await this.refresh();
     return this.byId.get(id);
   }
 
   async defaultLoaded(): Promise<ServedEnvironment | null> {
-    if (this.stale) await this.load();
+    if (this.stale) await this.refresh();
     return this.fallback;
+  }
+
+  /** Reads the environments again; when the database cannot answer, what was read last serves. */
+  private async refresh(): Promise<void> {
+    try {
+      await this.load();
+    } catch (error) {
+      if (this.loadedAt === 0) throw error;
+      this.logger?.warn({ err: error }, 'gateway: cannot read the environments; serving the ones read last');
+    }
   }
 
   /** Reads the workspace's environments (one read however many requests wait). */
@@ -199,11 +211,12 @@ export class Environments {
         await this.options.runtime.feed.track(workspace.id);
         this.workspaceId = workspace.id;
       }
-      // An environment change during the read marks the directory stale again: read once more.
-      this.stale = false;
+      // An environment change during the read makes what was read stale: read once more.
+      const version = this.version;
       const all = await listEnvironments(db, this.workspaceId);
-      if (this.stale) continue;
+      if (version !== this.version) continue;
       this.apply(all);
+      this.stale = false;
       this.loadedAt = Date.now();
       return;
     }
@@ -235,7 +248,10 @@ export class Environments {
     if (event.workspaceId !== this.workspaceId) return;
     // Environments are created without an event of their own; the first change of one (a
     // branch's fork release, a promotion's release, an override) names an id not known here.
-    if (event.type === 'environment' || event.type === 'reset' || (event.environmentId !== null && !this.byId.has(event.environmentId))) this.stale = true;
+    if (event.type === 'environment' || event.type === 'reset' || (event.environmentId !== null && !this.byId.has(event.environmentId))) {
+      this.stale = true;
+      this.version += 1;
+    }
     const affected: ServedEnvironment[] = [];
     if (AFFECTS_TABLES.has(event.type)) {
       if (event.environmentId === null) affected.push(...this.byId.values());

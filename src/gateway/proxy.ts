@@ -333,13 +333,14 @@ class Exchange {
   private withLimit(decision: LimitDecision) {
     this.limitHeaders = decision.headers.length > 0 ? decision.headers : null;
     if (decision.allowed) return this.toTarget();
+    const route = this.route!;
+    if (decision.storeUnavailable) {
+      return this.answer(503, 'limit_store_unavailable', `route ${route.key} counts its limits in a store that is unreachable now and refuses requests until it is back`, [{ route: route.key }]);
+    }
+    // Retry-After is among the decision's headers.
     const retry = decision.retryAfterSeconds ?? 1;
     const tier = decision.tripped ?? 'window';
-    const route = this.route!;
-    this.answer(429, 'rate_limited', `route ${route.key} allows no more requests from this client now (${tier} limit); retry in ${retry} s`, [{ route: route.key, limit: tier, retryAfterSeconds: retry }], [
-      'retry-after',
-      String(retry),
-    ]);
+    this.answer(429, 'rate_limited', `route ${route.key} allows no more requests from this client now (${tier} limit); retry in ${retry} s`, [{ route: route.key, limit: tier, retryAfterSeconds: retry }]);
   }
 
   private toTarget() {

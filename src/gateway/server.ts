@@ -11,7 +11,7 @@ import type { Runtime } from '../runtime/index.js';
 import { compileAllowList, compileTrustedProxies } from './clients.js';
 import type { GatewayObserver, RouteLimiter } from './contract.js';
 import { Environments, type TableFactory } from './environments.js';
-import { compileRouteLimiter } from './provisional-limits.js';
+import { compileRouteLimiter } from './limits.js';
 import { UpstreamPools, type PoolFactory } from './pools.js';
 import { GatewayHandler } from './proxy.js';
 import { compileSplit } from './splits.js';
@@ -74,7 +74,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       },
     },
     limiter: (environment: Environment, route: string, spec: NonNullable<RouteContent['rateLimit']>): RouteLimiter =>
-      compileRouteLimiter(spec, { limits: runtime.limits, name: `gateway:${environment.id}:${route}`, ...(logger ? { logger } : {}) }),
+      compileRouteLimiter(spec, { limits: runtime.limits, scopeKey: `${environment.workspaceId}:${environment.id}:${route}`, ...(logger ? { logger } : {}) }),
   };
   const environments = new Environments({
     deps: options.deps,

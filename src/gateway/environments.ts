@@ -136,6 +136,7 @@ export class Environments {
   private fallback: ServedEnvironment | null = null;
   private loading: Promise<void> | null = null;
   private loadedAt = 0;
+  private failedAt = 0;
   private stale = true;
   /** Bumped by every event that makes the directory stale. */
   private version = 0;
@@ -189,9 +190,12 @@ export class Environments {
 
   /** Reads the environments again; when the database cannot answer, what was read last serves. */
   private async refresh(): Promise<void> {
+    // After a failed read the last directory serves for a while before the next attempt.
+    if (this.loadedAt !== 0 && Date.now() - this.failedAt < BUILD_RETRY_MS) return;
     try {
       await this.load();
     } catch (error) {
+      this.failedAt = Date.now();
       if (this.loadedAt === 0) throw error;
       this.logger?.warn({ err: error }, 'gateway: cannot read the environments; serving the ones read last');
     }

@@ -238,8 +238,8 @@ export class ResponseParser {
           pos += n;
           if (this.remaining === 0) this.state = S_DONE;
           this.sink.onResponseBody(piece);
-          if (this.state === S_ERROR) return -1;
-          if (this.state === S_DONE) return pos;
+          if (this.failed) return -1;
+          if (this.complete) return pos;
           break;
         }
         case S_CHUNK_DATA: {
@@ -249,12 +249,12 @@ export class ResponseParser {
           pos += n;
           if (this.remaining === 0) this.state = S_CHUNK_DATA_CR;
           this.sink.onResponseBody(piece);
-          if (this.state === S_ERROR) return -1;
+          if (this.failed) return -1;
           break;
         }
         case S_CLOSE:
           this.sink.onResponseBody(pos === 0 ? chunk : chunk.subarray(pos));
-          return this.state === S_ERROR ? -1 : end;
+          return this.failed ? -1 : end;
         case S_DONE:
         case S_UPGRADED:
           return pos;
@@ -266,7 +266,7 @@ export class ResponseParser {
           if (this.state === S_DONE) return pos;
       }
     }
-    return this.state === S_ERROR ? -1 : pos;
+    return this.failed ? -1 : pos;
   }
 
   private fail(message: string): false {
@@ -469,7 +469,7 @@ export class ResponseParser {
         this.keepAlive = false;
         this.rawHead = head.subarray(headStart, headEnd);
         this.sink.onResponseHead(this);
-        return this.state === S_ERROR ? -1 : pos;
+        return this.failed ? -1 : pos;
       }
       if (status === 101) {
         this.fail('the upstream switched protocols without being asked to');
@@ -520,7 +520,7 @@ export class ResponseParser {
         break;
     }
     this.sink.onResponseHead(this);
-    return this.state === S_ERROR ? -1 : pos;
+    return this.failed ? -1 : pos;
   }
 
   /** The framing bytes of a chunked body: size lines, extensions, CRLFs and trailers. */

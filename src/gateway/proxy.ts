@@ -71,6 +71,7 @@ const FAILURES: Record<UpstreamFailureKind, [number, string]> = {
   unreachable: [502, 'upstream_unreachable'],
   bad_response: [502, 'upstream_unreachable'],
   egress_denied: [502, 'egress_denied'],
+  invalid_request: [400, 'invalid_request'],
 };
 
 const EMPTY = Buffer.alloc(0);
@@ -421,6 +422,7 @@ class Exchange {
   private upstreamHeaders(route: CompiledRoute, body: IncomingMessage | Buffer | null): string[] {
     const raw = this.req.rawHeaders;
     const names = this.names;
+    // A replaced body (injectBody) has a new length: the upstream leg frames it (and any body) itself.
     const replaced = body !== null && body !== this.req;
     const out: string[] = [];
     const connectionNames = this.connectionNames;
@@ -433,8 +435,6 @@ class Exchange {
     }
     const inject = route.injectHeaders;
     for (let i = 0; i < inject.length; i++) out.push(inject[i]!);
-    if (replaced) out.push('content-length', String((body as Buffer).length));
-    else if (body === null && this.chunked) out.push('content-length', '0');
     this.pushForwarded(out);
     out.push('x-request-id', this.requestId);
     return out;
@@ -499,7 +499,9 @@ class Exchange {
         ? `the upstream of route ${route.key} did not answer within ${route.timeoutMs} ms`
         : failure.kind === 'egress_denied'
           ? `the upstream of route ${route.key} is refused by the egress policy of ${this.served!.environment.slug}: ${failure.message}`
-          : `the upstream of route ${route.key} could not be reached: ${failure.message}`;
+          : failure.kind === 'invalid_request'
+            ? `the request cannot be sent upstream: ${failure.message}`
+            : `the upstream of route ${route.key} could not be reached: ${failure.message}`;
     this.answer(status, code, message, details, null, outcome);
   }
 

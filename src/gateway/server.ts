@@ -15,7 +15,7 @@ import { compileRouteLimiter } from './limits.js';
 import { UpstreamPools, type PoolFactory } from './pools.js';
 import { GatewayHandler } from './proxy.js';
 import { compileSplit } from './splits.js';
-import { createUpstreamPool, parseUpstreamUrl } from './provisional-upstream.js';
+import { createUpstreamPool, parseUpstreamUrl } from './upstream.js';
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 /** Like Fastify's: longer than the 60 s idle timeout of common load balancers, so they close first. */

@@ -144,6 +144,19 @@ describe('response parser', () => {
     expect(parser.keepAlive).toBe(false);
   });
 
+  it.each([
+    ['timeout=5', 5000],
+    ['timeout=5, max=1000', 5000],
+    ['max=10, Timeout = 7', 7000],
+    ['max=10', -1],
+    ['timeout=x', -1],
+  ])('reads the idle time from Keep-Alive: %s', (value, ms) => {
+    const parser = new ResponseParser({ onResponseHead() {}, onResponseBody() {} });
+    parser.reset(false, false);
+    parser.execute(Buffer.from(`HTTP/1.1 200 OK\r\nKeep-Alive: ${value}\r\nContent-Length: 0\r\n\r\n`));
+    expect(parser.keepAliveTimeoutMs).toBe(ms);
+  });
+
   it('keeps headers named like Object.prototype members as ordinary headers', () => {
     const r = parse('HTTP/1.1 200 OK\r\n__proto__: a\r\nconstructor: b\r\ntoString: c\r\nContent-Length: 0\r\n\r\n');
     expect(r.headers).toEqual(['__proto__', 'a', 'constructor', 'b', 'toString', 'c', 'Content-Length', '0']);

@@ -63,6 +63,8 @@ for (let c = 0; c < 6; c++) {
 const CONTENT_LENGTH = Buffer.from('content-length', 'latin1');
 const TRANSFER_ENCODING = Buffer.from('transfer-encoding', 'latin1');
 const CONNECTION = Buffer.from('connection', 'latin1');
+const KEEP_ALIVE = Buffer.from('keep-alive', 'latin1');
+const KEEP_ALIVE_TIMEOUT = /(?:^|[,;\s])timeout\s*=\s*(\d{1,9})/i;
 const HTTP_1 = Buffer.from('HTTP/1.', 'latin1');
 
 /** Whether buf[start, start + lower.length) is `lower` ignoring ASCII case (buf holds tchars only). */
@@ -146,6 +148,8 @@ export class ResponseParser {
   contentLengthCanonical = true;
   /** Whether the connection may carry another exchange after this response (its framing and Connection allow it). */
   keepAlive = true;
+  /** The idle time the upstream announced in `Keep-Alive: timeout=…`, in ms; -1 when none. */
+  keepAliveTimeoutMs = -1;
   /** The bytes of the head (for a 101, which is relayed as is); a view, valid until the next `reset`. */
   rawHead: Buffer | null = null;
   /** Bytes given to `execute` since `reset`. */
@@ -286,6 +290,7 @@ export class ResponseParser {
     this.contentLength = -1;
     this.contentLengthCanonical = true;
     this.keepAlive = true;
+    this.keepAliveTimeoutMs = -1;
     this.rawHead = null;
     this.headParts.length = 0;
     this.headBytes = 0;
@@ -406,6 +411,7 @@ export class ResponseParser {
         break;
       case 10:
         if (equalsLower(buf, start, CONNECTION)) this.connectionField(value);
+        else if (equalsLower(buf, start, KEEP_ALIVE)) this.keepAliveField(value);
         break;
     }
     return true;
@@ -449,6 +455,12 @@ export class ResponseParser {
     // A field without any coding is not a framing anyone agrees on.
     if (codings === 0) this.transferEncoding += 2;
     return true;
+  }
+
+  /** `Keep-Alive: timeout=5` (RFC 2068 §19.7.1): how long the upstream keeps an idle connection. */
+  private keepAliveField(value: string): void {
+    const match = KEEP_ALIVE_TIMEOUT.exec(value);
+    if (match !== null) this.keepAliveTimeoutMs = Number(match[1]) * 1000;
   }
 
   private connectionField(value: string): void {

@@ -342,6 +342,7 @@ describe('parseUpstreamUrl', () => {
     ['http://[::1]:8080/base', { protocol: 'http:', hostname: '::1', port: 8080, hostHeader: '[::1]:8080', basePath: '/base' }],
     ['https://[2001:db8::1]', { protocol: 'https:', hostname: '2001:db8::1', port: 443, hostHeader: '[2001:db8::1]', basePath: '' }],
     ['https://example.com:443/a/b', { protocol: 'https:', hostname: 'example.com', port: 443, hostHeader: 'example.com', basePath: '/a/b' }],
+    ['http://example.com//api//', { protocol: 'http:', hostname: 'example.com', port: 80, hostHeader: 'example.com', basePath: '//api' }],
     ['HTTP://Example.COM:80', { protocol: 'http:', hostname: 'example.com', port: 80, hostHeader: 'example.com', basePath: '' }],
   ])('parses %s', (url, expected) => {
     expect(parseUpstreamUrl(url)).toEqual(expected);
@@ -572,6 +573,16 @@ describe('forward: connections', () => {
     await until(() => up.stats.closed === 1, 'the idle connection to close', 2000);
     await get(`${url}/`);
     expect(up.stats.connections).toBe(2);
+  });
+
+  it('closes an idle connection a second before the Keep-Alive timeout the upstream announced', async () => {
+    const up = await rawUpstream((_req, socket) => socket.write('HTTP/1.1 200 OK\r\nKeep-Alive: timeout=3\r\nContent-Length: 2\r\n\r\nok'));
+    const { url } = await front(pool(up.target));
+    await get(`${url}/`);
+    const idle = Date.now();
+    await until(() => up.stats.closed === 1, 'the idle connection to close', 4000);
+    expect(Date.now() - idle).toBeGreaterThanOrEqual(1900);
+    expect(Date.now() - idle).toBeLessThan(2900);
   });
 
   it('close() closes idle connections at once and busy ones after their exchange', async () => {

@@ -565,6 +565,29 @@ describe('forward: connections', () => {
     expect(up.stats.connections).toBe(2);
   });
 
+  it('drops a queued request whose client went away, and serves the next one', async () => {
+    let release: (() => void) | null = null;
+    const up = await rawUpstream((req, socket) => {
+      const answer = () => socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${req.path.length}\r\n\r\n${req.path}`);
+      if (req.path === '/hold') release = answer;
+      else answer();
+    });
+    const { url, port, outcomes } = await front(pool(up.target, { maxConnections: 1 }));
+    const held = get(`${url}/hold`);
+    await until(() => release !== null, 'the first request upstream');
+    const gone = connect(port, '127.0.0.1');
+    gone.write('GET /gone HTTP/1.1\r\nHost: x\r\n\r\n');
+    const next = get(`${url}/next`);
+    await sleep(50);
+    gone.destroy();
+    await until(() => outcomes.length === 1, 'the abandoned request to end');
+    expect(outcomes[0]).toMatchObject({ status: 0, clientAborted: true });
+    release!();
+    expect((await held).body.toString()).toBe('/hold');
+    expect((await next).body.toString()).toBe('/next');
+    expect(up.stats.requests).toBe(2);
+  });
+
   it('closes a connection idle for longer than keepAliveMs', async () => {
     const up = await httpUpstream((_req, res) => res.end('ok'));
     const { url } = await front(pool(up.target, { keepAliveMs: 100 }));

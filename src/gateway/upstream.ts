@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import type { Admit, ForwardOutcome, ForwardRequest, UpstreamFailureKind, UpstreamPool, UpstreamTarget } from './contract.js';
-import { BODY_CHUNKED, BODY_LENGTH, DEFAULT_MAX_HEADER_BYTES, isHopByHop, ResponseParser, type ResponseSink } from './http1.js';
+import { BODY_CHUNKED, DEFAULT_MAX_HEADER_BYTES, isHopByHop, ResponseParser, type ResponseSink } from './http1.js';
 
 export { HOP_BY_HOP } from './http1.js';
 
@@ -66,8 +66,8 @@ class InvalidRequest extends Error {}
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** What Node's own client and server refuse in a header value: control bytes but HTAB, and anything over 0xFF. */
 const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
-/** What Node's client refuses in a request-target. */
-const INVALID_TARGET = /[^\x21-\xff]/;
+/** Bytes that cannot be in a request-target: space, control bytes, DEL, anything over 0xFF. */
+const INVALID_TARGET = /[^\x21-\x7e\x80-\xff]/;
 const DIGITS = /^\d{1,15}$/;
 
 // How the request body is written.

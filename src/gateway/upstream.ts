@@ -454,7 +454,7 @@ class Connection implements ResponseSink {
       if (parser.reason === '') res.writeHead(parser.statusCode, headers);
       else res.writeHead(parser.statusCode, parser.reason, headers);
     } catch (error) {
-      parser.abort(`its head cannot be relayed (${(error as Error).message})`);
+      parser.abort(`a head that cannot be relayed (${(error as Error).message})`);
       return;
     }
     ex.headersSent = true;
@@ -538,7 +538,7 @@ class Connection implements ResponseSink {
       return;
     }
     if (this.parser.finish()) this.complete(ex, false);
-    else this.broken(ex, `the upstream ${this.pool.target.hostHeader} closed the connection: ${this.parser.error}`);
+    else this.broken(ex, `the upstream ${this.pool.target.hostHeader} ${this.parser.error}`);
   };
 
   private readonly onError = (error: Error): void => {

@@ -22,7 +22,7 @@ export interface PoolOptions {
   maxConnections?: number;
   /** How long an idle connection is kept. Default 30 s. */
   keepAliveMs?: number;
-  /** How long a connection (with its TLS handshake) may take. Default 10 s. */
+  /** How long a new connection may take: the egress check (and its name resolution), TCP, TLS. Default 10 s. */
   connectTimeoutMs?: number;
   /** The largest response head (and trailer section) accepted. Default 64 KiB. */
   maxResponseHeaderBytes?: number;
@@ -280,6 +280,8 @@ class Connection implements ResponseSink {
     this.parser = new ResponseParser(this, pool.maxResponseHeaderBytes);
     pool.connections.add(this);
     if (reserved !== null) reserved.connection = this;
+    // The egress check (with its name resolution), the TCP connection and the TLS handshake.
+    this.connectTimer = setTimeout(this.onConnectTimeout, pool.connectTimeoutMs);
     let admitted: Promise<string>;
     try {
       admitted = pool.admit(pool.target.hostname, pool.target.port);
@@ -313,7 +315,6 @@ class Connection implements ResponseSink {
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
     socket.on('drain', this.onDrain);
-    this.connectTimer = setTimeout(this.onConnectTimeout, this.pool.connectTimeoutMs);
   };
 
   private readonly onRefused = (error: Error): void => {
@@ -697,7 +698,7 @@ class Pool implements UpstreamPool {
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.maxResponseHeaderBytes = options.maxResponseHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
     this.ca = options.ca;
-    this.idleTick = Math.max(5, Math.min(1000, Math.ceil(this.keepAliveMs / 4)));
+    this.idleTick = Math.max(5, Math.min(1000, Math.ceil(this.keepAliveMs / 8)));
   }
 
   forward(request: ForwardRequest, res: ServerResponse, extraHeaders: string[] | null, done: (outcome: ForwardOutcome) => void): void {
@@ -772,7 +773,7 @@ class Pool implements UpstreamPool {
     }
     const keep = connection.rest(performance.now());
     this.idle.push(connection);
-    this.schedule(Math.max(5, Math.min(this.idleTick, Math.ceil(keep / 4))));
+    this.schedule(Math.max(5, Math.min(this.idleTick, Math.ceil(keep / 8))));
   }
 
   /** Sends `ex` again on a connection of its own (it replaces the one that just broke). */

@@ -115,15 +115,21 @@ function isFramingOrHost(name: string): boolean {
   }
 }
 
-/** How an exchange writes `body`, and its length when known. */
-function sendMode(body: IncomingMessage | Buffer | null): [SendMode, number] {
-  if (body === null) return [SEND_NONE, 0];
-  if (Buffer.isBuffer(body)) return [SEND_BUFFER, body.length];
-  const length = body.headers['content-length'];
-  if (body.headers['transfer-encoding'] !== undefined) return [SEND_CHUNKED, 0];
-  if (length === undefined) return [SEND_NONE, 0];
+/** How an exchange writes `body`. */
+function sendMode(body: IncomingMessage | Buffer | null): SendMode {
+  if (body === null) return SEND_NONE;
+  if (Buffer.isBuffer(body)) return SEND_BUFFER;
+  if (body.headers['transfer-encoding'] !== undefined) return SEND_CHUNKED;
+  return body.headers['content-length'] === undefined ? SEND_NONE : SEND_LENGTH;
+}
+
+/** The length sent for a body written with `mode` (Content-Length), 0 for the others. */
+function sendLength(body: IncomingMessage | Buffer | null, mode: SendMode): number {
+  if (mode === SEND_BUFFER) return (body as Buffer).length;
+  if (mode !== SEND_LENGTH) return 0;
+  const length = (body as IncomingMessage).headers['content-length']!;
   if (!DIGITS.test(length)) throw new InvalidRequest('the request has an invalid Content-Length');
-  return [SEND_LENGTH, Number(length)];
+  return Number(length);
 }
 
 /** The upstream's response headers for the client: hop-by-hop ones and those named in Connection dropped. */
@@ -721,7 +727,8 @@ class Pool implements UpstreamPool {
   private exchange(request: ForwardRequest, upgrade: boolean, done: (outcome: ForwardOutcome) => void): Exchange | null {
     try {
       // An upgrade request has no body: what follows its head belongs to the upgraded protocol.
-      const [mode, length]: [SendMode, number] = upgrade ? [SEND_NONE, 0] : sendMode(request.body);
+      const mode = upgrade ? SEND_NONE : sendMode(request.body);
+      const length = sendLength(request.body, mode);
       // A zero Content-Length is nothing to stream: sent like an empty buffer, it can be retried.
       const body = mode === SEND_LENGTH && length === 0 ? EMPTY : request.body;
       const send: SendMode = body === EMPTY ? SEND_BUFFER : mode;

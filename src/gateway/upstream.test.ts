@@ -342,6 +342,7 @@ describe('parseUpstreamUrl', () => {
     ['http://[::1]:8080/base', { protocol: 'http:', hostname: '::1', port: 8080, hostHeader: '[::1]:8080', basePath: '/base' }],
     ['https://[2001:db8::1]', { protocol: 'https:', hostname: '2001:db8::1', port: 443, hostHeader: '[2001:db8::1]', basePath: '' }],
     ['https://example.com:443/a/b', { protocol: 'https:', hostname: 'example.com', port: 443, hostHeader: 'example.com', basePath: '/a/b' }],
+    ['http://example.com//api//', { protocol: 'http:', hostname: 'example.com', port: 80, hostHeader: 'example.com', basePath: '//api' }],
     ['HTTP://Example.COM:80', { protocol: 'http:', hostname: 'example.com', port: 80, hostHeader: 'example.com', basePath: '' }],
   ])('parses %s', (url, expected) => {
     expect(parseUpstreamUrl(url)).toEqual(expected);
@@ -564,6 +565,29 @@ describe('forward: connections', () => {
     expect(up.stats.connections).toBe(2);
   });
 
+  it('drops a queued request whose client went away, and serves the next one', async () => {
+    let release: (() => void) | null = null;
+    const up = await rawUpstream((req, socket) => {
+      const answer = () => socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${req.path.length}\r\n\r\n${req.path}`);
+      if (req.path === '/hold') release = answer;
+      else answer();
+    });
+    const { url, port, outcomes } = await front(pool(up.target, { maxConnections: 1 }));
+    const held = get(`${url}/hold`);
+    await until(() => release !== null, 'the first request upstream');
+    const gone = connect(port, '127.0.0.1');
+    gone.write('GET /gone HTTP/1.1\r\nHost: x\r\n\r\n');
+    const next = get(`${url}/next`);
+    await sleep(50);
+    gone.destroy();
+    await until(() => outcomes.length === 1, 'the abandoned request to end');
+    expect(outcomes[0]).toMatchObject({ status: 0, clientAborted: true });
+    release!();
+    expect((await held).body.toString()).toBe('/hold');
+    expect((await next).body.toString()).toBe('/next');
+    expect(up.stats.requests).toBe(2);
+  });
+
   it('closes a connection idle for longer than keepAliveMs', async () => {
     const up = await httpUpstream((_req, res) => res.end('ok'));
     const { url } = await front(pool(up.target, { keepAliveMs: 100 }));
@@ -572,6 +596,16 @@ describe('forward: connections', () => {
     await until(() => up.stats.closed === 1, 'the idle connection to close', 2000);
     await get(`${url}/`);
     expect(up.stats.connections).toBe(2);
+  });
+
+  it('closes an idle connection a second before the Keep-Alive timeout the upstream announced', async () => {
+    const up = await rawUpstream((_req, socket) => socket.write('HTTP/1.1 200 OK\r\nKeep-Alive: timeout=3\r\nContent-Length: 2\r\n\r\nok'));
+    const { url } = await front(pool(up.target));
+    await get(`${url}/`);
+    const idle = Date.now();
+    await until(() => up.stats.closed === 1, 'the idle connection to close', 4000);
+    expect(Date.now() - idle).toBeGreaterThanOrEqual(1900);
+    expect(Date.now() - idle).toBeLessThan(2900);
   });
 
   it('close() closes idle connections at once and busy ones after their exchange', async () => {
@@ -713,6 +747,35 @@ describe('forward: failures', () => {
     expect((await get(`${url}/`)).body.toString()).toBe('first last');
   });
 
+  it('times out a request waiting in the queue for a connection', async () => {
+    const up = await rawUpstream(() => {});
+    const { url, outcomes } = await front(pool(up.target, { maxConnections: 1 }), { timeoutMs: 250 });
+    const [first, second] = await Promise.all([get(`${url}/a`), get(`${url}/b`)]);
+    expect([first.status, second.status]).toEqual([504, 504]);
+    expect(outcomes.map((o) => o.failure!.message).sort()).toEqual([expect.stringMatching(/no connection .* was free within 250 ms/), expect.stringMatching(/sent no response head within 250 ms/)]);
+    expect(up.stats.connections).toBe(1);
+  });
+
+  it('gives up on a connection (here a TLS handshake) that takes longer than connectTimeoutMs', async () => {
+    // A TCP server that accepts and never speaks TLS.
+    const up = await rawUpstream(() => {});
+    const { url, outcomes } = await front(pool(parseUpstreamUrl(`https://127.0.0.1:${up.port}`), { connectTimeoutMs: 200 }));
+    const started = Date.now();
+    expect((await get(`${url}/`)).status).toBe(502);
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(outcomes[0]!.failure).toMatchObject({ kind: 'unreachable', message: expect.stringMatching(/within 200 ms/) });
+    await until(() => up.stats.closed === 1, 'the connection to close');
+  });
+
+  it('gives up on an egress check that does not answer within connectTimeoutMs', async () => {
+    const up = await httpUpstream((_req, res) => res.end('never'));
+    const admit: Admit = () => new Promise(() => {});
+    const { url, outcomes } = await front(pool(up.target, { admit, connectTimeoutMs: 150 }));
+    expect((await get(`${url}/`)).status).toBe(502);
+    expect(outcomes[0]!.failure).toMatchObject({ kind: 'unreachable', message: expect.stringMatching(/within 150 ms/) });
+    expect(up.stats.connections).toBe(0);
+  });
+
   it('fails egress_denied with the policy message when admit refuses, without connecting', async () => {
     const up = await httpUpstream((_req, res) => res.end('never'));
     let asked = 0;
@@ -817,9 +880,10 @@ describe('forward: streaming', () => {
       });
       req.on('end', () => res.end(String(length)));
     });
-    // Shorter than the upload: the clock restarts with every piece the upstream takes.
-    const { url } = await front(pool(up.target), { timeoutMs: 300 });
+    // Shorter than the upload (100 pauses of 10 ms alone): the clock restarts with every piece the upstream takes.
+    const { url } = await front(pool(up.target), { timeoutMs: 800 });
     let answer = '';
+    const started = Date.now();
     const growth = await peakGrowth(async () => {
       const body = Readable.from(
         (function* () {
@@ -829,6 +893,7 @@ describe('forward: streaming', () => {
       answer = (await get(`${url}/upload`, { method: 'POST', body })).body.toString();
     });
     expect(answer).toBe(String(block.length * blocks));
+    expect(Date.now() - started).toBeGreaterThan(800);
     expect(growth).toBeLessThan(8 * 1024 * 1024);
   }, 40_000);
 
@@ -851,6 +916,21 @@ describe('forward: streaming', () => {
     await until(() => outcomes.length === 1, 'the outcome');
     expect(outcomes[0]).toMatchObject({ status: 200, failure: null, headersSent: true, clientAborted: true });
     await until(() => up.sockets.size === 0, 'no upstream socket left');
+  });
+
+  it('closes the upstream connection when the client goes away in the middle of its request body', async () => {
+    const up = await httpUpstream((req, res) => {
+      req.resume();
+      req.on('end', () => res.end('complete'));
+    });
+    const { port, outcomes } = await front(pool(up.target));
+    const socket = connect(port, '127.0.0.1');
+    socket.write(`POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n${'x'.repeat(1000)}`);
+    await until(() => up.stats.connections === 1, 'the upstream connection');
+    socket.destroy();
+    await until(() => outcomes.length === 1, 'the outcome');
+    expect(outcomes[0]).toMatchObject({ status: 0, failure: null, clientAborted: true });
+    await until(() => up.sockets.size === 0, 'the upstream connection to close');
   });
 
   it('closes the upstream connection when the client goes away before the head', async () => {

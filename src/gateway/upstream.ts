@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import type { Admit, ForwardOutcome, ForwardRequest, UpstreamFailureKind, UpstreamPool, UpstreamTarget } from './contract.js';
-import { BODY_CHUNKED, BODY_LENGTH, DEFAULT_MAX_HEADER_BYTES, isHopByHop, ResponseParser, type ResponseSink } from './http1.js';
+import { BODY_CHUNKED, DEFAULT_MAX_HEADER_BYTES, isHopByHop, ResponseParser, type ResponseSink } from './http1.js';
 
 export { HOP_BY_HOP } from './http1.js';
 
@@ -22,7 +22,7 @@ export interface PoolOptions {
   maxConnections?: number;
   /** How long an idle connection is kept. Default 30 s. */
   keepAliveMs?: number;
-  /** How long a connection (with its TLS handshake) may take. Default 10 s. */
+  /** How long a new connection may take: the egress check (and its name resolution), TCP, TLS. Default 10 s. */
   connectTimeoutMs?: number;
   /** The largest response head (and trailer section) accepted. Default 64 KiB. */
   maxResponseHeaderBytes?: number;
@@ -49,7 +49,7 @@ export function parseUpstreamUrl(url: string): UpstreamTarget {
   const hostname = bracketed ? parsed.hostname.slice(1, -1) : parsed.hostname;
   if (hostname === '') throw new Error(`the upstream URL ${JSON.stringify(url)} has no host`);
   const port = parsed.port === '' ? (parsed.protocol === 'https:' ? 443 : 80) : Number(parsed.port);
-  const basePath = parsed.pathname.endsWith('/') ? parsed.pathname.slice(0, -1) : parsed.pathname;
+  const basePath = parsed.pathname.replace(/\/+$/, '');
   // URL.host omits the scheme's default port and keeps an IPv6 address in brackets.
   return { protocol: parsed.protocol, hostname, port, hostHeader: parsed.host, basePath };
 }
@@ -66,8 +66,8 @@ class InvalidRequest extends Error {}
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** What Node's own client and server refuse in a header value: control bytes but HTAB, and anything over 0xFF. */
 const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
-/** What Node's client refuses in a request-target. */
-const INVALID_TARGET = /[^\x21-\xff]/;
+/** Bytes that cannot be in a request-target: space, control bytes, DEL, anything over 0xFF. */
+const INVALID_TARGET = /[^\x21-\x7e\x80-\xff]/;
 const DIGITS = /^\d{1,15}$/;
 
 // How the request body is written.
@@ -115,15 +115,21 @@ function isFramingOrHost(name: string): boolean {
   }
 }
 
-/** How an exchange writes `body`, and its length when known. */
-function sendMode(body: IncomingMessage | Buffer | null): [SendMode, number] {
-  if (body === null) return [SEND_NONE, 0];
-  if (Buffer.isBuffer(body)) return [SEND_BUFFER, body.length];
-  const length = body.headers['content-length'];
-  if (body.headers['transfer-encoding'] !== undefined) return [SEND_CHUNKED, 0];
-  if (length === undefined) return [SEND_NONE, 0];
+/** How an exchange writes `body`. */
+function sendMode(body: IncomingMessage | Buffer | null): SendMode {
+  if (body === null) return SEND_NONE;
+  if (Buffer.isBuffer(body)) return SEND_BUFFER;
+  if (body.headers['transfer-encoding'] !== undefined) return SEND_CHUNKED;
+  return body.headers['content-length'] === undefined ? SEND_NONE : SEND_LENGTH;
+}
+
+/** The length sent for a body written with `mode` (Content-Length), 0 for the others. */
+function sendLength(body: IncomingMessage | Buffer | null, mode: SendMode): number {
+  if (mode === SEND_BUFFER) return (body as Buffer).length;
+  if (mode !== SEND_LENGTH) return 0;
+  const length = (body as IncomingMessage).headers['content-length']!;
   if (!DIGITS.test(length)) throw new InvalidRequest('the request has an invalid Content-Length');
-  return [SEND_LENGTH, Number(length)];
+  return Number(length);
 }
 
 /** The upstream's response headers for the client: hop-by-hop ones and those named in Connection dropped. */
@@ -268,7 +274,7 @@ class Connection implements ResponseSink {
   exchange: Exchange | null = null;
   /** Served or waited in the pool before: a close before any response byte may be the keep-alive race. */
   reused = false;
-  idleSince = 0;
+  idleUntil = 0;
   private readonly parser: ResponseParser;
   private connectTimer: NodeJS.Timeout | null = null;
 
@@ -280,6 +286,8 @@ class Connection implements ResponseSink {
     this.parser = new ResponseParser(this, pool.maxResponseHeaderBytes);
     pool.connections.add(this);
     if (reserved !== null) reserved.connection = this;
+    // The egress check (with its name resolution), the TCP connection and the TLS handshake.
+    this.connectTimer = setTimeout(this.onConnectTimeout, pool.connectTimeoutMs);
     let admitted: Promise<string>;
     try {
       admitted = pool.admit(pool.target.hostname, pool.target.port);
@@ -313,7 +321,6 @@ class Connection implements ResponseSink {
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
     socket.on('drain', this.onDrain);
-    this.connectTimer = setTimeout(this.onConnectTimeout, this.pool.connectTimeoutMs);
   };
 
   private readonly onRefused = (error: Error): void => {
@@ -356,6 +363,8 @@ class Connection implements ResponseSink {
     this.exchange = ex;
     ex.connection = this;
     this.parser.reset(ex.isHead, ex.upgrade);
+    // Paused when the previous client was slower than the upstream.
+    if (socket.isPaused()) socket.resume();
     if (ex.mode === SEND_BUFFER && (ex.body as Buffer).length > 0) {
       socket.cork();
       socket.write(ex.head, 'latin1');
@@ -452,7 +461,7 @@ class Connection implements ResponseSink {
       if (parser.reason === '') res.writeHead(parser.statusCode, headers);
       else res.writeHead(parser.statusCode, parser.reason, headers);
     } catch (error) {
-      parser.abort(`its head cannot be relayed (${(error as Error).message})`);
+      parser.abort(`a head that cannot be relayed (${(error as Error).message})`);
       return;
     }
     ex.headersSent = true;
@@ -536,7 +545,7 @@ class Connection implements ResponseSink {
       return;
     }
     if (this.parser.finish()) this.complete(ex, false);
-    else this.broken(ex, `the upstream ${this.pool.target.hostHeader} closed the connection: ${this.parser.error}`);
+    else this.broken(ex, `the upstream ${this.pool.target.hostHeader} ${this.parser.error}`);
   };
 
   private readonly onError = (error: Error): void => {
@@ -576,10 +585,12 @@ class Connection implements ResponseSink {
 
   /** `ex` waited too long for a response head. */
   timedOut(ex: Exchange): void {
+    const connecting = this.state === CONNECTING;
     if (this.reserved === ex) this.reserved = null;
     if (this.exchange === ex) this.exchange = null;
     this.close();
-    ex.end({ kind: 'timeout', message: `the upstream ${this.pool.target.hostHeader} sent no response head within ${ex.timeoutMs} ms` });
+    const host = this.pool.target.hostHeader;
+    ex.end({ kind: 'timeout', message: connecting ? `no connection to the upstream ${host} within ${ex.timeoutMs} ms` : `the upstream ${host} sent no response head within ${ex.timeoutMs} ms` });
   }
 
   /** The exchange for which this connection is busy or being opened. */
@@ -634,12 +645,17 @@ class Connection implements ResponseSink {
     if (!wasTunnel) this.pool.removed(this, pump);
   }
 
-  /** Returns to the pool as idle. */
-  rest(now: number): void {
+  /** Returns to the pool as idle, until `now` + keepAliveMs (or sooner, as the upstream announced). */
+  rest(now: number): number {
     this.state = IDLE;
-    this.idleSince = now;
+    const announced = this.parser.keepAliveTimeoutMs;
+    // A second before the upstream's own limit, so it is not the upstream that closes a connection as it is reused.
+    const keep = announced < 0 ? this.pool.keepAliveMs : Math.min(this.pool.keepAliveMs, announced > 2000 ? announced - 1000 : announced / 2);
+    this.idleUntil = now + keep;
+    // Read on while idle: a close (or stray bytes) is noticed at once.
     const socket = this.socket!;
     if (socket.isPaused()) socket.resume();
+    return keep;
   }
 
   get usable(): boolean {
@@ -688,7 +704,7 @@ class Pool implements UpstreamPool {
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.maxResponseHeaderBytes = options.maxResponseHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
     this.ca = options.ca;
-    this.idleTick = Math.max(5, Math.min(1000, Math.ceil(this.keepAliveMs / 4)));
+    this.idleTick = Math.max(5, Math.min(1000, Math.ceil(this.keepAliveMs / 8)));
   }
 
   forward(request: ForwardRequest, res: ServerResponse, extraHeaders: string[] | null, done: (outcome: ForwardOutcome) => void): void {
@@ -711,7 +727,8 @@ class Pool implements UpstreamPool {
   private exchange(request: ForwardRequest, upgrade: boolean, done: (outcome: ForwardOutcome) => void): Exchange | null {
     try {
       // An upgrade request has no body: what follows its head belongs to the upgraded protocol.
-      const [mode, length]: [SendMode, number] = upgrade ? [SEND_NONE, 0] : sendMode(request.body);
+      const mode = upgrade ? SEND_NONE : sendMode(request.body);
+      const length = sendLength(request.body, mode);
       // A zero Content-Length is nothing to stream: sent like an empty buffer, it can be retried.
       const body = mode === SEND_LENGTH && length === 0 ? EMPTY : request.body;
       const send: SendMode = body === EMPTY ? SEND_BUFFER : mode;
@@ -754,7 +771,6 @@ class Pool implements UpstreamPool {
     connection.reused = true;
     const next = this.nextQueued();
     if (next !== null) {
-      connection.rest(0);
       connection.start(next);
       return;
     }
@@ -762,10 +778,9 @@ class Pool implements UpstreamPool {
       connection.close();
       return;
     }
-    const now = performance.now();
-    connection.rest(now);
+    const keep = connection.rest(performance.now());
     this.idle.push(connection);
-    this.schedule(this.idleTick);
+    this.schedule(Math.max(5, Math.min(this.idleTick, Math.ceil(keep / 8))));
   }
 
   /** Sends `ex` again on a connection of its own (it replaces the one that just broke). */
@@ -852,10 +867,7 @@ class Pool implements UpstreamPool {
     this.timerMs = Infinity;
     const now = performance.now();
     if (this.waiting > 0) {
-      for (const connection of this.connections) {
-        const ex = connection.pending;
-        if (ex !== null && !ex.finished && !ex.answered && ex.deadline <= now) connection.timedOut(ex);
-      }
+      // The queue first: a connection closed below must not be handed a request already late.
       for (let i = this.queueHead; i < this.queue.length; i++) {
         const ex = this.queue[i];
         if (ex != null && !ex.finished && ex.deadline <= now) {
@@ -863,8 +875,15 @@ class Pool implements UpstreamPool {
           ex.end({ kind: 'timeout', message: `no connection to the upstream ${this.target.hostHeader} was free within ${ex.timeoutMs} ms` });
         }
       }
+      for (const connection of this.connections) {
+        const ex = connection.pending;
+        if (ex !== null && !ex.finished && !ex.answered && ex.deadline <= now) connection.timedOut(ex);
+      }
     }
-    while (this.idle.length > 0 && now - this.idle[0]!.idleSince >= this.keepAliveMs) this.idle[0]!.close();
+    for (let i = this.idle.length - 1; i >= 0; i--) {
+      const connection = this.idle[i];
+      if (connection !== undefined && connection.idleUntil <= now) connection.close();
+    }
     if (this.waiting > 0) this.schedule(this.headTick);
     else if (this.idle.length > 0) this.schedule(this.idleTick);
   };

@@ -2,10 +2,8 @@
 // slug, id or default without waiting once known, rebuilt when the change feed reports what
 // alters them, swapped whole so a request reads one complete table.
 import type { FastifyBaseLogger } from 'fastify';
-import { canonicalJson } from '../domain/canonical.js';
 import { defaultEnvironment, type Environment } from '../domain/environments/chain.js';
 import { mergeOverride } from '../domain/overrides/merge.js';
-import { resourceId } from '../domain/releases/snapshot.js';
 import type { RouteContent } from '../domain/resources/kinds.js';
 import { resolveResource } from '../domain/resolution/resolve.js';
 import { contentReferences } from '../domain/templates/template.js';
@@ -31,7 +29,10 @@ export interface TableFactory {
   pools: UpstreamPools;
   /** The parts that do not depend on the environment. */
   parts: Omit<TableParts, 'limiter' | 'pool'>;
-  /** Makes a route's limiter (its counters are named by environment and route). */
+  /**
+   * Makes a route's limiter; its counters are named by environment and route, so a rebuild that
+   * leaves a route's limits as they were keeps counting on them (src/gateway/limits.ts).
+   */
   limiter(environment: Environment, route: string, spec: NonNullable<RouteContent['rateLimit']>): RouteLimiter;
 }
 
@@ -43,7 +44,6 @@ export class ServedEnvironment {
   private builtAt = -1;
   private building: Promise<RouteTable> | null = null;
   private retryAfter = 0;
-  private limiters = new Map<string, RouteLimiter>();
   /** Set when the environment is gone: its table is released. */
   removed = false;
 
@@ -76,7 +76,7 @@ export class ServedEnvironment {
     try {
       for (;;) {
         const generation = this.generation;
-        const { table, limiters } = await this.owner.buildTable(this.environment, this.limiters);
+        const table = await this.owner.buildTable(this.environment);
         if (this.removed) {
           this.owner.releaseTable(table);
           throw new Error('the environment was deleted');
@@ -87,7 +87,6 @@ export class ServedEnvironment {
           continue;
         }
         this.swap(table);
-        this.limiters = limiters;
         this.builtAt = generation;
         return table;
       }
@@ -272,8 +271,8 @@ export class Environments {
     for (const served of affected) served.invalidate();
   }
 
-  /** Builds a table of `environment` from its committed release, reusing `limiters` where the limits did not change. */
-  async buildTable(environment: Environment, limiters: Map<string, RouteLimiter>): Promise<{ table: RouteTable; limiters: Map<string, RouteLimiter> }> {
+  /** Builds a table of `environment` from its committed release. */
+  async buildTable(environment: Environment): Promise<RouteTable> {
     const { runtime, deps, factory } = this.options;
     const state = await runtime.resolver.environment(environment.workspaceId, environment.id);
     if (!state) throw new Error(`environment ${environment.slug} no longer exists`);
@@ -311,18 +310,13 @@ export class Environments {
     }
     // Secrets are decrypted only when a route names one.
     const scope = await view.scope(secrets);
-    const next = new Map<string, RouteLimiter>();
-    const limiter = (route: string, spec: NonNullable<RouteContent['rateLimit']>): RouteLimiter => {
-      const id = `${resourceId('route', route)}\n${canonicalJson(spec)}`;
-      let made = next.get(id) ?? limiters.get(id);
-      made ??= factory.limiter(env, route, spec);
-      next.set(id, made);
-      return made;
-    };
     const pools = factory.pools;
-    const table = compileTable({ environment: env, routes, scope, egress }, { ...factory.parts, limiter, pool: (e, target) => pools.get(e, target) });
+    const table = compileTable(
+      { environment: env, routes, scope, egress },
+      { ...factory.parts, limiter: (route, spec) => factory.limiter(env, route, spec), pool: (e, target) => pools.get(e, target) },
+    );
     pools.retain(table.pools);
-    return { table, limiters: next };
+    return table;
   }
 
   /** A table no longer serves: its pools are released once its last request ends. */

@@ -1,8 +1,10 @@
 // The gateway as a node runs it: started by `startServer` (its URL, off, a region), fed by the
 // change feed of another node on the same PostgreSQL, and in worker processes that share its port.
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { startServer, type RunningServer } from '../src/server.js';
@@ -168,6 +170,37 @@ describe.runIf(TEST_DB === 'postgres')('two nodes on one PostgreSQL', () => {
       await gateway.close();
       await b.close();
       await a.close();
+    }
+  });
+
+  it("with STAGELINE_REDIS_URL the nodes' gateways count a route's limit together", async () => {
+    const keyPrefix = `test-gw-core-${randomBytes(6).toString('hex')}`;
+    const limits = { redisUrl: 'redis://127.0.0.1:6379', keyPrefix };
+    // A database of its own: its first node gets the owner token.
+    const fresh = await createTestDatabase();
+    const a = await startHarness({ database: fresh, limits });
+    const b = await startHarness({ database: fresh, limits });
+    await Promise.all([a.runtime.limits.ready(), b.runtime.limits.ready()]);
+    const gateways = [await startTestGateway(a, { defaultEnvironment: 'development' }), await startTestGateway(b, { defaultEnvironment: 'development' })];
+    try {
+      await commitRoutes(a, { limited: { match: { pathPrefix: '/limited' }, upstream: { url: upstreamA.url }, rateLimit: { requests: 3, windowSec: 60, per: 'route' } } });
+      const statuses = [];
+      for (const gateway of [...gateways, ...gateways]) {
+        let res = await gatewayCall(gateway.url, { path: '/limited' });
+        // B may not have heard of the new route yet.
+        for (let i = 0; i < 50 && res.json?.error?.code === 'no_route'; i++) res = await gatewayCall(gateway.url, { path: '/limited' });
+        statuses.push(res.status);
+      }
+      expect(statuses).toEqual([200, 200, 200, 429]);
+    } finally {
+      for (const gateway of gateways) await gateway.close();
+      await b.close();
+      await a.close();
+      await fresh.drop();
+      const redis = new Redis('redis://127.0.0.1:6379');
+      const keys = await redis.keys(`${keyPrefix}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
     }
   });
 });

@@ -320,6 +320,7 @@ describe('what reaches the upstream', () => {
     ['a JSON string', '"x"', 400, 'invalid_body'],
     ['not JSON', '{"a":', 400, 'invalid_body'],
     ['a body over the limit', JSON.stringify({ pad: 'x'.repeat(1024 * 1024 + 10) }), 413, 'payload_too_large'],
+    ['a body nested too deeply to encode again', `{"a":${'['.repeat(400_000)}${']'.repeat(400_000)}}`, 400, 'invalid_body'],
   ])('refuses %s where the route injects into the body', async (_name, body, status, code) => {
     const before = a.requests.length;
     const res = await call({ method: 'POST', path: '/payments/c', headers: { 'content-type': 'application/json' }, body });

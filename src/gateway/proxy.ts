@@ -16,7 +16,7 @@ import { clientAddress, type AddressSet } from './clients.js';
 import type { ForwardOutcome, ForwardRequest, GatewayObserver, LimitDecision, UpstreamFailureKind } from './contract.js';
 import { UnknownWorkspace, type Environments, type ServedEnvironment } from './environments.js';
 import { forwardedPath, parseRequestTarget } from './paths.js';
-import { pickRoute, type CompiledRoute, type PrefixGroup, type Refusal, type RouteTable, type RouteTarget } from './table.js';
+import { pickRoute, refusal, type CompiledRoute, type PrefixGroup, type Refusal, type RouteTable, type RouteTarget } from './table.js';
 
 export interface HandlerOptions {
   environments: Environments;
@@ -75,12 +75,8 @@ const FAILURES: Record<UpstreamFailureKind, [number, string]> = {
 };
 
 const EMPTY = Buffer.alloc(0);
-const INVALID_PATH = makeAnswer(400, 'invalid_path', 'the request path is not valid: send an absolute path without escaped "/", "\\" or NUL');
-const UNAVAILABLE = makeAnswer(503, 'unavailable', 'the gateway cannot read its routes now; try again');
-
-function makeAnswer(status: number, code: string, message: string, details: unknown[] = []): Refusal {
-  return { status, code, message, body: JSON.stringify(errorBody(code, message, details)) };
-}
+const INVALID_PATH = refusal(400, 'invalid_path', 'the request path is not valid: send an absolute path without escaped "/", "\\" or NUL');
+const UNAVAILABLE = refusal(503, 'unavailable', 'the gateway cannot read its routes now; try again');
 
 /** The gateway's handler for one node: `handle` for requests, `upgrade` for Upgrade requests. */
 export class GatewayHandler {
@@ -197,6 +193,8 @@ class Exchange {
           this.upgradeHeader ??= value;
           break;
         case 'connection':
+          // The usual values name no header: no split.
+          if (value.length <= 10 && /^(?:keep-alive|close|upgrade)$/i.test(value)) break;
           for (const token of value.split(',')) {
             const listed = token.trim().toLowerCase();
             if (listed !== '' && listed !== 'close' && listed !== 'keep-alive' && listed !== 'upgrade') (this.connectionNames ??= new Set()).add(listed);
@@ -248,10 +246,12 @@ class Exchange {
     }
     const served = environments.byIdNow(principal.environmentId);
     if (served !== undefined) return this.withKeyEnvironment(served);
-    environments.byIdLoaded(principal.environmentId).then(
-      (found) => (found ? this.withKeyEnvironment(found) : this.answer(401, 'unauthenticated', 'the API key in x-stageline-key is not valid')),
-      (error) => this.failed(error),
-    );
+    environments.byIdLoaded(principal.environmentId).then((found) => {
+      if (found) return this.withKeyEnvironment(found);
+      // The key's environment is gone: every key of it is refused from now on, not only this one.
+      this.options.keys.forget(principal, 'environment');
+      this.answer(401, 'unauthenticated', 'the API key in x-stageline-key is not valid');
+    }, (error) => this.failed(error));
   }
 
   private withKeyEnvironment(served: ServedEnvironment) {
@@ -356,7 +356,9 @@ class Exchange {
     }
     if (target.refusal !== null) return this.refuse(target.refusal);
     if (this.socket !== null) return this.forwardUpgrade(route, target);
-    if (route.injectBody !== null && this.contentType !== undefined && JSON_TYPE.test(this.contentType)) return this.readJsonBody(route, target);
+    // A JSON request that has a body, even an empty one (Content-Length: 0), gets the route's fields.
+    const framed = this.chunked || this.contentLength !== undefined;
+    if (route.injectBody !== null && framed && this.contentType !== undefined && JSON_TYPE.test(this.contentType)) return this.readJsonBody(route, target);
     const hasBody = this.chunked || (this.contentLength !== undefined && this.contentLength !== '0');
     this.forward(route, target, hasBody ? this.req : null);
   }
@@ -419,7 +421,14 @@ class Exchange {
     const merged = body as Record<string, unknown>;
     // Defined, not assigned: `__proto__` in either is a field like any other.
     for (const [key, value] of Object.entries(route.injectBody!)) Object.defineProperty(merged, key, { value, enumerable: true, writable: true, configurable: true });
-    this.forward(route, target, Buffer.from(JSON.stringify(merged)));
+    // Encoded again (not spliced), so the upstream never sees a client's copy of an injected key.
+    let encoded: string;
+    try {
+      encoded = JSON.stringify(merged);
+    } catch {
+      return this.answer(400, 'invalid_body', `the request body nests too deeply for route ${route.key} to add its fields`, [{ route: route.key }]);
+    }
+    this.forward(route, target, Buffer.from(encoded));
   }
 
   // -------------------------------------------------------------------------------------------

@@ -136,6 +136,7 @@ export class Environments {
   private loading: Promise<void> | null = null;
   private loadedAt = 0;
   private failedAt = 0;
+  private failure: unknown = null;
   private stale = true;
   /** Bumped by every event that makes the directory stale. */
   private version = 0;
@@ -188,12 +189,18 @@ export class Environments {
   }
 
   /** Reads the environments again; when the database cannot answer, what was read last serves. */
-  private async refresh(): Promise<void> {
-    // After a failed read the last directory serves for a while before the next attempt.
-    if (this.loadedAt !== 0 && Date.now() - this.failedAt < BUILD_RETRY_MS) return;
+  async refresh(): Promise<void> {
+    // After a failed read the next attempt waits a while: the last directory serves meanwhile,
+    // or, before any read succeeded, requests get the same failure without asking the database.
+    if (this.failure !== null && Date.now() - this.failedAt < BUILD_RETRY_MS) {
+      if (this.loadedAt === 0) throw this.failure;
+      return;
+    }
     try {
       await this.load();
+      this.failure = null;
     } catch (error) {
+      this.failure = error;
       this.failedAt = Date.now();
       if (this.loadedAt === 0) throw error;
       this.logger?.warn({ err: error }, 'gateway: cannot read the environments; serving the ones read last');

@@ -222,7 +222,7 @@ class Exchange {
       if (cached !== undefined && environments.ready) return this.withPrincipal(cached);
       const waiting = cached !== undefined ? Promise.resolve(cached) : keys.authenticate(this.key, this.key);
       waiting.then(
-        (principal) => (environments.ready ? this.withPrincipal(principal) : environments.load().then(() => this.withPrincipal(principal), (error) => this.failed(error))),
+        (principal) => (environments.ready ? this.withPrincipal(principal) : environments.refresh().then(() => this.withPrincipal(principal), (error) => this.failed(error))),
         (error) => (error instanceof StagelineError && error.status === 401 ? this.answer(401, 'unauthenticated', `x-stageline-key: ${error.message}`) : this.failed(error)),
       );
       return;

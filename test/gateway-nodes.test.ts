@@ -1,9 +1,10 @@
 // The gateway as a node runs it: started by `startServer` (its URL, off, a region), fed by the
 // change feed of another node on the same PostgreSQL, and in worker processes that share its port.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
@@ -25,6 +26,7 @@ import {
 } from './support.js';
 
 const TOKEN = 'gateway-nodes-bootstrap-token-0123456789';
+const ROOT = resolve(import.meta.dirname, '..');
 
 let upstreamA: TestUpstream;
 let upstreamB: TestUpstream;
@@ -136,6 +138,90 @@ describe(`stageline server and its gateway on ${TEST_DB}`, () => {
       expect(running.workers!.pids()).not.toContain(victim);
     }, 20_000);
     await eventually(async () => expect((await processes('B')).size).toBe(2), 15_000);
+  }, 60_000);
+});
+
+describe('`stageline server` as a process', () => {
+  it('logs no secret or key while its gateway injects one, and --region limits what it serves', async () => {
+    const SECRET = 'sk_live_logs_9f8e7d6c5b4a3210';
+    const database = await createTestDatabase();
+    const dataDir = mkdtempSync(join(tmpdir(), 'stageline-gateway-logs-'));
+    const output: string[] = [];
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'server', '--region', 'eu-west'], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? '',
+        STAGELINE_PORT: '0',
+        STAGELINE_HOST: '127.0.0.1',
+        STAGELINE_LOG_LEVEL: 'debug',
+        STAGELINE_DATA_DIR: dataDir,
+        STAGELINE_DATABASE_URL: database.url,
+        STAGELINE_BOOTSTRAP_TOKEN: TOKEN,
+        STAGELINE_MASTER_KEY: TEST_MASTER_KEY,
+        STAGELINE_GATEWAY_DEFAULT_ENV: 'development',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    cleanups.push(async () => {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await new Promise((resolve) => child.once('exit', resolve));
+      }
+      await database.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    });
+    for (const stream of [child.stdout, child.stderr]) stream.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
+    const addressOf = (message: string) => {
+      for (const line of output.join('').split('\n')) {
+        if (!line.includes(message)) continue;
+        return (JSON.parse(line) as { address: string }).address;
+      }
+      throw new Error(`no "${message}" yet`);
+    };
+    let api = '';
+    let gatewayUrl = '';
+    await eventually(() => {
+      api = addressOf('"stageline is serving"');
+      gatewayUrl = addressOf('"stageline gateway is serving"');
+    }, 30_000);
+    const call = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${api}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${TOKEN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    const dev = `${WS}/environments/development`;
+    expect((await call('PUT', `${dev}/secrets/stripe_key`, { value: SECRET })).status).toBe(200);
+    const routes = {
+      pay: { match: { pathPrefix: '/pay' }, upstream: { url: upstreamA.url }, injectHeaders: { Authorization: 'Bearer {{ secrets.stripe_key }}' } },
+      broken: { match: { pathPrefix: '/broken' }, upstream: { url: upstreamA.url }, injectHeaders: { 'x-a': '{{ secrets.stripe_key }}', 'x-b': '{{ secrets.absent }}' } },
+      down: { match: { pathPrefix: '/down' }, upstream: { url: 'http://127.0.0.1:9' }, injectHeaders: { Authorization: 'Bearer {{ secrets.stripe_key }}' } },
+    };
+    for (const [key, content] of Object.entries(routes)) expect((await call('PUT', `${dev}/resources/route/${key}`, { content })).status).toBe(200);
+    expect((await call('POST', `${dev}/commits`, { message: 'routes' })).status).toBe(201);
+    const key = (await call('POST', `${dev}/api-keys`, { name: 'logs', kind: 'secret' })).body.key as string;
+
+    const before = upstreamA.requests.length;
+    expect((await gatewayCall(gatewayUrl, { path: '/pay', headers: { 'x-stageline-key': key } })).status).toBe(200);
+    expect(upstreamA.requests.length).toBe(before + 1);
+    expect(upstreamA.requests.at(-1)!.headers.authorization).toBe(`Bearer ${SECRET}`);
+    expect((await gatewayCall(gatewayUrl, { path: '/broken' })).json.error.code).toBe('route_invalid');
+    expect((await gatewayCall(gatewayUrl, { path: '/down' })).json.error.code).toBe('upstream_unreachable');
+    expect((await gatewayCall(gatewayUrl, { path: '/pay', headers: { 'x-stageline-key': `${key}x` } })).status).toBe(401);
+
+    // --region eu-west: an environment of another region is not served here.
+    expect((await call('PATCH', dev, { region: 'us-east' })).status).toBe(200);
+    await eventually(async () => expect((await gatewayCall(gatewayUrl, { path: '/pay' })).status).toBe(421));
+
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
+    const logs = output.join('');
+    expect(logs).toContain('route/broken');
+    expect(logs).not.toContain(SECRET);
+    expect(logs).not.toContain(key);
+    expect(logs).not.toContain(TOKEN);
   }, 60_000);
 });
 

@@ -174,6 +174,14 @@ describe('compiling a route', () => {
     expect(pools.map((p) => p.hostname)).toEqual(['other.example']);
   });
 
+  it('answers 502 route_invalid for a route whose compilation fails unforeseen, and builds the others', () => {
+    const failing: TableParts = { ...parts, limiter: () => { throw new Error('boom with sk_live_x'); } };
+    const t = compileTable({ environment, routes: [active('limited', { match: { pathPrefix: '/l' }, rateLimit: { requests: 1, windowSec: 1 } }), active('ok', { match: { pathPrefix: '/ok' } })], scope, egress: egress(false) }, failing);
+    expect(t.routes.find((r) => r.key === 'limited')!.refusal).toMatchObject({ status: 502, code: 'route_invalid' });
+    expect(t.routes.find((r) => r.key === 'limited')!.refusal!.body).not.toContain('sk_live_x');
+    expect(t.routes.find((r) => r.key === 'ok')!.refusal).toBeNull();
+  });
+
   it('compiles splits into named targets', () => {
     const t = table([
       active('c', { match: { pathPrefix: '/c' }, upstream: { url: 'https://a.example' }, split: { canary: { url: 'https://b.example', weight: 100 } } }),

@@ -207,7 +207,7 @@ export function compileTable(input: TableInput, parts: TableParts): RouteTable {
   const problems: RouteProblem[] = [];
   const pools = new Set<UpstreamPool>();
   for (const source of input.routes) {
-    const compiled = compileRoute(source, input, parts, problems);
+    const compiled = compileGuarded(source, input, parts, problems);
     if (!compiled) continue;
     routes.push(compiled);
     for (const target of compiled.targets) if (target.pool) pools.add(target.pool);
@@ -240,6 +240,18 @@ export function compileTable(input: TableInput, parts: TableParts): RouteTable {
     if (group.parent === group) group.parent = null;
   }
   return new RouteTable(environment, index, routes, problems, [...pools]);
+}
+
+/** A route whose compilation throws for a reason not foreseen answers 502 route_invalid; the table is built. */
+function compileGuarded(source: RouteSource, input: TableInput, parts: TableParts, problems: RouteProblem[]): CompiledRoute | null {
+  try {
+    return compileRoute(source, input, parts, problems);
+  } catch {
+    const message = `${resourceId('route', source.key)} cannot be compiled in ${input.environment.slug}`;
+    problems.push({ route: source.key, code: 'route_invalid', message });
+    const prefix = source.state === 'invalid' ? (source.pathPrefix === null ? null : routePrefix(source.pathPrefix)) : routePrefix(source.content.match.pathPrefix);
+    return prefix === null ? null : refused(source.key, prefix, refusal(502, 'route_invalid', message, [{ route: source.key }]));
+  }
 }
 
 function compileRoute(source: RouteSource, input: TableInput, parts: TableParts, problems: RouteProblem[]): CompiledRoute | null {

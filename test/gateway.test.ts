@@ -338,11 +338,15 @@ describe('what reaches the upstream', () => {
 describe('upstream failures', () => {
   let hang: TestUpstream;
   let reset: TestUpstream;
+  let flaky: TestUpstream;
   let closedPort = 0;
+  let flakyCalls = 0;
 
   beforeAll(async () => {
     hang = await startUpstream(() => {});
     reset = await startUpstream((req) => req.socket.destroy());
+    // Every other request has its connection reset before an answer.
+    flaky = await startUpstream((req, res) => (flakyCalls++ % 2 === 0 ? req.socket.destroy() : res.writeHead(200).end('second try')));
     const closed = await startUpstream();
     closedPort = closed.port;
     await closed.close();
@@ -352,6 +356,7 @@ describe('upstream failures', () => {
         slow: { match: { pathPrefix: '/slow' }, upstream: { url: hang.url, timeoutMs: 200 } },
         refused: { match: { pathPrefix: '/refused' }, upstream: { url: `http://127.0.0.1:${closedPort}` } },
         reset: { match: { pathPrefix: '/reset' }, upstream: { url: reset.url } },
+        flaky: { match: { pathPrefix: '/flaky' }, upstream: { url: flaky.url }, retries: 1 },
       },
       'production',
     );
@@ -359,6 +364,19 @@ describe('upstream failures', () => {
   afterAll(async () => {
     await hang.close();
     await reset.close();
+    await flaky.close();
+  });
+
+  it('sends an idempotent request again after a failed connection where the route has retries, never a POST', async () => {
+    flakyCalls = 0;
+    const get = await call({ path: '/flaky' });
+    expect(get.status).toBe(200);
+    expect(get.text).toBe('second try');
+    expect(flakyCalls).toBe(2);
+    flakyCalls = 0;
+    const post = await call({ method: 'POST', path: '/flaky', headers: { 'content-type': 'text/plain' }, body: 'once' });
+    expect(post.status).toBe(502);
+    expect(flakyCalls).toBe(1);
   });
 
   it('answers 504 upstream_timeout when the upstream sends no response head in timeoutMs', async () => {

@@ -65,6 +65,7 @@ function nextRequestId(): string {
   return REQUEST_ID_PREFIX + requestCounter.toString(36).padStart(6, '0');
 }
 
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 const FAILURES: Record<UpstreamFailureKind, [number, string]> = {
   timeout: [504, 'upstream_timeout'],
@@ -122,6 +123,8 @@ class Exchange {
   /** The split's choice, sent back as x-stageline-target. */
   private targetName: string | null = null;
   private finished = false;
+  /** Times the request was sent again (route `retries`). */
+  private attempts = 0;
 
   constructor(
     private readonly options: HandlerOptions,
@@ -477,7 +480,27 @@ class Exchange {
       body,
       timeoutMs: route.timeoutMs,
     };
-    target.pool!.forward(request, this.res!, this.responseHeaders(), (outcome) => this.forwardEnded(outcome));
+    const extra = this.responseHeaders();
+    const pool = target.pool!;
+    const done = (outcome: ForwardOutcome) => {
+      if (this.retry(outcome, request)) pool.forward(request, this.res!, extra, done);
+      else this.forwardEnded(outcome);
+    };
+    pool.forward(request, this.res!, extra, done);
+  }
+
+  /**
+   * Whether to send the request again after `outcome`: a connection that failed before any
+   * response head, a route with `retries` left, an idempotent method and a body that can be
+   * sent twice (none, or one already in memory), as nginx's proxy_next_upstream does by default.
+   */
+  private retry(outcome: ForwardOutcome, request: ForwardRequest): boolean {
+    const failure = outcome.failure;
+    if (failure === null || failure.kind !== 'unreachable' || outcome.headersSent || this.attempts >= this.route!.retries) return false;
+    if (request.body !== null && !Buffer.isBuffer(request.body)) return false;
+    if (!IDEMPOTENT.has(request.method)) return false;
+    this.attempts += 1;
+    return true;
   }
 
   private forwardUpgrade(route: CompiledRoute, target: RouteTarget) {

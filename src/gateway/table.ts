@@ -59,6 +59,8 @@ export interface CompiledRoute {
   refusal: Refusal | null;
   stripPrefix: boolean;
   timeoutMs: number;
+  /** `retries`: how many times an idempotent request without a streamed body is sent again after a failed connection. */
+  retries: number;
   /** [primary] or [primary, canary] or [blue, green]; empty when `refusal` is set. */
   targets: RouteTarget[];
   /** Chooses among `targets` when the route splits. */
@@ -317,6 +319,7 @@ function compileRoute(source: RouteSource, input: TableInput, parts: TableParts,
     refusal: null,
     stripPrefix: rendered.stripPrefix === true,
     timeoutMs: rendered.upstream.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    retries: rendered.retries ?? 0,
     targets,
     splitter,
     injectHeaders,
@@ -336,6 +339,7 @@ function refused(key: string, prefix: string, answer: Refusal): CompiledRoute {
     refusal: answer,
     stripPrefix: false,
     timeoutMs: DEFAULT_TIMEOUT_MS,
+    retries: 0,
     targets: [],
     splitter: null,
     injectHeaders: [],

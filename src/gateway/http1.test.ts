@@ -321,7 +321,10 @@ function randomResponse(g: ReturnType<typeof generator>): Sample {
   const all = [...headers.slice(0, at), ...framing, ...headers.slice(at)];
   for (let i = 0; i < all.length; i += 2) text += `${all[i]}:${g.pick(['', ' ', '\t', '  '])}${all[i + 1]}${g.pick(['', ' ', '\t'])}\r\n`;
   text += '\r\n';
-  const parts: Buffer[] = [Buffer.from(text, 'latin1')];
+  // Sometimes interim responses first: skipped, only the final head counts.
+  let interim = '';
+  for (let n = g.next() < 0.15 ? g.int(1, 2) : 0; n > 0; n--) interim += g.next() < 0.5 ? 'HTTP/1.1 100 Continue\r\n\r\n' : `HTTP/1.1 103 Early Hints\r\nLink: </${g.string(TOKEN, 1, 10)}>; rel=preload\r\n\r\n`;
+  const parts: Buffer[] = [Buffer.from(interim + text, 'latin1')];
   if (!noBody && chunked) {
     let at = 0;
     while (at < body.length) {

@@ -12,6 +12,8 @@ import { Cleanup, cleanUpOnInterrupt, log, median, runMain } from './support.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+/** Which variants run: BENCH_ONLY=full runs only the full route (with BENCH_PROFILE, to profile it). */
+const ONLY = process.env.BENCH_ONLY;
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const TOKEN = 'gateway-quick-bench-token-0123456789';
 const MASTER_KEY = Buffer.alloc(32, 3).toString('base64');
@@ -53,7 +55,9 @@ async function main(): Promise<number> {
     const [upstreamPort, proxyPort, apiPort, gatewayPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     const nginx = Child.start('nginx', cleanup, 'nginx', ['-c', nginxConfig(dir, upstreamPort, proxyPort), '-p', dir], {});
     await sleep(300);
-    const node = Child.start('stageline', cleanup, process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'server'], {
+    // BENCH_PROFILE=dir writes a CPU profile of the node there.
+    const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+    const node = Child.start('stageline', cleanup, process.execPath, [...profile, '--import', 'tsx', 'src/cli/main.ts', 'server'], {
       STAGELINE_PORT: String(apiPort),
       STAGELINE_GATEWAY_PORT: String(gatewayPort),
       STAGELINE_HOST: '127.0.0.1',
@@ -88,6 +92,10 @@ async function main(): Promise<number> {
     wrk(`${gateway}/full`);
 
     const samples: Record<string, number[]> = { direct: [], nginx: [], plain: [], full: [] };
+    if (ONLY) {
+      log(`${ONLY}: ${wrk(`${gateway}/${ONLY}`).toFixed(0)} req/s`);
+      return 0;
+    }
     for (let round = 0; round < ROUNDS; round++) {
       samples.direct!.push(wrk(`${upstream}/`));
       samples.nginx!.push(wrk(`http://127.0.0.1:${proxyPort}/`));

@@ -47,9 +47,12 @@ let produced = { bytes: 0 };
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
-/** The growth of this process's live heap and buffers while `run` runs, sampled every 50 ms. */
+/** The growth of this process's live heap and buffers while `run` runs, sampled every 50 ms (client, gateway and upstream share it). */
 async function peakGrowth(run: () => Promise<void>): Promise<number> {
   const used = () => {
+    // Twice: V8 frees the buffers a collection found dead in the background, and a second
+    // collection waits for that to finish.
+    gc();
     gc();
     const m = process.memoryUsage();
     return m.heapUsed + m.arrayBuffers;
@@ -153,7 +156,8 @@ describe(`gateway streaming on ${TEST_DB}`, () => {
         }),
     );
     expect(answer).toBe(String(BODY));
-    expect(growth).toBeLessThan(16 * MB);
+    // A gateway holding the body would hold 50 MB; streaming holds a few socket reads.
+    expect(growth).toBeLessThan(8 * MB);
   });
 
   it('holds back an upload the upstream does not read (backpressure), instead of buffering it', async () => {
@@ -195,7 +199,8 @@ describe(`gateway streaming on ${TEST_DB}`, () => {
         }),
     );
     expect(received).toBe(BODY);
-    expect(growth).toBeLessThan(16 * MB);
+    // A gateway holding the body would hold 50 MB; streaming holds a few socket reads.
+    expect(growth).toBeLessThan(8 * MB);
   });
 
   it('holds back a download the client does not read (backpressure), instead of buffering it', async () => {

@@ -1,10 +1,23 @@
 // Node settings from the environment, with the defaults of the documented contract.
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
+import { SLUG_PATTERN } from './domain/environments/chain.js';
 
 export interface Config {
   port: number;
+  /** `STAGELINE_GATEWAY=off` runs no gateway on this node. */
+  gateway: boolean;
   gatewayPort: number;
+  /** The workspace whose environments the gateway serves. */
+  gatewayWorkspace: string;
+  /** The environment of gateway requests that name none; null: the workspace's production. */
+  gatewayDefaultEnv: string | null;
+  /** Gateway processes (node:cluster) sharing the port; 0 serves the gateway in this process. */
+  gatewayWorkers: number;
+  /** Largest JSON request body the gateway reads to add a route's `injectBody`. */
+  gatewayBodyLimit: number;
+  /** The gateway serves only environments of this region (or of none); null serves every region. */
+  region: string | null;
   host: string;
   dataDir: string;
   databaseUrl: string;
@@ -65,15 +78,47 @@ function positive(env: NodeJS.ProcessEnv, name: string, fallback: number): numbe
   return value;
 }
 
+const REGION = /^[a-z0-9][a-z0-9-]{0,40}$/;
+
+/** A region label as environments carry it (`eu-west`); null when unset. */
+export function parseRegion(raw: string | undefined, name = 'STAGELINE_REGION'): string | null {
+  if (raw === undefined || raw === '') return null;
+  if (!REGION.test(raw)) throw new Error(`${name} must be a lowercase region label such as eu-west, got "${raw}"`);
+  return raw;
+}
+
+function onOff(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'on') return true;
+  if (raw === 'off') return false;
+  throw new Error(`${name} must be "on" or "off", got "${raw}"`);
+}
+
+function slug(env: NodeJS.ProcessEnv, name: string): string | null {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return null;
+  if (!SLUG_PATTERN.test(raw)) throw new Error(`${name} must be a slug such as production, got "${raw}"`);
+  return raw;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const dataDir = resolve(env.STAGELINE_DATA_DIR || './.stageline');
   const bootstrapToken = env.STAGELINE_BOOTSTRAP_TOKEN || null;
   if (bootstrapToken !== null && bootstrapToken.length < 16) {
     throw new Error('STAGELINE_BOOTSTRAP_TOKEN must be at least 16 characters');
   }
+  const port = integer(env, 'STAGELINE_PORT', 4700);
   return {
-    port: integer(env, 'STAGELINE_PORT', 4700),
-    gatewayPort: integer(env, 'STAGELINE_GATEWAY_PORT', 4701),
+    port,
+    gateway: onOff(env, 'STAGELINE_GATEWAY', true),
+    // A node asked for any free API port (tests, side-by-side nodes) takes any free gateway port too.
+    gatewayPort: integer(env, 'STAGELINE_GATEWAY_PORT', port === 0 ? 0 : 4701),
+    gatewayWorkspace: slug(env, 'STAGELINE_GATEWAY_WORKSPACE') ?? 'default',
+    gatewayDefaultEnv: slug(env, 'STAGELINE_GATEWAY_DEFAULT_ENV'),
+    gatewayWorkers: integer(env, 'STAGELINE_GATEWAY_WORKERS', 0),
+    gatewayBodyLimit: positive(env, 'STAGELINE_GATEWAY_BODY_LIMIT', 1024 * 1024),
+    region: parseRegion(env.STAGELINE_REGION),
     host: env.STAGELINE_HOST || '0.0.0.0',
     dataDir,
     databaseUrl: env.STAGELINE_DATABASE_URL || join(dataDir, 'stageline.db'),

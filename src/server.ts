@@ -1,4 +1,5 @@
-// Starting a node: open and migrate the database, initialise an empty one, serve HTTP.
+// Starting a node: open and migrate the database, initialise an empty one, serve the API and
+// the gateway (in this process, or in worker processes sharing its port).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -14,16 +15,30 @@ import { createNode, type Runtime } from './runtime/index.js';
 import { BranchSweeper } from './runtime/branch-sweeper.js';
 import { VERSION } from './version.js';
 import { RetentionSweeper } from './runtime/retention-sweeper.js';
+import type { GatewayObserver } from './gateway/contract.js';
+import { startGateway, type RunningGateway } from './gateway/server.js';
+import { startGatewayWorkers, type GatewayWorkers } from './gateway/workers.js';
 
 export interface RunningServer {
   app: FastifyInstance;
   deps: Deps;
   runtime: Runtime;
   url: string;
+  /** `http://host:port` of the gateway; null when it is off (STAGELINE_GATEWAY=off). */
+  gatewayUrl: string | null;
+  /** The gateway served in this process; null when off or served by worker processes. */
+  gateway: RunningGateway | null;
+  /** The gateway worker processes (STAGELINE_GATEWAY_WORKERS); null when there are none. */
+  workers: GatewayWorkers | null;
   close(): Promise<void>;
 }
 
-export async function startServer(config: Config): Promise<RunningServer> {
+export interface ServerOptions {
+  /** The gateway's per-request hook (metrics); in-process gateways only. */
+  gatewayObserver?: GatewayObserver;
+}
+
+export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
   const logger = pino({ level: config.logLevel, redact: { paths: LOG_REDACT, censor: '[redacted]' } });
   const store = await openStore({ url: config.databaseUrl });
   let node: Awaited<ReturnType<typeof createNode>>;
@@ -74,13 +89,48 @@ export async function startServer(config: Config): Promise<RunningServer> {
   for (const bound of app.addresses()) {
     if (typeof bound !== 'string') runtime.egress.addListener({ address: bound.address, port: bound.port });
   }
+  const listeners = app.addresses().flatMap((bound) => (typeof bound === 'string' ? [] : [{ address: bound.address, port: bound.port }]));
+  let gateway: RunningGateway | null = null;
+  let workers: GatewayWorkers | null = null;
+  try {
+    if (config.gateway && config.gatewayWorkers > 0) {
+      workers = await startGatewayWorkers({ config, count: config.gatewayWorkers, listeners, logger });
+      for (const listener of workers.listeners) runtime.egress.addListener(listener);
+    } else if (config.gateway) {
+      gateway = await startGateway({
+        deps,
+        runtime,
+        port: config.gatewayPort,
+        host: config.host,
+        workspace: config.gatewayWorkspace,
+        defaultEnvironment: config.gatewayDefaultEnv,
+        region: config.region,
+        trustedProxies: config.trustedProxies,
+        bodyLimit: config.gatewayBodyLimit,
+        logger,
+        ...(options.gatewayObserver ? { observer: options.gatewayObserver } : {}),
+      });
+    }
+  } catch (error) {
+    await sweeper.close();
+    await retention.close();
+    await runtime.close();
+    await app.close();
+    await store.close();
+    throw error;
+  }
   logger.info({ address, database: isPostgresUrl(config.databaseUrl) ? 'postgres' : 'sqlite' }, 'stageline is serving');
   return {
     app,
     deps,
     runtime,
     url: address,
+    gatewayUrl: gateway?.url ?? workers?.url ?? null,
+    gateway,
+    workers,
     async close() {
+      await workers?.close();
+      await gateway?.close();
       await sweeper.close();
       await retention.close();
       await runtime.close();

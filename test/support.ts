@@ -266,3 +266,143 @@ export async function memberToken(h: Harness, email: string, role: string, envir
   });
   return token;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Gateway tests: real upstreams on loopback, a gateway on the harness's runtime, raw requests.
+
+export interface SeenRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+  rawHeaders: string[];
+  body: Buffer;
+}
+
+export interface TestUpstream {
+  url: string;
+  port: number;
+  server: import('node:http').Server;
+  /** Every request the upstream received, body read in full (unless the handler took it). */
+  requests: SeenRequest[];
+  /** TCP connections accepted so far. */
+  connections(): number;
+  close(): Promise<void>;
+}
+
+/**
+ * A node:http upstream on loopback. Without a handler it answers 200 with JSON describing the
+ * request it saw; a handler gets the request after its body was read (unless `stream` is set).
+ */
+export async function startUpstream(
+  handler?: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, seen: SeenRequest) => void,
+  options: { host?: string; stream?: boolean } = {},
+): Promise<TestUpstream> {
+  const { createServer } = await import('node:http');
+  const requests: SeenRequest[] = [];
+  let connections = 0;
+  const server = createServer((req, res) => {
+    const seen: SeenRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, body: Buffer.alloc(0) };
+    requests.push(seen);
+    if (options.stream && handler) return handler(req, res, seen);
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      seen.body = Buffer.concat(chunks);
+      if (handler) return handler(req, res, seen);
+      const body = JSON.stringify({ method: seen.method, url: seen.url, headers: seen.headers, rawHeaders: seen.rawHeaders, body: seen.body.toString('utf8') });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
+    });
+  });
+  server.on('connection', () => (connections += 1));
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  const port = (server.address() as import('node:net').AddressInfo).port;
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    port,
+    server,
+    requests,
+    connections: () => connections,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export interface GatewayResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  rawHeaders: string[];
+  text: string;
+  /** The body parsed as JSON (null when it is not JSON). */
+  json: any;
+}
+
+/**
+ * One raw HTTP/1.1 request to a gateway: the path is sent exactly as given (no client-side
+ * normalisation), headers as a flat list so names may repeat or be any spelling.
+ */
+export async function gatewayCall(
+  base: string,
+  options: { method?: string; path?: string; headers?: Record<string, string> | string[]; body?: string | Buffer; localAddress?: string; agent?: import('node:http').Agent | false } = {},
+): Promise<GatewayResponse> {
+  const { request } = await import('node:http');
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: url.hostname.replace(/^\[|\]$/g, ''),
+        port: url.port,
+        method: options.method ?? 'GET',
+        path: options.path ?? '/',
+        headers: options.headers ?? {},
+        agent: options.agent ?? false,
+        ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: any = null;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = null;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders, text, json });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+/** A gateway on the harness's runtime, on a free loopback port. */
+export async function startTestGateway(h: Harness, options: Partial<import('../src/gateway/server.js').GatewayOptions> = {}) {
+  const { startGateway } = await import('../src/gateway/server.js');
+  return startGateway({ deps: h.deps, runtime: h.runtime, port: 0, host: '127.0.0.1', ...options });
+}
+
+/** Lets an environment call loopback upstreams (production refuses internal addresses by default). */
+export async function allowLoopback(h: Harness, env: string, extra: string[] = []) {
+  const res = await h.call('PUT', `${WS}/environments/${env}/settings/egress`, { value: { allow: ['127.0.0.1', '::1', ...extra] } });
+  if (res.status !== 200) throw new Error(`egress ${env}: ${res.status} ${JSON.stringify(res.body)}`);
+}
+
+/**
+ * Commits routes in development (`{key: content}`) and, with `promoteTo`, promotes them there
+ * (only these routes when `only` is set).
+ */
+export async function commitRoutes(h: Harness, routes: Record<string, unknown>, promoteTo?: string, only = false) {
+  const drafts = Object.fromEntries(Object.entries(routes).map(([key, content]) => [`route/${key}`, content]));
+  await commitDrafts(h, drafts, 'routes');
+  if (promoteTo) {
+    const res = await promote(h, promoteTo, { message: 'routes', ...(only ? { resources: Object.keys(drafts) } : {}) });
+    if (res.status !== 201) throw new Error(`promote: ${res.status} ${JSON.stringify(res.body)}`);
+  }
+}

@@ -16,9 +16,11 @@ const program = new Command()
 
 program
   .command('server')
-  .description('migrate the database and serve the management API')
-  .action(async () => {
-    const server = await startServer(loadConfig());
+  .description('migrate the database and serve the management API and the gateway')
+  .option('--region <region>', 'serve only environments of this region (or of none) on the gateway; overrides STAGELINE_REGION')
+  .action(async (flags: { region?: string }) => {
+    const env = flags.region !== undefined ? { ...process.env, STAGELINE_REGION: flags.region } : process.env;
+    const server = await startServer(loadConfig(env));
     const stop = async (signal: string) => {
       process.stderr.write(`received ${signal}, closing\n`);
       await server.close();

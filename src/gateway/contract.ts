@@ -50,7 +50,12 @@ export type UpstreamFailureKind =
   /** the egress policy refused the address → 502 egress_denied */
   | 'egress_denied'
   /** the upstream answered something that is not HTTP/1.1 → 502 upstream_unreachable */
-  | 'bad_response';
+  | 'bad_response'
+  /**
+   * the request cannot be written on HTTP/1.1 (a method, path, header name or value with a byte
+   * HTTP/1.1 forbids: CR, LF, NUL, another control byte, a character over U+00FF) → 400 invalid_request
+   */
+  | 'invalid_request';
 
 export interface UpstreamFailure {
   kind: UpstreamFailureKind;
@@ -64,6 +69,11 @@ export interface ForwardOutcome {
   /** Set when the exchange failed; `headersSent` tells whether the client already had a response head. */
   failure: UpstreamFailure | null;
   headersSent: boolean;
+  /**
+   * The client closed its connection (or its request body broke off) before the exchange ended:
+   * the upstream connection was closed and nothing more is written. `failure` is null.
+   */
+  clientAborted?: boolean;
 }
 
 /**
@@ -95,11 +105,19 @@ export type LimitTier = 'window' | 'burst' | 'daily';
 
 export interface LimitDecision {
   allowed: boolean;
-  /** Flat header pairs to send on the response, allowed or not (RateLimit-Policy, RateLimit, X-RateLimit-*). */
+  /**
+   * Flat header pairs to send on the response, allowed or not (RateLimit-Policy, RateLimit,
+   * X-RateLimit-*), with Retry-After already in them when refused: send them as they are.
+   */
   headers: string[];
   /** When refused: the tier that tripped and how long to wait. */
   tripped?: LimitTier;
   retryAfterSeconds?: number;
+  /**
+   * Refused because the shared counter store (Redis) is unreachable and the route's
+   * `onStoreDown` is `closed`: answer 503 `limit_store_unavailable` (no `tripped`).
+   */
+  storeUnavailable?: boolean;
 }
 
 /** The limits of one route in one environment, compiled when the table is built. */

@@ -149,6 +149,18 @@ describe('contentIssues', () => {
       ]);
     });
 
+    it('says why an upstream URL cannot take a path', () => {
+      expect(contentIssues('route', { ...route, upstream: { url: 'https://api.example/v1?key=1' } })).toEqual([
+        { field: 'content.upstream.url', message: 'must not have a query: the request path and query are appended to it', in: 'body' },
+      ]);
+      expect(contentIssues('route', { ...route, upstream: { url: 'https://api.example/v1/{{ vars.x }}?k=1' } })).toEqual([]);
+    });
+
+    it('accepts prefixes with escapes and prototype names', () => {
+      for (const pathPrefix of ['/caf%C3%A9', '/__proto__', '/constructor/toString', '/'])
+        expect(contentIssues('route', { ...route, match: { pathPrefix } })).toEqual([]);
+    });
+
     it('says what is wrong with a bad client address', () => {
       expect(contentIssues('route', { ...route, clients: ['example.com'] })).toEqual([
         { field: 'content.clients.0', message: 'must be an IPv4 or IPv6 address or CIDR block', in: 'body' },
@@ -168,6 +180,15 @@ describe('contentIssues', () => {
       ],
       ['a bad header name', { injectHeaders: { 'bad header': 'x' } }, ['content.injectHeaders.bad header']],
       ['a missing upstream', { upstream: undefined }, ['content.upstream']],
+      ['an upstream with a query', { upstream: { url: 'https://api.example/v1?key=1' } }, ['content.upstream.url']],
+      ['an upstream with credentials', { upstream: { url: 'https://user:pw@api.example/v1' } }, ['content.upstream.url']],
+      ['a canary with a fragment', { split: { canary: { url: 'https://v2#x', weight: 5 } } }, ['content.split.canary.url']],
+      ['a prefix with a query', { match: { pathPrefix: '/a?b=1' } }, ['content.match.pathPrefix']],
+      ['a prefix with an escaped slash', { match: { pathPrefix: '/a%2Fb' } }, ['content.match.pathPrefix']],
+      ['a prefix with a stray %', { match: { pathPrefix: '/100%' } }, ['content.match.pathPrefix']],
+      ['a prefix with a backslash', { match: { pathPrefix: '/a\\b' } }, ['content.match.pathPrefix']],
+      ['an injected Transfer-Encoding', { injectHeaders: { 'Transfer-Encoding': 'chunked' } }, ['content.injectHeaders']],
+      ['an injected Connection', { injectHeaders: { connection: 'close' } }, ['content.injectHeaders']],
     ])('route with %s', (_name, change, expected) => {
       expect(fields('route', { ...route, ...change })).toEqual(expected);
     });

@@ -50,21 +50,73 @@ const url = z
   .string()
   .max(2048)
   .refine((value) => isTemplate(value) || isHttpUrl(value), 'must be an http(s) URL or a template');
+/**
+ * A gateway upstream: an http(s) origin and base path that the request path is appended to, so
+ * no query or fragment; credentials go in `injectHeaders`, not in the URL.
+ */
+const upstreamUrl = z
+  .string()
+  .max(2048)
+  .refine((value) => isTemplate(value) || isHttpUrl(value), 'must be an http(s) URL or a template')
+  .refine((value) => isTemplate(value) || !isHttpUrl(value) || upstreamUrlIssue(new URL(value)) === null, {
+    error: (issue) => upstreamUrlIssue(new URL(issue.input as string)) ?? 'is not a valid upstream URL',
+  });
+
+/** Why a parsed URL cannot be a gateway upstream (the path is appended to it); null when it can. */
+export function upstreamUrlIssue(url: URL): string | null {
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'must be an http(s) URL';
+  if (url.username !== '' || url.password !== '') return 'must not carry credentials: send them with injectHeaders';
+  if (url.search !== '' || url.href.includes('?')) return 'must not have a query: the request path and query are appended to it';
+  if (url.hash !== '' || url.href.includes('#')) return 'must not have a fragment';
+  return null;
+}
+
+/**
+ * A route's path prefix: a path that requests can have, so no query, fragment, backslash,
+ * whitespace, or escaped `/`, `\` or NUL (the gateway refuses requests whose path holds those).
+ */
+export function pathPrefixIssue(prefix: string): string | null {
+  if (!prefix.startsWith('/')) return 'must start with /';
+  if (/[?#\\\s]/.test(prefix) || /[\u0000-\u001f\u007f]/.test(prefix)) return 'must be a path: no query, fragment, backslash, whitespace or control character';
+  if (/%(?![0-9A-Fa-f]{2})|%2[Ff]|%5[Cc]|%00/.test(prefix)) return 'must not escape /, \\ or NUL, nor hold a % that is not an escape';
+  return null;
+}
+
+/** Headers that frame or route the connection: the gateway sets them, a route cannot inject them. */
+export const CONNECTION_HEADERS: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'content-length',
+]);
+
 const timeoutMs = z.number().int().min(1).max(300_000);
 const headers = z
   .record(z.string().regex(HEADER_NAME, 'must be a valid HTTP header name'), template)
   .refine((value) => Object.keys(value).length <= 100, 'at most 100 headers');
 const resourceKey = z.string().regex(RESOURCE_KEY_PATTERN, 'must be a resource key');
 
+const injectedHeaders = headers.refine(
+  (value) => Object.keys(value).every((name) => !CONNECTION_HEADERS.has(name.toLowerCase())),
+  { error: (issue) => `cannot set ${Object.keys(issue.input as object).find((name) => CONNECTION_HEADERS.has(name.toLowerCase()))}: the gateway frames the connection itself` },
+);
+
 const routeSchema = z.strictObject({
   match: z.strictObject({
-    pathPrefix: z.string().max(1024).startsWith('/', 'must start with /'),
+    pathPrefix: z
+      .string()
+      .max(1024)
+      .refine((prefix) => pathPrefixIssue(prefix) === null, { error: (issue) => pathPrefixIssue(issue.input as string) ?? 'is not a valid path prefix' }),
     methods: z.array(z.enum(HTTP_METHODS)).min(1).optional(),
     headers: z.record(z.string().regex(HEADER_NAME), z.string()).optional(),
   }),
-  upstream: z.strictObject({ url, timeoutMs: timeoutMs.optional() }),
+  upstream: z.strictObject({ url: upstreamUrl, timeoutMs: timeoutMs.optional() }),
   stripPrefix: z.boolean().optional(),
-  injectHeaders: headers.optional(),
+  injectHeaders: injectedHeaders.optional(),
   injectBody: z.record(z.string(), jsonValue).optional(),
   rateLimit: z
     .strictObject({
@@ -83,9 +135,9 @@ const routeSchema = z.strictObject({
   clients: z.array(z.string().refine(isCidr, 'must be an IPv4 or IPv6 address or CIDR block')).max(1000).optional(),
   split: z
     .union([
-      z.strictObject({ canary: z.strictObject({ url, weight: z.number().min(0).max(100) }) }),
+      z.strictObject({ canary: z.strictObject({ url: upstreamUrl, weight: z.number().min(0).max(100) }) }),
       z.strictObject({
-        blueGreen: z.strictObject({ blue: url, green: url, active: z.enum(['blue', 'green']) }),
+        blueGreen: z.strictObject({ blue: upstreamUrl, green: upstreamUrl, active: z.enum(['blue', 'green']) }),
       }),
     ])
     .optional(),

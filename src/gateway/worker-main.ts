@@ -1,0 +1,71 @@
+// A gateway worker process (src/gateway/workers.ts): opens the node's store, builds a runtime
+// without the workflow worker or sweepers, follows the change feed and serves the shared port.
+import cluster from 'node:cluster';
+import pino from 'pino';
+import { LOG_REDACT } from '../http/app.js';
+import { loadMasterKeys } from '../master-key.js';
+import { createNode } from '../runtime/index.js';
+import { isPostgresUrl, openStore } from '../store/database.js';
+import { startGateway } from './server.js';
+import type { WorkerReport, WorkerStart } from './workers.js';
+
+/** Without LISTEN (SQLite) a worker learns of the primary's changes by polling, so it polls often. */
+const SQLITE_POLL_MS = 250;
+
+function report(message: WorkerReport) {
+  process.send?.(message);
+}
+
+async function run({ config, listeners, port }: WorkerStart) {
+  const logger = pino({ level: config.logLevel, redact: { paths: LOG_REDACT, censor: '[redacted]' } }).child({ gatewayWorker: process.pid });
+  const store = await openStore({ url: config.databaseUrl });
+  const postgres = isPostgresUrl(config.databaseUrl);
+  const { deps, runtime } = await createNode({
+    store,
+    masterKeys: loadMasterKeys(config, logger),
+    logger,
+    limits: { redisUrl: config.redisUrl },
+    listeners,
+    workflows: { start: false },
+    ...(postgres ? { listenUrl: config.databaseUrl } : { pollIntervalMs: SQLITE_POLL_MS }),
+  });
+  const gateway = await startGateway({
+    deps,
+    runtime,
+    port,
+    host: config.host,
+    workspace: config.gatewayWorkspace,
+    defaultEnvironment: config.gatewayDefaultEnv,
+    region: config.region,
+    trustedProxies: config.trustedProxies,
+    bodyLimit: config.gatewayBodyLimit,
+    logger,
+    exclusive: false,
+  });
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await gateway.close();
+    await runtime.close();
+    await store.close();
+    process.exit(0);
+  };
+  process.on('message', (message: { type?: string }) => {
+    if (message?.type === 'stop') void stop();
+  });
+  // The primary is gone: nobody restarts or stops this worker any more.
+  process.on('disconnect', () => void stop());
+  process.on('SIGTERM', () => void stop());
+  report({ type: 'ready', address: gateway.address.address, port: gateway.address.port });
+}
+
+if (cluster.isWorker) {
+  process.once('message', (message: WorkerStart) => {
+    if (message?.type !== 'start') return;
+    run(message).catch((error: unknown) => {
+      report({ type: 'failed', message: error instanceof Error ? error.message : String(error) });
+      process.exit(1);
+    });
+  });
+}

@@ -1,0 +1,152 @@
+// Gateway worker processes (STAGELINE_GATEWAY_WORKERS=N): the primary keeps the API, migrations,
+// bootstrap, workflows and sweepers; each worker opens the store, follows the change feed and
+// serves the gateway port, which node:cluster shares. A worker that dies is started again.
+import cluster, { type Worker } from 'node:cluster';
+import { fileURLToPath } from 'node:url';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Config } from '../config.js';
+import type { Listener } from '../domain/egress/policy.js';
+
+/** What the primary sends a worker once it is up (over IPC, so no secret sits in its environment). */
+export interface WorkerStart {
+  type: 'start';
+  config: Config;
+  /** The node's other listeners (the API): refused as upstreams. */
+  listeners: Listener[];
+  /** The gateway port every worker listens on (the first worker's when 0 was asked for). */
+  port: number;
+}
+
+/** What a worker reports. */
+export type WorkerReport = { type: 'ready'; address: string; port: number } | { type: 'failed'; message: string };
+
+export interface GatewayWorkers {
+  url: string;
+  /** The gateway's listen address, refused as an upstream by the primary too. */
+  listeners: Listener[];
+  /** Process ids of the running workers. */
+  pids(): number[];
+  /** How many times a worker was started again after dying. */
+  restarts(): number;
+  close(): Promise<void>;
+}
+
+export interface WorkersOptions {
+  config: Config;
+  count: number;
+  listeners: Listener[];
+  logger?: FastifyBaseLogger;
+  /** First restart delay; doubled per restart in a row, up to `maxBackoffMs`. */
+  backoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+/** A worker alive this long resets the restart backoff. */
+const STABLE_MS = 30_000;
+const START_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 15_000;
+
+/** The worker's entry: the compiled file next to this one, or the TypeScript source run through tsx. */
+function workerEntry(): { exec: string; execArgv: string[] } {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const exec = fileURLToPath(new URL(fromSource ? './worker-main.ts' : './worker-main.js', import.meta.url));
+  // Only flags the worker needs: the primary's own (a debugger port, a CPU profile) are not inherited.
+  return { exec, execArgv: fromSource ? ['--import', 'tsx'] : [] };
+}
+
+export async function startGatewayWorkers(options: WorkersOptions): Promise<GatewayWorkers> {
+  if (!cluster.isPrimary) throw new Error('gateway workers are started by the primary process');
+  const { logger, config } = options;
+  cluster.setupPrimary({ ...workerEntry(), silent: false });
+  const backoff = options.backoffMs ?? 250;
+  const maxBackoff = options.maxBackoffMs ?? 10_000;
+  let port = config.gatewayPort;
+  let host = config.host;
+  let closing = false;
+  let restarts = 0;
+  let failuresInRow = 0;
+  const running = new Set<Worker>();
+  const timers = new Set<NodeJS.Timeout>();
+
+  function fork(): Promise<{ address: string; port: number }> {
+    const worker = cluster.fork({ STAGELINE_GATEWAY_WORKER: '1' });
+    const startedAt = Date.now();
+    running.add(worker);
+    const ready = new Promise<{ address: string; port: number }>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`gateway worker ${worker.process.pid} did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+      worker.on('online', () => {
+        const start: WorkerStart = { type: 'start', config, listeners: options.listeners, port };
+        worker.send(start);
+      });
+      worker.on('message', (message: WorkerReport) => {
+        if (message?.type === 'ready') {
+          clearTimeout(timer);
+          resolve({ address: message.address, port: message.port });
+        } else if (message?.type === 'failed') {
+          clearTimeout(timer);
+          reject(new Error(`gateway worker failed to start: ${message.message}`));
+        }
+      });
+      worker.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`gateway worker exited before serving (${signal ?? `code ${code}`})`));
+      });
+    });
+    worker.once('exit', (code, signal) => {
+      running.delete(worker);
+      if (closing) return;
+      failuresInRow = Date.now() - startedAt >= STABLE_MS ? 0 : failuresInRow + 1;
+      const delay = Math.min(maxBackoff, backoff * 2 ** Math.max(0, failuresInRow - 1));
+      logger?.warn({ pid: worker.process.pid, code, signal, restartInMs: delay }, 'gateway worker exited; starting another');
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        if (closing) return;
+        restarts += 1;
+        fork().catch((error: unknown) => logger?.error({ err: error }, 'gateway worker restart failed'));
+      }, delay);
+      timers.add(timer);
+    });
+    return ready;
+  }
+
+  const stopAll = async () => {
+    closing = true;
+    for (const timer of timers) clearTimeout(timer);
+    timers.clear();
+    await Promise.all(
+      [...running].map(
+        (worker) =>
+          new Promise<void>((resolve) => {
+            if (worker.isDead()) return resolve();
+            const kill = setTimeout(() => worker.process.kill('SIGKILL'), STOP_TIMEOUT_MS);
+            worker.once('exit', () => {
+              clearTimeout(kill);
+              resolve();
+            });
+            if (worker.isConnected()) worker.send({ type: 'stop' });
+            else worker.process.kill('SIGTERM');
+          }),
+      ),
+    );
+  };
+
+  try {
+    // The first worker binds the port (a free one when 0 was asked for); the others share it.
+    const first = await fork();
+    port = first.port;
+    host = first.address;
+    await Promise.all(Array.from({ length: options.count - 1 }, () => fork()));
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+  const shown = host.includes(':') ? `[${host}]` : host;
+  logger?.info({ workers: options.count, address: `http://${shown}:${port}` }, 'stageline gateway workers are serving');
+  return {
+    url: `http://${shown}:${port}`,
+    listeners: [{ address: host, port }],
+    pids: () => [...running].filter((w) => !w.isDead()).map((w) => w.process.pid!),
+    restarts: () => restarts,
+    close: stopAll,
+  };
+}

@@ -713,6 +713,26 @@ describe('forward: failures', () => {
     expect((await get(`${url}/`)).body.toString()).toBe('first last');
   });
 
+  it('times out a request waiting in the queue for a connection', async () => {
+    const up = await rawUpstream(() => {});
+    const { url, outcomes } = await front(pool(up.target, { maxConnections: 1 }), { timeoutMs: 250 });
+    const [first, second] = await Promise.all([get(`${url}/a`), get(`${url}/b`)]);
+    expect([first.status, second.status]).toEqual([504, 504]);
+    expect(outcomes.map((o) => o.failure!.message).sort()).toEqual([expect.stringMatching(/no connection .* was free within 250 ms/), expect.stringMatching(/sent no response head within 250 ms/)]);
+    expect(up.stats.connections).toBe(1);
+  });
+
+  it('gives up on a connection (here a TLS handshake) that takes longer than connectTimeoutMs', async () => {
+    // A TCP server that accepts and never speaks TLS.
+    const up = await rawUpstream(() => {});
+    const { url, outcomes } = await front(pool(parseUpstreamUrl(`https://127.0.0.1:${up.port}`), { connectTimeoutMs: 200 }));
+    const started = Date.now();
+    expect((await get(`${url}/`)).status).toBe(502);
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(outcomes[0]!.failure).toMatchObject({ kind: 'unreachable', message: expect.stringMatching(/within 200 ms/) });
+    await until(() => up.stats.closed === 1, 'the connection to close');
+  });
+
   it('fails egress_denied with the policy message when admit refuses, without connecting', async () => {
     const up = await httpUpstream((_req, res) => res.end('never'));
     let asked = 0;
@@ -851,6 +871,21 @@ describe('forward: streaming', () => {
     await until(() => outcomes.length === 1, 'the outcome');
     expect(outcomes[0]).toMatchObject({ status: 200, failure: null, headersSent: true, clientAborted: true });
     await until(() => up.sockets.size === 0, 'no upstream socket left');
+  });
+
+  it('closes the upstream connection when the client goes away in the middle of its request body', async () => {
+    const up = await httpUpstream((req, res) => {
+      req.resume();
+      req.on('end', () => res.end('complete'));
+    });
+    const { port, outcomes } = await front(pool(up.target));
+    const socket = connect(port, '127.0.0.1');
+    socket.write(`POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n${'x'.repeat(1000)}`);
+    await until(() => up.stats.connections === 1, 'the upstream connection');
+    socket.destroy();
+    await until(() => outcomes.length === 1, 'the outcome');
+    expect(outcomes[0]).toMatchObject({ status: 0, failure: null, clientAborted: true });
+    await until(() => up.sockets.size === 0, 'the upstream connection to close');
   });
 
   it('closes the upstream connection when the client goes away before the head', async () => {

@@ -576,10 +576,12 @@ class Connection implements ResponseSink {
 
   /** `ex` waited too long for a response head. */
   timedOut(ex: Exchange): void {
+    const connecting = this.state === CONNECTING;
     if (this.reserved === ex) this.reserved = null;
     if (this.exchange === ex) this.exchange = null;
     this.close();
-    ex.end({ kind: 'timeout', message: `the upstream ${this.pool.target.hostHeader} sent no response head within ${ex.timeoutMs} ms` });
+    const host = this.pool.target.hostHeader;
+    ex.end({ kind: 'timeout', message: connecting ? `no connection to the upstream ${host} within ${ex.timeoutMs} ms` : `the upstream ${host} sent no response head within ${ex.timeoutMs} ms` });
   }
 
   /** The exchange for which this connection is busy or being opened. */
@@ -852,16 +854,17 @@ class Pool implements UpstreamPool {
     this.timerMs = Infinity;
     const now = performance.now();
     if (this.waiting > 0) {
-      for (const connection of this.connections) {
-        const ex = connection.pending;
-        if (ex !== null && !ex.finished && !ex.answered && ex.deadline <= now) connection.timedOut(ex);
-      }
+      // The queue first: a connection closed below must not be handed a request already late.
       for (let i = this.queueHead; i < this.queue.length; i++) {
         const ex = this.queue[i];
         if (ex != null && !ex.finished && ex.deadline <= now) {
           this.queue[i] = null;
           ex.end({ kind: 'timeout', message: `no connection to the upstream ${this.target.hostHeader} was free within ${ex.timeoutMs} ms` });
         }
+      }
+      for (const connection of this.connections) {
+        const ex = connection.pending;
+        if (ex !== null && !ex.finished && !ex.answered && ex.deadline <= now) connection.timedOut(ex);
       }
     }
     while (this.idle.length > 0 && now - this.idle[0]!.idleSince >= this.keepAliveMs) this.idle[0]!.close();

@@ -105,8 +105,31 @@ function v6Text(groups: number[], rand: () => number): string {
   return hex.join(':');
 }
 
+function bigToText(n: bigint, rand: () => number): string {
+  if (n >> 32n === 0xffffn) {
+    const v4 = Number(n & 0xffffffffn);
+    return [v4 >>> 24, (v4 >>> 16) & 255, (v4 >>> 8) & 255, v4 & 255].join('.');
+  }
+  const groups = Array.from({ length: 8 }, (_, i) => Number((n >> BigInt(112 - 16 * i)) & 0xffffn));
+  return v6Text(groups, rand);
+}
+
+/** The first or last address of an entry's block, or one step outside it. */
+function addressAtEdge(entry: string, rand: () => number): string {
+  const [net, prefix] = entry.split('/') as [string, string | undefined];
+  const v4 = isIP(net) === 4;
+  const bits = (prefix === undefined ? (v4 ? 32 : 128) : Number(prefix)) + (v4 ? 96 : 0);
+  const size = 1n << BigInt(128 - bits);
+  const first = (toSpace(net)! / size) * size;
+  const last = first + size - 1n;
+  const pick = [first, last, first - 1n, last + 1n][Math.floor(rand() * 4)]!;
+  const max = (1n << 128n) - 1n;
+  return bigToText(pick < 0n ? 0n : pick > max ? max : pick, rand);
+}
+
 /** An address near an entry (often inside it), in one of the forms a peer or an entry may take. */
 function addressNear(entry: string, rand: () => number): string {
+  if (rand() < 0.25) return addressAtEdge(entry, rand);
   const [net] = entry.split('/') as [string];
   if (isIP(net) === 4) {
     const octets = net.split('.').map(Number);
@@ -134,8 +157,10 @@ function cidr(rand: () => number): string {
   if (roll < 0.5) return `${v4(rand)}/${12 + Math.floor(rand() * 21)}`;
   if (roll < 0.6) return v4(rand);
   if (roll < 0.7) return `::ffff:${v4(rand)}/${104 + Math.floor(rand() * 25)}`;
-  const prefix = 16 + Math.floor(rand() * 113);
-  return `${v6Text(groupsOf(rand), rand)}/${prefix}`;
+  // Global unicast blocks: a block over ::/8 would hold every IPv4 address through the mapped range.
+  const groups = groupsOf(rand);
+  groups[0] = 0x2000 + Math.floor(rand() * 16);
+  return `${v6Text(groups, rand)}/${16 + Math.floor(rand() * 113)}`;
 }
 
 describe('address parsing', () => {

@@ -409,12 +409,14 @@ function isSpace(c: number): boolean {
   return c === 32 || c === 9;
 }
 
+/** Where parseForwarded found the address inside the element: start, end. */
+const bounds = [0, 0];
+
 /**
  * Parses one x-forwarded-for element in text[start, end) (already trimmed): an address,
  * `a.b.c.d:port`, `[v6]` or `[v6]:port`. Answers the family, with the address's bounds in
  * `bounds`, or FAMILY_NONE.
  */
-const bounds = [0, 0];
 function parseForwarded(text: string, start: number, end: number): Family {
   if (text.charCodeAt(start) === 91) {
     const close = text.indexOf(']', start);

@@ -278,3 +278,24 @@ describe('memory', () => {
     expect(log.lines.map((l) => l.level)).toEqual(['warn', 'info']);
   });
 });
+
+describe('a table rebuilt on the same node', () => {
+  it('goes on counting on the counters of an unchanged limit; a changed limit or another route starts afresh', () => {
+    const limits = Limits.memory();
+    const time = clock(MIDNIGHT);
+    const compile = (spec: RateLimitSpec, scopeKey = 'ws:env:payments') => compileRouteLimiter(spec, { limits, scopeKey, now: time.now });
+    const take = (route: ReturnType<typeof compile>) => route.take('key_1', '203.0.113.1') as LimitDecision;
+    const before = compile({ requests: 3, windowSec: 60 });
+    take(before);
+    take(before);
+    const rebuilt = compile({ requests: 3, windowSec: 60 });
+    expect(take(rebuilt).allowed).toBe(true);
+    expect(take(rebuilt).allowed).toBe(false);
+    expect(take(before).allowed).toBe(false);
+    expect(take(compile({ requests: 3, windowSec: 60 }, 'ws:env:other')).allowed).toBe(true);
+    expect(take(compile({ requests: 4, windowSec: 60 })).allowed).toBe(true);
+    expect(take(compile({ requests: 3, windowSec: 60, per: 'ip' })).allowed).toBe(true);
+    // Another node (another Limits) has counters of its own.
+    expect(take(compileRouteLimiter({ requests: 3, windowSec: 60 }, { limits: Limits.memory(), scopeKey: 'ws:env:payments', now: time.now })).allowed).toBe(true);
+  });
+});

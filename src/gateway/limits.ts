@@ -461,6 +461,26 @@ function memoryCounters(spec: RateLimitSpec, ctx: RouteLimiterContext, share: nu
   return new MemoryCounters(tiersOf(spec, share), spec.per ?? 'client', maxClients, ctx.now ?? Date.now, onFull);
 }
 
+// Counters outlive the table that compiled them: a table rebuilt for an unrelated change finds the
+// counters of a route whose limit is unchanged and keeps counting on them. Held weakly, so the
+// counters of a route that no table uses any more go with it.
+const kept = new WeakMap<Limits, Map<string, WeakRef<MemoryCounters>>>();
+const forgotten = new FinalizationRegistry<{ byScope: Map<string, WeakRef<MemoryCounters>>; key: string }>(({ byScope, key }) => {
+  if (byScope.get(key)?.deref() === undefined) byScope.delete(key);
+});
+
+function keptCounters(spec: RateLimitSpec, ctx: RouteLimiterContext): MemoryCounters {
+  let byScope = kept.get(ctx.limits);
+  if (!byScope) kept.set(ctx.limits, (byScope = new Map()));
+  const key = JSON.stringify([ctx.scopeKey, spec.per ?? 'client', spec.requests, spec.windowSec, spec.burst ?? 0, spec.dailyQuota ?? 0, ctx.maxClients ?? 0]);
+  const known = byScope.get(key)?.deref();
+  if (known) return known;
+  const counters = memoryCounters(spec, ctx, 1);
+  byScope.set(key, new WeakRef(counters));
+  forgotten.register(counters, { byScope, key });
+  return counters;
+}
+
 /**
  * Compiles a route's `rateLimit` once per table build. Tiers, each counted only if configured:
  * - `window`: `requests` per `windowSec`, a fixed window that opens with the client's first
@@ -475,10 +495,12 @@ function memoryCounters(spec: RateLimitSpec, ctx: RouteLimiterContext, share: nu
  * Redis (`limits.shared`) it answers a promise, and `onStoreDown` says what happens while Redis
  * is unreachable: `open` admits without counting, `closed` refuses (`storeUnavailable`), `local`
  * (default) counts on this node with its share of each limit, floor(limit / gateway nodes).
+ * In memory, compiling the same limit for the same `scopeKey` again (a table rebuilt on the same
+ * node) goes on counting where the last one was; a changed limit starts afresh.
  */
 export function compileRouteLimiter(spec: RateLimitSpec, ctx: RouteLimiterContext): RouteLimiter {
   const script = ctx.limits.shared ? ctx.limits.script(TAKE_LUA, 3) : null;
-  if (!script) return new MemoryLimiter(memoryCounters(spec, ctx, 1));
+  if (!script) return new MemoryLimiter(keptCounters(spec, ctx));
   // Join the node registry now, so the count is known before Redis is ever unreachable.
   if ((spec.onStoreDown ?? 'local') === 'local' && !ctx.nodeShare) ctx.limits.nodes(GATEWAY_NODES);
   return new SharedLimiter(spec, ctx, script, tiersOf(spec));

@@ -496,15 +496,20 @@ export class CheckedLoad {
 
 // ---------------------------------------------------------------------------------------------
 
-/** Polls GET `url` until `accept` takes the answer; fails with the last answer after `timeoutMs`. */
+/**
+ * Polls GET `url` (a new connection each time, so every process sharing the port gets asked)
+ * until `accept` takes `consecutive` answers in a row; fails with the last answer after `timeoutMs`.
+ */
 export async function waitForAnswer(
   url: string,
   headers: Record<string, string>,
   accept: (status: number, headers: http.IncomingHttpHeaders) => boolean,
   timeoutMs: number,
+  consecutive = 1,
 ): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   let last = 'no answer';
+  let streak = 0;
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
       const req = http.get(url, { agent: false, headers }, (res) => {
@@ -522,7 +527,9 @@ export async function waitForAnswer(
       });
       req.setTimeout(2_000, () => req.destroy(new Error('timed out')));
     });
-    if (ok) return;
+    streak = ok ? streak + 1 : 0;
+    if (streak >= consecutive) return;
+    if (ok) continue;
     if (performance.now() > deadline) throw new Error(`${url} did not answer as expected within ${timeoutMs} ms; last answer: ${last}`);
     await sleep(50);
   }

@@ -80,6 +80,8 @@ const G5_LIVE_TIMEOUT_MS = 10_000;
 const W_PATTERN = QUICK ? 'ABBA' : 'ABBAABBA';
 const W_CONNECTIONS = 64;
 const BODY_BYTES = 512;
+/** A route counts as served once this many new connections in a row got it (every worker process has it). */
+const SERVED_IN_A_ROW = 10;
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SERVER_MAIN = join(ROOT, 'dist', 'cli', 'main.js');
@@ -226,7 +228,7 @@ async function startGateway(cleanup: Cleanup, name: string, kind: BenchDb, secre
 /** 1,000 CIDRs, IPv4 and IPv6, with the one that admits the load generator (127.0.0.1) in the middle. */
 function allowList(): string[] {
   const list: string[] = [];
-  for (let i = 0; i < 600; i++) list.push(`10.${Math.floor(i / 200) * 80 + (i % 200)}.${(i * 7) % 256}.0/24`);
+  for (let i = 0; i < 600; i++) list.push(`10.${i % 256}.${Math.floor(i / 256) * 16}.0/20`);
   for (let i = 0; i < 399; i++) list.push(`2001:db8:${(i * 13 + 1).toString(16)}::/48`);
   list.splice(500, 0, '127.0.0.1/32');
   check(new Set(list).size === 1000, 'the allow-list has duplicates');
@@ -272,7 +274,7 @@ async function seedGateway(node: GatewayNode, upstreams: Upstreams, injected: In
   for (const [key, content] of Object.entries(contents)) await mgmt.call('PUT', `${DEV}/resources/route/${key}`, { content });
   await mgmt.call('POST', `${DEV}/commits`, { message: 'gateway benchmark routes' });
   const served = (path: string, names: string[]) =>
-    waitForAnswer(`${node.gateway}${path}`, ENV_HEADER, (status, headers) => status === 200 && names.includes(String(headers['x-upstream'])), 15_000);
+    waitForAnswer(`${node.gateway}${path}`, ENV_HEADER, (status, headers) => status === 200 && names.includes(String(headers['x-upstream'])), 15_000, SERVED_IN_A_ROW);
   await served('/r/ready', ['a']);
   await served('/p/ready', ['a', 'canary']);
   await served('/l/ready', ['a']);
@@ -353,7 +355,7 @@ async function benchThroughput(ctx: ThroughputContext): Promise<{ rows: Row[]; g
   const gw = (id: ThroughputTarget['id'], label: string, node: GatewayNode, path: string): ThroughputTarget => ({ id, label, url: `${node.gateway}${path}`, headers: ENV_HEADER, server: node.measured });
   if (wanted('G1')) {
     targets.push({ id: 'direct', label: 'upstream directly', url: `${upstreams.url.a}/r/item`, headers: { ...ENV_HEADER, 'x-bench-added': '1' }, server: { name: 'upstream', pids: () => [] } });
-    targets.push({ id: 'nginx', label: 'nginx proxy', url: `${ctx.proxy.url}/r/item`, headers: ENV_HEADER, server: { name: 'nginx proxy', pids: () => ctx.proxy.nginx.pids() } });
+    targets.push({ id: 'nginx', label: 'nginx proxy', url: `${ctx.proxy.url}/r/item`, headers: ENV_HEADER, server: ctx.proxy.nginx });
   }
   if (wanted('G1') || wanted('G2')) targets.push(gw('route', 'gateway routing only', gateway, '/r/item'));
   if (wanted('G2')) targets.push(gw('policy', 'gateway secrets+limit+1,000 CIDRs+canary', gateway, '/p/item'));
@@ -364,6 +366,8 @@ async function benchThroughput(ctx: ThroughputContext): Promise<{ rows: Row[]; g
     targets.push(gw('limit', 'gateway limit in memory', gateway, '/l/item'));
     redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2_000 });
     redis.on('error', () => {});
+    const client = redis;
+    const disconnect = ctx.cleanup.add('disconnect from Redis', async () => client.disconnect());
     const reachable = await redis.connect().then(
       () => true,
       (error: Error) => {
@@ -376,14 +380,14 @@ async function benchThroughput(ctx: ThroughputContext): Promise<{ rows: Row[]; g
       await seedGateway(redisNode, upstreams, ctx.injected, ctx.routes);
       targets.push(gw('redis', 'gateway limit in Redis', redisNode, '/l/item'));
     } else {
-      redis.disconnect();
+      await disconnect();
       redis = null;
       rows.push(skippedRow(`${db}+redis`, `G3 (skipped: no Redis at ${REDIS_URL})`));
     }
   }
   if (targets.length === 0) return { rows, gatewayMax: null };
   log(`${db}: G1–G3 throughput (wrk -t1, c${CONNECTIONS.join('/c')}, ${LOAD_SECONDS} s runs, ${ROUNDS} rounds after ${WARMUP_SECONDS} s warm-ups): ${targets.map((t) => t.label).join(', ')}`);
-  const upstream: Measured = { name: 'upstream', pids: () => upstreams.nginx.pids() };
+  const upstream: Measured = upstreams.nginx;
   const before = redis ? await redisCommands(redis) : Number.NaN;
   let runs: Map<string, LoadRun[]>;
   try {
@@ -392,7 +396,6 @@ async function benchThroughput(ctx: ThroughputContext): Promise<{ rows: Row[]; g
     await redisNode?.stop();
   }
   const after = redis ? await redisCommands(redis) : Number.NaN;
-  redis?.disconnect();
 
   const has = (id: string) => targets.some((t) => t.id === id);
   let gatewayMax: number | null = null;
@@ -451,7 +454,6 @@ async function benchLatency(kind: BenchDb, wrk: Wrk, upstreams: Upstreams, gatew
   log(`${kind}: G4 added latency at ${fmt(rate)} req/s (a quarter of the gateway's ${fmt(max)} req/s), open loop over ${G4_CONNECTIONS} keep-alive connections, ${G4_PATTERN} ${G4_SECONDS} s runs`);
   const direct: RateRun[] = [];
   const through: RateRun[] = [];
-  const upstreamMeasured: Measured = { name: 'upstream', pids: () => upstreams.nginx.pids() };
   // One short warm-up of each, then the pattern.
   for (const [i, phase] of ['A', 'B', ...G4_PATTERN].entries()) {
     const warm = i < 2;
@@ -466,7 +468,7 @@ async function benchLatency(kind: BenchDb, wrk: Wrk, upstreams: Upstreams, gatew
         connections: G4_CONNECTIONS,
         expect: ['x-upstream', 'a'],
       },
-      isDirect ? upstreamMeasured : gateway.measured,
+      isDirect ? upstreams.nginx : gateway.measured,
     );
     const label = warm ? 'warm-up' : isDirect ? 'directly' : 'gateway';
     log(
@@ -563,7 +565,7 @@ async function benchWorkers(ctx: ThroughputContext): Promise<Row[]> {
     log(`  processes: ${one.name} ${counts[0]}, ${two.name} ${counts[1]}`);
     check(counts[1]! >= 3, `${two.name} runs ${counts[1]} processes, not a primary and two workers`);
     const target = (node: GatewayNode): LoadTarget => ({ label: node.name, url: `${node.gateway}/r/item`, headers: ENV_HEADER, server: node.measured });
-    const upstream: Measured = { name: 'upstream', pids: () => ctx.upstreams.nginx.pids() };
+    const upstream = ctx.upstreams.nginx;
     const runs: Record<'A' | 'B', LoadRun[]> = { A: [], B: [] };
     for (const node of [one, two]) log(`  warm-up ${node.name}: ${describeRun(await loadRun(ctx.wrk, target(node), upstream, W_CONNECTIONS, WARMUP_SECONDS, QUIET_WAIT_MS))}`);
     for (const phase of W_PATTERN as Iterable<'A' | 'B'>) {

@@ -4,13 +4,15 @@
 // request header, drop hop-by-hop headers and stream the answer of the same node:http upstream,
 // a child process answering 512 bytes of JSON. autocannon (a child too, so it does not share this
 // event loop) loads each front with -c32 for 5 s, alternating twice after a warm-up; the table
-// gives req/s, the CPU this process spent per request, and the ratio ours / undici.
+// gives req/s, the CPU this process spent per request, and the ratio ours / undici. Each run first
+// waits for the machine to be quiet; the CPU per request depends least on what else runs.
 //
-//   npx tsx bench/upstream-leg.ts        BENCH_SECONDS=5 BENCH_CONNECTIONS=32 BENCH_ROUNDS=2
+//   npx tsx bench/upstream-leg.ts   BENCH_SECONDS=5 BENCH_CONNECTIONS=32 BENCH_ROUNDS=2 BENCH_QUIET_WAIT_MS=20000
 //
 // A report, not a test: it exits 0 whatever the numbers.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
@@ -21,6 +23,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const WARMUP_SECONDS = 2;
+const QUIET_WAIT_MS = Number(process.env.BENCH_QUIET_WAIT_MS ?? 20_000);
 
 const UPSTREAM = `
 const http = require('node:http');
@@ -141,7 +144,37 @@ async function load(url: string, seconds: number): Promise<Run> {
   return { requests: result.requests.total, seconds: result.duration, errors: result.errors, non2xx: result.non2xx };
 }
 
+/** The machine's busy share of CPU over `ms` (from /proc/stat; 0 where there is none). */
+async function busyShare(ms: number): Promise<number> {
+  const sample = () => {
+    try {
+      const fields = readFileSync('/proc/stat', 'latin1').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+      const idle = fields[3]! + (fields[4] ?? 0);
+      return { idle, total: fields.reduce((a, b) => a + b, 0) };
+    } catch {
+      return null;
+    }
+  };
+  const a = sample();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const b = sample();
+  if (a === null || b === null || b.total === a.total) return 0;
+  return 1 - (b.idle - a.idle) / (b.total - a.total);
+}
+
+/** Others share these two cores: wait (up to QUIET_WAIT_MS) until the machine is nearly idle. */
+async function waitQuiet(): Promise<void> {
+  const start = Date.now();
+  let busy = 1;
+  while (Date.now() - start < QUIET_WAIT_MS) {
+    busy = await busyShare(500);
+    if (busy < 0.15) return;
+  }
+  console.log(`(the machine stayed ${Math.round(busy * 100)} % busy; measuring anyway)`);
+}
+
 async function measure(url: string): Promise<{ rps: number; cpuUs: number; errors: number }> {
+  await waitQuiet();
   const before = process.cpuUsage();
   const run = await load(url, SECONDS);
   const cpu = process.cpuUsage(before);

@@ -105,7 +105,7 @@ describe('response parser', () => {
   it('stops after a 101 it was told to expect, leaving the tunnel bytes', () => {
     const r = parse('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x05hello', { upgrade: true });
     expect(r).toMatchObject({ status: 101, upgraded: true, rest: 7, keepAlive: false });
-    expect(parse('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n').error).toMatch(/switched protocols/);
+    expect(parse('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n').error).toMatch(/no protocol switch/);
   });
 
   it('answers a non-101 response to an upgrade request as a normal response', () => {
@@ -142,6 +142,19 @@ describe('response parser', () => {
     expect(parser.contentLengthCanonical).toBe(false);
     expect(parser.connectionTokens).toEqual(['x-hop']);
     expect(parser.keepAlive).toBe(false);
+  });
+
+  it.each([
+    ['timeout=5', 5000],
+    ['timeout=5, max=1000', 5000],
+    ['max=10, Timeout = 7', 7000],
+    ['max=10', -1],
+    ['timeout=x', -1],
+  ])('reads the idle time from Keep-Alive: %s', (value, ms) => {
+    const parser = new ResponseParser({ onResponseHead() {}, onResponseBody() {} });
+    parser.reset(false, false);
+    parser.execute(Buffer.from(`HTTP/1.1 200 OK\r\nKeep-Alive: ${value}\r\nContent-Length: 0\r\n\r\n`));
+    expect(parser.keepAliveTimeoutMs).toBe(ms);
   });
 
   it('keeps headers named like Object.prototype members as ordinary headers', () => {
@@ -205,7 +218,7 @@ describe('response parser', () => {
 
   it('refuses an endless chunk extension and trailers over the limit', () => {
     expect(parse(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;${'x'.repeat(20_000)}`).error).toMatch(/too long/);
-    expect(parse(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: ${'y'.repeat(2000)}\r\n\r\n`, { maxHeaderBytes: 1024 }).error).toMatch(/trailers are larger/);
+    expect(parse(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: ${'y'.repeat(2000)}\r\n\r\n`, { maxHeaderBytes: 1024 }).error).toMatch(/trailers larger/);
   });
 
   it('says what a close cut short', () => {

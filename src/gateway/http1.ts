@@ -63,6 +63,8 @@ for (let c = 0; c < 6; c++) {
 const CONTENT_LENGTH = Buffer.from('content-length', 'latin1');
 const TRANSFER_ENCODING = Buffer.from('transfer-encoding', 'latin1');
 const CONNECTION = Buffer.from('connection', 'latin1');
+const KEEP_ALIVE = Buffer.from('keep-alive', 'latin1');
+const KEEP_ALIVE_TIMEOUT = /(?:^|[,;\s])timeout\s*=\s*(\d{1,9})/i;
 const HTTP_1 = Buffer.from('HTTP/1.', 'latin1');
 
 /** Whether buf[start, start + lower.length) is `lower` ignoring ASCII case (buf holds tchars only). */
@@ -146,10 +148,16 @@ export class ResponseParser {
   contentLengthCanonical = true;
   /** Whether the connection may carry another exchange after this response (its framing and Connection allow it). */
   keepAlive = true;
+  /** The idle time the upstream announced in `Keep-Alive: timeout=…`, in ms; -1 when none. */
+  keepAliveTimeoutMs = -1;
   /** The bytes of the head (for a 101, which is relayed as is); a view, valid until the next `reset`. */
   rawHead: Buffer | null = null;
   /** Bytes given to `execute` since `reset`. */
   received = 0;
+  /**
+   * Why the parser failed, completing "the upstream sent …" (an invalid response) or "the
+   * upstream …" (after `finish`: "closed the connection before answering").
+   */
   error = '';
 
   private state = S_HEAD;
@@ -215,9 +223,9 @@ export class ResponseParser {
       case S_ERROR:
         return false;
       case S_HEAD:
-        return this.fail(this.received === 0 ? 'the upstream closed the connection before answering' : 'the upstream closed the connection in the middle of the response head');
+        return this.fail(this.received === 0 ? 'closed the connection before answering' : 'closed the connection in the middle of the response head');
       default:
-        return this.fail('the upstream closed the connection in the middle of the response body');
+        return this.fail('closed the connection in the middle of the response body');
     }
   }
 
@@ -286,6 +294,7 @@ export class ResponseParser {
     this.contentLength = -1;
     this.contentLengthCanonical = true;
     this.keepAlive = true;
+    this.keepAliveTimeoutMs = -1;
     this.rawHead = null;
     this.headParts.length = 0;
     this.headBytes = 0;
@@ -321,7 +330,7 @@ export class ResponseParser {
       const before = lf > from ? chunk[lf - 1]! : this.lastByte;
       const length = this.lineBytes + (lf - from);
       if (length === 0 || before !== CR) {
-        this.fail('the upstream response has a line that does not end in CRLF');
+        this.fail('a line that does not end in CRLF');
         return -1;
       }
       if (this.headBytes + (lf + 1 - start) > this.maxHeaderBytes) return this.tooLarge();
@@ -343,7 +352,7 @@ export class ResponseParser {
   }
 
   private tooLarge(): -1 {
-    this.fail(`the upstream response head is larger than ${this.maxHeaderBytes} bytes`);
+    this.fail(`a head larger than ${this.maxHeaderBytes} bytes`);
     return -1;
   }
 
@@ -363,18 +372,18 @@ export class ResponseParser {
 
   private parseStatusLine(buf: Buffer, start: number, end: number): boolean {
     // HTTP/1.x SP 3DIGIT [SP reason]
-    if (end - start < 12 || !HTTP_1.equals(buf.subarray(start, start + 7))) return this.fail('the upstream did not answer with an HTTP/1.x status line');
+    if (end - start < 12 || !HTTP_1.equals(buf.subarray(start, start + 7))) return this.fail('no HTTP/1.x status line');
     const minor = buf[start + 7]! - 0x30;
-    if (minor < 0 || minor > 9 || buf[start + 8] !== SP) return this.fail('the upstream did not answer with an HTTP/1.x status line');
+    if (minor < 0 || minor > 9 || buf[start + 8] !== SP) return this.fail('no HTTP/1.x status line');
     const d0 = buf[start + 9]! - 0x30;
     const d1 = buf[start + 10]! - 0x30;
     const d2 = buf[start + 11]! - 0x30;
-    if (d0 < 1 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return this.fail('the upstream status line has no valid status code');
+    if (d0 < 1 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return this.fail('a status line without a valid status code');
     let i = start + 12;
     if (i < end) {
-      if (buf[i] !== SP) return this.fail('the upstream status line has no valid status code');
+      if (buf[i] !== SP) return this.fail('a status line without a valid status code');
       i++;
-      for (let j = i; j < end; j++) if (FIELD[buf[j]!] === 0) return this.fail('the upstream status line has an invalid byte in its reason phrase');
+      for (let j = i; j < end; j++) if (FIELD[buf[j]!] === 0) return this.fail('an invalid byte in the reason phrase');
       this.reason = i < end ? buf.toString('latin1', i, end) : '';
     }
     this.versionMinor = minor === 0 ? 0 : 1;
@@ -384,16 +393,16 @@ export class ResponseParser {
 
   private parseHeaderLine(buf: Buffer, start: number, end: number): boolean {
     const first = buf[start]!;
-    if (first === SP || first === HTAB) return this.fail('the upstream response has a folded header line (obs-fold)');
+    if (first === SP || first === HTAB) return this.fail('a folded header line (obs-fold)');
     let i = start;
     while (i < end && TCHAR[buf[i]!] === 1) i++;
-    if (i === start || i === end || buf[i] !== COLON) return this.fail('the upstream response has an invalid header name');
+    if (i === start || i === end || buf[i] !== COLON) return this.fail('an invalid header name');
     const nameEnd = i;
     i++;
     while (i < end && (buf[i] === SP || buf[i] === HTAB)) i++;
     let valueEnd = end;
     while (valueEnd > i && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === HTAB)) valueEnd--;
-    for (let j = i; j < valueEnd; j++) if (FIELD[buf[j]!] === 0) return this.fail('the upstream response has an invalid byte in a header value');
+    for (let j = i; j < valueEnd; j++) if (FIELD[buf[j]!] === 0) return this.fail('an invalid byte in a header value');
     const name = buf.toString('latin1', start, nameEnd);
     const value = i < valueEnd ? buf.toString('latin1', i, valueEnd) : '';
     this.headers.push(name, value);
@@ -406,6 +415,7 @@ export class ResponseParser {
         break;
       case 10:
         if (equalsLower(buf, start, CONNECTION)) this.connectionField(value);
+        else if (equalsLower(buf, start, KEEP_ALIVE)) this.keepAliveField(value);
         break;
     }
     return true;
@@ -421,14 +431,14 @@ export class ResponseParser {
       let value = 0;
       while (i < end && buf[i]! >= 0x30 && buf[i]! <= 0x39) value = value * 10 + (buf[i++]! - 0x30);
       const digits = i - digitsStart;
-      if (digits === 0) return this.fail('the upstream sent an invalid Content-Length');
-      if (digits > MAX_LENGTH_DIGITS) return this.fail('the upstream sent a Content-Length that is too large');
-      if (this.contentLength !== -1 && this.contentLength !== value) return this.fail('the upstream sent different Content-Length values');
+      if (digits === 0) return this.fail('an invalid Content-Length');
+      if (digits > MAX_LENGTH_DIGITS) return this.fail('a Content-Length that is too large');
+      if (this.contentLength !== -1 && this.contentLength !== value) return this.fail('different Content-Length values');
       this.contentLength = value;
       elements++;
       while (i < end && (buf[i] === SP || buf[i] === HTAB)) i++;
       if (i === end) break;
-      if (buf[i] !== COMMA) return this.fail('the upstream sent an invalid Content-Length');
+      if (buf[i] !== COMMA) return this.fail('an invalid Content-Length');
       i++;
       while (i < end && (buf[i] === SP || buf[i] === HTAB)) i++;
     }
@@ -449,6 +459,12 @@ export class ResponseParser {
     // A field without any coding is not a framing anyone agrees on.
     if (codings === 0) this.transferEncoding += 2;
     return true;
+  }
+
+  /** `Keep-Alive: timeout=5` (RFC 2068 §19.7.1): how long the upstream keeps an idle connection. */
+  private keepAliveField(value: string): void {
+    const match = KEEP_ALIVE_TIMEOUT.exec(value);
+    if (match !== null) this.keepAliveTimeoutMs = Number(match[1]) * 1000;
   }
 
   private connectionField(value: string): void {
@@ -472,7 +488,7 @@ export class ResponseParser {
         return this.failed ? -1 : pos;
       }
       if (status === 101) {
-        this.fail('the upstream switched protocols without being asked to');
+        this.fail('a 101 though no protocol switch was asked for');
         return -1;
       }
       // An interim response (100 Continue, 103 Early Hints, …): skipped; the final one follows.
@@ -484,11 +500,11 @@ export class ResponseParser {
       this.bodyKind = BODY_NONE;
     } else if (this.transferEncoding > 0) {
       if (this.versionMinor === 0) {
-        this.fail('the upstream sent Transfer-Encoding in an HTTP/1.0 response');
+        this.fail('Transfer-Encoding in an HTTP/1.0 response');
         return -1;
       }
       if (!this.transferChunked || this.transferEncoding !== 1) {
-        this.fail('the upstream sent a Transfer-Encoding other than chunked');
+        this.fail('a Transfer-Encoding other than chunked');
         return -1;
       }
       this.bodyKind = BODY_CHUNKED;
@@ -533,10 +549,10 @@ export class ResponseParser {
         case S_CHUNK_SIZE: {
           const digit = HEX[c]!;
           if (digit >= 0) {
-            if (++this.chunkDigits > MAX_CHUNK_SIZE_DIGITS) return this.chunkError('the upstream sent a chunk that is too large');
+            if (++this.chunkDigits > MAX_CHUNK_SIZE_DIGITS) return this.chunkError('a chunk that is too large');
             this.remaining = this.remaining * 16 + digit;
           } else if (this.chunkDigits === 0) {
-            return this.chunkError('the upstream sent an invalid chunk size');
+            return this.chunkError('an invalid chunk size');
           } else if (c === CR) {
             this.state = S_CHUNK_SIZE_LF;
           } else if (c === SEMICOLON) {
@@ -544,21 +560,21 @@ export class ResponseParser {
           } else if (c === SP || c === HTAB) {
             this.state = S_CHUNK_SIZE_WS;
           } else {
-            return this.chunkError('the upstream sent an invalid chunk size');
+            return this.chunkError('an invalid chunk size');
           }
           break;
         }
         case S_CHUNK_SIZE_WS:
           if (c === CR) this.state = S_CHUNK_SIZE_LF;
           else if (c === SEMICOLON) this.state = S_CHUNK_EXT;
-          else if (c !== SP && c !== HTAB) return this.chunkError('the upstream sent an invalid chunk size');
+          else if (c !== SP && c !== HTAB) return this.chunkError('an invalid chunk size');
           break;
         case S_CHUNK_EXT:
           if (c === CR) this.state = S_CHUNK_SIZE_LF;
-          else if (FIELD[c] === 0) return this.chunkError('the upstream sent an invalid chunk extension');
+          else if (FIELD[c] === 0) return this.chunkError('an invalid chunk extension');
           break;
         case S_CHUNK_SIZE_LF:
-          if (c !== LF) return this.chunkError('the upstream sent a chunk size line that does not end in CRLF');
+          if (c !== LF) return this.chunkError('a chunk size line that does not end in CRLF');
           this.lineBytes = 0;
           this.chunkDigits = 0;
           if (this.remaining === 0) {
@@ -570,11 +586,11 @@ export class ResponseParser {
           }
           break;
         case S_CHUNK_DATA_CR:
-          if (c !== CR) return this.chunkError('the upstream sent a chunk that does not end in CRLF');
+          if (c !== CR) return this.chunkError('a chunk that does not end in CRLF');
           this.state = S_CHUNK_DATA_LF;
           break;
         case S_CHUNK_DATA_LF:
-          if (c !== LF) return this.chunkError('the upstream sent a chunk that does not end in CRLF');
+          if (c !== LF) return this.chunkError('a chunk that does not end in CRLF');
           this.state = S_CHUNK_SIZE;
           this.remaining = 0;
           this.lineBytes = 0;
@@ -582,22 +598,22 @@ export class ResponseParser {
         case S_TRAILER_START:
           if (c === CR) this.state = S_TRAILER_END_LF;
           else if (TCHAR[c] === 1) this.state = S_TRAILER_NAME;
-          else return this.chunkError('the upstream sent an invalid trailer');
+          else return this.chunkError('an invalid trailer');
           break;
         case S_TRAILER_NAME:
           if (c === COLON) this.state = S_TRAILER_VALUE;
-          else if (TCHAR[c] === 0) return this.chunkError('the upstream sent an invalid trailer');
+          else if (TCHAR[c] === 0) return this.chunkError('an invalid trailer');
           break;
         case S_TRAILER_VALUE:
           if (c === CR) this.state = S_TRAILER_LF;
-          else if (FIELD[c] === 0) return this.chunkError('the upstream sent an invalid trailer');
+          else if (FIELD[c] === 0) return this.chunkError('an invalid trailer');
           break;
         case S_TRAILER_LF:
-          if (c !== LF) return this.chunkError('the upstream sent a trailer that does not end in CRLF');
+          if (c !== LF) return this.chunkError('a trailer that does not end in CRLF');
           this.state = S_TRAILER_START;
           break;
         case S_TRAILER_END_LF:
-          if (c !== LF) return this.chunkError('the upstream sent a trailer section that does not end in CRLF');
+          if (c !== LF) return this.chunkError('a trailer section that does not end in CRLF');
           // Trailers are read and dropped: the client's response is re-framed without them.
           this.state = S_DONE;
           return pos + 1;
@@ -606,9 +622,9 @@ export class ResponseParser {
       }
       pos++;
       if (this.state >= S_TRAILER_START && this.state <= S_TRAILER_END_LF) {
-        if (++this.trailerBytes > this.maxHeaderBytes) return this.chunkError(`the upstream trailers are larger than ${this.maxHeaderBytes} bytes`);
+        if (++this.trailerBytes > this.maxHeaderBytes) return this.chunkError(`trailers larger than ${this.maxHeaderBytes} bytes`);
       } else if (this.state !== S_CHUNK_DATA_CR && this.state !== S_CHUNK_DATA_LF && ++this.lineBytes > MAX_CHUNK_LINE_BYTES) {
-        return this.chunkError('the upstream sent a chunk size line that is too long');
+        return this.chunkError('a chunk size line that is too long');
       }
     }
     return pos;

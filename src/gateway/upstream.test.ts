@@ -342,6 +342,7 @@ describe('parseUpstreamUrl', () => {
     ['http://[::1]:8080/base', { protocol: 'http:', hostname: '::1', port: 8080, hostHeader: '[::1]:8080', basePath: '/base' }],
     ['https://[2001:db8::1]', { protocol: 'https:', hostname: '2001:db8::1', port: 443, hostHeader: '[2001:db8::1]', basePath: '' }],
     ['https://example.com:443/a/b', { protocol: 'https:', hostname: 'example.com', port: 443, hostHeader: 'example.com', basePath: '/a/b' }],
+    ['http://example.com//api//', { protocol: 'http:', hostname: 'example.com', port: 80, hostHeader: 'example.com', basePath: '//api' }],
     ['HTTP://Example.COM:80', { protocol: 'http:', hostname: 'example.com', port: 80, hostHeader: 'example.com', basePath: '' }],
   ])('parses %s', (url, expected) => {
     expect(parseUpstreamUrl(url)).toEqual(expected);
@@ -564,6 +565,29 @@ describe('forward: connections', () => {
     expect(up.stats.connections).toBe(2);
   });
 
+  it('drops a queued request whose client went away, and serves the next one', async () => {
+    let release: (() => void) | null = null;
+    const up = await rawUpstream((req, socket) => {
+      const answer = () => socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${req.path.length}\r\n\r\n${req.path}`);
+      if (req.path === '/hold') release = answer;
+      else answer();
+    });
+    const { url, port, outcomes } = await front(pool(up.target, { maxConnections: 1 }));
+    const held = get(`${url}/hold`);
+    await until(() => release !== null, 'the first request upstream');
+    const gone = connect(port, '127.0.0.1');
+    gone.write('GET /gone HTTP/1.1\r\nHost: x\r\n\r\n');
+    const next = get(`${url}/next`);
+    await sleep(50);
+    gone.destroy();
+    await until(() => outcomes.length === 1, 'the abandoned request to end');
+    expect(outcomes[0]).toMatchObject({ status: 0, clientAborted: true });
+    release!();
+    expect((await held).body.toString()).toBe('/hold');
+    expect((await next).body.toString()).toBe('/next');
+    expect(up.stats.requests).toBe(2);
+  });
+
   it('closes a connection idle for longer than keepAliveMs', async () => {
     const up = await httpUpstream((_req, res) => res.end('ok'));
     const { url } = await front(pool(up.target, { keepAliveMs: 100 }));
@@ -572,6 +596,16 @@ describe('forward: connections', () => {
     await until(() => up.stats.closed === 1, 'the idle connection to close', 2000);
     await get(`${url}/`);
     expect(up.stats.connections).toBe(2);
+  });
+
+  it('closes an idle connection a second before the Keep-Alive timeout the upstream announced', async () => {
+    const up = await rawUpstream((_req, socket) => socket.write('HTTP/1.1 200 OK\r\nKeep-Alive: timeout=3\r\nContent-Length: 2\r\n\r\nok'));
+    const { url } = await front(pool(up.target));
+    await get(`${url}/`);
+    const idle = Date.now();
+    await until(() => up.stats.closed === 1, 'the idle connection to close', 4000);
+    expect(Date.now() - idle).toBeGreaterThanOrEqual(1900);
+    expect(Date.now() - idle).toBeLessThan(2900);
   });
 
   it('close() closes idle connections at once and busy ones after their exchange', async () => {

@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import type { Admit, ForwardOutcome, ForwardRequest, UpstreamFailureKind, UpstreamPool, UpstreamTarget } from './contract.js';
-import { BODY_CHUNKED, BODY_LENGTH, DEFAULT_MAX_HEADER_BYTES, isHopByHop, ResponseParser, type ResponseSink } from './http1.js';
+import { BODY_CHUNKED, DEFAULT_MAX_HEADER_BYTES, isHopByHop, ResponseParser, type ResponseSink } from './http1.js';
 
 export { HOP_BY_HOP } from './http1.js';
 
@@ -49,7 +49,7 @@ export function parseUpstreamUrl(url: string): UpstreamTarget {
   const hostname = bracketed ? parsed.hostname.slice(1, -1) : parsed.hostname;
   if (hostname === '') throw new Error(`the upstream URL ${JSON.stringify(url)} has no host`);
   const port = parsed.port === '' ? (parsed.protocol === 'https:' ? 443 : 80) : Number(parsed.port);
-  const basePath = parsed.pathname.endsWith('/') ? parsed.pathname.slice(0, -1) : parsed.pathname;
+  const basePath = parsed.pathname.replace(/\/+$/, '');
   // URL.host omits the scheme's default port and keeps an IPv6 address in brackets.
   return { protocol: parsed.protocol, hostname, port, hostHeader: parsed.host, basePath };
 }
@@ -66,8 +66,8 @@ class InvalidRequest extends Error {}
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** What Node's own client and server refuse in a header value: control bytes but HTAB, and anything over 0xFF. */
 const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
-/** What Node's client refuses in a request-target. */
-const INVALID_TARGET = /[^\x21-\xff]/;
+/** Bytes that cannot be in a request-target: space, control bytes, DEL, anything over 0xFF. */
+const INVALID_TARGET = /[^\x21-\x7e\x80-\xff]/;
 const DIGITS = /^\d{1,15}$/;
 
 // How the request body is written.
@@ -268,7 +268,7 @@ class Connection implements ResponseSink {
   exchange: Exchange | null = null;
   /** Served or waited in the pool before: a close before any response byte may be the keep-alive race. */
   reused = false;
-  idleSince = 0;
+  idleUntil = 0;
   private readonly parser: ResponseParser;
   private connectTimer: NodeJS.Timeout | null = null;
 
@@ -356,6 +356,8 @@ class Connection implements ResponseSink {
     this.exchange = ex;
     ex.connection = this;
     this.parser.reset(ex.isHead, ex.upgrade);
+    // Paused when the previous client was slower than the upstream.
+    if (socket.isPaused()) socket.resume();
     if (ex.mode === SEND_BUFFER && (ex.body as Buffer).length > 0) {
       socket.cork();
       socket.write(ex.head, 'latin1');
@@ -452,7 +454,7 @@ class Connection implements ResponseSink {
       if (parser.reason === '') res.writeHead(parser.statusCode, headers);
       else res.writeHead(parser.statusCode, parser.reason, headers);
     } catch (error) {
-      parser.abort(`its head cannot be relayed (${(error as Error).message})`);
+      parser.abort(`a head that cannot be relayed (${(error as Error).message})`);
       return;
     }
     ex.headersSent = true;
@@ -536,7 +538,7 @@ class Connection implements ResponseSink {
       return;
     }
     if (this.parser.finish()) this.complete(ex, false);
-    else this.broken(ex, `the upstream ${this.pool.target.hostHeader} closed the connection: ${this.parser.error}`);
+    else this.broken(ex, `the upstream ${this.pool.target.hostHeader} ${this.parser.error}`);
   };
 
   private readonly onError = (error: Error): void => {
@@ -636,12 +638,17 @@ class Connection implements ResponseSink {
     if (!wasTunnel) this.pool.removed(this, pump);
   }
 
-  /** Returns to the pool as idle. */
-  rest(now: number): void {
+  /** Returns to the pool as idle, until `now` + keepAliveMs (or sooner, as the upstream announced). */
+  rest(now: number): number {
     this.state = IDLE;
-    this.idleSince = now;
+    const announced = this.parser.keepAliveTimeoutMs;
+    // A second before the upstream's own limit, so it is not the upstream that closes a connection as it is reused.
+    const keep = announced < 0 ? this.pool.keepAliveMs : Math.min(this.pool.keepAliveMs, announced > 2000 ? announced - 1000 : announced / 2);
+    this.idleUntil = now + keep;
+    // Read on while idle: a close (or stray bytes) is noticed at once.
     const socket = this.socket!;
     if (socket.isPaused()) socket.resume();
+    return keep;
   }
 
   get usable(): boolean {
@@ -756,7 +763,6 @@ class Pool implements UpstreamPool {
     connection.reused = true;
     const next = this.nextQueued();
     if (next !== null) {
-      connection.rest(0);
       connection.start(next);
       return;
     }
@@ -764,10 +770,9 @@ class Pool implements UpstreamPool {
       connection.close();
       return;
     }
-    const now = performance.now();
-    connection.rest(now);
+    const keep = connection.rest(performance.now());
     this.idle.push(connection);
-    this.schedule(this.idleTick);
+    this.schedule(Math.max(5, Math.min(this.idleTick, Math.ceil(keep / 4))));
   }
 
   /** Sends `ex` again on a connection of its own (it replaces the one that just broke). */
@@ -867,7 +872,10 @@ class Pool implements UpstreamPool {
         if (ex !== null && !ex.finished && !ex.answered && ex.deadline <= now) connection.timedOut(ex);
       }
     }
-    while (this.idle.length > 0 && now - this.idle[0]!.idleSince >= this.keepAliveMs) this.idle[0]!.close();
+    for (let i = this.idle.length - 1; i >= 0; i--) {
+      const connection = this.idle[i];
+      if (connection !== undefined && connection.idleUntil <= now) connection.close();
+    }
     if (this.waiting > 0) this.schedule(this.headTick);
     else if (this.idle.length > 0) this.schedule(this.idleTick);
   };

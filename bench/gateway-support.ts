@@ -289,7 +289,19 @@ export function describeRun(r: LoadRun): string {
 // ---------------------------------------------------------------------------------------------
 // Fixed-rate open-loop client
 
+export interface RateStream {
+  label: string;
+  origin: string;
+  path: string;
+  headers: Record<string, string>;
+  /** A response header and the value an answer must carry to count as good. */
+  expect?: [string, string];
+  /** Whose CPU to report for this stream (the server it calls). */
+  server: Measured;
+}
+
 export interface RateRun {
+  label: string;
   /** Requests scheduled and answered. */
   sent: number;
   ok: number;
@@ -299,58 +311,67 @@ export interface RateRun {
   /** Latency from handing the request to the pool to the end of the answer's body, in ms. */
   p50Ms: number;
   p99Ms: number;
-  /** The furthest a request was sent behind its scheduled time, in ms. */
-  maxLagMs: number;
-  /** Shares of one core: this process (the client) and the server measured. */
-  clientCpu: number;
+  /** Share of one core its server used during the run. */
   serverCpu: number;
 }
 
+export interface RateRuns {
+  streams: RateRun[];
+  /** The furthest a request was sent behind its scheduled time, in ms. */
+  maxLagMs: number;
+  /** Share of one core this process (the client) used. */
+  clientCpu: number;
+}
+
 /**
- * Sends GET `path` to `origin` at `rate` requests per second for `seconds`, on schedule whatever
- * the answers (open loop: a slow answer does not delay the next request), over a keep-alive pool
- * of `connections`; an answer that is not 200 (or lacks `expect`'s header value) is bad.
+ * Sends GET requests to every stream at `rate` requests per second each, for `seconds`, on
+ * schedule whatever the answers (open loop: a slow answer does not delay the next request), the
+ * streams' requests interleaved (stream k's i-th request at (i + k/n) / rate) so that every stream
+ * meets the same machine at the same moments; one keep-alive pool of `connections` per stream.
+ * An answer that is not 200, or lacks the stream's expected header value, is bad.
  */
-export async function fixedRateRun(
-  options: { origin: string; path: string; headers: Record<string, string>; rate: number; seconds: number; connections: number; expect?: [string, string] },
-  server: Measured,
-): Promise<RateRun> {
-  const pool = new Pool(options.origin, { connections: options.connections, pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: 10_000, bodyTimeout: 10_000 });
-  const total = Math.max(1, Math.round(options.rate * options.seconds));
-  const intervalMs = 1000 / options.rate;
-  const latencies: number[] = [];
-  let ok = 0;
-  let bad = 0;
+export async function fixedRateRun(streams: RateStream[], rate: number, seconds: number, connections: number): Promise<RateRuns> {
+  const n = streams.length;
+  const state = streams.map((stream) => ({
+    stream,
+    pool: new Pool(stream.origin, { connections, pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: 10_000, bodyTimeout: 10_000 }),
+    latencies: [] as number[],
+    ok: 0,
+    bad: 0,
+    pids: stream.server.pids(),
+    cpuBefore: 0,
+  }));
+  const perStream = Math.max(1, Math.round(rate * seconds));
+  const total = perStream * n;
+  const intervalMs = 1000 / (rate * n);
   let maxLag = 0;
   let settled = 0;
-  const [expectName, expectValue] = options.expect ?? [null, null];
-  const serverPids = server.pids();
-  const serverBefore = cpuSecondsOf(serverPids);
-  const clientBefore = process.cpuUsage();
   let done!: () => void;
   const allSettled = new Promise<void>((resolve) => (done = resolve));
   const finish = () => {
     if (++settled === total) done();
   };
-  const send = () => {
+  const send = (s: (typeof state)[number]) => {
+    const [expectName, expectValue] = s.stream.expect ?? [null, null];
     const sentAt = performance.now();
-    pool.request({ path: options.path, method: 'GET', headers: options.headers }).then(
+    s.pool.request({ path: s.stream.path, method: 'GET', headers: s.stream.headers }).then(
       async (answer) => {
         await answer.body.dump();
         const latency = performance.now() - sentAt;
-        const header = expectName === null ? null : answer.headers[expectName];
-        if (answer.statusCode === 200 && (expectName === null || header === expectValue)) {
-          ok += 1;
-          latencies.push(latency);
-        } else bad += 1;
+        if (answer.statusCode === 200 && (expectName === null || answer.headers[expectName] === expectValue)) {
+          s.ok += 1;
+          s.latencies.push(latency);
+        } else s.bad += 1;
         finish();
       },
       () => {
-        bad += 1;
+        s.bad += 1;
         finish();
       },
     );
   };
+  for (const s of state) s.cpuBefore = cpuSecondsOf(s.pids);
+  const clientBefore = process.cpuUsage();
   const start = performance.now();
   let next = 0;
   await new Promise<void>((resolve) => {
@@ -358,7 +379,7 @@ export async function fixedRateRun(
       const now = performance.now();
       while (next < total && start + next * intervalMs <= now) {
         maxLag = Math.max(maxLag, now - (start + next * intervalMs));
-        send();
+        send(state[next % n]!);
         next += 1;
       }
       if (next >= total) resolve();
@@ -370,19 +391,18 @@ export async function fixedRateRun(
   await allSettled;
   const wall = (performance.now() - start) / 1000;
   const client = process.cpuUsage(clientBefore);
-  const serverCpu = (cpuSecondsOf(serverPids) - serverBefore) / wall;
-  await pool.close();
-  return {
-    sent: total,
-    ok,
-    bad,
-    achievedRate: ok / scheduleSeconds,
-    p50Ms: percentile(latencies, 50),
-    p99Ms: percentile(latencies, 99),
-    maxLagMs: maxLag,
-    clientCpu: (client.user + client.system) / 1e6 / wall,
-    serverCpu,
-  };
+  const runs = state.map((s) => ({
+    label: s.stream.label,
+    sent: perStream,
+    ok: s.ok,
+    bad: s.bad,
+    achievedRate: s.ok / scheduleSeconds,
+    p50Ms: percentile(s.latencies, 50),
+    p99Ms: percentile(s.latencies, 99),
+    serverCpu: (cpuSecondsOf(s.pids) - s.cpuBefore) / wall,
+  }));
+  await Promise.all(state.map((s) => s.pool.close()));
+  return { streams: runs, maxLagMs: maxLag, clientCpu: (client.user + client.system) / 1e6 / wall };
 }
 
 // ---------------------------------------------------------------------------------------------

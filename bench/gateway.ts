@@ -238,16 +238,17 @@ function allowList(): string[] {
 }
 
 interface Routes {
-  /** The limited route's key and path prefix are unique to the run, so Redis counters of an earlier run never count. */
+  /** The limited route's key is unique to the run, so Redis counters of an earlier run never count. */
   limitKey: string;
 }
 
 /**
  * Secrets, a variable and the benchmark's routes committed in development; resolves once the
  * gateway serves every route.
- *   /r      routing only, one injected header           /p     secrets, limit, allow-list, canary
- *   /l-<id> a limit that does not trip                   /swap  flipped between a and b by G5
- *   /       everything else, to the decoy upstream (a request that lost its route lands there)
+ *   /r     routing only, one injected header         /p     secrets, limit, allow-list, canary
+ *   /l     a limit that does not trip (its key is    /swap  flipped between a and b by G5
+ *          unique to the run)                        /      everything else, to the decoy upstream
+ * (a request that lost its route lands on the decoy, whose answers no check accepts).
  */
 async function seedGateway(node: GatewayNode, upstreams: Upstreams, injected: Injected, routes: Routes): Promise<void> {
   const { mgmt } = node;
@@ -269,7 +270,7 @@ async function seedGateway(node: GatewayNode, upstreams: Upstreams, injected: In
       clients: allowList(),
       split: { canary: { url: upstreams.url.canary, weight: 10 } },
     },
-    [routes.limitKey]: { match: { pathPrefix: `/l` }, upstream: { url: upstreams.url.a }, injectHeaders: { 'x-bench-added': '1' }, rateLimit: limit },
+    [routes.limitKey]: { match: { pathPrefix: '/l' }, upstream: { url: upstreams.url.a }, injectHeaders: { 'x-bench-added': '1' }, rateLimit: limit },
     'bench-swap': { match: { pathPrefix: '/swap' }, upstream: { url: upstreams.url.a } },
     'bench-decoy': { match: { pathPrefix: '/' }, upstream: { url: upstreams.url.decoy } },
   };
@@ -331,7 +332,7 @@ async function rounds(wrk: Wrk, targets: ThroughputTarget[], upstream: Measured,
   return runs;
 }
 
-interface ThroughputContext {
+interface BenchContext {
   kind: BenchDb;
   cleanup: Cleanup;
   wrk: Wrk;
@@ -349,7 +350,7 @@ async function redisCommands(redis: Redis): Promise<number> {
   return match ? Number(match[1]) : Number.NaN;
 }
 
-async function benchThroughput(ctx: ThroughputContext): Promise<{ rows: Row[]; gatewayMax: number | null }> {
+async function benchThroughput(ctx: BenchContext): Promise<{ rows: Row[]; gatewayMax: number | null }> {
   const { kind, upstreams, gateway } = ctx;
   const rows: Row[] = [];
   const db = kind;
@@ -541,6 +542,7 @@ async function benchSwaps(kind: BenchDb, upstreams: Upstreams, gateway: GatewayN
     row(kind, 'G5 override changes under load', changeMs.length, '', { op: '>=', value: G5_CHANGES }),
     row(kind, 'G5 override change request p50', percentile(changeMs, 50), 'ms'),
     row(kind, 'G5 answers checked', answers, ''),
+    row(kind, 'G5 answers per second during the changes', answers / seconds, 'req/s'),
     row(kind, 'G5 failed answers (not 200, or none)', tally.failed, '', { op: '<=', value: 0 }),
     row(kind, 'G5 misrouted answers (200 from neither a nor b)', tally.misrouted, '', { op: '<=', value: 0 }),
     row(kind, 'G5 upstream switches seen by the clients', tally.switches, ''),
@@ -551,7 +553,7 @@ async function benchSwaps(kind: BenchDb, upstreams: Upstreams, gateway: GatewayN
 // ---------------------------------------------------------------------------------------------
 // W: gateway workers
 
-async function benchWorkers(ctx: ThroughputContext): Promise<Row[]> {
+async function benchWorkers(ctx: BenchContext): Promise<Row[]> {
   const { kind, cleanup, secrets } = ctx;
   log(`${kind}: W STAGELINE_GATEWAY_WORKERS=1 vs 2 (c${W_CONNECTIONS}, ${W_PATTERN} ${LOAD_SECONDS} s runs)`);
   const one = await startGateway(cleanup, 'gateway-1-worker', kind, secrets, { STAGELINE_GATEWAY_WORKERS: '1' });
@@ -610,7 +612,7 @@ async function main(): Promise<number> {
     const proxy = await startBaselineProxy(cleanup, nginx, upstreams.url.a);
     const gateway = await startGateway(cleanup, 'gateway', kind, secrets);
     await seedGateway(gateway, upstreams, injected, routes);
-    const ctx: ThroughputContext = { kind, cleanup, wrk, secrets, injected, upstreams, proxy, gateway, routes };
+    const ctx: BenchContext = { kind, cleanup, wrk, secrets, injected, upstreams, proxy, gateway, routes };
     let gatewayMax: number | null = null;
     const sections: [string, () => Promise<Row[]>][] = [
       [

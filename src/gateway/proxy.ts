@@ -536,7 +536,9 @@ class Exchange {
     } else if (this.socket !== null && this.socket.writable) {
       let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${this.requestId}\r\nconnection: close\r\n`;
       for (const list of [added, extra]) if (list !== null) for (let i = 0; i < list.length; i += 2) head += `${list[i]}: ${list[i + 1]}\r\n`;
-      this.socket.end(`${head}\r\n${body}`);
+      // Written, then closed: the client's side of the connection is not left half open.
+      const socket = this.socket;
+      socket.end(`${head}\r\n${body}`, () => socket.destroy());
     }
     this.finish(outcome, status, code);
   }

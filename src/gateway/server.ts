@@ -2,6 +2,7 @@
 // sits on the data path) serving one workspace's environments, composed from the node's runtime.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Environment } from '../domain/environments/chain.js';
 import type { RouteContent } from '../domain/resources/kinds.js';
@@ -100,7 +101,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   );
   // Request bodies stream for as long as they take (an upload): no per-request timer.
   server.setTimeout(0);
-  server.on('upgrade', (req, socket, head) => handler.upgrade(req, socket, head));
+  const tunnels = new Set<Duplex>();
+  server.on('upgrade', (req, socket, head) => {
+    tunnels.add(socket);
+    socket.once('close', () => tunnels.delete(socket));
+    handler.upgrade(req, socket, head);
+  });
   server.on('clientError', handleClientError);
   server.on('checkExpectation', refuseExpectation);
   server.on('connect', refuseConnect);
@@ -131,7 +137,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       return (closing ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
-        const grace = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
+        const grace = setTimeout(() => {
+          server.closeAllConnections();
+          // Tunnels (WebSockets) are no longer the HTTP server's: they are cut here.
+          for (const socket of tunnels) socket.destroy();
+        }, CLOSE_GRACE_MS);
         grace.unref();
         await closed;
         clearTimeout(grace);

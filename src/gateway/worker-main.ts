@@ -61,11 +61,14 @@ async function run({ config, listeners, port }: WorkerStart) {
 }
 
 if (cluster.isWorker) {
-  process.once('message', (message: WorkerStart) => {
+  const onStart = (message: WorkerStart) => {
     if (message?.type !== 'start') return;
+    process.off('message', onStart);
     run(message).catch((error: unknown) => {
       report({ type: 'failed', message: error instanceof Error ? error.message : String(error) });
       process.exit(1);
     });
-  });
+  };
+  process.on('message', onStart);
+  report({ type: 'waiting' });
 }

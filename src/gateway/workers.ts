@@ -13,12 +13,12 @@ export interface WorkerStart {
   config: Config;
   /** The node's other listeners (the API): refused as upstreams. */
   listeners: Listener[];
-  /** The gateway port every worker listens on (the first worker's when 0 was asked for). */
+  /** The gateway port every worker listens on, as configured (0: the one the primary picks, shared). */
   port: number;
 }
 
 /** What a worker reports. */
-export type WorkerReport = { type: 'ready'; address: string; port: number } | { type: 'failed'; message: string };
+export type WorkerReport = { type: 'waiting' } | { type: 'ready'; address: string; port: number } | { type: 'failed'; message: string };
 
 export interface GatewayWorkers {
   url: string;
@@ -60,7 +60,10 @@ export async function startGatewayWorkers(options: WorkersOptions): Promise<Gate
   cluster.setupPrimary({ ...workerEntry(), silent: false });
   const backoff = options.backoffMs ?? 250;
   const maxBackoff = options.maxBackoffMs ?? 10_000;
-  let port = config.gatewayPort;
+  // Every worker listens with the same arguments: node:cluster shares one handle per (address,
+  // port asked for), so with port 0 they all get the port the first one was given.
+  const port = config.gatewayPort;
+  let boundPort = port;
   let host = config.host;
   let closing = false;
   let restarts = 0;
@@ -74,12 +77,12 @@ export async function startGatewayWorkers(options: WorkersOptions): Promise<Gate
     running.add(worker);
     const ready = new Promise<{ address: string; port: number }>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`gateway worker ${worker.process.pid} did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
-      worker.on('online', () => {
-        const start: WorkerStart = { type: 'start', config, listeners: options.listeners, port };
-        worker.send(start);
-      });
       worker.on('message', (message: WorkerReport) => {
-        if (message?.type === 'ready') {
+        if (message?.type === 'waiting') {
+          // The worker listens for its configuration now (a message sent earlier would be lost).
+          const start: WorkerStart = { type: 'start', config, listeners: options.listeners, port };
+          worker.send(start);
+        } else if (message?.type === 'ready') {
           clearTimeout(timer);
           resolve({ address: message.address, port: message.port });
         } else if (message?.type === 'failed') {
@@ -133,7 +136,7 @@ export async function startGatewayWorkers(options: WorkersOptions): Promise<Gate
   try {
     // The first worker binds the port (a free one when 0 was asked for); the others share it.
     const first = await fork();
-    port = first.port;
+    boundPort = first.port;
     host = first.address;
     await Promise.all(Array.from({ length: options.count - 1 }, () => fork()));
   } catch (error) {
@@ -141,10 +144,10 @@ export async function startGatewayWorkers(options: WorkersOptions): Promise<Gate
     throw error;
   }
   const shown = host.includes(':') ? `[${host}]` : host;
-  logger?.info({ workers: options.count, address: `http://${shown}:${port}` }, 'stageline gateway workers are serving');
+  logger?.info({ workers: options.count, address: `http://${shown}:${boundPort}` }, 'stageline gateway workers are serving');
   return {
-    url: `http://${shown}:${port}`,
-    listeners: [{ address: host, port }],
+    url: `http://${shown}:${boundPort}`,
+    listeners: [{ address: host, port: boundPort }],
     pids: () => [...running].filter((w) => !w.isDead()).map((w) => w.process.pid!),
     restarts: () => restarts,
     close: stopAll,

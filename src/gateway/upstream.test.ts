@@ -767,6 +767,15 @@ describe('forward: failures', () => {
     await until(() => up.stats.closed === 1, 'the connection to close');
   });
 
+  it('gives up on an egress check that does not answer within connectTimeoutMs', async () => {
+    const up = await httpUpstream((_req, res) => res.end('never'));
+    const admit: Admit = () => new Promise(() => {});
+    const { url, outcomes } = await front(pool(up.target, { admit, connectTimeoutMs: 150 }));
+    expect((await get(`${url}/`)).status).toBe(502);
+    expect(outcomes[0]!.failure).toMatchObject({ kind: 'unreachable', message: expect.stringMatching(/within 150 ms/) });
+    expect(up.stats.connections).toBe(0);
+  });
+
   it('fails egress_denied with the policy message when admit refuses, without connecting', async () => {
     const up = await httpUpstream((_req, res) => res.end('never'));
     let asked = 0;
@@ -871,9 +880,10 @@ describe('forward: streaming', () => {
       });
       req.on('end', () => res.end(String(length)));
     });
-    // Shorter than the upload: the clock restarts with every piece the upstream takes.
-    const { url } = await front(pool(up.target), { timeoutMs: 300 });
+    // Shorter than the upload (100 pauses of 10 ms alone): the clock restarts with every piece the upstream takes.
+    const { url } = await front(pool(up.target), { timeoutMs: 800 });
     let answer = '';
+    const started = Date.now();
     const growth = await peakGrowth(async () => {
       const body = Readable.from(
         (function* () {
@@ -883,6 +893,7 @@ describe('forward: streaming', () => {
       answer = (await get(`${url}/upload`, { method: 'POST', body })).body.toString();
     });
     expect(answer).toBe(String(block.length * blocks));
+    expect(Date.now() - started).toBeGreaterThan(800);
     expect(growth).toBeLessThan(8 * 1024 * 1024);
   }, 40_000);
 

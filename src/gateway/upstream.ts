@@ -22,7 +22,7 @@ export interface PoolOptions {
   maxConnections?: number;
   /** How long an idle connection is kept. Default 30 s. */
   keepAliveMs?: number;
-  /** How long a connection (with its TLS handshake) may take. Default 10 s. */
+  /** How long a new connection may take: the egress check (and its name resolution), TCP, TLS. Default 10 s. */
   connectTimeoutMs?: number;
   /** The largest response head (and trailer section) accepted. Default 64 KiB. */
   maxResponseHeaderBytes?: number;
@@ -115,15 +115,21 @@ function isFramingOrHost(name: string): boolean {
   }
 }
 
-/** How an exchange writes `body`, and its length when known. */
-function sendMode(body: IncomingMessage | Buffer | null): [SendMode, number] {
-  if (body === null) return [SEND_NONE, 0];
-  if (Buffer.isBuffer(body)) return [SEND_BUFFER, body.length];
-  const length = body.headers['content-length'];
-  if (body.headers['transfer-encoding'] !== undefined) return [SEND_CHUNKED, 0];
-  if (length === undefined) return [SEND_NONE, 0];
+/** How an exchange writes `body`. */
+function sendMode(body: IncomingMessage | Buffer | null): SendMode {
+  if (body === null) return SEND_NONE;
+  if (Buffer.isBuffer(body)) return SEND_BUFFER;
+  if (body.headers['transfer-encoding'] !== undefined) return SEND_CHUNKED;
+  return body.headers['content-length'] === undefined ? SEND_NONE : SEND_LENGTH;
+}
+
+/** The length sent for a body written with `mode` (Content-Length), 0 for the others. */
+function sendLength(body: IncomingMessage | Buffer | null, mode: SendMode): number {
+  if (mode === SEND_BUFFER) return (body as Buffer).length;
+  if (mode !== SEND_LENGTH) return 0;
+  const length = (body as IncomingMessage).headers['content-length']!;
   if (!DIGITS.test(length)) throw new InvalidRequest('the request has an invalid Content-Length');
-  return [SEND_LENGTH, Number(length)];
+  return Number(length);
 }
 
 /** The upstream's response headers for the client: hop-by-hop ones and those named in Connection dropped. */
@@ -280,6 +286,8 @@ class Connection implements ResponseSink {
     this.parser = new ResponseParser(this, pool.maxResponseHeaderBytes);
     pool.connections.add(this);
     if (reserved !== null) reserved.connection = this;
+    // The egress check (with its name resolution), the TCP connection and the TLS handshake.
+    this.connectTimer = setTimeout(this.onConnectTimeout, pool.connectTimeoutMs);
     let admitted: Promise<string>;
     try {
       admitted = pool.admit(pool.target.hostname, pool.target.port);
@@ -313,7 +321,6 @@ class Connection implements ResponseSink {
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
     socket.on('drain', this.onDrain);
-    this.connectTimer = setTimeout(this.onConnectTimeout, this.pool.connectTimeoutMs);
   };
 
   private readonly onRefused = (error: Error): void => {
@@ -697,7 +704,7 @@ class Pool implements UpstreamPool {
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.maxResponseHeaderBytes = options.maxResponseHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
     this.ca = options.ca;
-    this.idleTick = Math.max(5, Math.min(1000, Math.ceil(this.keepAliveMs / 4)));
+    this.idleTick = Math.max(5, Math.min(1000, Math.ceil(this.keepAliveMs / 8)));
   }
 
   forward(request: ForwardRequest, res: ServerResponse, extraHeaders: string[] | null, done: (outcome: ForwardOutcome) => void): void {
@@ -720,7 +727,8 @@ class Pool implements UpstreamPool {
   private exchange(request: ForwardRequest, upgrade: boolean, done: (outcome: ForwardOutcome) => void): Exchange | null {
     try {
       // An upgrade request has no body: what follows its head belongs to the upgraded protocol.
-      const [mode, length]: [SendMode, number] = upgrade ? [SEND_NONE, 0] : sendMode(request.body);
+      const mode = upgrade ? SEND_NONE : sendMode(request.body);
+      const length = sendLength(request.body, mode);
       // A zero Content-Length is nothing to stream: sent like an empty buffer, it can be retried.
       const body = mode === SEND_LENGTH && length === 0 ? EMPTY : request.body;
       const send: SendMode = body === EMPTY ? SEND_BUFFER : mode;
@@ -772,7 +780,7 @@ class Pool implements UpstreamPool {
     }
     const keep = connection.rest(performance.now());
     this.idle.push(connection);
-    this.schedule(Math.max(5, Math.min(this.idleTick, Math.ceil(keep / 4))));
+    this.schedule(Math.max(5, Math.min(this.idleTick, Math.ceil(keep / 8))));
   }
 
   /** Sends `ex` again on a connection of its own (it replaces the one that just broke). */

@@ -585,7 +585,6 @@ async function benchWorkers(ctx: BenchContext): Promise<Row[]> {
       row(kind, `W c${W_CONNECTIONS} 1 worker`, medianRps(runs.A), 'req/s'),
       row(kind, `W c${W_CONNECTIONS} 2 workers`, medianRps(runs.B), 'req/s'),
       row(kind, 'W ratio 2 workers / 1', medianRps(runs.B) / medianRps(runs.A), 'x'),
-      row(kind, 'W the same from CPU per request', medianCpu(runs.A) / medianCpu(runs.B), 'x'),
       row(kind, 'W server CPU per request, 1 worker (all processes)', medianCpu(runs.A), 'us'),
       row(kind, 'W server CPU per request, 2 workers (all processes)', medianCpu(runs.B), 'us'),
       row(kind, "W other processes' CPU during runs (max)", Math.max(...[...runs.A, ...runs.B].map((x) => x.otherCpu * 100)), '%'),

@@ -83,7 +83,7 @@ const REGION = /^[a-z0-9][a-z0-9-]{0,40}$/;
 /** A region label as environments carry it (`eu-west`); null when unset. */
 export function parseRegion(raw: string | undefined, name = 'STAGELINE_REGION'): string | null {
   if (raw === undefined || raw === '') return null;
-  if (!REGION.test(raw)) throw new Error(`${name} must be a lowercase region label such as eu-west, got "${raw}"`);
+  if (!REGION.test(raw)) throw new Error(`${name} (or --region) must be a lowercase region label such as eu-west, got "${raw}"`);
   return raw;
 }
 

@@ -3,6 +3,7 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GatewayRequestEvent } from '../src/gateway/contract.js';
 import type { RunningGateway } from '../src/gateway/server.js';
 import {
   allowLoopback,
@@ -457,6 +458,42 @@ describe('regions', () => {
       expect(served.json).toMatchObject({ url: '/internal' });
     } finally {
       await eu.close();
+    }
+  });
+});
+
+describe('the per-request hook', () => {
+  it('reports every request with its environment, route, status and what failed', async () => {
+    const events: GatewayRequestEvent[] = [];
+    const observed = await startTestGateway(h, { observer: (event) => events.push(event) });
+    try {
+      await gatewayCall(observed.url, { path: '/payments/x' });
+      await gatewayCall(observed.url, { path: '/nothing' });
+      await gatewayCall(observed.url, { path: '/refused' });
+      await gatewayCall(observed.url, { path: '/payments/x', headers: { 'x-stageline-env': 'nowhere' } });
+      await eventually(() => expect(events).toHaveLength(3));
+      const production = (await h.call('GET', `${WS}/environments/production`)).body;
+      expect(events.map(({ route, status, code, upstreamFailure, environmentId }) => ({ route, status, code, upstreamFailure, environmentId }))).toEqual([
+        { route: 'payments', status: 200, code: null, upstreamFailure: null, environmentId: production.id },
+        { route: null, status: 404, code: 'no_route', upstreamFailure: null, environmentId: production.id },
+        { route: 'refused', status: 502, code: 'upstream_unreachable', upstreamFailure: 'unreachable', environmentId: production.id },
+      ]);
+      for (const event of events) expect(event.durationMs).toBeGreaterThanOrEqual(0);
+    } finally {
+      await observed.close();
+    }
+  });
+});
+
+describe('a gateway of a workspace that does not exist', () => {
+  it('answers 503 unavailable naming it', async () => {
+    const lost = await startTestGateway(h, { workspace: 'nowhere' });
+    try {
+      const res = await gatewayCall(lost.url, { path: '/payments/x' });
+      expect(res.status).toBe(503);
+      expect(res.json.error).toMatchObject({ code: 'unavailable', message: expect.stringContaining('nowhere') });
+    } finally {
+      await lost.close();
     }
   });
 });

@@ -372,10 +372,12 @@ class Exchange {
     if (this.contentLength !== undefined && Number(this.contentLength) > limit) return this.tooLarge(route, limit);
     const chunks: Buffer[] = [];
     let size = 0;
+    let read = false;
     const req = this.req;
     const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
+        read = true;
         req.off('data', onData);
         req.off('end', onEnd);
         this.tooLarge(route, limit);
@@ -384,12 +386,17 @@ class Exchange {
       chunks.push(chunk);
     };
     const onEnd = () => {
+      read = true;
       req.off('data', onData);
       this.withJsonBody(route, target, Buffer.concat(chunks, size));
     };
     req.on('data', onData);
     req.once('end', onEnd);
-    req.once('error', () => this.finish(null));
+    req.on('error', () => {});
+    // The client went away before its body was in: nobody is left to answer.
+    req.once('close', () => {
+      if (!read) this.finish(null);
+    });
   }
 
   private tooLarge(route: CompiledRoute, limit: number) {

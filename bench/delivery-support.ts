@@ -9,7 +9,7 @@ import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
-import { adminQuery, log, PG_ADMIN_URL, type Cleanup } from './support.js';
+import { adminQuery, log, machineBusySeconds, PG_ADMIN_URL, processCpuSeconds, type Cleanup } from './support.js';
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -48,12 +48,6 @@ export function shellFileLimit(): { soft: number; hard: number } {
   };
   return { soft: run('-S'), hard: run('-H') };
 }
-
-const CLOCK_TICKS = (() => {
-  const out = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim();
-  const n = Number(out);
-  return Number.isFinite(n) && n > 0 ? n : 100;
-})();
 
 // ---------------------------------------------------------------------------------------------
 // Child processes
@@ -137,14 +131,7 @@ export class Child {
 
   /** User + system CPU seconds used so far (Linux /proc), or NaN. */
   cpuSeconds(): number {
-    try {
-      const stat = readFileSync(`/proc/${this.pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // After the command name: state is field 3, utime 14 and stime 15 (1-based, whole line).
-      return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-    } catch {
-      return Number.NaN;
-    }
+    return processCpuSeconds(this.pid);
   }
 
   /** Its soft open-file limit, from /proc. */
@@ -407,17 +394,6 @@ export async function connectMany(url: string, token: string, count: number, bat
 
 // ---------------------------------------------------------------------------------------------
 // Load
-
-/** Busy CPU seconds of the whole machine so far (all cores, from /proc/stat), or NaN. */
-function machineBusySeconds(): number {
-  try {
-    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
-    const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number) as number[];
-    return (user! + nice! + system! + irq! + softirq! + steal!) / CLOCK_TICKS;
-  } catch {
-    return Number.NaN;
-  }
-}
 
 /**
  * Waits (up to `maxWaitMs`) until the rest of the machine uses less than `maxCores` of CPU, so a

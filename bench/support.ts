@@ -1,6 +1,8 @@
 // Benchmark plumbing: throw-away databases (a temp SQLite file, or a fresh PostgreSQL database),
-// a workspace with the owner's call context, fast draft seeding, timing and the report table.
-import { mkdtempSync, rmSync } from 'node:fs';
+// a workspace with the owner's call context, fast draft seeding, timing, CPU time from /proc and
+// the report table.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -208,6 +210,40 @@ export function renderTable(rows: Row[]): string {
       .join('  ')
       .trimEnd();
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
+
+const CLOCK_TICKS = (() => {
+  const out = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim();
+  const n = Number(out);
+  return Number.isFinite(n) && n > 0 ? n : 100;
+})();
+
+/** User + system CPU seconds a process has used so far (Linux /proc), or NaN once it is gone. */
+export function processCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // After the command name: state is field 3, utime 14 and stime 15 (1-based, whole line).
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Busy CPU seconds of the whole machine so far (all cores, from /proc/stat), or NaN. */
+export function machineBusySeconds(): number {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+    const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number) as number[];
+    return (user! + nice! + system! + irq! + softirq! + steal!) / CLOCK_TICKS;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ). */
+export function clockTicks(): number {
+  return CLOCK_TICKS;
 }
 
 export function log(message: string) {

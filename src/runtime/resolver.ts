@@ -18,7 +18,8 @@ import { variablesForEnvironment } from '../store/variables.js';
 import type { ChangeFeed } from './change-feed.js';
 
 /** Change types that alter what an environment runs. */
-const AFFECTS_RESOLUTION = new Set(['release', 'override', 'active', 'secret', 'variable', 'environment']);
+// `reset` (this node missed pruned events) is workspace-wide: every state of the workspace goes.
+const AFFECTS_RESOLUTION = new Set(['release', 'override', 'active', 'secret', 'variable', 'environment', 'reset']);
 
 /** One version of an environment (its head, a run's release, or the draft state) to resolve in. */
 export class ResolutionView {

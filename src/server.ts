@@ -16,7 +16,7 @@ import { BranchSweeper } from './runtime/branch-sweeper.js';
 import { VERSION } from './version.js';
 import { RetentionSweeper } from './runtime/retention-sweeper.js';
 import type { GatewayObserver } from './gateway/contract.js';
-import { startGateway, type RunningGateway } from './gateway/server.js';
+import { gatewayConfig, startGateway, type RunningGateway } from './gateway/server.js';
 import { startGatewayWorkers, type GatewayWorkers } from './gateway/workers.js';
 
 export interface RunningServer {
@@ -101,12 +101,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         deps,
         runtime,
         port: config.gatewayPort,
-        host: config.host,
-        workspace: config.gatewayWorkspace,
-        defaultEnvironment: config.gatewayDefaultEnv,
-        region: config.region,
-        trustedProxies: config.trustedProxies,
-        bodyLimit: config.gatewayBodyLimit,
+        ...gatewayConfig(config),
         logger,
         ...(options.gatewayObserver ? { observer: options.gatewayObserver } : {}),
       });

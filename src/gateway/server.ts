@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
+import type { Config } from '../config.js';
 import type { Environment } from '../domain/environments/chain.js';
 import type { RouteContent } from '../domain/resources/kinds.js';
 import { handleClientError, refuseConnect, refuseExpectation } from '../http/errors.js';
@@ -47,6 +48,18 @@ export interface GatewayOptions {
   createPool?: PoolFactory;
   /** Under node:cluster the port is shared with the other workers (the primary holds it). */
   exclusive?: boolean;
+}
+
+/** The gateway's options that come from the node's configuration, the same in-process and in workers. */
+export function gatewayConfig(config: Config): Pick<GatewayOptions, 'host' | 'workspace' | 'defaultEnvironment' | 'region' | 'trustedProxies' | 'bodyLimit'> {
+  return {
+    host: config.host,
+    workspace: config.gatewayWorkspace,
+    defaultEnvironment: config.gatewayDefaultEnv,
+    region: config.region,
+    trustedProxies: config.trustedProxies,
+    bodyLimit: config.gatewayBodyLimit,
+  };
 }
 
 export interface RunningGateway {

@@ -6,7 +6,7 @@ import { LOG_REDACT } from '../http/app.js';
 import { loadMasterKeys } from '../master-key.js';
 import { createNode } from '../runtime/index.js';
 import { isPostgresUrl, openStore } from '../store/database.js';
-import { startGateway } from './server.js';
+import { gatewayConfig, startGateway } from './server.js';
 import type { WorkerReport, WorkerStart } from './workers.js';
 
 /** Without LISTEN (SQLite) a worker learns of the primary's changes by polling, so it polls often. */
@@ -33,12 +33,7 @@ async function run({ config, listeners, port }: WorkerStart) {
     deps,
     runtime,
     port,
-    host: config.host,
-    workspace: config.gatewayWorkspace,
-    defaultEnvironment: config.gatewayDefaultEnv,
-    region: config.region,
-    trustedProxies: config.trustedProxies,
-    bodyLimit: config.gatewayBodyLimit,
+    ...gatewayConfig(config),
     logger,
     exclusive: false,
   });

@@ -64,10 +64,11 @@ const CONTENT_LENGTH = Buffer.from('content-length', 'latin1');
 const TRANSFER_ENCODING = Buffer.from('transfer-encoding', 'latin1');
 const CONNECTION = Buffer.from('connection', 'latin1');
 const KEEP_ALIVE = Buffer.from('keep-alive', 'latin1');
+const CLOSE = Buffer.from('close', 'latin1');
 const KEEP_ALIVE_TIMEOUT = /(?:^|[,;\s])timeout\s*=\s*(\d{1,9})/i;
 const HTTP_1 = Buffer.from('HTTP/1.', 'latin1');
 
-/** Whether buf[start, start + lower.length) is `lower` ignoring ASCII case (buf holds tchars only). */
+/** Whether buf[start, start + lower.length) is `lower` (letters and "-") ignoring ASCII case; buf holds validated field bytes, where no CR can fold into "-". */
 function equalsLower(buf: Buffer, start: number, lower: Buffer): boolean {
   for (let i = 0; i < lower.length; i++) if ((buf[start + i]! | 0x20) !== lower[i]) return false;
   return true;
@@ -414,7 +415,7 @@ export class ResponseParser {
         if (equalsLower(buf, start, TRANSFER_ENCODING)) return this.transferEncodingField(value);
         break;
       case 10:
-        if (equalsLower(buf, start, CONNECTION)) this.connectionField(value);
+        if (equalsLower(buf, start, CONNECTION)) this.connectionField(buf, i, valueEnd, value);
         else if (equalsLower(buf, start, KEEP_ALIVE)) this.keepAliveField(value);
         break;
     }
@@ -467,7 +468,16 @@ export class ResponseParser {
     if (match !== null) this.keepAliveTimeoutMs = Number(match[1]) * 1000;
   }
 
-  private connectionField(value: string): void {
+  private connectionField(buf: Buffer, start: number, end: number, value: string): void {
+    // Nearly every upstream sends exactly one of these two.
+    if (end - start === 10 && equalsLower(buf, start, KEEP_ALIVE)) {
+      this.connectionKeepAlive = true;
+      return;
+    }
+    if (end - start === 5 && equalsLower(buf, start, CLOSE)) {
+      this.connectionClose = true;
+      return;
+    }
     for (const element of value.split(',')) {
       const token = element.trim().toLowerCase();
       if (token === 'close') this.connectionClose = true;

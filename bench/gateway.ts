@@ -310,7 +310,7 @@ const medianCpu = (runs: LoadRun[]) => trueMedian(runs.map((r) => r.cpuPerReques
 // G1–G3: throughput, every target in every round
 
 interface ThroughputTarget extends LoadTarget {
-  id: 'direct' | 'nginx' | 'route' | 'policy' | 'limit' | 'redis';
+  id: 'direct' | 'nginx' | 'route' | 'own' | 'policy' | 'limit' | 'redis';
 }
 
 /** Rounds over `targets` at each concurrency (A B C, then C B A, …); the runs of each target per concurrency. */
@@ -363,6 +363,14 @@ async function benchThroughput(ctx: BenchContext): Promise<{ rows: Row[]; gatewa
     targets.push({ id: 'nginx', label: 'nginx proxy', url: `${ctx.proxy.url}/r/item`, headers: ENV_HEADER, server: ctx.proxy.nginx });
   }
   if (wanted('G1') || wanted('G2')) targets.push(gw('route', 'gateway routing only', gateway, '/r/item'));
+  // The same gateway in a process of its own (STAGELINE_GATEWAY_WORKERS=1: the API stays in the
+  // primary): the process then carries none of the API's routes (docs/decisions.md, the R1 gap).
+  let ownNode: GatewayNode | null = null;
+  if (wanted('G1')) {
+    ownNode = await startGateway(ctx.cleanup, 'gateway-own-process', kind, ctx.secrets, { STAGELINE_GATEWAY_WORKERS: '1' });
+    await seedGateway(ownNode, upstreams, ctx.injected, ctx.routes);
+    targets.push(gw('own', 'gateway routing only, own process', ownNode, '/r/item'));
+  }
   if (wanted('G2')) targets.push(gw('policy', 'gateway secrets+limit+1,000 CIDRs+canary', gateway, '/p/item'));
 
   let redisNode: GatewayNode | null = null;
@@ -399,6 +407,7 @@ async function benchThroughput(ctx: BenchContext): Promise<{ rows: Row[]; gatewa
     runs = await rounds(ctx.wrk, targets, upstream, CONNECTIONS, ROUNDS);
   } finally {
     await redisNode?.stop();
+    await ownNode?.stop();
   }
   const after = redis ? await redisCommands(redis) : Number.NaN;
 
@@ -420,6 +429,11 @@ async function benchThroughput(ctx: BenchContext): Promise<{ rows: Row[]; gatewa
     if (has('nginx') && has('route')) {
       rows.push(row(db, `G1 c${c} ratio gateway / nginx`, medianRps(r('route')) / medianRps(r('nginx')), 'x', { op: '>=', value: G1_TARGET }));
       rows.push(row(db, `G1 c${c} the same from CPU per request (nginx / gateway)`, medianCpu(r('nginx')) / medianCpu(r('route')), 'x'));
+    }
+    if (has('nginx') && has('own')) {
+      rows.push(row(db, `G1 c${c} gateway in its own process (STAGELINE_GATEWAY_WORKERS=1)`, medianRps(r('own')), 'req/s'));
+      rows.push(row(db, `G1 c${c} its server CPU per request (all processes)`, medianCpu(r('own')), 'us'));
+      rows.push(row(db, `G1 c${c} ratio gateway in its own process / nginx`, medianRps(r('own')) / medianRps(r('nginx')), 'x', { op: '>=', value: G1_TARGET }));
     }
     if (has('policy')) {
       rows.push(row(db, `G2 c${c} gateway with every policy`, medianRps(r('policy')), 'req/s'));

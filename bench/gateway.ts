@@ -201,6 +201,8 @@ async function startGateway(cleanup: Cleanup, name: string, kind: BenchDb, secre
     STAGELINE_BOOTSTRAP_TOKEN: secrets.token,
     STAGELINE_MASTER_KEY: secrets.masterKey,
     STAGELINE_LOG_LEVEL: 'warn',
+    // The load selects development by x-stageline-env alone (no key per request to look up).
+    STAGELINE_GATEWAY_OPEN_EDITABLE: 'on',
     ...(kind === 'postgres' ? { STAGELINE_DATABASE_URL: await createPgDatabase(cleanup, name.replace(/-/g, '_')) } : {}),
     ...extra,
   };

@@ -14,6 +14,8 @@ export interface Config {
   gatewayDefaultEnv: string | null;
   /** Gateway processes (node:cluster) sharing the port; 0 serves the gateway in this process. */
   gatewayWorkers: number;
+  /** STAGELINE_GATEWAY_OPEN_EDITABLE: `x-stageline-env` alone selects development and branches (off: they need one of their keys). */
+  gatewayOpenEditable: boolean;
   /** Largest JSON request body the gateway reads to add a route's `injectBody`. */
   gatewayBodyLimit: number;
   /** The gateway serves only environments of this region (or of none); null serves every region. */
@@ -117,6 +119,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     gatewayWorkspace: slug(env, 'STAGELINE_GATEWAY_WORKSPACE') ?? 'default',
     gatewayDefaultEnv: slug(env, 'STAGELINE_GATEWAY_DEFAULT_ENV'),
     gatewayWorkers: integer(env, 'STAGELINE_GATEWAY_WORKERS', 0),
+    gatewayOpenEditable: onOff(env, 'STAGELINE_GATEWAY_OPEN_EDITABLE', false),
     gatewayBodyLimit: positive(env, 'STAGELINE_GATEWAY_BODY_LIMIT', 1024 * 1024),
     region: parseRegion(env.STAGELINE_REGION),
     host: env.STAGELINE_HOST || '0.0.0.0',

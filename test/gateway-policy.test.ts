@@ -93,6 +93,11 @@ describe(`client allow-lists on ${TEST_DB}`, () => {
     expect(res.status).toBe(200);
     expect(primary.requests.length).toBe(before + 1);
     expect(primary.requests.at(-1)!.headers['x-forwarded-for']).toBe('203.0.113.9, 127.0.0.1');
+    // Single-address client headers a client could forge never reach the upstream.
+    const forged = await gatewayCall(behindProxy.url, { path: '/partner', headers: { 'x-forwarded-for': '203.0.113.9', 'x-real-ip': '10.0.0.1', 'true-client-ip': '10.0.0.1', 'cf-connecting-ip': '10.0.0.1' } });
+    expect(forged.status).toBe(200);
+    const seen = primary.requests.at(-1)!.headers;
+    expect([seen['x-real-ip'], seen['true-client-ip'], seen['cf-connecting-ip']]).toEqual([undefined, undefined, undefined]);
     const outside = await gatewayCall(behindProxy.url, { path: '/partner', headers: { 'x-forwarded-for': '198.51.100.1' } });
     expect(outside.status).toBe(403);
   });

@@ -295,4 +295,20 @@ describe(`gateway streaming on ${TEST_DB}`, () => {
     });
     expect(answer).toMatch(/^404 \{"error":\{"code":"no_route"/);
   });
+
+  it.each(['h2c', 'websocket, h2c', 'tls/1.0'])('refuses Upgrade: %s (only WebSocket upgrades are tunnelled)', async (protocol) => {
+    const url = new URL(gateway.url);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const req = request({ host: url.hostname, port: url.port, path: '/ws/echo', headers: { connection: 'Upgrade', upgrade: protocol, 'x-stageline-env': 'development' } });
+      req.on('response', (res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => (body += chunk));
+        res.on('end', () => resolve(`${res.statusCode} ${body}`));
+      });
+      req.on('upgrade', () => reject(new Error('upgraded')));
+      req.on('error', reject);
+      req.end();
+    });
+    expect(answer).toMatch(/^400 \{"error":\{"code":"invalid_request","message":"only WebSocket upgrades/);
+  });
 });

@@ -37,6 +37,9 @@ const keys = { dev: '', prod: '', other: '' };
 const last = (upstream: TestUpstream) => upstream.requests[upstream.requests.length - 1]!;
 const pairs = (raw: string[]) => raw.flatMap((name, i) => (i % 2 === 0 ? [[name, raw[i + 1]!] as [string, string]] : []));
 const call = (options: Parameters<typeof gatewayCall>[1] = {}) => gatewayCall(gateway.url, options);
+/** A gateway where x-stageline-env alone selects development and branches (STAGELINE_GATEWAY_OPEN_EDITABLE=on). */
+let open: RunningGateway;
+const callOpen = (options: Parameters<typeof gatewayCall>[1] = {}) => gatewayCall(open.url, options);
 
 beforeAll(async () => {
   h = await startHarness();
@@ -75,6 +78,7 @@ beforeAll(async () => {
     }),
   );
   gateway = await startTestGateway(h, { logger });
+  open = await startTestGateway(h, { openEditable: true });
   keys.dev = await createApiKey(h, 'development');
   keys.prod = await createApiKey(h, 'production', 'publishable');
   expect((await h.call('POST', '/api/workspaces', { slug: 'other', name: 'Other' })).status).toBe(201);
@@ -84,6 +88,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await gateway?.close();
+  await open?.close();
   await a?.close();
   await b?.close();
   await upstream?.close();
@@ -103,7 +108,7 @@ describe(`gateway environments on ${TEST_DB}`, () => {
     const set = await h.call('PUT', `${WS}/environments/development/resources/route/payments/override`, { override: { upstream: { url: `${b.url}/dev` } } });
     expect(set.status).toBe(200);
     const before = a.requests.length;
-    const res = await call({ path: '/payments/charges', headers: { 'x-stageline-env': 'development' } });
+    const res = await callOpen({ path: '/payments/charges', headers: { 'x-stageline-env': 'development' } });
     expect(res.status).toBe(200);
     expect(res.json.url).toBe('/dev/payments/charges');
     expect(res.json.headers.authorization).toBe(`Bearer ${DEV_SECRET}`);
@@ -175,11 +180,23 @@ describe(`gateway environments on ${TEST_DB}`, () => {
   it('serves a branch environment by its slug', async () => {
     expect((await h.call('POST', `${WS}/environments`, { slug: 'feature-x', kind: 'branch', from: 'development' })).status).toBe(201);
     await h.call('PUT', `${WS}/environments/feature-x/resources/route/payments/override`, { override: { upstream: { url: `${a.url}/branch` } } });
-    const res = await call({ path: '/payments/x', headers: { 'x-stageline-env': 'feature-x' } });
+    const res = await callOpen({ path: '/payments/x', headers: { 'x-stageline-env': 'feature-x' } });
     expect(res.status).toBe(200);
     expect(res.json.url).toBe('/branch/payments/x');
     // The branch has no secret of its own: it resolves its parent's.
     expect(res.json.headers.authorization).toBe(`Bearer ${DEV_SECRET}`);
+  });
+
+  it.each(['development', 'feature-x'])('answers 403 key_required for x-stageline-env: %s alone, and serves it with one of its keys', async (slug) => {
+    const before = a.requests.length + b.requests.length;
+    const res = await call({ path: '/payments/x', headers: { 'x-stageline-env': slug } });
+    expect(res.status).toBe(403);
+    expect(res.json.error.code).toBe('key_required');
+    expect(res.json.error.message).toContain('x-stageline-key');
+    expect(a.requests.length + b.requests.length).toBe(before);
+    // A non-editable environment is selected by the header alone.
+    expect((await call({ path: '/payments/x', headers: { 'x-stageline-env': 'production' } })).status).toBe(200);
+    if (slug === 'development') expect((await call({ path: '/payments/x', headers: { 'x-stageline-env': slug, 'x-stageline-key': keys.dev } })).status).toBe(200);
   });
 });
 
@@ -431,7 +448,7 @@ describe('egress and templates', () => {
   });
 
   it('refuses a route to the gateway itself, even in development', async () => {
-    const res = await call({ path: '/itself', headers: { 'x-stageline-env': 'development' } });
+    const res = await call({ path: '/itself', headers: { 'x-stageline-key': keys.dev } });
     expect(res.status).toBe(502);
     expect(res.json.error.code).toBe('egress_denied');
     expect(res.json.error.message).toContain('listener of this Stageline node');
@@ -445,11 +462,11 @@ describe('egress and templates', () => {
   });
 
   it('answers 502 route_invalid for a route whose template cannot render, and serves the other routes', async () => {
-    const res = await call({ path: '/broken', headers: { 'x-stageline-env': 'development' } });
+    const res = await call({ path: '/broken', headers: { 'x-stageline-key': keys.dev } });
     expect(res.status).toBe(502);
     expect(res.json.error.code).toBe('route_invalid');
     expect(res.json.error.message).toContain('missing_secret');
-    expect((await call({ path: '/internal', headers: { 'x-stageline-env': 'development' } })).status).toBe(200);
+    expect((await call({ path: '/internal', headers: { 'x-stageline-key': keys.dev } })).status).toBe(200);
   });
 
   it('a new route arrives with the next request after its promotion', async () => {
@@ -520,7 +537,7 @@ describe('a gateway of a workspace that does not exist', () => {
 describe('logs', () => {
   it('carry no secret value', async () => {
     // Failures are logged (a build problem, a missing secret); the secrets must not be.
-    await call({ path: '/broken', headers: { 'x-stageline-env': 'development' } });
+    await call({ path: '/broken', headers: { 'x-stageline-key': keys.dev } });
     expect(logLines.length).toBeGreaterThan(0);
     const all = logLines.join('\n');
     expect(all).not.toContain(PROD_SECRET);

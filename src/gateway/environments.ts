@@ -2,7 +2,7 @@
 // slug, id or default without waiting once known, rebuilt when the change feed reports what
 // alters them, swapped whole so a request reads one complete table.
 import type { FastifyBaseLogger } from 'fastify';
-import { defaultEnvironment, type Environment } from '../domain/environments/chain.js';
+import { defaultEnvironment, isEditable, type Environment } from '../domain/environments/chain.js';
 import { mergeOverride } from '../domain/overrides/merge.js';
 import type { RouteContent } from '../domain/resources/kinds.js';
 import { resolveResource } from '../domain/resolution/resolve.js';
@@ -46,6 +46,8 @@ export class ServedEnvironment {
   private retryAfter = 0;
   /** Set when the environment is gone: its table is released. */
   removed = false;
+  /** Development or a branch: anyone with write access to drafts decides where its routes go. */
+  editable = false;
 
   constructor(
     public environment: Environment,
@@ -243,6 +245,7 @@ export class Environments {
       } else {
         served = new ServedEnvironment(environment, this);
       }
+      served.editable = isEditable(environment, all);
       byId.set(environment.id, served);
       bySlug.set(environment.slug, served);
     }

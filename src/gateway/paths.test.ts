@@ -16,11 +16,15 @@ describe('parseRequestTarget', () => {
     ['/a/.hidden/..x', '/a/.hidden/..x', ''],
     ['/__proto__/constructor/toString', '/__proto__/constructor/toString', ''],
     ['/q?x=/../y', '/q', '?x=/../y'],
+    ['//admin', '/admin', ''],
+    ['/public//..//admin', '/admin', ''],
+    ['/a///b?c=//d', '/a/b', '?c=//d'],
+    ['/a;v=1/b', '/a;v=1/b', ''],
   ])('%s is path %s and query %s', (target, path, query) => {
     expect(parseRequestTarget(target)).toEqual({ path, query });
   });
 
-  it.each(['*', 'http://example.com/a', '', 'a/b', '/a%2Fb', '/a%2fb', '/a%5Cb', '/a\\b', '/a%00', '/a%zz', '/a%4', '/a#frag'])('refuses %j', (target) => {
+  it.each(['*', 'http://example.com/a', '', 'a/b', '/a%2Fb', '/a%2fb', '/a%5Cb', '/a\\b', '/a%00', '/a%zz', '/a%4', '/a#frag', '/public/..;/admin', '/..;x/admin', '/a/.;/b', '/a/%2e%2e;/b'])('refuses %j', (target) => {
     expect(parseRequestTarget(target)).toBeNull();
   });
 

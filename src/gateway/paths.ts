@@ -26,7 +26,7 @@ export function parseRequestTarget(target: string): RequestPath | null {
   const path = q === -1 ? target : target.slice(0, q);
   const query = q === -1 ? '' : target.slice(q);
   if (target.indexOf('#') !== -1 || path.indexOf('\\') !== -1) return null;
-  if (path.indexOf('%') === -1 && path.indexOf('/.') === -1) return { path, query };
+  if (path.indexOf('%') === -1 && path.indexOf('/.') === -1 && path.indexOf('//') === -1) return { path, query };
   const normal = normalisePath(path);
   return normal === null ? null : { path: normal, query };
 }
@@ -53,8 +53,15 @@ export function normalisePath(path: string): string | null {
     }
     decoded = out;
   }
+  // Empty segments are merged (as nginx's merge_slashes does), so `//admin` is `/admin` to every
+  // route; a dot segment with path parameters (`..;x`, which servlet containers resolve as `..`)
+  // has no one meaning, so it is refused.
+  if (decoded.indexOf('//') !== -1) decoded = decoded.replace(/\/{2,}/g, '/');
+  if (DOT_WITH_PARAMS.test(decoded)) return null;
   return decoded.indexOf('/.') === -1 ? decoded : removeDotSegments(decoded);
 }
+
+const DOT_WITH_PARAMS = /\/\.\.?;/;
 
 /** RFC 3986 §5.2.4 over an absolute path: `.` segments go, `..` removes the one before (never past the root). */
 function removeDotSegments(path: string): string {

@@ -27,13 +27,21 @@ export interface HandlerOptions {
   trustedProxies: AddressSet;
   /** Largest JSON body read for `injectBody` (STAGELINE_GATEWAY_BODY_LIMIT). */
   bodyLimit: number;
+  /**
+   * STAGELINE_GATEWAY_OPEN_EDITABLE: whether `x-stageline-env` alone selects development or a
+   * branch. Off by default: whoever drafts there chooses its upstreams, and those environments
+   * may reach loopback and private addresses, so from outside they need one of their keys.
+   */
+  openEditable: boolean;
   observer?: GatewayObserver | undefined;
   logger?: FastifyBaseLogger | undefined;
 }
 
 /**
  * Request headers never forwarded: hop-by-hop ones (RFC 9110 §7.6.1), the ones selecting the
- * environment, and the ones the gateway sets itself. `expect` was answered by this server.
+ * environment, and the ones the gateway sets itself. `expect` was answered by this server. The
+ * single-address client headers some upstreams believe (`x-real-ip` and the like) are dropped:
+ * a client could forge them, and x-forwarded-for / forwarded carry the address the gateway saw.
  */
 const NOT_FORWARDED = new Set([
   'connection',
@@ -54,6 +62,12 @@ const NOT_FORWARDED = new Set([
   'x-forwarded-host',
   'forwarded',
   'x-request-id',
+  'x-real-ip',
+  'x-client-ip',
+  'true-client-ip',
+  'cf-connecting-ip',
+  'fastly-client-ip',
+  'x-cluster-client-ip',
 ]);
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -77,6 +91,11 @@ const FAILURES: Record<UpstreamFailureKind, [number, string]> = {
 
 const EMPTY = Buffer.alloc(0);
 const INVALID_PATH = refusal(400, 'invalid_path', 'the request path is not valid: send an absolute path without escaped "/", "\\" or NUL');
+/**
+ * Only WebSocket upgrades are tunnelled: after any other protocol switch (h2c above all) the
+ * client could send requests for any path of the upstream, outside the route's rules.
+ */
+const UPGRADE_REFUSED = refusal(400, 'invalid_request', 'only WebSocket upgrades ("Upgrade: websocket") pass the gateway');
 const UNAVAILABLE = refusal(503, 'unavailable', 'the gateway cannot read its routes now; try again');
 
 /** The gateway's handler for one node: `handle` for requests, `upgrade` for Upgrade requests. */
@@ -142,6 +161,7 @@ class Exchange {
     if (target === null) return this.refuse(INVALID_PATH);
     this.path = target.path;
     this.query = target.query;
+    if (this.socket !== null && (this.upgradeHeader === undefined || this.upgradeHeader.trim().toLowerCase() !== 'websocket')) return this.refuse(UPGRADE_REFUSED);
     this.selectEnvironment();
   }
 
@@ -221,9 +241,12 @@ class Exchange {
   private selectEnvironment() {
     const { environments, keys } = this.options;
     if (this.key !== undefined) {
-      const cached = keys.cachedByHeader(this.key);
+      // Cached under the Authorization header the runtime API would see for the same key, so a
+      // key used here does not become usable on /v1 without "Bearer".
+      const header = 'Bearer ' + this.key;
+      const cached = keys.cachedByHeader(header);
       if (cached !== undefined && environments.ready) return this.withPrincipal(cached);
-      const waiting = cached !== undefined ? Promise.resolve(cached) : keys.authenticate(this.key, this.key);
+      const waiting = cached !== undefined ? Promise.resolve(cached) : keys.authenticate(this.key, header);
       waiting.then(
         (principal) => (environments.ready ? this.withPrincipal(principal) : environments.refresh().then(() => this.withPrincipal(principal), (error) => this.failed(error))),
         (error) => (error instanceof StagelineError && error.status === 401 ? this.answer(401, 'unauthenticated', `x-stageline-key: ${error.message}`) : this.failed(error)),
@@ -232,13 +255,24 @@ class Exchange {
     }
     if (this.envSlug !== undefined) {
       const served = environments.bySlugNow(this.envSlug);
-      if (served !== undefined) return this.withEnvironment(served);
-      environments.bySlugLoaded(this.envSlug).then((found) => (found ? this.withEnvironment(found) : this.unknownEnvironment()), (error) => this.failed(error));
+      if (served !== undefined) return this.byHeader(served);
+      environments.bySlugLoaded(this.envSlug).then((found) => (found ? this.byHeader(found) : this.unknownEnvironment()), (error) => this.failed(error));
       return;
     }
     const fallback = environments.defaultNow();
     if (fallback !== undefined) return fallback === null ? this.noDefault() : this.withEnvironment(fallback);
     environments.defaultLoaded().then((found) => (found ? this.withEnvironment(found) : this.noDefault()), (error) => this.failed(error));
+  }
+
+  /** An environment named by `x-stageline-env` alone (no key). */
+  private byHeader(served: ServedEnvironment) {
+    if (served.editable && !this.options.openEditable && served !== this.options.environments.defaultNow()) {
+      const slug = served.environment.slug;
+      return this.answer(403, 'key_required', `${slug} is editable (development or a branch): select it with one of its API keys in x-stageline-key`, [
+        { header: 'x-stageline-key', environment: slug },
+      ]);
+    }
+    return this.withEnvironment(served);
   }
 
   private withPrincipal(principal: KeyPrincipal) {
@@ -375,10 +409,13 @@ class Exchange {
       return this.answer(415, 'unsupported_media_type', `route ${route.key} adds fields to JSON bodies: send the body without Content-Encoding`, [{ route: route.key }]);
     }
     if (this.contentLength !== undefined && Number(this.contentLength) > limit) return this.tooLarge(route, limit);
+    const req = this.req;
+    // The client left during an earlier wait (a key lookup, a first table build, a Redis count):
+    // no 'end' or 'close' would come to release the table.
+    if (req.destroyed) return this.finish(null);
     const chunks: Buffer[] = [];
     let size = 0;
     let read = false;
-    const req = this.req;
     const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {

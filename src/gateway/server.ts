@@ -41,6 +41,8 @@ export interface GatewayOptions {
   trustedProxies?: string[];
   /** Largest JSON body read for `injectBody` (STAGELINE_GATEWAY_BODY_LIMIT), 1 MiB by default. */
   bodyLimit?: number;
+  /** STAGELINE_GATEWAY_OPEN_EDITABLE: `x-stageline-env` alone may select development and branches. */
+  openEditable?: boolean;
   /** The per-request hook (metrics); absent costs nothing. */
   observer?: GatewayObserver;
   logger?: FastifyBaseLogger;
@@ -51,8 +53,9 @@ export interface GatewayOptions {
 }
 
 /** The gateway's options that come from the node's configuration, the same in-process and in workers. */
-export function gatewayConfig(config: Config): Pick<GatewayOptions, 'host' | 'workspace' | 'defaultEnvironment' | 'region' | 'trustedProxies' | 'bodyLimit'> {
+export function gatewayConfig(config: Config): Pick<GatewayOptions, 'host' | 'workspace' | 'defaultEnvironment' | 'region' | 'trustedProxies' | 'bodyLimit' | 'openEditable'> {
   return {
+    openEditable: config.gatewayOpenEditable,
     host: config.host,
     workspace: config.gatewayWorkspace,
     defaultEnvironment: config.gatewayDefaultEnv,
@@ -104,6 +107,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     region: options.region ?? null,
     trustedProxies: compileTrustedProxies(options.trustedProxies ?? []),
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    openEditable: options.openEditable ?? false,
     observer: options.observer,
     logger,
   });
@@ -116,13 +120,19 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   server.setTimeout(0);
   const tunnels = new Set<Duplex>();
   server.on('upgrade', (req, socket, head) => {
+    // Node has removed its own error listener from an upgraded socket: a peer that resets it
+    // before the answer is written must not become an uncaught exception.
+    socket.on('error', () => socket.destroy());
     tunnels.add(socket);
     socket.once('close', () => tunnels.delete(socket));
     handler.upgrade(req, socket, head);
   });
   server.on('clientError', handleClientError);
   server.on('checkExpectation', refuseExpectation);
-  server.on('connect', refuseConnect);
+  server.on('connect', (req, socket: Duplex) => {
+    socket.on('error', () => socket.destroy());
+    refuseConnect(req, socket);
+  });
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

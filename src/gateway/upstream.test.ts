@@ -644,13 +644,23 @@ describe('forward: the keep-alive race', () => {
     expect(up.stats.heads).toBe(9);
   });
 
-  it('sends a Buffer body again', async () => {
+  it('sends an idempotent request with a Buffer body again', async () => {
     const up = await racingUpstream();
     const { url } = await front(pool(up.target), { bufferBody: true });
     await get(`${url}/warm`);
-    const res = await get(`${url}/post`, { method: 'POST', body: 'payload' });
+    const res = await get(`${url}/post`, { method: 'PUT', body: 'payload' });
     expect(res.body.toString()).toBe('okpayload');
     expect(up.stats.connections).toBe(2);
+  });
+
+  it('never sends a POST again, even with its body in memory (the upstream may have acted on it)', async () => {
+    const up = await racingUpstream();
+    const { url, outcomes } = await front(pool(up.target), { bufferBody: true });
+    await get(`${url}/warm`);
+    const res = await get(`${url}/post`, { method: 'POST', body: 'payload' });
+    expect(res.status).toBe(502);
+    expect(up.stats.connections).toBe(1);
+    expect(outcomes.at(-1)?.failure?.kind).toBe('unreachable');
   });
 
   it('never sends a streamed body again', async () => {

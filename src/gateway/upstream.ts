@@ -30,6 +30,8 @@ export interface PoolOptions {
   ca?: string | Buffer | Array<string | Buffer>;
 }
 
+/** Methods a keep-alive race may send twice: sending them again is harmless (RFC 9110 §9.2.2). */
+const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 const DEFAULT_MAX_CONNECTIONS = 128;
 const DEFAULT_KEEP_ALIVE_MS = 30_000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -211,11 +213,15 @@ class Exchange {
     readonly upgrade: boolean,
     readonly timeoutMs: number,
     readonly done: (outcome: ForwardOutcome) => void,
+    /** Safe to send twice (GET, PUT, DELETE, …): a keep-alive race may resend it. */
+    readonly idempotent: boolean,
   ) {}
 
   /** Whether the request can be sent again: its body, if any, is still in memory. */
   get retryable(): boolean {
-    return this.mode === SEND_NONE || this.mode === SEND_BUFFER;
+    // A request the upstream may have acted on before the connection closed is sent again only
+    // when sending it twice is harmless (RFC 9110 §9.2.2), as nginx does.
+    return (this.mode === SEND_NONE || this.mode === SEND_BUFFER) && this.idempotent;
   }
 
   /** The client-side object whose drain resumes the upstream socket. */
@@ -733,7 +739,7 @@ class Pool implements UpstreamPool {
       const body = mode === SEND_LENGTH && length === 0 ? EMPTY : request.body;
       const send: SendMode = body === EMPTY ? SEND_BUFFER : mode;
       const head = requestHead(this.target, request, send, length);
-      return new Exchange(this, head, send, send === SEND_NONE ? null : body, request.method === 'HEAD', upgrade, request.timeoutMs, done);
+      return new Exchange(this, head, send, send === SEND_NONE ? null : body, request.method === 'HEAD', upgrade, request.timeoutMs, done, IDEMPOTENT_METHODS.has(request.method));
     } catch (error) {
       if (!(error instanceof InvalidRequest)) throw error;
       process.nextTick(deliver, done, { status: 0, failure: { kind: 'invalid_request', message: error.message }, headersSent: false });

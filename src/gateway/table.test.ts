@@ -157,6 +157,22 @@ describe('compiling a route', () => {
     expect(t.routes.find((r) => r.key === 'broken')!.refusal).toMatchObject({ status: 502, code: 'route_invalid' });
   });
 
+  it('keeps the methods and headers of a switched-off route, so its siblings on the prefix keep their traffic', () => {
+    for (const [first, second] of [['a-write', 'b-read'], ['z-write', 'b-read']]) {
+      const t = table([
+        { key: first!, state: 'inactive', content: { match: { pathPrefix: '/orders', methods: ['POST'] }, upstream: { url: 'https://a' } } },
+        active(second!, { match: { pathPrefix: '/orders' } }),
+        { key: 'beta', state: 'inactive', content: { match: { pathPrefix: '/orders', headers: { 'x-beta': 'yes' } }, upstream: { url: 'https://a' } } },
+      ]);
+      const pick = (method: string, values?: Record<string, string>) => pickRoute(t.group('/orders/1'), method, headers(values)) as CompiledRoute;
+      expect(pick('GET').key).toBe(second);
+      expect(pick('GET').refusal).toBeNull();
+      expect(pick('POST').key).toBe(first);
+      expect(pick('POST').refusal).toMatchObject({ status: 503, code: 'route_inactive' });
+      expect(pick('GET', { 'x-beta': 'yes' }).key).toBe('beta');
+    }
+  });
+
   it('refuses upstreams the egress policy denies without making a pool', () => {
     pools.length = 0;
     const t = table([

@@ -271,7 +271,7 @@ function compileRoute(source: RouteSource, input: TableInput, parts: TableParts,
   const rawPrefix = routePrefix(content.match.pathPrefix);
   if (source.state === 'inactive') {
     if (rawPrefix === null) return null;
-    return refused(source.key, rawPrefix, refusal(503, 'route_inactive', `${id} is switched off in ${env}`, [{ route: source.key, environment: env }]));
+    return refused(source.key, rawPrefix, refusal(503, 'route_inactive', `${id} is switched off in ${env}`, [{ route: source.key, environment: env }]), content.match);
   }
 
   let rendered: RouteContent;
@@ -281,7 +281,7 @@ function compileRoute(source: RouteSource, input: TableInput, parts: TableParts,
     if (!(error instanceof RouteInvalid)) throw error;
     problems.push({ route: source.key, code: 'route_invalid', message: error.message });
     if (rawPrefix === null) return null;
-    return refused(source.key, rawPrefix, refusal(502, 'route_invalid', error.message, [{ route: source.key, field: error.field }]));
+    return refused(source.key, rawPrefix, refusal(502, 'route_invalid', error.message, [{ route: source.key, field: error.field }]), content.match);
   }
   const prefix = routePrefix(rendered.match.pathPrefix);
   if (prefix === null) {
@@ -300,7 +300,7 @@ function compileRoute(source: RouteSource, input: TableInput, parts: TableParts,
   } catch (error) {
     if (!(error instanceof RouteInvalid)) throw error;
     problems.push({ route: source.key, code: 'route_invalid', message: error.message });
-    return refused(source.key, prefix, refusal(502, 'route_invalid', error.message, [{ route: source.key, field: error.field }]));
+    return refused(source.key, prefix, refusal(502, 'route_invalid', error.message, [{ route: source.key, field: error.field }]), rendered.match);
   }
 
   const injectHeaders: string[] = [];
@@ -310,12 +310,10 @@ function compileRoute(source: RouteSource, input: TableInput, parts: TableParts,
     injectHeaders.push(lower, value);
     injectedNames.add(lower);
   }
-  const matchHeaders = rendered.match.headers ? Object.entries(rendered.match.headers).map(([name, value]) => [name.toLowerCase(), value] as const) : null;
   return {
     key: source.key,
     prefix,
-    methods: rendered.match.methods ? new Set(rendered.match.methods) : null,
-    headers: matchHeaders && matchHeaders.length > 0 ? matchHeaders : null,
+    ...matchOf(rendered.match),
     refusal: null,
     stripPrefix: rendered.stripPrefix === true,
     timeoutMs: rendered.upstream.timeoutMs ?? DEFAULT_TIMEOUT_MS,
@@ -330,12 +328,22 @@ function compileRoute(source: RouteSource, input: TableInput, parts: TableParts,
   };
 }
 
-function refused(key: string, prefix: string, answer: Refusal): CompiledRoute {
+/** A route's methods and header conditions as matching compares them. */
+function matchOf(match: RouteContent['match'] | null): Pick<CompiledRoute, 'methods' | 'headers'> {
+  const headers = match?.headers ? Object.entries(match.headers).map(([name, value]) => [name.toLowerCase(), value] as const) : null;
+  return { methods: match?.methods ? new Set(match.methods) : null, headers: headers && headers.length > 0 ? headers : null };
+}
+
+/**
+ * A route that answers an error of its own. It keeps the methods and header conditions it was
+ * written with, where they are known, so switching off (or breaking) one of several routes on a
+ * prefix takes only its own traffic, not its siblings'.
+ */
+function refused(key: string, prefix: string, answer: Refusal, match: RouteContent['match'] | null = null): CompiledRoute {
   return {
     key,
     prefix,
-    methods: null,
-    headers: null,
+    ...matchOf(match),
     refusal: answer,
     stripPrefix: false,
     timeoutMs: DEFAULT_TIMEOUT_MS,

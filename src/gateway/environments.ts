@@ -37,6 +37,9 @@ export interface TableFactory {
 }
 
 /** One environment the node serves: its row and its current table. */
+/** Builds in a row that a change overtook before one is served anyway. */
+const MAX_BUILD_ATTEMPTS = 3;
+
 export class ServedEnvironment {
   private current: RouteTable | null = null;
   /** Bumped by every change that alters the table; a table built at an older one is stale. */
@@ -76,15 +79,17 @@ export class ServedEnvironment {
 
   private async build(): Promise<RouteTable> {
     try {
-      for (;;) {
+      for (let attempt = 1; ; attempt++) {
         const generation = this.generation;
         const table = await this.owner.buildTable(this.environment);
         if (this.removed) {
           this.owner.releaseTable(table);
           throw new Error('the environment was deleted');
         }
-        // A change arrived while building: what was read may predate it, so read again.
-        if (generation !== this.generation) {
+        // A change arrived while building: what was read may predate it, so read again — but
+        // not forever: under changes faster than a build, the requests waiting get a complete
+        // table at most a few changes old, and the next request builds again.
+        if (generation !== this.generation && attempt < MAX_BUILD_ATTEMPTS) {
           this.owner.releaseTable(table);
           continue;
         }

@@ -281,34 +281,28 @@ describe(`gateway streaming on ${TEST_DB}`, () => {
   });
 
   it('answers a refused upgrade in the error shape', async () => {
-    const url = new URL(gateway.url);
-    const answer = await new Promise<string>((resolve, reject) => {
-      const req = request({ host: url.hostname, port: url.port, path: '/nowhere', headers: { connection: 'Upgrade', upgrade: 'websocket' } });
-      req.on('response', (res) => {
-        let body = '';
-        res.on('data', (chunk: Buffer) => (body += chunk));
-        res.on('end', () => resolve(`${res.statusCode} ${body}`));
-      });
-      req.on('upgrade', () => reject(new Error('upgraded')));
-      req.on('error', reject);
-      req.end();
-    });
+    const answer = await refusedUpgrade('/nowhere', { upgrade: 'websocket' });
     expect(answer).toMatch(/^404 \{"error":\{"code":"no_route"/);
   });
 
   it.each(['h2c', 'websocket, h2c', 'tls/1.0'])('refuses Upgrade: %s (only WebSocket upgrades are tunnelled)', async (protocol) => {
-    const url = new URL(gateway.url);
-    const answer = await new Promise<string>((resolve, reject) => {
-      const req = request({ host: url.hostname, port: url.port, path: '/ws/echo', headers: { connection: 'Upgrade', upgrade: protocol, 'x-stageline-env': 'development' } });
-      req.on('response', (res) => {
-        let body = '';
-        res.on('data', (chunk: Buffer) => (body += chunk));
-        res.on('end', () => resolve(`${res.statusCode} ${body}`));
-      });
-      req.on('upgrade', () => reject(new Error('upgraded')));
-      req.on('error', reject);
-      req.end();
-    });
+    const answer = await refusedUpgrade('/ws/echo', { upgrade: protocol, 'x-stageline-env': 'development' });
     expect(answer).toMatch(/^400 \{"error":\{"code":"invalid_request","message":"only WebSocket upgrades/);
   });
 });
+
+/** An Upgrade request the gateway must answer instead of upgrading: `status body`. */
+function refusedUpgrade(path: string, headers: Record<string, string>): Promise<string> {
+  const url = new URL(gateway.url);
+  return new Promise<string>((resolve, reject) => {
+    const req = request({ host: url.hostname, port: url.port, path, headers: { connection: 'Upgrade', ...headers } });
+    req.on('response', (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk));
+      res.on('end', () => resolve(`${res.statusCode} ${body}`));
+    });
+    req.on('upgrade', () => reject(new Error('upgraded')));
+    req.on('error', reject);
+    req.end();
+  });
+}

@@ -3,6 +3,8 @@
 // alters them, swapped whole so a request reads one complete table.
 import type { FastifyBaseLogger } from 'fastify';
 import { defaultEnvironment, isEditable, type Environment } from '../domain/environments/chain.js';
+// A table is compiled from the resolver's state: it goes stale on the events that drop that state.
+import { AFFECTS_RESOLUTION } from '../runtime/resolver.js';
 import { mergeOverride } from '../domain/overrides/merge.js';
 import type { RouteContent } from '../domain/resources/kinds.js';
 import { resolveResource } from '../domain/resolution/resolve.js';
@@ -17,8 +19,6 @@ import type { RouteLimiter } from './contract.js';
 import type { UpstreamPools } from './pools.js';
 import { compileTable, type RouteSource, type RouteTable, type TableParts } from './table.js';
 
-/** Change types after which an environment's table is rebuilt (the resolver's, plus `reset`). */
-const AFFECTS_TABLES = new Set(['release', 'override', 'active', 'secret', 'variable', 'environment', 'reset']);
 /** An unknown slug re-reads the environments at most this often (environments are created without a change event). */
 const UNKNOWN_SLUG_REFRESH_MS = 1000;
 /** After a failed build, the last good table serves and the next build waits this long. */
@@ -271,7 +271,7 @@ export class Environments {
       this.version += 1;
     }
     const affected: ServedEnvironment[] = [];
-    if (AFFECTS_TABLES.has(event.type)) {
+    if (AFFECTS_RESOLUTION.has(event.type)) {
       if (event.environmentId === null) affected.push(...this.byId.values());
       else {
         const served = this.byId.get(event.environmentId);

@@ -19,7 +19,7 @@ import type { ChangeFeed } from './change-feed.js';
 
 /** Change types that alter what an environment runs. */
 // `reset` (this node missed pruned events) is workspace-wide: every state of the workspace goes.
-const AFFECTS_RESOLUTION = new Set(['release', 'override', 'active', 'secret', 'variable', 'environment', 'reset']);
+export const AFFECTS_RESOLUTION: ReadonlySet<string> = new Set(['release', 'override', 'active', 'secret', 'variable', 'environment', 'reset']);
 
 /** One version of an environment (its head, a run's release, or the draft state) to resolve in. */
 export class ResolutionView {

@@ -5,6 +5,7 @@ import type { Dispatcher } from 'undici';
 import type { EgressPolicy } from '../domain/egress/policy.js';
 import type { Environment } from '../domain/environments/chain.js';
 import type { Actor } from '../domain/auth/permissions.js';
+import type { AlertStates, MetricsReader } from '../metrics/contract.js';
 import type { Store } from '../store/database.js';
 import type { Keyring } from './keyring.js';
 
@@ -20,6 +21,10 @@ export interface Deps {
   onChange: (workspaceId: string) => Promise<void> | void;
   /** The only way out: every outbound connection of an environment goes through its egress policy. */
   egress: Egress;
+  /** Figures merged over every node's rollups (src/metrics/reader.ts); absent outside a node. */
+  metrics?: MetricsReader;
+  /** Which alerts fire (src/metrics/alerts.ts); absent outside a node. */
+  alerts?: AlertStates;
 }
 
 /** An environment's egress policy as read now; `key` changes when the policy does. */

@@ -521,6 +521,18 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       await db.updateTable('contents').set({ refs: null }).execute();
     },
   },
+  '0015_leases': {
+    async up(db: Kysely<any>) {
+      // Named leases: a periodic job (alert evaluation, watches, event delivery) runs on the one
+      // node holding its lease; another node takes it over once it expires.
+      await db.schema
+        .createTable('leases')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('holder', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
 });
 
 /** Applies every pending migration, or (for tests of a migration) those up to and including `until`. */

@@ -435,6 +435,7 @@ export interface Database {
   workflow_jobs: WorkflowJobTable;
   audit_keys: AuditKeyTable;
   activity_log: ActivityTable;
+  leases: LeaseTable;
 }
 
 export interface ActivityTable {
@@ -451,4 +452,11 @@ export interface ActivityTable {
   target: string;
   request_id: string | null;
   details: string;
+}
+
+export interface LeaseTable {
+  name: string;
+  /** The node (process) holding the lease. */
+  holder: string;
+  expires_at: string;
 }

@@ -94,8 +94,15 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   let workers: GatewayWorkers | null = null;
   try {
     if (config.gateway && config.gatewayWorkers > 0) {
-      workers = await startGatewayWorkers({ config, count: config.gatewayWorkers, listeners, logger });
-      for (const listener of workers.listeners) runtime.egress.addListener(listener);
+      const started = await startGatewayWorkers({ config, count: config.gatewayWorkers, listeners, logger });
+      workers = started;
+      for (const listener of started.listeners) runtime.egress.addListener(listener);
+      // A management call returns once this process and every gateway worker apply its changes.
+      const applyHere = deps.onChange;
+      deps.onChange = async (workspaceId) => {
+        await applyHere(workspaceId);
+        await started.poke(workspaceId);
+      };
     } else if (config.gateway) {
       gateway = await startGateway({
         deps,

@@ -139,6 +139,21 @@ describe(`stageline server and its gateway on ${TEST_DB}`, () => {
     }, 20_000);
     await eventually(async () => expect((await processes('B')).size).toBe(2), 15_000);
   }, 60_000);
+
+  it('with worker processes, a management call returns only once every worker serves its change (read-your-writes)', async () => {
+    const { server: running, api } = await server({ STAGELINE_GATEWAY_WORKERS: '2', STAGELINE_GATEWAY_DEFAULT_ENV: 'development' });
+    await route(api, upstreamA.url);
+    await eventually(async () => expect((await gatewayCall(running.gatewayUrl!, { path: '/hello' })).text).toBe('A'), 15_000);
+    // Each flip is checked on new connections right after the call returns, before any poll of the
+    // workers' change feeds could have seen it: both workers must already serve it.
+    for (let i = 0; i < 12; i++) {
+      const next = i % 2 === 0 ? upstreamB : upstreamA;
+      const set = await api('PUT', `${WS}/environments/development/resources/route/hello/override`, { override: { upstream: { url: next.url } } });
+      expect(set.status).toBe(200);
+      const answers = await Promise.all(Array.from({ length: 6 }, () => gatewayCall(running.gatewayUrl!, { path: '/hello', headers: { connection: 'close' } })));
+      expect(answers.map((a) => a.text)).toEqual(Array(6).fill(i % 2 === 0 ? 'B' : 'A'));
+    }
+  }, 60_000);
 });
 
 describe('`stageline server` as a process', () => {

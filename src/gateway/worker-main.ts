@@ -7,7 +7,7 @@ import { loadMasterKeys } from '../master-key.js';
 import { createNode } from '../runtime/index.js';
 import { isPostgresUrl, openStore } from '../store/database.js';
 import { gatewayConfig, startGateway } from './server.js';
-import type { WorkerReport, WorkerStart } from './workers.js';
+import type { WorkerPoke, WorkerReport, WorkerStart } from './workers.js';
 
 /** Without LISTEN (SQLite) a worker learns of the primary's changes by polling, so it polls often. */
 const SQLITE_POLL_MS = 250;
@@ -46,8 +46,13 @@ async function run({ config, listeners, port }: WorkerStart) {
     await store.close();
     process.exit(0);
   };
-  process.on('message', (message: { type?: string }) => {
+  process.on('message', (message: { type?: string } | WorkerPoke) => {
     if (message?.type === 'stop') void stop();
+    // The primary committed changes: read them now rather than at the next poll (read-your-writes).
+    else if (message?.type === 'poke') {
+      const { id, workspaceId } = message as WorkerPoke;
+      void runtime.feed.poke(workspaceId).then(() => report({ type: 'applied', id }));
+    }
   });
   // The primary is gone: nobody restarts or stops this worker any more.
   process.on('disconnect', () => void stop());

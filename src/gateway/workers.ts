@@ -17,8 +17,22 @@ export interface WorkerStart {
   port: number;
 }
 
+/**
+ * The primary committed change events of a workspace: the worker reads them (as its change feed
+ * would on its next poll or notification) and answers `applied` with the same id.
+ */
+export interface WorkerPoke {
+  type: 'poke';
+  id: number;
+  workspaceId: string;
+}
+
 /** What a worker reports. */
-export type WorkerReport = { type: 'waiting' } | { type: 'ready'; address: string; port: number } | { type: 'failed'; message: string };
+export type WorkerReport =
+  | { type: 'waiting' }
+  | { type: 'ready'; address: string; port: number }
+  | { type: 'failed'; message: string }
+  | { type: 'applied'; id: number };
 
 export interface GatewayWorkers {
   url: string;
@@ -28,6 +42,12 @@ export interface GatewayWorkers {
   pids(): number[];
   /** How many times a worker was started again after dying. */
   restarts(): number;
+  /**
+   * Tells every worker that `workspaceId` has new change events and resolves once each has
+   * applied them (or after `POKE_TIMEOUT_MS` for a worker that does not answer): a management
+   * call returns only when the gateway serves what it changed, as on a single process.
+   */
+  poke(workspaceId: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -45,6 +65,8 @@ export interface WorkersOptions {
 const STABLE_MS = 30_000;
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
+/** A worker that has not applied a poke by then is not waited for (it still polls and catches up). */
+const POKE_TIMEOUT_MS = 2_000;
 
 /** The worker's entry: the compiled file next to this one, or the TypeScript source run through tsx. */
 function workerEntry(): { exec: string; execArgv: string[] } {
@@ -70,6 +92,14 @@ export async function startGatewayWorkers(options: WorkersOptions): Promise<Gate
   let failuresInRow = 0;
   const running = new Set<Worker>();
   const timers = new Set<NodeJS.Timeout>();
+  /** Pokes waiting for their answer, by id: each settles when every worker asked has answered. */
+  const pending = new Map<number, { waiting: Set<Worker>; done: () => void }>();
+  let nextPoke = 0;
+  const answered = (worker: Worker, id: number) => {
+    const poke = pending.get(id);
+    if (!poke || !poke.waiting.delete(worker)) return;
+    if (poke.waiting.size === 0) poke.done();
+  };
 
   function fork(): Promise<{ address: string; port: number }> {
     const worker = cluster.fork({ STAGELINE_GATEWAY_WORKER: '1' });
@@ -88,6 +118,8 @@ export async function startGatewayWorkers(options: WorkersOptions): Promise<Gate
         } else if (message?.type === 'failed') {
           clearTimeout(timer);
           reject(new Error(`gateway worker failed to start: ${message.message}`));
+        } else if (message?.type === 'applied') {
+          answered(worker, message.id);
         }
       });
       worker.once('exit', (code, signal) => {
@@ -97,6 +129,8 @@ export async function startGatewayWorkers(options: WorkersOptions): Promise<Gate
     });
     worker.once('exit', (code, signal) => {
       running.delete(worker);
+      // A worker gone is not waited for; the one started in its place reads everything at start.
+      for (const id of [...pending.keys()]) answered(worker, id);
       if (closing) return;
       failuresInRow = Date.now() - startedAt >= STABLE_MS ? 0 : failuresInRow + 1;
       const delay = Math.min(maxBackoff, backoff * 2 ** Math.max(0, failuresInRow - 1));
@@ -150,6 +184,31 @@ export async function startGatewayWorkers(options: WorkersOptions): Promise<Gate
     listeners: [{ address: host, port: boundPort }],
     pids: () => [...running].filter((w) => !w.isDead()).map((w) => w.process.pid!),
     restarts: () => restarts,
-    close: stopAll,
+    poke(workspaceId) {
+      const asked = [...running].filter((w) => w.isConnected());
+      if (asked.length === 0) return Promise.resolve();
+      const id = (nextPoke += 1);
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          if (pending.delete(id)) logger?.warn({ workspaceId, workers: [...asked].filter((w) => !w.isDead()).length }, 'a gateway worker did not apply changes in time');
+          resolve();
+        }, POKE_TIMEOUT_MS);
+        timer.unref();
+        pending.set(id, {
+          waiting: new Set(asked),
+          done: () => {
+            clearTimeout(timer);
+            pending.delete(id);
+            resolve();
+          },
+        });
+        const message: WorkerPoke = { type: 'poke', id, workspaceId };
+        for (const worker of asked) worker.send(message, (error: Error | null) => error && answered(worker, id));
+      });
+    },
+    close: async () => {
+      await stopAll();
+      for (const poke of [...pending.values()]) poke.done();
+    },
   };
 }

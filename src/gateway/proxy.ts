@@ -17,6 +17,7 @@ import type { ForwardOutcome, ForwardRequest, GatewayObserver, LimitDecision, Up
 import { UnknownWorkspace, type Environments, type ServedEnvironment } from './environments.js';
 import { forwardedPath, parseRequestTarget } from './paths.js';
 import { pickRoute, refusal, type CompiledRoute, type PrefixGroup, type Refusal, type RouteTable, type RouteTarget } from './table.js';
+import { HOP_BY_HOP } from './http1.js';
 
 export interface HandlerOptions {
   environments: Environments;
@@ -38,20 +39,13 @@ export interface HandlerOptions {
 }
 
 /**
- * Request headers never forwarded: hop-by-hop ones (RFC 9110 §7.6.1), the ones selecting the
+ * Request headers never forwarded: hop-by-hop ones (HOP_BY_HOP, shared with the response side), the ones selecting the
  * environment, and the ones the gateway sets itself. `expect` was answered by this server. The
  * single-address client headers some upstreams believe (`x-real-ip` and the like) are dropped:
  * a client could forge them, and x-forwarded-for / forwarded carry the address the gateway saw.
  */
 const NOT_FORWARDED = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
+  ...HOP_BY_HOP,
   'http2-settings',
   'host',
   'expect',

@@ -86,27 +86,18 @@ export function findBreach(thresholds: WatchThresholds, current: WatchFigures, b
   }
   const factor = thresholds.maxRegression;
   if (factor === null || !baseline || baseline.requests < MIN_REQUESTS) return null;
-  const errorLimit = Math.max(factor * baseline.errorRate, ERROR_RATE_FLOOR);
-  if (current.errorRate > errorLimit) {
-    return {
-      rule: 'error_rate_regression',
-      value: current.errorRate,
-      limit: errorLimit,
-      message: `error rate ${percent(current.errorRate)} is above ${factor}× the previous release's ${percent(baseline.errorRate)} (and above ${percent(ERROR_RATE_FLOOR)})`,
-    };
-  }
-  if (current.p95Ms !== null && baseline.p95Ms !== null) {
-    const p95Limit = Math.max(factor * baseline.p95Ms, P95_FLOOR_MS);
-    if (current.p95Ms > p95Limit) {
-      return {
-        rule: 'p95_regression',
-        value: current.p95Ms,
-        limit: p95Limit,
-        message: `p95 ${current.p95Ms} ms is above ${factor}× the previous release's ${baseline.p95Ms} ms (and above ${P95_FLOOR_MS} ms)`,
-      };
-    }
-  }
-  return null;
+  return (
+    regression('error_rate_regression', factor, current.errorRate, baseline.errorRate, ERROR_RATE_FLOOR, percent, 'error rate') ??
+    regression('p95_regression', factor, current.p95Ms, baseline.p95Ms, P95_FLOOR_MS, (ms) => `${ms} ms`, 'p95')
+  );
+}
+
+/** `value` above `factor` × `base` and above the absolute `floor`. */
+function regression(rule: BreachRule, factor: number, value: number | null, base: number | null, floor: number, show: (v: number) => string, name: string): Breach | null {
+  if (value === null || base === null) return null;
+  const limit = Math.max(factor * base, floor);
+  if (value <= limit) return null;
+  return { rule, value, limit, message: `${name} ${show(value)} is above ${factor}× the previous release's ${show(base)} (and above ${show(floor)})` };
 }
 
 /**

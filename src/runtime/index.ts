@@ -19,6 +19,7 @@ import type { Listener } from '../domain/egress/policy.js';
 import { RuntimeSettings } from './runtime-settings.js';
 import { StreamHub } from './stream-hub.js';
 import { WorkflowWorker, type WorkflowWorkerOptions } from './workflows/worker.js';
+import { Watcher } from '../metrics/watches.js';
 
 export interface Runtime {
   feed: ChangeFeed;
@@ -38,6 +39,8 @@ export interface Runtime {
   logins: LoginCounters;
   /** Outbound connections behind the egress policy; tell it every socket this node listens on. */
   egress: Outbound;
+  /** Checks running watches after promotions (on the node holding the 'watches' lease). */
+  watches: Watcher;
   close(): Promise<void>;
 }
 
@@ -58,6 +61,8 @@ export interface NodeOptions {
   listeners?: Listener[];
   /** Name resolution for outbound calls (the system resolver by default). */
   resolve?: Resolve;
+  /** How often running watches are checked (STAGELINE_WATCH_INTERVAL_MS, 15 s by default). */
+  watchIntervalMs?: number;
 }
 
 /** Dependencies and runtime of one node; the keyring is verified against stored data keys. */
@@ -82,6 +87,7 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
   const resolver = new Resolver(deps, feed);
   const workflows = new WorkflowWorker(deps, resolver, channels, options.workflows, options.logger);
   const limits = Limits.create({ ...options.limits, ...(options.logger ? { logger: options.logger } : {}) });
+  const watches = new Watcher(deps, { intervalMs: options.watchIntervalMs ?? 15_000, ...(options.logger ? { logger: options.logger } : {}) });
   const runtime: Runtime = {
     feed,
     resolver,
@@ -94,7 +100,9 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
     limits,
     logins: new LoginCounters(limits),
     egress,
+    watches,
     async close() {
+      await watches.close();
       // Running jobs finish their step and go back to the queue before the channels close.
       await workflows.stop();
       await channels.close();
@@ -105,5 +113,6 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
     },
   };
   workflows.start();
+  watches.start();
   return { deps, runtime };
 }

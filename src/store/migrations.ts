@@ -533,6 +533,38 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
         .execute();
     },
   },
+  '0019_watches': {
+    async up(db: Kysely<any>) {
+      // The watch that follows a promotion (thresholds and figures as JSON), and the hold a
+      // breach puts on its environment: at most one per environment, cleared by a member.
+      await db.schema
+        .createTable('watches')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('environment_id', 'text', (c) => c.notNull().references('environments.id').onDelete('cascade'))
+        .addColumn('release', 'integer', (c) => c.notNull())
+        .addColumn('previous_release', 'integer', (c) => c.notNull())
+        .addColumn('thresholds', 'text', (c) => c.notNull())
+        .addColumn('baseline_from', 'text')
+        .addColumn('started_at', 'text', (c) => c.notNull())
+        .addColumn('ends_at', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('ended_at', 'text')
+        .addColumn('outcome', 'text')
+        .execute();
+      await db.schema.createIndex('watches_environment').on('watches').columns(['workspace_id', 'environment_id', 'started_at']).execute();
+      await db.schema.createIndex('watches_status').on('watches').columns(['status', 'ends_at']).execute();
+      await db.schema
+        .createTable('environment_holds')
+        .addColumn('environment_id', 'text', (c) => c.primaryKey().references('environments.id').onDelete('cascade'))
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('since', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('release', 'integer')
+        .addColumn('watch_id', 'text')
+        .execute();
+    },
+  },
 });
 
 /** Applies every pending migration, or (for tests of a migration) those up to and including `until`. */

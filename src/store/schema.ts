@@ -436,6 +436,8 @@ export interface Database {
   audit_keys: AuditKeyTable;
   activity_log: ActivityTable;
   leases: LeaseTable;
+  watches: WatchTable;
+  environment_holds: EnvironmentHoldTable;
 }
 
 export interface ActivityTable {
@@ -459,4 +461,33 @@ export interface LeaseTable {
   /** The node (process) holding the lease. */
   holder: string;
   expires_at: string;
+}
+
+export interface WatchTable {
+  id: string;
+  workspace_id: string;
+  environment_id: string;
+  release: number;
+  previous_release: number;
+  /** JSON: {maxErrorRate, maxP95Ms, maxRegression} (null where not set). */
+  thresholds: string;
+  /** Start of the previous release's last hour before the promotion; null without a previous release. */
+  baseline_from: string | null;
+  started_at: string;
+  ends_at: string;
+  /** running | passed | breached | superseded */
+  status: string;
+  ended_at: string | null;
+  /** JSON: the figures, baseline and breach (if any) the watch ended on. */
+  outcome: string | null;
+}
+
+export interface EnvironmentHoldTable {
+  environment_id: string;
+  workspace_id: string;
+  since: string;
+  reason: string;
+  /** The release the breach rolled back from. */
+  release: number | null;
+  watch_id: string | null;
 }

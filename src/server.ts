@@ -48,6 +48,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       masterKeys: loadMasterKeys(config, logger),
       logger,
       limits: { redisUrl: config.redisUrl },
+      alerts: { intervalMs: config.alertIntervalMs },
       ...(isPostgresUrl(config.databaseUrl) ? { listenUrl: config.databaseUrl } : {}),
     });
   } catch (error) {

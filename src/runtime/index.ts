@@ -19,6 +19,7 @@ import type { Listener } from '../domain/egress/policy.js';
 import { RuntimeSettings } from './runtime-settings.js';
 import { StreamHub } from './stream-hub.js';
 import { WorkflowWorker, type WorkflowWorkerOptions } from './workflows/worker.js';
+import { AlertEvaluator, alertStates, type AlertEvaluatorOptions } from '../metrics/alerts.js';
 
 export interface Runtime {
   feed: ChangeFeed;
@@ -38,6 +39,8 @@ export interface Runtime {
   logins: LoginCounters;
   /** Outbound connections behind the egress policy; tell it every socket this node listens on. */
   egress: Outbound;
+  /** Alert evaluation and notification delivery (on the node holding the `alerts` lease). */
+  alerts: AlertEvaluator;
   close(): Promise<void>;
 }
 
@@ -58,6 +61,8 @@ export interface NodeOptions {
   listeners?: Listener[];
   /** Name resolution for outbound calls (the system resolver by default). */
   resolve?: Resolve;
+  /** Alert evaluation: interval (STAGELINE_ALERT_INTERVAL_MS), retries of notifications. */
+  alerts?: AlertEvaluatorOptions;
 }
 
 /** Dependencies and runtime of one node; the keyring is verified against stored data keys. */
@@ -81,6 +86,8 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
   const channels = new Channels();
   const resolver = new Resolver(deps, feed);
   const workflows = new WorkflowWorker(deps, resolver, channels, options.workflows, options.logger);
+  deps.alerts = alertStates(deps);
+  const alerts = new AlertEvaluator(deps, channels, { ...options.alerts, ...(options.logger ? { logger: options.logger } : {}) });
   const limits = Limits.create({ ...options.limits, ...(options.logger ? { logger: options.logger } : {}) });
   const runtime: Runtime = {
     feed,
@@ -94,9 +101,11 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
     limits,
     logins: new LoginCounters(limits),
     egress,
+    alerts,
     async close() {
       // Running jobs finish their step and go back to the queue before the channels close.
       await workflows.stop();
+      await alerts.close();
       await channels.close();
       await egress.close();
       streams.close();
@@ -105,5 +114,6 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
     },
   };
   workflows.start();
+  alerts.start();
   return { deps, runtime };
 }

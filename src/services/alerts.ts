@@ -19,9 +19,9 @@ import {
   listSilences,
   notificationsOf,
   updateRule,
+  type AlertCondition,
   type AlertEventRecord,
   type AlertRuleRecord,
-  type Comparison,
   type NotificationRecord,
   type SilenceRecord,
 } from '../store/alerts.js';
@@ -31,13 +31,7 @@ import { record } from './audit.js';
 import { newId, type CallContext, type Deps } from './context.js';
 import { environmentOf, lockedEnvironmentOf } from './scope.js';
 
-export interface AlertRuleDefinition {
-  name: string;
-  metric: AlertMetric;
-  comparison: Comparison;
-  threshold: number;
-  windowMinutes: number;
-  minRequests: number;
+export interface AlertRuleDefinition extends AlertCondition {
   channels: AlertChannel[];
 }
 

@@ -18,16 +18,20 @@ export interface MaskedChannel {
   secret?: string;
 }
 
-export interface AlertRuleRecord {
-  id: string;
-  workspaceId: string;
-  environmentId: string;
+/** What a rule watches and when it fires. */
+export interface AlertCondition {
   name: string;
   metric: AlertMetric;
   comparison: Comparison;
   threshold: number;
   windowMinutes: number;
   minRequests: number;
+}
+
+export interface AlertRuleRecord extends AlertCondition {
+  id: string;
+  workspaceId: string;
+  environmentId: string;
   channels: MaskedChannel[];
   channelsSealed: string;
   state: AlertState;

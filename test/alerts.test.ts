@@ -36,8 +36,11 @@ const ZERO: Figures = {
 class TestMetrics implements MetricsReader {
   readonly figuresOf = new Map<string, Partial<Figures>>();
   readonly queries: FiguresQuery[] = [];
+  /** How long a read takes: long enough that two evaluators racing both read before either writes. */
+  delayMs = 0;
   async figures(query: FiguresQuery): Promise<Figures> {
     this.queries.push(query);
+    if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
     return { ...ZERO, ...this.figuresOf.get(`${query.environmentId}/${query.family}`) };
   }
   async flush() {}
@@ -130,7 +133,10 @@ afterAll(async () => {
   await new Promise<void>((resolve) => (smtp ? smtp.close(() => resolve()) : resolve()));
 });
 
-beforeEach(() => metrics.figuresOf.clear());
+beforeEach(() => {
+  metrics.figuresOf.clear();
+  metrics.delayMs = 0;
+});
 afterEach(async () => {
   for (const rule of (await h.call('GET', `${WS}/alert-rules`)).body.data) await h.call('DELETE', `${WS}/alert-rules/${rule.id}`);
 });
@@ -330,6 +336,7 @@ describe('evaluation and notifications', () => {
     try {
       await createRule({ environment: 'staging', name: 'shared', channels: [{ type: 'slack', url: `${base}/slack/shared` }, { type: 'webhook', url: `${base}/hook/shared`, secret: HOOK_SECRET }] });
       setFigures('staging', { requests: 50, errorRate: 0.5 });
+      metrics.delayMs = 50;
       for (let i = 0; i < 5; i++) await Promise.all([a.run(), b.run()]);
       setFigures('staging', { requests: 50, errorRate: 0 });
       for (let i = 0; i < 5; i++) await Promise.all([a.run(), b.run()]);

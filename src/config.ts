@@ -42,6 +42,8 @@ export interface Config {
   retentionSweepSeconds: number;
   /** How often running watches after promotions are checked (on the node holding their lease). */
   watchIntervalMs: number;
+  /** STAGELINE_ALERT_INTERVAL_MS: how often the node holding the `alerts` lease evaluates rules; 0 evaluates none here. */
+  alertIntervalMs: number;
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -139,5 +141,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     changeRetentionEvents: positive(env, 'STAGELINE_CHANGE_RETENTION_EVENTS', 10_000),
     retentionSweepSeconds: integer(env, 'STAGELINE_RETENTION_SWEEP_SECONDS', 600),
     watchIntervalMs: positive(env, 'STAGELINE_WATCH_INTERVAL_MS', 15_000),
+    alertIntervalMs: integer(env, 'STAGELINE_ALERT_INTERVAL_MS', 30_000),
   };
 }

@@ -49,6 +49,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       logger,
       limits: { redisUrl: config.redisUrl },
       watchIntervalMs: config.watchIntervalMs,
+      alerts: { intervalMs: config.alertIntervalMs },
       ...(isPostgresUrl(config.databaseUrl) ? { listenUrl: config.databaseUrl } : {}),
     });
   } catch (error) {

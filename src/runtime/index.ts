@@ -20,6 +20,7 @@ import { RuntimeSettings } from './runtime-settings.js';
 import { StreamHub } from './stream-hub.js';
 import { WorkflowWorker, type WorkflowWorkerOptions } from './workflows/worker.js';
 import { Watcher } from '../metrics/watches.js';
+import { AlertEvaluator, alertStates, type AlertEvaluatorOptions } from '../metrics/alerts.js';
 
 export interface Runtime {
   feed: ChangeFeed;
@@ -41,6 +42,8 @@ export interface Runtime {
   egress: Outbound;
   /** Checks running watches after promotions (on the node holding the 'watches' lease). */
   watches: Watcher;
+  /** Alert evaluation and notification delivery (on the node holding the `alerts` lease). */
+  alerts: AlertEvaluator;
   close(): Promise<void>;
 }
 
@@ -63,6 +66,8 @@ export interface NodeOptions {
   resolve?: Resolve;
   /** How often running watches are checked (STAGELINE_WATCH_INTERVAL_MS, 15 s by default). */
   watchIntervalMs?: number;
+  /** Alert evaluation: interval (STAGELINE_ALERT_INTERVAL_MS), retries of notifications. */
+  alerts?: AlertEvaluatorOptions;
 }
 
 /** Dependencies and runtime of one node; the keyring is verified against stored data keys. */
@@ -86,6 +91,8 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
   const channels = new Channels();
   const resolver = new Resolver(deps, feed);
   const workflows = new WorkflowWorker(deps, resolver, channels, options.workflows, options.logger);
+  deps.alerts = alertStates(deps);
+  const alerts = new AlertEvaluator(deps, channels, { ...options.alerts, ...(options.logger ? { logger: options.logger } : {}) });
   const limits = Limits.create({ ...options.limits, ...(options.logger ? { logger: options.logger } : {}) });
   const watches = new Watcher(deps, { intervalMs: options.watchIntervalMs ?? 15_000, ...(options.logger ? { logger: options.logger } : {}) });
   const runtime: Runtime = {
@@ -101,10 +108,12 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
     logins: new LoginCounters(limits),
     egress,
     watches,
+    alerts,
     async close() {
       await watches.close();
       // Running jobs finish their step and go back to the queue before the channels close.
       await workflows.stop();
+      await alerts.close();
       await channels.close();
       await egress.close();
       streams.close();
@@ -114,5 +123,6 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
   };
   workflows.start();
   watches.start();
+  alerts.start();
   return { deps, runtime };
 }

@@ -438,6 +438,10 @@ export interface Database {
   leases: LeaseTable;
   watches: WatchTable;
   environment_holds: EnvironmentHoldTable;
+  alert_rules: AlertRuleTable;
+  alert_silences: AlertSilenceTable;
+  alert_events: AlertEventTable;
+  alert_notifications: AlertNotificationTable;
 }
 
 export interface ActivityTable {
@@ -490,4 +494,74 @@ export interface EnvironmentHoldTable {
   /** The release the breach rolled back from. */
   release: number | null;
   watch_id: string | null;
+}
+
+export interface AlertRuleTable {
+  id: string;
+  workspace_id: string;
+  environment_id: string;
+  name: string;
+  metric: string;
+  comparison: string;
+  threshold: number;
+  window_minutes: number;
+  min_requests: number;
+  /** JSON: the channels without their secrets (type, email `to`, hints). */
+  channels: string;
+  /** The channels in full (urls, routing keys, webhook secrets), sealed with the workspace data key. */
+  channels_sealed: string;
+  state: string;
+  state_since: string;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface AlertSilenceTable {
+  id: string;
+  workspace_id: string;
+  environment_id: string;
+  /** null: every rule of the environment. */
+  rule_id: string | null;
+  starts_at: string;
+  ends_at: string;
+  reason: string;
+  created_by: string;
+  created_at: string;
+}
+
+export interface AlertEventTable {
+  id: string;
+  workspace_id: string;
+  environment_id: string;
+  environment: string;
+  rule_id: string;
+  rule: string;
+  /** firing | resolved */
+  state: string;
+  value: number | null;
+  silenced: number;
+  at: string;
+}
+
+export interface AlertNotificationTable {
+  id: string;
+  workspace_id: string;
+  environment_id: string;
+  event_id: string;
+  rule_id: string;
+  channel_index: number;
+  channel_type: string;
+  /** The rule's sealed channels as they were at the transition. */
+  channels_sealed: string;
+  /** JSON: what the notification says (names and numbers only). */
+  payload: string;
+  /** pending | delivered | failed | suppressed */
+  status: string;
+  attempts: number;
+  next_attempt_at: string;
+  last_status: number | null;
+  last_error: string | null;
+  delivered_at: string | null;
+  created_at: string;
 }

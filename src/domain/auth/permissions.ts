@@ -25,6 +25,7 @@ export const PERMISSIONS = [
   'data.read',
   'data.reveal',
   'branch.manage',
+  'alert.manage',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -47,8 +48,9 @@ export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
     'apikey.manage',
     'data.read',
     'branch.manage',
+    'alert.manage',
   ]),
-  deployer: new Set([...READ, 'release.promote', 'release.rollback', 'killswitch.write', 'audit.read', 'data.read']),
+  deployer: new Set([...READ, 'release.promote', 'release.rollback', 'killswitch.write', 'audit.read', 'data.read', 'alert.manage']),
   support: new Set([...READ, 'audit.read', 'data.read']),
   viewer: new Set(READ),
 };

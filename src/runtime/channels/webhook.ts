@@ -136,32 +136,40 @@ export class WebhookChannel {
       [TIMESTAMP_HEADER]: String(timestamp),
       [SIGNATURE_HEADER]: signWebhook(secret, timestamp, body),
     };
-    // The URL may carry a token in its path or query; messages name only its origin.
-    const origin = new URL(setting.url).origin;
-    const timeoutMs = setting.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const signal = AbortSignal.timeout(timeoutMs);
-    let response: Awaited<ReturnType<typeof request>>;
-    try {
-      // Not followed: a 3xx is a rejection like any other 4xx-class answer.
-      const dispatcher = await deps.egress.dispatcher(env);
-      response = await request(setting.url, { method: 'POST', headers, body, dispatcher, signal, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
-    } catch (error) {
-      throw requestError(error, signal.aborted, env, origin, timeoutMs);
-    }
-    const status = response.statusCode;
-    const answer = await snippet(response.body);
-    if (status >= 200 && status < 300) return { channel: 'webhook', messageId: options.deliveryId, detail: `HTTP ${status}` };
-    const details = { status, ...(answer ? { response: answer } : {}) };
-    if (status === 429) {
-      const after = retryAfter(response.headers['retry-after'], deps.now());
-      throw new ChannelError('webhook', 'rate_limited', `the webhook receiver ${origin} of ${env.slug} answered 429`, true, {
-        ...details,
-        ...(after !== undefined ? { retryAfterSeconds: after } : {}),
-      });
-    }
-    if (status >= 500 || status === 408) {
-      throw new ChannelError('webhook', 'receiver_error', `the webhook receiver ${origin} of ${env.slug} answered ${status}`, true, details);
-    }
-    throw new ChannelError('webhook', 'rejected', `the webhook receiver ${origin} of ${env.slug} answered ${status}`, false, details);
+    return postJson(deps, env, setting.url, headers, body, options.deliveryId, setting.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   }
+}
+
+/**
+ * POSTs a JSON body to `url` through `env`'s egress policy, redirects not followed: a 2xx is a
+ * delivery; 429, 408 and 5xx are transient ChannelErrors, other answers permanent. Errors name
+ * only the URL's origin (a path or query may carry a token).
+ */
+export async function postJson(deps: Deps, env: Environment, url: string, headers: Record<string, string>, body: string, deliveryId: string, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<DeliveryResult> {
+  // The URL may carry a token in its path or query; messages name only its origin.
+  const origin = new URL(url).origin;
+  const signal = AbortSignal.timeout(timeoutMs);
+  let response: Awaited<ReturnType<typeof request>>;
+  try {
+    // Not followed: a 3xx is a rejection like any other 4xx-class answer.
+    const dispatcher = await deps.egress.dispatcher(env);
+    response = await request(url, { method: 'POST', headers, body, dispatcher, signal, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  } catch (error) {
+    throw requestError(error, signal.aborted, env, origin, timeoutMs);
+  }
+  const status = response.statusCode;
+  const answer = await snippet(response.body);
+  if (status >= 200 && status < 300) return { channel: 'webhook', messageId: deliveryId, detail: `HTTP ${status}` };
+  const details = { status, ...(answer ? { response: answer } : {}) };
+  if (status === 429) {
+    const after = retryAfter(response.headers['retry-after'], deps.now());
+    throw new ChannelError('webhook', 'rate_limited', `the webhook receiver ${origin} of ${env.slug} answered 429`, true, {
+      ...details,
+      ...(after !== undefined ? { retryAfterSeconds: after } : {}),
+    });
+  }
+  if (status >= 500 || status === 408) {
+    throw new ChannelError('webhook', 'receiver_error', `the webhook receiver ${origin} of ${env.slug} answered ${status}`, true, details);
+  }
+  throw new ChannelError('webhook', 'rejected', `the webhook receiver ${origin} of ${env.slug} answered ${status}`, false, details);
 }

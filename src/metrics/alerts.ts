@@ -17,6 +17,7 @@ import {
   insertAlertEvent,
   insertNotifications,
   isSilenced,
+  listRules,
   listRulesToEvaluate,
   recordAttempt,
   transitionRule,
@@ -262,4 +263,76 @@ export class AlertEvaluator {
       }
     }
   }
+}
+
+/** Something other than a rule's transition that the environment's receivers must hear of (a watch's breach). */
+export interface EnvironmentNotice {
+  workspace: { id: string; slug: string };
+  environment: { id: string; slug: string };
+  /** Stable per occurrence (a PagerDuty incident per notice): the watch id. */
+  id: string;
+  name: string;
+  metric: AlertMetric;
+  threshold: number;
+  value: number;
+  windowMinutes: number;
+  summary: string;
+  at: string;
+}
+
+/**
+ * Queues `notice` for every distinct receiver of the environment's alert rules, in the outbox
+ * alert transitions use (retries, backoff, delivery log); the evaluator on the lease holder sends
+ * it. A silence of the environment (or of every rule naming a receiver) suppresses it.
+ */
+export async function notifyEnvironment(deps: Deps, notice: EnvironmentNotice): Promise<number> {
+  const db = deps.store.db;
+  const scope = { workspaceId: notice.workspace.id, environmentId: notice.environment.id };
+  const rules = await listRules(db, scope.workspaceId, scope.environmentId);
+  const dataKey = rules.length > 0 ? await deps.keyring.existingDataKey(db, scope.workspaceId) : null;
+  if (!dataKey) return 0;
+  const message: AlertMessage = {
+    eventId: notice.id,
+    state: 'firing',
+    ruleId: notice.id,
+    rule: notice.name,
+    workspace: notice.workspace.slug,
+    environment: notice.environment.slug,
+    metric: notice.metric,
+    comparison: '>',
+    threshold: notice.threshold,
+    value: notice.value,
+    windowMinutes: notice.windowMinutes,
+    at: notice.at,
+    summary: notice.summary,
+  };
+  const seen = new Set<string>();
+  const rows: NotificationRecord[] = [];
+  for (const rule of rules) {
+    const silenced = await isSilenced(db, scope, rule.id, notice.at);
+    openChannels(dataKey, scope, rule.id, rule.channelsSealed).forEach((channel, index) => {
+      const receiver = JSON.stringify(channel);
+      if (seen.has(receiver)) return;
+      seen.add(receiver);
+      rows.push({
+        id: newId('ntf'),
+        ...scope,
+        eventId: notice.id,
+        ruleId: rule.id,
+        channelIndex: index,
+        channelType: channel.type,
+        channelsSealed: rule.channelsSealed,
+        payload: { ...message },
+        status: silenced ? 'suppressed' : 'pending',
+        attempts: 0,
+        nextAttemptAt: notice.at,
+        lastStatus: null,
+        lastError: null,
+        deliveredAt: null,
+        createdAt: notice.at,
+      });
+    });
+  }
+  if (rows.length > 0) await insertNotifications(db, rows);
+  return rows.length;
 }

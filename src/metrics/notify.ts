@@ -32,6 +32,8 @@ export interface AlertMessage {
   value: number | null;
   windowMinutes: number;
   at: string;
+  /** Said as it is instead of the rule's condition (notices that are not a rule's transition). */
+  summary?: string;
 }
 
 function formatted(metric: AlertMetric, value: number | null): string {
@@ -42,6 +44,7 @@ function formatted(metric: AlertMetric, value: number | null): string {
 }
 
 export function summaryOf(m: AlertMessage): string {
+  if (m.summary !== undefined) return m.summary;
   const condition = `${m.metric} ${m.comparison} ${formatted(m.metric, m.threshold)}`;
   const where = `${m.workspace}/${m.environment}`;
   return m.state === 'firing'

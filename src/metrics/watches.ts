@@ -7,6 +7,7 @@ import { Sweeper } from '../runtime/sweeper.js';
 import type { Deps } from '../services/context.js';
 import { checkWatch, type BreachNotice } from '../services/watches.js';
 import { acquireLease, releaseLease } from '../store/leases.js';
+import { notifyEnvironment } from './alerts.js';
 import { runningWatches } from '../store/watches.js';
 
 export const WATCH_LEASE = 'watches';
@@ -15,11 +16,34 @@ const BATCH = 200;
 
 /**
  * Fires the environment's alert channels for a breach (rolled back, held). Called once per
- * breach, after its transaction committed. The alert part's notifications (src/metrics/notify.ts)
- * are wired in here when the parts merge; until then a breach is known from its audit entries,
- * its events and the watch itself.
+ * breach, after its transaction committed: every distinct receiver of the environment's alert
+ * rules gets it through the alert outbox (src/metrics/alerts.ts notifyEnvironment), sent with
+ * retries by the node evaluating alerts.
  */
-export async function notifyBreach(_deps: Deps, _notice: BreachNotice): Promise<void> {}
+export async function notifyBreach(deps: Deps, notice: BreachNotice): Promise<void> {
+  const { breach } = notice;
+  const latency = breach.rule === 'max_p95_ms' || breach.rule === 'p95_regression';
+  const shown = (v: number) => (latency ? `${Math.round(v)} ms` : `${(v * 100).toFixed(2)}%`);
+  const outcome =
+    notice.rollbackRelease !== null
+      ? `rolled back to #${notice.rolledBackTo} (new release #${notice.rollbackRelease})`
+      : 'nothing to roll back to';
+  await notifyEnvironment(deps, {
+    workspace: notice.workspace,
+    environment: notice.environment,
+    id: notice.watch,
+    name: 'watch breach',
+    metric: latency ? 'p95_latency_ms' : 'error_rate',
+    threshold: breach.limit,
+    value: breach.value,
+    windowMinutes: 0,
+    summary:
+      `[ROLLED BACK] ${notice.workspace.slug}/${notice.environment.slug}: the watch of release #${notice.release} breached ` +
+      `(${latency ? 'p95' : 'error rate'} ${shown(breach.value)} over ${shown(breach.limit)}); ${outcome}; ` +
+      `promotions into it are held until a member clears the hold`,
+    at: notice.at,
+  });
+}
 
 export interface WatcherOptions {
   /** How often running watches are checked (STAGELINE_WATCH_INTERVAL_MS); 0 or less never starts. */

@@ -27,6 +27,7 @@ import { feedRoutes, recipientTokenSecretRoutes } from './routes/feeds.js';
 import { toolRoutes } from './routes/tools.js';
 import { dataRoutes, runtimeDataRoutes } from './routes/data.js';
 import { testRunRoutes, workflowRoutes } from './routes/workflows.js';
+import { eventRoutes } from './routes/events.js';
 import type { Runtime } from '../runtime/index.js';
 import { VERSION } from '../version.js';
 import { requireApiKey } from './key-auth.js';
@@ -171,6 +172,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     dataRoutes(api, options.deps);
     testRunRoutes(api, options.deps, options.runtime);
     recipientTokenSecretRoutes(api, options.deps);
+    eventRoutes(api, options.deps);
   });
   // The runtime API: every /v1 route behind one API key hook (src/http/key-auth.ts).
   await app.register(async (v1) => {

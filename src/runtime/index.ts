@@ -19,6 +19,8 @@ import type { Listener } from '../domain/egress/policy.js';
 import { RuntimeSettings } from './runtime-settings.js';
 import { StreamHub } from './stream-hub.js';
 import { WorkflowWorker, type WorkflowWorkerOptions } from './workflows/worker.js';
+import { eventsConfig, type EventsConfig } from '../config.js';
+import { EventDispatcher } from './event-dispatcher.js';
 
 export interface Runtime {
   feed: ChangeFeed;
@@ -38,6 +40,8 @@ export interface Runtime {
   logins: LoginCounters;
   /** Outbound connections behind the egress policy; tell it every socket this node listens on. */
   egress: Outbound;
+  /** Sends outbound events to event subscriptions (while this node holds the 'events' lease). */
+  events: EventDispatcher;
   close(): Promise<void>;
 }
 
@@ -58,6 +62,8 @@ export interface NodeOptions {
   listeners?: Listener[];
   /** Name resolution for outbound calls (the system resolver by default). */
   resolve?: Resolve;
+  /** Outbound event delivery; absent: the STAGELINE_EVENTS_* settings of the process environment. */
+  events?: EventsConfig;
 }
 
 /** Dependencies and runtime of one node; the keyring is verified against stored data keys. */
@@ -81,6 +87,7 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
   const channels = new Channels();
   const resolver = new Resolver(deps, feed);
   const workflows = new WorkflowWorker(deps, resolver, channels, options.workflows, options.logger);
+  const events = new EventDispatcher(deps, options.events ?? eventsConfig(), options.logger);
   const limits = Limits.create({ ...options.limits, ...(options.logger ? { logger: options.logger } : {}) });
   const runtime: Runtime = {
     feed,
@@ -94,9 +101,11 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
     limits,
     logins: new LoginCounters(limits),
     egress,
+    events,
     async close() {
       // Running jobs finish their step and go back to the queue before the channels close.
       await workflows.stop();
+      await events.close();
       await channels.close();
       await egress.close();
       streams.close();
@@ -105,5 +114,6 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
     },
   };
   workflows.start();
+  events.start();
   return { deps, runtime };
 }

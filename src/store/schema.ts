@@ -436,6 +436,9 @@ export interface Database {
   audit_keys: AuditKeyTable;
   activity_log: ActivityTable;
   leases: LeaseTable;
+  event_subscriptions: EventSubscriptionTable;
+  events: EventTable;
+  event_deliveries: EventDeliveryTable;
 }
 
 export interface ActivityTable {
@@ -459,4 +462,51 @@ export interface LeaseTable {
   /** The node (process) holding the lease. */
   holder: string;
   expires_at: string;
+}
+
+export interface EventSubscriptionTable {
+  id: string;
+  workspace_id: string;
+  /** The receiver URL, sealed with the workspace data key (it may carry a token). */
+  url_sealed: string;
+  /** Its origin, for reading: `https://hooks.example.com/…`. */
+  url_hint: string;
+  /** `whsec_…`, sealed with the workspace data key. */
+  secret_sealed: string;
+  /** JSON array of event types, or `["*"]`. */
+  types: string;
+  /** JSON array of environment slugs; null: every environment and workspace events. */
+  environments: string | null;
+  description: string | null;
+  created_by: string;
+  created_at: string;
+}
+
+export interface EventTable {
+  id: string;
+  workspace_id: string;
+  type: string;
+  environment_id: string | null;
+  /** The environment's slug when the event was made. */
+  environment: string | null;
+  /** JSON object. */
+  data: string;
+  at: string;
+}
+
+export interface EventDeliveryTable {
+  id: string;
+  workspace_id: string;
+  subscription_id: string;
+  event_id: string;
+  /** pending | delivered | failed */
+  status: string;
+  attempts: number;
+  next_attempt_at: string | null;
+  last_attempt_at: string | null;
+  last_status: number | null;
+  last_error: string | null;
+  last_response: string | null;
+  delivered_at: string | null;
+  created_at: string;
 }

@@ -106,6 +106,22 @@ describe('event subscriptions', () => {
     expect(res.body.error.details.map((d: any) => d.field)).toContain(field);
   });
 
+  it('are in the OpenAPI document with operation ids, summaries and response schemas', async () => {
+    const doc = (await h.call('GET', '/api/openapi.json')).body;
+    const operations = [
+      doc.paths['/api/workspaces/{ws}/event-subscriptions'].get,
+      doc.paths['/api/workspaces/{ws}/event-subscriptions'].post,
+      doc.paths['/api/workspaces/{ws}/event-subscriptions/{id}'].get,
+      doc.paths['/api/workspaces/{ws}/event-subscriptions/{id}'].delete,
+      doc.paths['/api/workspaces/{ws}/event-subscriptions/{id}/deliveries'].get,
+    ];
+    expect(operations.map((o) => o.operationId)).toEqual(['listEventSubscriptions', 'createEventSubscription', 'getEventSubscription', 'deleteEventSubscription', 'listEventDeliveries']);
+    for (const o of operations) {
+      expect(o.summary).toEqual(expect.any(String));
+      expect(Object.keys(o.responses).some((code) => code.startsWith('2'))).toBe(true);
+    }
+  });
+
   it('are managed by workspace managers only', async () => {
     const developer = await memberToken(h, 'dev-events@example.com', 'developer');
     expect((await h.call('GET', SUBS, undefined, developer)).status).toBe(403);
@@ -146,8 +162,16 @@ describe('event delivery', () => {
     expect(byType('resource.killswitch')[0].data).toMatchObject({ environment: 'staging', resource: 'config/flags', actor: { kind: 'user' } });
     for (const b of bodies) expect(new Date(b.timestamp).toISOString()).toBe(b.timestamp);
 
+    // The receiver has answered; the log is written once its answer is read.
+    await eventually(async () => expect((await deliveries(sub.id)).filter((d) => d.status === 'delivered')).toHaveLength(4));
     const log = await deliveries(sub.id);
     expect(log).toHaveLength(4);
+    // Pages of the log, newest first, join up to the whole log.
+    const first = await h.call('GET', `${SUBS}/${sub.id}/deliveries?limit=3`);
+    const second = await h.call('GET', `${SUBS}/${sub.id}/deliveries?limit=3&cursor=${first.body.next}`);
+    expect([...first.body.data, ...second.body.data].map((d: any) => d.id)).toEqual(log.map((d) => d.id));
+    expect(second.body.next).toBe(null);
+    expect((await h.call('GET', `${SUBS}/${sub.id}/deliveries?cursor=nonsense`)).status).toBe(400);
     expect(log.every((d) => d.status === 'delivered' && d.attempts === 1 && d.lastStatus === 200 && d.deliveredAt !== null && d.nextAttemptAt === null)).toBe(true);
     expect(new Set(log.map((d) => d.eventId))).toEqual(new Set(up.requests.map((r) => header(r, 'webhook-id'))));
     await h.call('DELETE', `${SUBS}/${sub.id}`);
@@ -228,10 +252,15 @@ describe('event delivery', () => {
     const up = await receiver();
     const sub = await subscribe({ url: up.url, types: ['resource.killswitch'], environments: ['production'] });
     expect((await promote(h, 'production', { message: 'to production' })).status).toBe(201);
+    // Not production: filtered out by the subscription's environments.
+    await killSwitch('staging', false);
+    await killSwitch('staging', true);
     // Production refuses loopback addresses unless its egress setting allows them.
     await killSwitch('production', false);
     await eventually(async () => expect((await deliveries(sub.id))[0]?.status).toBe('failed'));
-    const [entry] = await deliveries(sub.id);
+    const log = await deliveries(sub.id);
+    expect(log).toHaveLength(1);
+    const [entry] = log;
     expect(entry).toMatchObject({ attempts: 1, lastStatus: null, nextAttemptAt: null });
     expect(entry.lastError).toMatch(/egress|refus|not allowed|denied/i);
     expect(up.requests).toHaveLength(0);

@@ -49,6 +49,7 @@ export class EventDispatcher {
   readonly holder = `evs_${randomBytes(6).toString('hex')}`;
   private readonly sweeper: Sweeper;
   private readonly leaseMs: number;
+  private stopped = false;
 
   constructor(
     private readonly deps: Deps,
@@ -70,13 +71,14 @@ export class EventDispatcher {
   }
 
   async close() {
+    this.stopped = true;
     await this.sweeper.close();
     await releaseLease(this.deps.store.db, EVENTS_LEASE, this.holder).catch(() => {});
   }
 
   private async round() {
     const db = this.deps.store.db;
-    for (;;) {
+    while (!this.stopped) {
       const now = this.deps.now();
       if (!(await acquireLease(db, EVENTS_LEASE, this.holder, now, this.leaseMs))) return;
       const due = await dueDeliveries(db, now.toISOString(), BATCH);
@@ -84,7 +86,7 @@ export class EventDispatcher {
       const until = new Date(now.getTime() + this.config.timeoutMs + 30_000).toISOString();
       let next = 0;
       const lane = async () => {
-        while (next < due.length) {
+        while (next < due.length && !this.stopped) {
           const item = due[next++]!;
           if (await claimDelivery(db, item.delivery, until)) await this.attempt(item);
         }

@@ -44,6 +44,29 @@ export interface Config {
   watchIntervalMs: number;
   /** STAGELINE_ALERT_INTERVAL_MS: how often the node holding the `alerts` lease evaluates rules; 0 evaluates none here. */
   alertIntervalMs: number;
+  /** Outbound event delivery (src/runtime/event-dispatcher.ts). */
+  events: EventsConfig;
+}
+
+export interface EventsConfig {
+  /** STAGELINE_EVENTS_INTERVAL_MS: how often due deliveries are sent; 0 turns delivery off on this node. */
+  intervalMs: number;
+  /** STAGELINE_EVENTS_RETRY_BASE_MS: the first retry's wait; later ones follow the schedule in docs/events.md. */
+  retryBaseMs: number;
+  /** STAGELINE_EVENTS_MAX_ATTEMPTS: attempts of one delivery, the first included, before it fails. */
+  maxAttempts: number;
+  /** STAGELINE_EVENTS_TIMEOUT_MS: how long a receiver has to answer. */
+  timeoutMs: number;
+}
+
+/** The `STAGELINE_EVENTS_*` settings, with their defaults. */
+export function eventsConfig(env: NodeJS.ProcessEnv = process.env): EventsConfig {
+  return {
+    intervalMs: integer(env, 'STAGELINE_EVENTS_INTERVAL_MS', 1000),
+    retryBaseMs: positive(env, 'STAGELINE_EVENTS_RETRY_BASE_MS', 5000),
+    maxAttempts: positive(env, 'STAGELINE_EVENTS_MAX_ATTEMPTS', 8),
+    timeoutMs: positive(env, 'STAGELINE_EVENTS_TIMEOUT_MS', 10_000),
+  };
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -142,5 +165,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     retentionSweepSeconds: integer(env, 'STAGELINE_RETENTION_SWEEP_SECONDS', 600),
     watchIntervalMs: positive(env, 'STAGELINE_WATCH_INTERVAL_MS', 15_000),
     alertIntervalMs: integer(env, 'STAGELINE_ALERT_INTERVAL_MS', 30_000),
+    events: eventsConfig(env),
   };
 }

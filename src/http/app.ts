@@ -29,6 +29,7 @@ import { dataRoutes, runtimeDataRoutes } from './routes/data.js';
 import { testRunRoutes, workflowRoutes } from './routes/workflows.js';
 import { watchRoutes } from './routes/watches.js';
 import { alertRoutes } from './routes/alerts.js';
+import { eventRoutes } from './routes/events.js';
 import type { Runtime } from '../runtime/index.js';
 import { VERSION } from '../version.js';
 import { requireApiKey } from './key-auth.js';
@@ -175,6 +176,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     recipientTokenSecretRoutes(api, options.deps);
     watchRoutes(api, options.deps);
     alertRoutes(api, options.deps);
+    eventRoutes(api, options.deps);
   });
   // The runtime API: every /v1 route behind one API key hook (src/http/key-auth.ts).
   await app.register(async (v1) => {

@@ -21,6 +21,8 @@ import { StreamHub } from './stream-hub.js';
 import { WorkflowWorker, type WorkflowWorkerOptions } from './workflows/worker.js';
 import { Watcher } from '../metrics/watches.js';
 import { AlertEvaluator, alertStates, type AlertEvaluatorOptions } from '../metrics/alerts.js';
+import { eventsConfig, type EventsConfig } from '../config.js';
+import { EventDispatcher } from './event-dispatcher.js';
 
 export interface Runtime {
   feed: ChangeFeed;
@@ -44,6 +46,8 @@ export interface Runtime {
   watches: Watcher;
   /** Alert evaluation and notification delivery (on the node holding the `alerts` lease). */
   alerts: AlertEvaluator;
+  /** Sends outbound events to event subscriptions (while this node holds the 'events' lease). */
+  events: EventDispatcher;
   close(): Promise<void>;
 }
 
@@ -68,6 +72,8 @@ export interface NodeOptions {
   watchIntervalMs?: number;
   /** Alert evaluation: interval (STAGELINE_ALERT_INTERVAL_MS), retries of notifications. */
   alerts?: AlertEvaluatorOptions;
+  /** Outbound event delivery; absent: the STAGELINE_EVENTS_* settings of the process environment. */
+  events?: EventsConfig;
 }
 
 /** Dependencies and runtime of one node; the keyring is verified against stored data keys. */
@@ -93,6 +99,7 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
   const workflows = new WorkflowWorker(deps, resolver, channels, options.workflows, options.logger);
   deps.alerts = alertStates(deps);
   const alerts = new AlertEvaluator(deps, channels, { ...options.alerts, ...(options.logger ? { logger: options.logger } : {}) });
+  const events = new EventDispatcher(deps, options.events ?? eventsConfig(), options.logger);
   const limits = Limits.create({ ...options.limits, ...(options.logger ? { logger: options.logger } : {}) });
   const watches = new Watcher(deps, { intervalMs: options.watchIntervalMs ?? 15_000, ...(options.logger ? { logger: options.logger } : {}) });
   const runtime: Runtime = {
@@ -109,11 +116,13 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
     egress,
     watches,
     alerts,
+    events,
     async close() {
       await watches.close();
       // Running jobs finish their step and go back to the queue before the channels close.
       await workflows.stop();
       await alerts.close();
+      await events.close();
       await channels.close();
       await egress.close();
       streams.close();
@@ -124,5 +133,6 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
   workflows.start();
   watches.start();
   alerts.start();
+  events.start();
   return { deps, runtime };
 }

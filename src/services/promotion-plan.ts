@@ -23,6 +23,7 @@ import { secretsForEnvironment } from '../store/secrets.js';
 import { variablesForEnvironment } from '../store/variables.js';
 import { record } from './audit.js';
 import type { CallContext, Deps } from './context.js';
+import { emitEvent } from './events.js';
 import { describeChanges } from './diff.js';
 import { passFreeze } from './freezes.js';
 import { headSnapshot, releaseName, releaseOf, releaseView, snapshotOf } from './snapshots.js';
@@ -227,6 +228,7 @@ export async function applyRollback(
     },
     change: releaseChange(env, release),
   });
+  await emitEvent(deps, tx, ctx, { type: 'release.rolled_back', environment: env.slug, data: { release: release.number, rolledBackTo: earlier.number, from: env.headRelease, message: release.message } });
   return releaseView({ ...env, headRelease: release.number }, release);
 }
 
@@ -345,6 +347,7 @@ export async function applyPlan(
     },
     change: releaseChange(target, release),
   });
+  await emitEvent(deps, tx, ctx, { type: 'release.promoted', environment: target.slug, data: { release: release.number, from: target.headRelease, source: sourceName, cause: plan.kind, message, ...summary(plan.changes) } });
   if (branchRelease) {
     await record(deps, tx, ctx, {
       action: 'release.settle',

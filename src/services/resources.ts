@@ -29,6 +29,7 @@ import {
 } from '../store/resources.js';
 import { record } from './audit.js';
 import type { CallContext, Deps } from './context.js';
+import { emitEvent } from './events.js';
 import { environmentOf, lockedEnvironmentOf } from './scope.js';
 import { describeChanges } from './diff.js';
 import { headSnapshot, headSnapshotId } from './snapshots.js';
@@ -232,6 +233,7 @@ export async function setActive(deps: Deps, ctx: CallContext, slug: string, ref:
       after: { active },
       change: { environmentId: env.id, type: 'active', payload: { resource: resourceId(ref.kind, ref.key), active } },
     });
+    await emitEvent(deps, tx, ctx, { type: 'resource.killswitch', environment: slug, data: { resource: resourceId(ref.kind, ref.key), active, before } });
     return { kind: ref.kind, key: ref.key, environment: slug, active };
   });
 }

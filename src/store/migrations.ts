@@ -641,6 +641,55 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
         .execute();
     },
   },
+  '0020_events': {
+    async up(db: Kysely<any>) {
+      // Outbound events: subscriptions (url and signing secret sealed with the workspace data
+      // key), the outbox written in the change's transaction, one delivery row per subscriber.
+      await db.schema
+        .createTable('event_subscriptions')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('url_sealed', 'text', (c) => c.notNull())
+        .addColumn('url_hint', 'text', (c) => c.notNull())
+        .addColumn('secret_sealed', 'text', (c) => c.notNull())
+        .addColumn('types', 'text', (c) => c.notNull())
+        .addColumn('environments', 'text')
+        .addColumn('description', 'text')
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('event_subscriptions_workspace').on('event_subscriptions').columns(['workspace_id', 'created_at']).execute();
+      await db.schema
+        .createTable('events')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('environment_id', 'text')
+        .addColumn('environment', 'text')
+        .addColumn('data', 'text', (c) => c.notNull())
+        .addColumn('at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('event_deliveries')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('subscription_id', 'text', (c) => c.notNull())
+        .addColumn('event_id', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('next_attempt_at', 'text')
+        .addColumn('last_attempt_at', 'text')
+        .addColumn('last_status', 'integer')
+        .addColumn('last_error', 'text')
+        .addColumn('last_response', 'text')
+        .addColumn('delivered_at', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      // The dispatcher's scan (due pending rows, oldest first) and each subscription's log.
+      await db.schema.createIndex('event_deliveries_due').on('event_deliveries').columns(['status', 'next_attempt_at']).execute();
+      await db.schema.createIndex('event_deliveries_subscription').on('event_deliveries').columns(['workspace_id', 'subscription_id', 'created_at', 'id']).execute();
+    },
+  },
 });
 
 /** Applies every pending migration, or (for tests of a migration) those up to and including `until`. */

@@ -442,6 +442,9 @@ export interface Database {
   alert_silences: AlertSilenceTable;
   alert_events: AlertEventTable;
   alert_notifications: AlertNotificationTable;
+  event_subscriptions: EventSubscriptionTable;
+  events: EventTable;
+  event_deliveries: EventDeliveryTable;
 }
 
 export interface ActivityTable {
@@ -562,6 +565,53 @@ export interface AlertNotificationTable {
   next_attempt_at: string;
   last_status: number | null;
   last_error: string | null;
+  delivered_at: string | null;
+  created_at: string;
+}
+
+export interface EventSubscriptionTable {
+  id: string;
+  workspace_id: string;
+  /** The receiver URL, sealed with the workspace data key (it may carry a token). */
+  url_sealed: string;
+  /** Its origin, for reading: `https://hooks.example.com/…`. */
+  url_hint: string;
+  /** `whsec_…`, sealed with the workspace data key. */
+  secret_sealed: string;
+  /** JSON array of event types, or `["*"]`. */
+  types: string;
+  /** JSON array of environment slugs; null: every environment and workspace events. */
+  environments: string | null;
+  description: string | null;
+  created_by: string;
+  created_at: string;
+}
+
+export interface EventTable {
+  id: string;
+  workspace_id: string;
+  type: string;
+  environment_id: string | null;
+  /** The environment's slug when the event was made. */
+  environment: string | null;
+  /** JSON object. */
+  data: string;
+  at: string;
+}
+
+export interface EventDeliveryTable {
+  id: string;
+  workspace_id: string;
+  subscription_id: string;
+  event_id: string;
+  /** pending | delivered | failed */
+  status: string;
+  attempts: number;
+  next_attempt_at: string | null;
+  last_attempt_at: string | null;
+  last_status: number | null;
+  last_error: string | null;
+  last_response: string | null;
   delivered_at: string | null;
   created_at: string;
 }

@@ -121,6 +121,33 @@ function requestError(error: unknown, timedOut: boolean, env: Environment, origi
   return new ChannelError('webhook', 'unavailable', `the webhook receiver ${origin} of ${env.slug} could not be reached: ${code ?? reason}`, true);
 }
 
+/** What a receiver answered: its status, the start of its body, and Retry-After when given. */
+export interface ReceiverAnswer {
+  status: number;
+  /** Up to 512 bytes of the body, as a hint for whoever reads the log. */
+  snippet: string;
+  retryAfterSeconds: number | undefined;
+}
+
+/**
+ * POSTs `body` to `url` through `env`'s egress policy, redirects not followed, with `timeoutMs`
+ * for the connection, the headers and the body. Failures before an answer are ChannelErrors
+ * naming only the URL's origin (its path or query may carry a token).
+ */
+export async function postToReceiver(deps: Deps, env: Environment, url: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<ReceiverAnswer> {
+  const origin = new URL(url).origin;
+  const signal = AbortSignal.timeout(timeoutMs);
+  let response: Awaited<ReturnType<typeof request>>;
+  try {
+    const dispatcher = await deps.egress.dispatcher(env);
+    response = await request(url, { method: 'POST', headers, body, dispatcher, signal, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  } catch (error) {
+    throw requestError(error, signal.aborted, env, origin, timeoutMs);
+  }
+  const answer = await snippet(response.body);
+  return { status: response.statusCode, snippet: answer, retryAfterSeconds: response.statusCode === 429 ? retryAfter(response.headers['retry-after'], deps.now()) : undefined };
+}
+
 export class WebhookChannel {
   async send(deps: Deps, env: Environment, message: WebhookMessage, options: SendOptions): Promise<DeliveryResult> {
     const setting = await requiredChannelSetting(deps, env, 'webhook');
@@ -148,21 +175,10 @@ export class WebhookChannel {
 export async function postJson(deps: Deps, env: Environment, url: string, headers: Record<string, string>, body: string, deliveryId: string, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<DeliveryResult> {
   // The URL may carry a token in its path or query; messages name only its origin.
   const origin = new URL(url).origin;
-  const signal = AbortSignal.timeout(timeoutMs);
-  let response: Awaited<ReturnType<typeof request>>;
-  try {
-    // Not followed: a 3xx is a rejection like any other 4xx-class answer.
-    const dispatcher = await deps.egress.dispatcher(env);
-    response = await request(url, { method: 'POST', headers, body, dispatcher, signal, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
-  } catch (error) {
-    throw requestError(error, signal.aborted, env, origin, timeoutMs);
-  }
-  const status = response.statusCode;
-  const answer = await snippet(response.body);
+  const { status, snippet: answer, retryAfterSeconds: after } = await postToReceiver(deps, env, url, headers, body, timeoutMs);
   if (status >= 200 && status < 300) return { channel: 'webhook', messageId: deliveryId, detail: `HTTP ${status}` };
   const details = { status, ...(answer ? { response: answer } : {}) };
   if (status === 429) {
-    const after = retryAfter(response.headers['retry-after'], deps.now());
     throw new ChannelError('webhook', 'rate_limited', `the webhook receiver ${origin} of ${env.slug} answered 429`, true, {
       ...details,
       ...(after !== undefined ? { retryAfterSeconds: after } : {}),

@@ -40,6 +40,8 @@ export interface Config {
   changeRetentionEvents: number;
   /** How often expired activity entries and change events are deleted; 0 turns it off on this node. */
   retentionSweepSeconds: number;
+  /** How often pending promotion requests are re-evaluated for soak time (one node, the `gates` lease); 0 turns it off on this node. */
+  gatesIntervalMs: number;
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -136,5 +138,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     activityRetentionDays: integer(env, 'STAGELINE_ACTIVITY_RETENTION_DAYS', 30),
     changeRetentionEvents: positive(env, 'STAGELINE_CHANGE_RETENTION_EVENTS', 10_000),
     retentionSweepSeconds: integer(env, 'STAGELINE_RETENTION_SWEEP_SECONDS', 600),
+    gatesIntervalMs: integer(env, 'STAGELINE_GATES_INTERVAL_MS', 15_000),
   };
 }

@@ -48,6 +48,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       masterKeys: loadMasterKeys(config, logger),
       logger,
       limits: { redisUrl: config.redisUrl },
+      gatesIntervalMs: config.gatesIntervalMs,
       ...(isPostgresUrl(config.databaseUrl) ? { listenUrl: config.databaseUrl } : {}),
     });
   } catch (error) {

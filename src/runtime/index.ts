@@ -1,6 +1,7 @@
 // The runtime side of a node: the change feed and what follows it (delivery views, API key
 // cache, event streams), the delivery channels and the workflow worker, composed over the same
 // store and keyring as the management API.
+import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { MasterKey } from '../domain/secrets/envelope.js';
 import type { Deps } from '../services/context.js';
@@ -19,6 +20,9 @@ import type { Listener } from '../domain/egress/policy.js';
 import { RuntimeSettings } from './runtime-settings.js';
 import { StreamHub } from './stream-hub.js';
 import { WorkflowWorker, type WorkflowWorkerOptions } from './workflows/worker.js';
+import { Sweeper } from './sweeper.js';
+import { GATES_LEASE, sweepGates } from '../services/gates.js';
+import { releaseLease } from '../store/leases.js';
 
 export interface Runtime {
   feed: ChangeFeed;
@@ -38,6 +42,8 @@ export interface Runtime {
   logins: LoginCounters;
   /** Outbound connections behind the egress policy; tell it every socket this node listens on. */
   egress: Outbound;
+  /** Applies promotion requests whose gates passed with nobody calling (soak time), on the node holding the `gates` lease. */
+  gates: Sweeper;
   close(): Promise<void>;
 }
 
@@ -58,6 +64,8 @@ export interface NodeOptions {
   listeners?: Listener[];
   /** Name resolution for outbound calls (the system resolver by default). */
   resolve?: Resolve;
+  /** How often the gate sweep runs (STAGELINE_GATES_INTERVAL_MS); 0 runs it only on demand. */
+  gatesIntervalMs?: number;
 }
 
 /** Dependencies and runtime of one node; the keyring is verified against stored data keys. */
@@ -82,6 +90,11 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
   const resolver = new Resolver(deps, feed);
   const workflows = new WorkflowWorker(deps, resolver, channels, options.workflows, options.logger);
   const limits = Limits.create({ ...options.limits, ...(options.logger ? { logger: options.logger } : {}) });
+  const gatesIntervalMs = options.gatesIntervalMs ?? 15_000;
+  const holder = `node_${randomUUID()}`;
+  // The lease outlives a missed sweep or two, so a slow sweep does not hand it to another node.
+  const gatesLeaseMs = Math.max(3 * gatesIntervalMs, 30_000);
+  const gates = new Sweeper(async () => void (await sweepGates(deps, holder, gatesLeaseMs, options.logger)), gatesIntervalMs, 'gate sweep', options.logger);
   const runtime: Runtime = {
     feed,
     resolver,
@@ -94,7 +107,10 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
     limits,
     logins: new LoginCounters(limits),
     egress,
+    gates,
     async close() {
+      await gates.close();
+      await releaseLease(options.store.db, GATES_LEASE, holder).catch(() => {});
       // Running jobs finish their step and go back to the queue before the channels close.
       await workflows.stop();
       await channels.close();
@@ -105,5 +121,6 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
     },
   };
   workflows.start();
+  gates.start();
   return { deps, runtime };
 }

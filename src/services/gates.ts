@@ -143,7 +143,7 @@ export async function listReleaseChecks(deps: Deps, ctx: CallContext, slug: stri
   const history = await listChecks(db, { workspaceId: env.workspaceId, environmentId: env.id }, number);
   const latest = latestChecks(history);
   return {
-    data: [...latest.values()].sort((a, b) => a.seq - b.seq).map((c) => checkView(env, c as CheckRecord)),
+    data: [...latest.values()].sort((a, b) => a.seq - b.seq).map((c) => checkView(env, c)),
     history: history.map((c) => checkView(env, c)),
   };
 }

@@ -83,14 +83,12 @@ export async function promote(deps: Deps, ctx: CallContext, targetSlug: string, 
     const gates = await gatesOf(db, target);
     const request = target.protected || isGated(gates);
     const approvalsRequired = target.protected ? approvalsNeeded(target) : request && !gates?.autoApply ? 1 : 0;
-    // The gates as a request opened now would show them.
+    // The gates as a request opened now would show them (a plain plan where there would be none).
     const status = await gateStatus(deps, db, target, { kind: 'promotion', source, release: plan.sourceRelease, approvalsRequired, approvals: 0, ticks: new Map() });
     return {
       dryRun: true as const,
       ...(target.protected ? { approvalsRequired } : {}),
-      request,
-      gates: status.gates,
-      hold: status.hold,
+      ...(request || status.hold ? { request, gates: status.gates, hold: status.hold } : {}),
       ...(await planView(db, plan)),
     };
   }

@@ -169,7 +169,10 @@ export async function pendingRequestsOfSource(db: Db, workspaceId: string, sourc
   return rows.map((r) => r.id);
 }
 
-/** Pending promotion requests into environments with gates, across workspaces: what the gate sweep re-evaluates. */
+/**
+ * Pending promotion requests into environments whose requests apply by themselves, across
+ * workspaces, oldest first: what the gate sweep re-evaluates.
+ */
 export async function pendingGatedRequests(db: Db, limit: number): Promise<{ workspaceId: string; id: string }[]> {
   const rows = await db
     .selectFrom('promotion_requests')
@@ -179,6 +182,7 @@ export async function pendingGatedRequests(db: Db, limit: number): Promise<{ wor
     .select(['promotion_requests.workspace_id', 'promotion_requests.id'])
     .where('promotion_requests.status', '=', 'pending')
     .where('promotion_requests.kind', '=', 'promotion')
+    .where('environment_gates.auto_apply', '=', 1)
     .orderBy('promotion_requests.created_at')
     .limit(limit)
     .execute();

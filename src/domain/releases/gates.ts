@@ -55,8 +55,8 @@ export function isGated(rules: GateRules | null): boolean {
 }
 
 /** The state of each check name: its report with the highest seq. */
-export function latestChecks(reports: CheckReport[]): Map<string, CheckReport> {
-  const latest = new Map<string, CheckReport>();
+export function latestChecks<T extends CheckReport>(reports: T[]): Map<string, T> {
+  const latest = new Map<string, T>();
   for (const report of reports) {
     const seen = latest.get(report.name);
     if (!seen || report.seq > seen.seq) latest.set(report.name, report);

@@ -4,7 +4,10 @@
 // say so. Soak time is made to pass by setting the source release's creation time back in the
 // database, then running the gate sweep of both nodes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { commitDrafts, config, createStaging, memberToken, promote, startHarness, WS, type Harness } from './support.js';
+import { parseMasterKeys } from '../src/domain/secrets/envelope.js';
+import { createNode } from '../src/runtime/index.js';
+import { leaseHolder } from '../src/store/leases.js';
+import { commitDrafts, config, createStaging, eventually, memberToken, promote, startHarness, TEST_MASTER_KEY, WS, type Harness } from './support.js';
 
 let h: Harness;
 let second: Harness;
@@ -248,6 +251,63 @@ describe('a gated promotion', () => {
     expect(await productionRelease()).toBe(before + 1);
     const promoted = (await auditOf('release.promote')).find((e) => e.details.request === id);
     expect(promoted.details.approvers).toHaveLength(1);
+  });
+
+  it('a protected, gated target applies by itself once both its approvals and its check have passed', async () => {
+    expect((await h.call('PUT', GATES, { checks: ['ci/e2e'], autoApply: true })).status).toBe(200);
+    expect((await h.call('PATCH', `${WS}/environments/production`, { protected: true, approvalsRequired: 1 })).status).toBe(200);
+    const n = await newStagingRelease('protected and gated');
+    const before = await productionRelease();
+    const opened = await h.call('POST', `${WS}/environments/production/promotions`, {}, deployerA);
+    const id = opened.body.request.id;
+    expect(gateStates(opened.body.request)).toEqual(['approvals:approvals:pending', 'check:ci/e2e:pending']);
+    const approved = await approve(id, deployerB);
+    expect(approved.body.request.status).toBe('pending');
+    expect(await productionRelease()).toBe(before);
+    const green = await h.call('POST', checks('staging', n), { name: 'ci/e2e', status: 'success' }, reporter);
+    expect(green.body.applied).toEqual([{ request: id, release: `production#${before + 1}` }]);
+    expect(await productionRelease()).toBe(before + 1);
+    const promoted = (await auditOf('release.promote')).find((e) => e.details.request === id);
+    expect(promoted).toMatchObject({ actorKind: 'system', details: { approvers: [expect.stringMatching(/^usr_/)] } });
+    expect((await h.call('PATCH', `${WS}/environments/production`, { protected: false, approvalsRequired: 0 })).status).toBe(200);
+  });
+
+  it('a request whose gates have all passed already applies when it is made (201)', async () => {
+    expect((await h.call('PUT', GATES, { checks: ['ci/e2e'], autoApply: true })).status).toBe(200);
+    const n = await newStagingRelease('checked before');
+    expect((await h.call('POST', checks('staging', n), { name: 'ci/e2e', status: 'success' }, reporter)).body.applied).toEqual([]);
+    const before = await productionRelease();
+    const res = await promote(h, 'production', {});
+    expect(res.status).toBe(201);
+    expect(res.body.request).toMatchObject({ status: 'applied', gateState: 'passed', release: { number: before + 1 } });
+    expect(res.body.release.number).toBe(before + 1);
+    expect(await productionRelease()).toBe(before + 1);
+  });
+
+  it('the gate sweep runs by itself on the node holding the lease and applies a request when its soak time is up', async () => {
+    expect((await h.call('PUT', GATES, { soakMinutes: 1, autoApply: true })).status).toBe(200);
+    const n = await newStagingRelease('soaked');
+    const before = await productionRelease();
+    const opened = await promote(h, 'production', {});
+    expect(opened.status).toBe(202);
+    const id = opened.body.request.id;
+    // A third node sweeping every 50 ms takes the lease once the others' is gone.
+    const { runtime } = await createNode({ store: h.store, masterKeys: parseMasterKeys(TEST_MASTER_KEY), gatesIntervalMs: 50 });
+    try {
+      await h.store.db.deleteFrom('leases').where('name', '=', 'gates').execute();
+      await eventually(async () => expect(await leaseHolder(h.store.db, 'gates', new Date())).toMatch(/^node_/));
+      expect((await requestOf(id)).status).toBe('pending');
+      const env = (await h.call('GET', `${WS}/environments/staging`)).body;
+      await h.store.db.updateTable('releases').set({ created_at: new Date(Date.now() - 61_000).toISOString() }).where('environment_id', '=', env.id).where('number', '=', n).execute();
+      await eventually(async () => expect((await requestOf(id)).status).toBe('applied'));
+      expect(await productionRelease()).toBe(before + 1);
+      const entry = (await auditOf('promotion_request.auto_apply')).find((e) => e.details.request === id);
+      expect(entry.details.trigger).toBe('gate sweep');
+    } finally {
+      await runtime.close();
+    }
+    // Closing gave the lease up.
+    expect(await leaseHolder(h.store.db, 'gates', new Date())).toBeNull();
   });
 
   it('an ungated environment promotes directly again once its gates are removed; a promotion validates its watch', async () => {

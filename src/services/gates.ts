@@ -109,6 +109,14 @@ export async function reportCheck(
     // The source's lock orders the reports of its releases (their seq).
     const env = await lockedEnvironmentOf(deps, tx, ctx, slug);
     await releaseOf(tx, env, number);
+    // The targets this report may apply into are locked before the audit entry locks the
+    // workspace row, which every mutation takes last.
+    const waiting = await pendingRequestsOfSource(tx, env.workspaceId, env.id, number);
+    const targets = [...new Set(waiting.map((r) => r.environmentId))].sort();
+    for (const id of targets) {
+      const target = await findEnvironmentById(tx, env.workspaceId, id);
+      if (target) await lockedEnvironmentOf(deps, tx, ctx, target.slug);
+    }
     const check = await insertCheck(tx, { workspaceId: env.workspaceId, environmentId: env.id }, {
       id: newId('chk'),
       release: number,
@@ -126,7 +134,7 @@ export async function reportCheck(
       details: { release: number, name: input.name, status: input.status, ...(input.url ? { url: input.url } : {}) },
     });
     const applied = [];
-    for (const id of await pendingRequestsOfSource(tx, env.workspaceId, env.id, number)) {
+    for (const { id } of waiting) {
       const release = await advanceRequest(deps, tx, ctx.workspace, id, `check ${input.name} ${input.status}`, ctx.requestId);
       if (release) applied.push({ request: id, release: release.name });
     }

@@ -156,17 +156,18 @@ export async function listTicks(db: Db, workspaceId: string, requestIds: string[
 }
 
 /** Pending requests of a workspace whose source is one release (a check on it may complete them). */
-export async function pendingRequestsOfSource(db: Db, workspaceId: string, sourceEnvironmentId: string, sourceRelease: number): Promise<string[]> {
+export async function pendingRequestsOfSource(db: Db, workspaceId: string, sourceEnvironmentId: string, sourceRelease: number): Promise<{ id: string; environmentId: string }[]> {
   const rows = await db
     .selectFrom('promotion_requests')
-    .select('id')
+    .select(['id', 'environment_id'])
     .where('workspace_id', '=', workspaceId)
     .where('source_environment_id', '=', sourceEnvironmentId)
     .where('source_release', '=', sourceRelease)
     .where('status', '=', 'pending')
     .where('kind', '=', 'promotion')
+    .orderBy('created_at')
     .execute();
-  return rows.map((r) => r.id);
+  return rows.map((r) => ({ id: r.id, environmentId: r.environment_id }));
 }
 
 /**

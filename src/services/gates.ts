@@ -211,8 +211,8 @@ export async function requestGateStatus(deps: Deps, db: Db, target: Environment,
 export const GATES_LEASE = 'gates';
 
 /**
- * Re-evaluates every pending request into a gated environment on the node holding the `gates`
- * lease, applying those whose last gate passed (soak time ran out, an alert cleared) and that
+ * Re-evaluates every pending request into an autoApply environment on the node holding the `gates`
+ * lease, applying those whose last gate passed (soak time ran out, a hold was cleared) and that
  * apply by themselves. Each request in its own transaction, so one failing does not stop the rest.
  */
 export async function sweepGates(deps: Deps, holder: string, leaseMs: number, logger?: FastifyBaseLogger): Promise<string[]> {

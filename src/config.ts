@@ -44,6 +44,8 @@ export interface Config {
   watchIntervalMs: number;
   /** STAGELINE_ALERT_INTERVAL_MS: how often the node holding the `alerts` lease evaluates rules; 0 evaluates none here. */
   alertIntervalMs: number;
+  /** How often pending promotion requests are re-evaluated for soak time (one node, the `gates` lease); 0 turns it off on this node. */
+  gatesIntervalMs: number;
   /** Outbound event delivery (src/runtime/event-dispatcher.ts). */
   events: EventsConfig;
 }
@@ -166,5 +168,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     watchIntervalMs: positive(env, 'STAGELINE_WATCH_INTERVAL_MS', 15_000),
     alertIntervalMs: integer(env, 'STAGELINE_ALERT_INTERVAL_MS', 30_000),
     events: eventsConfig(env),
+    gatesIntervalMs: integer(env, 'STAGELINE_GATES_INTERVAL_MS', 15_000),
   };
 }

@@ -50,6 +50,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       limits: { redisUrl: config.redisUrl },
       watchIntervalMs: config.watchIntervalMs,
       alerts: { intervalMs: config.alertIntervalMs },
+      gatesIntervalMs: config.gatesIntervalMs,
       ...(isPostgresUrl(config.databaseUrl) ? { listenUrl: config.databaseUrl } : {}),
     });
   } catch (error) {

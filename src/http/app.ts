@@ -34,6 +34,7 @@ import type { Runtime } from '../runtime/index.js';
 import { VERSION } from '../version.js';
 import { requireApiKey } from './key-auth.js';
 import { managementCors, runtimePreflight } from './cors.js';
+import { gateRoutes } from './routes/gates.js';
 
 export type App = FastifyInstance;
 
@@ -177,6 +178,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     watchRoutes(api, options.deps);
     alertRoutes(api, options.deps);
     eventRoutes(api, options.deps);
+    gateRoutes(api, options.deps);
   });
   // The runtime API: every /v1 route behind one API key hook (src/http/key-auth.ts).
   await app.register(async (v1) => {

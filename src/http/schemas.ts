@@ -1,6 +1,7 @@
 // Request and response schemas of the management API. They validate requests, type handlers,
 // and are the OpenAPI document's source.
 import { z } from 'zod';
+import { ROLES } from '../domain/auth/permissions.js';
 import { SLUG_PATTERN } from '../domain/environments/chain.js';
 
 export const slug = z.string().regex(SLUG_PATTERN, 'must start with a lowercase letter and contain 2 to 41 lowercase letters, digits or hyphens');
@@ -85,6 +86,15 @@ export const overrideWrite = z.strictObject({ override: z.record(z.string(), z.u
 export const resourceListQuery = pageQuery.extend({ kind: z.string().max(40).optional(), app: z.string().max(41).optional() });
 
 export const commitCreate = z.strictObject({ message, resources: resourceIdList.optional() });
+/** A promotion's watch, or an environment's default one (src/services/watches.ts). */
+export const watchInput = z
+  .strictObject({
+    minutes: z.number().int().min(1).max(24 * 60),
+    maxErrorRate: z.number().min(0).max(1).optional().describe('absolute ceiling of the error rate, a fraction 0–1'),
+    maxP95Ms: z.number().positive().max(3_600_000).optional(),
+    maxRegression: z.number().min(1).max(1000).optional().describe("how many times the previous release's baseline counts as a breach"),
+  })
+  .meta({ id: 'Watch' });
 export const promotionCreate = z.strictObject({
   from: slug.optional(),
   release: releaseNumber.optional(),
@@ -99,6 +109,7 @@ export const promotionCreate = z.strictObject({
     .max(10_000)
     .optional()
     .describe('merging a branch: the side to take for each resource changed on both sides since they last agreed'),
+  watch: watchInput.nullable().optional().describe("after it applies, watch the target's figures and roll back on a breach; null: no watch, even the gates' default"),
 });
 export const promotionRequestParams = wsParams.extend({ id: z.string().min(1).max(100) });
 export const promotionRequestQuery = z.strictObject({
@@ -262,7 +273,7 @@ export const apiKey = z
   })
   .meta({ id: 'ApiKey' });
 
-const role = z.enum(['owner', 'admin', 'developer', 'deployer', 'support', 'viewer']);
+const role = z.enum(ROLES);
 const environmentRoles = z.record(z.string().max(100), role).describe('role per environment slug, replacing `role` there');
 export const loginBody = z.strictObject({ email: z.string().trim().min(1).max(320), password: z.string().min(1).max(1024) });
 export const memberParams = wsParams.extend({ id: z.string().max(100) });

@@ -1,6 +1,7 @@
 // The runtime side of a node: the change feed and what follows it (delivery views, API key
 // cache, event streams), the delivery channels and the workflow worker, composed over the same
 // store and keyring as the management API.
+import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { MasterKey } from '../domain/secrets/envelope.js';
 import type { Deps } from '../services/context.js';
@@ -23,6 +24,9 @@ import { Watcher } from '../metrics/watches.js';
 import { AlertEvaluator, alertStates, type AlertEvaluatorOptions } from '../metrics/alerts.js';
 import { eventsConfig, type EventsConfig } from '../config.js';
 import { EventDispatcher } from './event-dispatcher.js';
+import { Sweeper } from './sweeper.js';
+import { GATES_LEASE, sweepGates } from '../services/gates.js';
+import { releaseLease } from '../store/leases.js';
 
 export interface Runtime {
   feed: ChangeFeed;
@@ -48,6 +52,8 @@ export interface Runtime {
   alerts: AlertEvaluator;
   /** Sends outbound events to event subscriptions (while this node holds the 'events' lease). */
   events: EventDispatcher;
+  /** Applies promotion requests whose gates passed with nobody calling (soak time), on the node holding the `gates` lease. */
+  gates: Sweeper;
   close(): Promise<void>;
 }
 
@@ -74,6 +80,8 @@ export interface NodeOptions {
   alerts?: AlertEvaluatorOptions;
   /** Outbound event delivery; absent: the STAGELINE_EVENTS_* settings of the process environment. */
   events?: EventsConfig;
+  /** How often the gate sweep runs (STAGELINE_GATES_INTERVAL_MS); 0 runs it only on demand. */
+  gatesIntervalMs?: number;
 }
 
 /** Dependencies and runtime of one node; the keyring is verified against stored data keys. */
@@ -102,6 +110,11 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
   const events = new EventDispatcher(deps, options.events ?? eventsConfig(), options.logger);
   const limits = Limits.create({ ...options.limits, ...(options.logger ? { logger: options.logger } : {}) });
   const watches = new Watcher(deps, { intervalMs: options.watchIntervalMs ?? 15_000, ...(options.logger ? { logger: options.logger } : {}) });
+  const gatesIntervalMs = options.gatesIntervalMs ?? 15_000;
+  const holder = `node_${randomUUID()}`;
+  // The lease outlives a missed sweep or two, so a slow sweep does not hand it to another node.
+  const gatesLeaseMs = Math.max(3 * gatesIntervalMs, 30_000);
+  const gates = new Sweeper(async () => void (await sweepGates(deps, holder, gatesLeaseMs, options.logger)), gatesIntervalMs, 'gate sweep', options.logger);
   const runtime: Runtime = {
     feed,
     resolver,
@@ -117,8 +130,11 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
     watches,
     alerts,
     events,
+    gates,
     async close() {
       await watches.close();
+      await gates.close();
+      await releaseLease(options.store.db, GATES_LEASE, holder).catch(() => {});
       // Running jobs finish their step and go back to the queue before the channels close.
       await workflows.stop();
       await alerts.close();
@@ -134,5 +150,6 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
   watches.start();
   alerts.start();
   events.start();
+  gates.start();
   return { deps, runtime };
 }

@@ -4,6 +4,7 @@ import { authorize } from '../domain/auth/permissions.js';
 import { decodeCursor, encodeCursor, SEQ_POSITION } from '../domain/cursor.js';
 import { approvalsNeeded, assertEditable, resolvePromotionSource, rollbackNeedsApproval } from '../domain/environments/chain.js';
 import { conflict, invalid } from '../domain/errors.js';
+import { isGated } from '../domain/releases/gates.js';
 import { assertExpectedRelease, assertRollbackTarget } from '../domain/releases/head.js';
 import { applyDrafts, compareSnapshots, parseResourceId, resourceId, snapshotId } from '../domain/releases/snapshot.js';
 import { listEnvironments } from '../store/environments.js';
@@ -11,10 +12,12 @@ import { listReleases as listReleaseRows } from '../store/releases.js';
 import { deleteDrafts, listDrafts } from '../store/resources.js';
 import { record } from './audit.js';
 import type { CallContext, Deps } from './context.js';
+import { gateStatus, gatesOf } from './gates.js';
 import { environmentOf, lockedEnvironmentOf } from './scope.js';
 import { appendRelease, applyPlan, applyRollback, assertResolvable, planPromotion, planRollback, planView, releaseChange, summary, type PlanInput } from './promotion-plan.js';
 import { openPromotionRequest } from './promotion-requests.js';
 import { headSnapshot, releaseName, releaseOf, releaseView, snapshotOf } from './snapshots.js';
+import { holdOf, startWatch, type WatchInput } from './watches.js';
 
 export async function commit(deps: Deps, ctx: CallContext, slug: string, input: { message: string; resources?: string[] }) {
   authorize(ctx.actor, 'release.commit', slug);
@@ -59,11 +62,14 @@ export interface PromotionInput extends PlanInput {
   dryRun?: boolean;
   /** Promote into a frozen environment (owners and admins; opens a review item). */
   breakGlass?: { reason: string };
+  /** Watch the target after the promotion applies; null: none, even the target's default. */
+  watch?: WatchInput | null;
 }
 
 /**
- * Promotes the source's release (or merges a branch) into the target. A protected target gets
- * a promotion request holding the plan instead, applied once approved.
+ * Promotes the source's release (or merges a branch) into the target. A protected or gated
+ * target gets a promotion request holding the plan instead, applied once its gates pass; a
+ * target on hold takes no direct promotion. One that applies starts its watch.
  */
 export async function promote(deps: Deps, ctx: CallContext, targetSlug: string, input: PromotionInput) {
   authorize(ctx.actor, 'release.promote', targetSlug);
@@ -74,7 +80,17 @@ export async function promote(deps: Deps, ctx: CallContext, targetSlug: string, 
     const source = resolvePromotionSource(target, await listEnvironments(db, ctx.workspace.id), input.from);
     assertExpectedRelease(target, input.expectedRelease);
     const plan = await planPromotion(db, target, source, input);
-    return { dryRun: true as const, ...(target.protected ? { approvalsRequired: approvalsNeeded(target) } : {}), ...(await planView(db, plan)) };
+    const gates = await gatesOf(db, target);
+    const request = target.protected || isGated(gates);
+    const approvalsRequired = target.protected ? approvalsNeeded(target) : request && !gates?.autoApply ? 1 : 0;
+    // The gates as a request opened now would show them (a plain plan where there would be none).
+    const status = await gateStatus(deps, db, target, { kind: 'promotion', source, release: plan.sourceRelease, approvalsRequired, approvals: 0, ticks: new Map() });
+    return {
+      dryRun: true as const,
+      ...(target.protected ? { approvalsRequired } : {}),
+      ...(request || status.hold ? { request, gates: status.gates, hold: status.hold } : {}),
+      ...(await planView(db, plan)),
+    };
   }
 
   return deps.store.transaction(async (tx) => {
@@ -87,8 +103,14 @@ export async function promote(deps: Deps, ctx: CallContext, targetSlug: string, 
     assertExpectedRelease(target, input.expectedRelease);
     const plan = await planPromotion(tx, target, lockedSource, input);
     assertResolvable(target, plan.missing, input.force);
-    if (target.protected) return openPromotionRequest(deps, tx, ctx, plan, input);
-    return applyPlan(deps, tx, ctx, plan, input);
+    const gates = await gatesOf(tx, target);
+    if (target.protected || isGated(gates)) return openPromotionRequest(deps, tx, ctx, plan, input);
+    const hold = await holdOf(tx, target);
+    if (hold) throw conflict('environment_on_hold', `${target.slug} is on hold since ${hold.since} (${hold.reason}): a member clears the hold before anything is promoted into it`, [hold]);
+    const release = await applyPlan(deps, tx, ctx, plan, input);
+    const watch = input.watch !== undefined ? input.watch : (gates?.watch ?? null);
+    if (watch) await startWatch(deps, tx, ctx, target, release.number, target.headRelease, watch);
+    return release;
   });
 }
 

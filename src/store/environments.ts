@@ -125,6 +125,9 @@ const SCOPED_TABLES = {
   feedMessages: 'feed_messages',
   promotionRequests: 'promotion_requests',
   workflowRuns: 'workflow_runs',
+  gates: 'environment_gates',
+  releaseChecks: 'release_checks',
+  checklistTicks: 'checklist_ticks',
 } as const;
 
 export type EnvironmentContents = Record<keyof typeof SCOPED_TABLES, number>;

@@ -609,6 +609,53 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       await db.schema.createIndex('alert_notifications_event').on('alert_notifications').columns(['workspace_id', 'event_id']).execute();
     },
   },
+  '0018_gates': {
+    async up(db: Kysely<any>) {
+      // Promotion gates of an environment (one row; none: ungated), CI checks reported on a
+      // release (every report kept; the highest seq per name is its state), and the checklist
+      // items ticked on a promotion request (the latest tick per item, with who ticked it).
+      await db.schema
+        .createTable('environment_gates')
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('environment_id', 'text', (c) => c.notNull())
+        .addColumn('checks', 'text', (c) => c.notNull())
+        .addColumn('checklist', 'text', (c) => c.notNull())
+        .addColumn('soak_minutes', 'integer', (c) => c.notNull())
+        .addColumn('auto_apply', 'integer', (c) => c.notNull())
+        .addColumn('watch', 'text')
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('environment_gates_pk', ['workspace_id', 'environment_id'])
+        .execute();
+      await db.schema
+        .createTable('release_checks')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('environment_id', 'text', (c) => c.notNull())
+        .addColumn('release', 'integer', (c) => c.notNull())
+        .addColumn('seq', 'integer', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('url', 'text')
+        .addColumn('summary', 'text')
+        .addColumn('reported_by', 'text', (c) => c.notNull())
+        .addColumn('reported_by_name', 'text', (c) => c.notNull())
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addUniqueConstraint('release_checks_seq', ['workspace_id', 'environment_id', 'release', 'seq'])
+        .execute();
+      await db.schema
+        .createTable('checklist_ticks')
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('environment_id', 'text', (c) => c.notNull())
+        .addColumn('request_id', 'text', (c) => c.notNull())
+        .addColumn('item', 'text', (c) => c.notNull())
+        .addColumn('done', 'integer', (c) => c.notNull())
+        .addColumn('actor_id', 'text', (c) => c.notNull())
+        .addColumn('actor_name', 'text', (c) => c.notNull())
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('checklist_ticks_pk', ['workspace_id', 'request_id', 'item'])
+        .execute();
+    },
+  },
   '0019_watches': {
     async up(db: Kysely<any>) {
       // The watch that follows a promotion (thresholds and figures as JSON), and the hold a

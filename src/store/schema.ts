@@ -445,6 +445,9 @@ export interface Database {
   event_subscriptions: EventSubscriptionTable;
   events: EventTable;
   event_deliveries: EventDeliveryTable;
+  environment_gates: EnvironmentGateTable;
+  release_checks: ReleaseCheckTable;
+  checklist_ticks: ChecklistTickTable;
 }
 
 export interface ActivityTable {
@@ -614,4 +617,47 @@ export interface EventDeliveryTable {
   last_response: string | null;
   delivered_at: string | null;
   created_at: string;
+}
+
+export interface EnvironmentGateTable {
+  workspace_id: string;
+  environment_id: string;
+  /** JSON array of required check names. */
+  checks: string;
+  /** JSON array of checklist items. */
+  checklist: string;
+  soak_minutes: number;
+  auto_apply: number;
+  /** JSON of the default watch, or null. */
+  watch: string | null;
+  updated_at: string;
+}
+
+export interface ReleaseCheckTable {
+  id: string;
+  workspace_id: string;
+  environment_id: string;
+  release: number;
+  /** Order of reports on one release: the highest per name is the check's state. */
+  seq: number;
+  name: string;
+  /** pending | success | failure */
+  status: string;
+  url: string | null;
+  summary: string | null;
+  reported_by: string;
+  reported_by_name: string;
+  at: string;
+}
+
+export interface ChecklistTickTable {
+  workspace_id: string;
+  /** The request's target environment. */
+  environment_id: string;
+  request_id: string;
+  item: string;
+  done: number;
+  actor_id: string;
+  actor_name: string;
+  at: string;
 }

@@ -2,7 +2,7 @@
 // per environment. This table is the single source of truth for every authorisation check.
 import { forbidden, refused } from '../errors.js';
 
-export const ROLES = ['owner', 'admin', 'developer', 'deployer', 'support', 'viewer'] as const;
+export const ROLES = ['owner', 'admin', 'developer', 'deployer', 'support', 'viewer', 'reporter'] as const;
 export type Role = (typeof ROLES)[number];
 
 export const PERMISSIONS = [
@@ -26,6 +26,7 @@ export const PERMISSIONS = [
   'data.reveal',
   'branch.manage',
   'alert.manage',
+  'checks.report',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -53,6 +54,8 @@ export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
   deployer: new Set([...READ, 'release.promote', 'release.rollback', 'killswitch.write', 'audit.read', 'data.read', 'alert.manage']),
   support: new Set([...READ, 'audit.read', 'data.read']),
   viewer: new Set(READ),
+  /** CI's service token: reports checks on releases, reads, nothing else. */
+  reporter: new Set([...READ, 'checks.report']),
 };
 
 /**

@@ -37,8 +37,9 @@ export function releaseRoutes(app: FastifyInstance, deps: Deps) {
 
   api.post(`${base}/promotions`, { schema: { tags, params: envParams, body: promotionCreate, response: { ...errors, 202: z.unknown() } } }, async (request, reply) => {
     const result = await promote(deps, await contextOf(deps, request), request.params.env, request.body);
-    // 200 a plan (dry run), 202 a promotion request (protected target), 201 a release.
-    return reply.status('dryRun' in result ? 200 : 'request' in result ? 202 : 201).send(result);
+    // 200 a plan (dry run), 202 a promotion request (protected or gated target) still waiting,
+    // 201 a release (a request whose gates had all passed already applies at once).
+    return reply.status('dryRun' in result ? 200 : 'request' in result && !('release' in result) ? 202 : 201).send(result);
   });
 
   const requests = '/api/workspaces/:ws/promotion-requests';

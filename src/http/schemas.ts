@@ -94,7 +94,7 @@ export const watchInput = z
     maxP95Ms: z.number().positive().max(3_600_000).optional(),
     maxRegression: z.number().min(1).max(1000).optional().describe("how many times the previous release's baseline counts as a breach"),
   })
-  .meta({ id: 'Watch' });
+  .meta({ id: 'WatchInput' });
 export const promotionCreate = z.strictObject({
   from: slug.optional(),
   release: releaseNumber.optional(),

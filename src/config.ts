@@ -40,6 +40,21 @@ export interface Config {
   changeRetentionEvents: number;
   /** How often expired activity entries and change events are deleted; 0 turns it off on this node. */
   retentionSweepSeconds: number;
+  /** Metrics: recording, rollup flushes and retention, and who may scrape /metrics. */
+  metrics: MetricsConfig;
+}
+
+export interface MetricsConfig {
+  /** STAGELINE_METRICS=off records nothing on this node (the gateway gets no observer). */
+  enabled: boolean;
+  /** STAGELINE_METRICS_FLUSH_MS: how often this node writes its rollups. */
+  flushMs: number;
+  minuteRetentionDays: number;
+  hourRetentionDays: number;
+  /** STAGELINE_METRICS_TOKEN: the Bearer token that may scrape every workspace's series. */
+  token: string | null;
+  /** STAGELINE_METRICS_OPEN=on: /metrics answers without a token. */
+  open: boolean;
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -104,6 +119,12 @@ function slug(env: NodeJS.ProcessEnv, name: string): string | null {
   return raw;
 }
 
+function metricsToken(raw: string | undefined): string | null {
+  if (raw === undefined || raw === '') return null;
+  if (raw.length < 16) throw new Error('STAGELINE_METRICS_TOKEN must be at least 16 characters');
+  return raw;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const dataDir = resolve(env.STAGELINE_DATA_DIR || './.stageline');
   const bootstrapToken = env.STAGELINE_BOOTSTRAP_TOKEN || null;
@@ -136,5 +157,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     activityRetentionDays: integer(env, 'STAGELINE_ACTIVITY_RETENTION_DAYS', 30),
     changeRetentionEvents: positive(env, 'STAGELINE_CHANGE_RETENTION_EVENTS', 10_000),
     retentionSweepSeconds: integer(env, 'STAGELINE_RETENTION_SWEEP_SECONDS', 600),
+    metrics: {
+      enabled: onOff(env, 'STAGELINE_METRICS', true),
+      flushMs: positive(env, 'STAGELINE_METRICS_FLUSH_MS', 60_000),
+      minuteRetentionDays: positive(env, 'STAGELINE_METRICS_MINUTE_RETENTION_DAYS', 7),
+      hourRetentionDays: positive(env, 'STAGELINE_METRICS_HOUR_RETENTION_DAYS', 90),
+      token: metricsToken(env.STAGELINE_METRICS_TOKEN),
+      open: onOff(env, 'STAGELINE_METRICS_OPEN', false),
+    },
   };
 }

@@ -34,7 +34,7 @@ export interface RunningServer {
 }
 
 export interface ServerOptions {
-  /** The gateway's per-request hook (metrics); in-process gateways only. */
+  /** The gateway's per-request hook; by default this node's metrics recorder (none with STAGELINE_METRICS=off). */
   gatewayObserver?: GatewayObserver;
 }
 
@@ -48,6 +48,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       masterKeys: loadMasterKeys(config, logger),
       logger,
       limits: { redisUrl: config.redisUrl },
+      metrics: config.metrics,
       ...(isPostgresUrl(config.databaseUrl) ? { listenUrl: config.databaseUrl } : {}),
     });
   } catch (error) {
@@ -103,7 +104,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         port: config.gatewayPort,
         ...gatewayConfig(config),
         logger,
-        ...(options.gatewayObserver ? { observer: options.gatewayObserver } : {}),
+        ...(options.gatewayObserver || runtime.metrics.recorder ? { observer: options.gatewayObserver ?? runtime.metrics.recorder!.gatewayObserver } : {}),
       });
     }
   } catch (error) {

@@ -25,6 +25,8 @@ async function run({ config, listeners, port }: WorkerStart) {
     masterKeys: loadMasterKeys(config, logger),
     logger,
     limits: { redisUrl: config.redisUrl },
+    // A worker is a node of its own: it counts its traffic and flushes its own rollup rows.
+    metrics: config.metrics,
     listeners,
     workflows: { start: false },
     ...(postgres ? { listenUrl: config.databaseUrl } : { pollIntervalMs: SQLITE_POLL_MS }),
@@ -36,6 +38,7 @@ async function run({ config, listeners, port }: WorkerStart) {
     ...gatewayConfig(config),
     logger,
     exclusive: false,
+    ...(runtime.metrics.recorder ? { observer: runtime.metrics.recorder.gatewayObserver } : {}),
   });
   let stopping = false;
   const stop = async () => {

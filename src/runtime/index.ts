@@ -19,6 +19,10 @@ import type { Listener } from '../domain/egress/policy.js';
 import { RuntimeSettings } from './runtime-settings.js';
 import { StreamHub } from './stream-hub.js';
 import { WorkflowWorker, type WorkflowWorkerOptions } from './workflows/worker.js';
+import type { MetricsConfig } from '../config.js';
+import { Recorder } from '../metrics/recorder.js';
+import { RollupReader } from '../metrics/reader.js';
+import { MetricsRetentionSweeper, newNodeId, RollupFlusher } from '../metrics/rollups.js';
 
 export interface Runtime {
   feed: ChangeFeed;
@@ -38,7 +42,16 @@ export interface Runtime {
   logins: LoginCounters;
   /** Outbound connections behind the egress policy; tell it every socket this node listens on. */
   egress: Outbound;
+  /** This node's metrics: the hot-path recorder (null when STAGELINE_METRICS=off) and the merged reader. */
+  metrics: NodeMetrics;
   close(): Promise<void>;
+}
+
+export interface NodeMetrics {
+  recorder: Recorder | null;
+  reader: RollupReader;
+  /** This process's id in rollup rows. */
+  nodeId: string;
 }
 
 export interface NodeOptions {
@@ -58,6 +71,8 @@ export interface NodeOptions {
   listeners?: Listener[];
   /** Name resolution for outbound calls (the system resolver by default). */
   resolve?: Resolve;
+  /** Recording, flush interval and retention of metrics (on, every 60 s, 7 and 90 days by default). */
+  metrics?: Partial<Pick<MetricsConfig, 'enabled' | 'flushMs' | 'minuteRetentionDays' | 'hourRetentionDays'>> & { retentionSweepMs?: number };
 }
 
 /** Dependencies and runtime of one node; the keyring is verified against stored data keys. */
@@ -73,14 +88,26 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
     ...(options.listeners ? { listeners: options.listeners } : {}),
     ...(options.resolve ? { resolve: options.resolve } : {}),
   });
-  const deps: Deps = { store: options.store, now: options.now ?? (() => new Date()), keyring, onChange: (workspaceId) => feed.poke(workspaceId), egress };
+  const metricsOptions = options.metrics ?? {};
+  const nodeId = newNodeId();
+  const recorder = metricsOptions.enabled === false ? null : new Recorder();
+  const flusher = recorder ? new RollupFlusher(options.store, recorder, nodeId, { flushMs: metricsOptions.flushMs ?? 60_000, logger: options.logger }) : null;
+  const metrics: NodeMetrics = { recorder, reader: new RollupReader(options.store, flusher), nodeId };
+  const deps: Deps = { store: options.store, now: options.now ?? (() => new Date()), keyring, onChange: (workspaceId) => feed.poke(workspaceId), egress, metrics: metrics.reader };
   // Chains written before 0011_audit_keyed get their keying marker before this node serves.
   await keyAuditChains(deps);
   await feed.start();
   const streams = new StreamHub(deps, feed, options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {});
   const channels = new Channels();
   const resolver = new Resolver(deps, feed);
-  const workflows = new WorkflowWorker(deps, resolver, channels, options.workflows, options.logger);
+  const workflows = new WorkflowWorker(deps, resolver, channels, { ...options.workflows, recorder }, options.logger);
+  const retention = new MetricsRetentionSweeper(
+    options.store,
+    deps.now,
+    { minuteDays: metricsOptions.minuteRetentionDays ?? 7, hourDays: metricsOptions.hourRetentionDays ?? 90 },
+    metricsOptions.retentionSweepMs ?? 600_000,
+    options.logger,
+  );
   const limits = Limits.create({ ...options.limits, ...(options.logger ? { logger: options.logger } : {}) });
   const runtime: Runtime = {
     feed,
@@ -94,9 +121,13 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
     limits,
     logins: new LoginCounters(limits),
     egress,
+    metrics,
     async close() {
       // Running jobs finish their step and go back to the queue before the channels close.
       await workflows.stop();
+      // Counted until here, written before the store closes.
+      await flusher?.close();
+      await retention.close();
       await channels.close();
       await egress.close();
       streams.close();
@@ -105,5 +136,7 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
     },
   };
   workflows.start();
+  flusher?.start();
+  retention.start();
   return { deps, runtime };
 }

@@ -31,6 +31,7 @@ import type { Runtime } from '../runtime/index.js';
 import { VERSION } from '../version.js';
 import { requireApiKey } from './key-auth.js';
 import { managementCors, runtimePreflight } from './cors.js';
+import { analyticsRoutes } from './routes/analytics.js';
 
 export type App = FastifyInstance;
 
@@ -171,6 +172,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     dataRoutes(api, options.deps);
     testRunRoutes(api, options.deps, options.runtime);
     recipientTokenSecretRoutes(api, options.deps);
+    analyticsRoutes(api, options.deps, options.runtime);
   });
   // The runtime API: every /v1 route behind one API key hook (src/http/key-auth.ts).
   await app.register(async (v1) => {

@@ -52,6 +52,8 @@ export interface NodeMetrics {
   reader: RollupReader;
   /** This process's id in rollup rows. */
   nodeId: string;
+  /** Who may scrape /metrics: STAGELINE_METRICS_TOKEN and STAGELINE_METRICS_OPEN. */
+  access: { token: string | null; open: boolean };
 }
 
 export interface NodeOptions {
@@ -72,7 +74,7 @@ export interface NodeOptions {
   /** Name resolution for outbound calls (the system resolver by default). */
   resolve?: Resolve;
   /** Recording, flush interval and retention of metrics (on, every 60 s, 7 and 90 days by default). */
-  metrics?: Partial<Pick<MetricsConfig, 'enabled' | 'flushMs' | 'minuteRetentionDays' | 'hourRetentionDays'>> & { retentionSweepMs?: number };
+  metrics?: Partial<MetricsConfig> & { retentionSweepMs?: number };
 }
 
 /** Dependencies and runtime of one node; the keyring is verified against stored data keys. */
@@ -92,7 +94,8 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
   const nodeId = newNodeId();
   const recorder = metricsOptions.enabled === false ? null : new Recorder();
   const flusher = recorder ? new RollupFlusher(options.store, recorder, nodeId, { flushMs: metricsOptions.flushMs ?? 60_000, logger: options.logger }) : null;
-  const metrics: NodeMetrics = { recorder, reader: new RollupReader(options.store, flusher), nodeId };
+  const access = { token: metricsOptions.token ?? null, open: metricsOptions.open ?? false };
+  const metrics: NodeMetrics = { recorder, reader: new RollupReader(options.store, flusher), nodeId, access };
   const deps: Deps = { store: options.store, now: options.now ?? (() => new Date()), keyring, onChange: (workspaceId) => feed.poke(workspaceId), egress, metrics: metrics.reader };
   // Chains written before 0011_audit_keyed get their keying marker before this node serves.
   await keyAuditChains(deps);

@@ -55,7 +55,7 @@ export function analyticsWindow(input: { from?: string | undefined; to?: string 
   if (range <= 0) issues.push({ field: 'from', message: 'must be before to', in: 'query' });
   else if (range > ANALYTICS_LIMITS.maxRangeDays * DAY_MS) issues.push({ field: 'from', message: `the range must be at most ${ANALYTICS_LIMITS.maxRangeDays} days`, in: 'query' });
   if (issues.length > 0) throw invalid(issues);
-  const step = input.step ?? DEFAULT_STEPS.find((s) => range / (s * MINUTE_MS) <= 120) ?? 1440;
+  const step = input.step ?? DEFAULT_STEPS.find((s) => range / (s * MINUTE_MS) <= 120 && (range < DAY_MS || s >= 60)) ?? 1440;
   const resolution: Resolution = range >= DAY_MS || step >= 60 ? 'hour' : 'minute';
   if (resolution === 'hour' && step % 60 !== 0) {
     issues.push({ field: 'step', message: 'ranges of a day or more (and steps of an hour or more) are read from hour rollups: the step must be a multiple of 60 minutes', in: 'query' });

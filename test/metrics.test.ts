@@ -9,6 +9,7 @@ import type { RunningGateway } from '../src/gateway/server.js';
 import { bucketOf } from '../src/metrics/histogram.js';
 import { pruneMetrics } from '../src/metrics/rollups.js';
 import { addRollups, listRollups } from '../src/store/metrics.js';
+import { findWorkspace } from '../src/store/workspaces.js';
 import {
   allowLoopback,
   commitDrafts,
@@ -110,7 +111,7 @@ beforeAll(async () => {
     'production',
   );
   for (const env of (await h.call('GET', `${WS}/environments`)).body.data) envIds.set(env.slug, env.id);
-  workspaceId = h.deps.metrics && (await import('../src/store/workspaces.js').then((m) => m.findWorkspace(h.store.db, 'default')))!.id;
+  workspaceId = (await findWorkspace(h.store.db, 'default'))!.id;
   gateway = await startTestGateway(h, { openEditable: true, observer: observing(h, measured.a) });
   gateway2 = await startTestGateway(h2, { openEditable: true, observer: observing(h2, measured.b) });
 });

@@ -9,13 +9,14 @@
 //   BENCH_DB=sqlite|postgres|both (default both)   BENCH_QUICK=1 (10 routes instead of 50, fewer runs, for CI)
 import { performance } from 'node:perf_hooks';
 import { Totals } from '../src/metrics/reader.js';
+import { check } from './delivery-support.js';
 import { readAnalytics } from '../src/services/analytics.js';
 import { createEnvironment } from '../src/services/environments.js';
 import { insertMany } from '../src/store/database.js';
 import { listEnvironments } from '../src/store/environments.js';
 import { listRollups } from '../src/store/metrics.js';
 import type { MetricRollupTable } from '../src/store/schema.js';
-import { Cleanup, cleanUpOnInterrupt, log, median, openBench, renderTable, runMain, statusOf, timed, type Bench, type BenchDb, type Row } from './support.js';
+import { Cleanup, cleanUpOnInterrupt, log, median, openBench, renderTable, runMain, selectedDatabases, statusOf, timed, type Bench, type BenchDb, type Row } from './support.js';
 
 const QUICK = process.env.BENCH_QUICK === '1' || process.env.BENCH_QUICK === 'true';
 const DAYS = 7;
@@ -26,17 +27,6 @@ const SCAN_RUNS = QUICK ? 1 : 3;
 const RATIO_TARGET = 0.2;
 const MINUTE_MS = 60_000;
 const HOUR_MS = 3_600_000;
-
-function selectedDatabases(): BenchDb[] {
-  const value = (process.env.BENCH_DB ?? 'both').toLowerCase();
-  if (value === 'both' || value === '') return ['sqlite', 'postgres'];
-  if (value === 'sqlite' || value === 'postgres') return [value];
-  throw new Error(`BENCH_DB must be sqlite, postgres or both, not "${process.env.BENCH_DB}"`);
-}
-
-function check(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new Error(`benchmark sanity check failed: ${message}`);
-}
 
 /** The counts of one series in one minute: deterministic, varied, with a sparse histogram. */
 function minuteCounts(env: number, route: number, minute: number): { counters: number[]; buckets: Record<string, number> } {

@@ -30,13 +30,17 @@ export class Series {
   readonly total = new Float64Array(COUNTER_COUNT);
   readonly totalBuckets = new Float64Array(BUCKET_COUNT);
   dirty = false;
+  /** An environment's total of a family: its subjects' series. */
+  readonly subjects: Map<string, Series> | null;
 
   constructor(
     readonly workspaceId: string,
     readonly environmentId: string,
     readonly family: MetricFamily,
     readonly subject: string,
-  ) {}
+  ) {
+    this.subjects = subject === '' ? new Map() : null;
+  }
 }
 
 /** A finished (or drained) minute of one series, as the flusher writes it. */
@@ -51,13 +55,9 @@ export interface MinuteRow {
   buckets: Float64Array;
 }
 
-interface EnvironmentSeries {
-  totals: Map<MetricFamily, Series>;
-  subjects: Map<MetricFamily, Map<string, Series>>;
-}
-
 export class Recorder {
-  private readonly environments = new Map<string, EnvironmentSeries>();
+  /** Environment → family → the environment's total, which holds its subjects. */
+  private readonly environments = new Map<string, Map<MetricFamily, Series>>();
   private readonly all: Series[] = [];
   private current: number;
   private finished: MinuteRow[] = [];
@@ -150,21 +150,20 @@ export class Recorder {
   private totalOf(workspaceId: string, environmentId: string, family: MetricFamily): Series {
     let env = this.environments.get(environmentId);
     if (env === undefined) {
-      env = { totals: new Map(), subjects: new Map() };
+      env = new Map();
       this.environments.set(environmentId, env);
     }
-    let total = env.totals.get(family);
+    let total = env.get(family);
     if (total === undefined) {
       total = new Series(workspaceId, environmentId, family, '');
-      env.totals.set(family, total);
-      env.subjects.set(family, new Map());
+      env.set(family, total);
       this.all.push(total);
     }
     return total;
   }
 
   private seriesOf(total: Series, subject: string): Series | null {
-    const subjects = this.environments.get(total.environmentId)!.subjects.get(total.family)!;
+    const subjects = total.subjects!;
     let series = subjects.get(subject);
     if (series === undefined) {
       if (subjects.size >= MAX_SUBJECTS) return null;

@@ -1,6 +1,9 @@
 // Metrics end to end on both databases: real gateway traffic to real upstreams counted per
 // environment and status class, percentiles from merged histograms, two nodes' rollups merged,
 // delivery reads, workflow runs and tool calls, analytics, /metrics, retention and markers.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,11 +13,15 @@ import { bucketOf } from '../src/metrics/histogram.js';
 import { pruneMetrics } from '../src/metrics/rollups.js';
 import { addRollups, listRollups } from '../src/store/metrics.js';
 import { findWorkspace } from '../src/store/workspaces.js';
+import { listEnvironments } from '../src/store/environments.js';
+import { loadConfig } from '../src/config.js';
+import { startServer } from '../src/server.js';
 import {
   allowLoopback,
   commitDrafts,
   commitRoutes,
   createApiKey,
+  createTestDatabase,
   eventually,
   gatewayCall,
   memberToken,
@@ -22,6 +29,7 @@ import {
   startHarness,
   startTestGateway,
   startUpstream,
+  TEST_MASTER_KEY,
   WS,
   type Harness,
   type TestUpstream,
@@ -398,4 +406,87 @@ describe('retention', () => {
       { resolution: 'minute', bucket_start: ago(6) },
     ]);
   });
+});
+
+describe('nodes started from the configuration', () => {
+  const TOKEN = 'metrics-nodes-bootstrap-token-0123456789';
+
+  async function server(env: Record<string, string>) {
+    const database = await createTestDatabase();
+    const dataDir = mkdtempSync(join(tmpdir(), 'stageline-metrics-'));
+    const running = await startServer(
+      loadConfig({
+        STAGELINE_PORT: '0',
+        STAGELINE_HOST: '127.0.0.1',
+        STAGELINE_LOG_LEVEL: 'silent',
+        STAGELINE_DATA_DIR: dataDir,
+        STAGELINE_DATABASE_URL: database.url,
+        STAGELINE_BOOTSTRAP_TOKEN: TOKEN,
+        STAGELINE_BRANCH_SWEEP_SECONDS: '0',
+        STAGELINE_MASTER_KEY: TEST_MASTER_KEY,
+        STAGELINE_GATEWAY_DEFAULT_ENV: 'development',
+        STAGELINE_METRICS_FLUSH_MS: '200',
+        ...env,
+      }),
+    );
+    const api = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${running.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${TOKEN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    expect((await api('PUT', `${WS}/environments/development/resources/route/hello`, { content: { match: { pathPrefix: '/api' }, upstream: { url: upstream.url } } })).status).toBe(200);
+    expect((await api('POST', `${WS}/environments/development/commits`, { message: 'hello' })).status).toBe(201);
+    const close = async () => {
+      await running.close();
+      await database.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    };
+    return { running, close };
+  }
+
+  /** Sends `n` requests that reach the upstream (waiting first until the route is served: those answers count as 4xx). */
+  const served = async (url: string, n: number) => {
+    await eventually(async () => expect((await gatewayCall(url, { path: '/api/ok' })).status).toBe(200), 10_000);
+    for (let i = 1; i < n; i++) expect((await gatewayCall(url, { path: '/api/ok', headers: { connection: 'close' } })).status).toBe(200);
+  };
+
+  /** Development's 2xx gateway answers as every node's rows say. */
+  async function answered2xx(running: Awaited<ReturnType<typeof startServer>>): Promise<number> {
+    const workspace = (await findWorkspace(running.deps.store.db, 'default'))!;
+    const env = (await listEnvironments(running.deps.store.db, workspace.id)).find((e) => e.slug === 'development')!;
+    const f = await running.deps.metrics!.figures({ workspaceId: workspace.id, environmentId: env.id, family: 'gateway', from: new Date(Date.now() - 3_600_000), to: new Date(Date.now() + 60_000) });
+    return f.status2xx;
+  }
+
+  it('a gateway worker process counts its own traffic and flushes its own rows on its interval', async () => {
+    const { running, close } = await server({ STAGELINE_GATEWAY_WORKERS: '1' });
+    try {
+      await served(running.gatewayUrl!, 4);
+      await eventually(async () => expect(await answered2xx(running)).toBe(4), 10_000);
+      // The worker's rows, not the primary's: the primary's gateway counter is empty.
+      expect(running.runtime.metrics.recorder!.series().filter((s) => s.family === 'gateway')).toHaveLength(0);
+    } finally {
+      await close();
+    }
+  }, 60_000);
+
+  it('an in-process gateway records by default and not with STAGELINE_METRICS=off', async () => {
+    for (const [metrics, expected] of [
+      ['on', 3],
+      ['off', 0],
+    ] as const) {
+      const { running, close } = await server({ STAGELINE_METRICS: metrics });
+      try {
+        expect(running.runtime.metrics.recorder === null).toBe(metrics === 'off');
+        await served(running.gatewayUrl!, 3);
+        await running.deps.metrics!.flush();
+        expect(await answered2xx(running), metrics).toBe(expected);
+      } finally {
+        await close();
+      }
+    }
+  }, 60_000);
 });

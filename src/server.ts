@@ -48,7 +48,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       masterKeys: loadMasterKeys(config, logger),
       logger,
       limits: { redisUrl: config.redisUrl },
-      metrics: config.metrics,
+      metrics: { ...config.metrics, retentionSweepMs: config.retentionSweepSeconds * 1000 },
       ...(isPostgresUrl(config.databaseUrl) ? { listenUrl: config.databaseUrl } : {}),
     });
   } catch (error) {

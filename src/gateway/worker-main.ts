@@ -26,7 +26,7 @@ async function run({ config, listeners, port }: WorkerStart) {
     logger,
     limits: { redisUrl: config.redisUrl },
     // A worker is a node of its own: it counts its traffic and flushes its own rollup rows.
-    metrics: config.metrics,
+    metrics: { ...config.metrics, retentionSweepMs: 0 },
     listeners,
     workflows: { start: false },
     ...(postgres ? { listenUrl: config.databaseUrl } : { pollIntervalMs: SQLITE_POLL_MS }),

@@ -74,7 +74,10 @@ export interface NodeOptions {
   /** Name resolution for outbound calls (the system resolver by default). */
   resolve?: Resolve;
   /** Recording, flush interval and retention of metrics (on, every 60 s, 7 and 90 days by default). */
-  metrics?: Partial<MetricsConfig> & { retentionSweepMs?: number };
+  metrics?: Partial<MetricsConfig> & {
+    /** How often rollups past retention are deleted (STAGELINE_RETENTION_SWEEP_SECONDS; 0: never on this node). */
+    retentionSweepMs?: number;
+  };
 }
 
 /** Dependencies and runtime of one node; the keyring is verified against stored data keys. */

@@ -490,3 +490,33 @@ describe('nodes started from the configuration', () => {
     }
   }, 60_000);
 });
+
+describe('figures over long windows', () => {
+  it('read whole hours from hour rows and the edges from minute rows, counting each minute once', async () => {
+    const hour0 = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 10 * 3_600_000;
+    const environmentId = 'env_long_window';
+    const counts = (n: number) => [n, n, 0, 0, 0, 0, 0, n, n];
+    const minutes = Array.from({ length: 5 * 60 }, (_, m) => ({
+      bucketStart: new Date(hour0 + m * 60_000).toISOString(),
+      workspaceId,
+      environmentId,
+      family: 'gateway',
+      subject: '',
+      counters: counts(1),
+      buckets: { '100': 1 },
+    }));
+    const hours = Array.from({ length: 5 }, (_, i) => ({ ...minutes[0]!, bucketStart: new Date(hour0 + i * 3_600_000).toISOString(), counters: counts(60), buckets: { '100': 60 } }));
+    await h.store.transaction(async (tx) => {
+      await addRollups(h.store, tx, 'node_long', 'minute', minutes);
+      await addRollups(h.store, tx, 'node_long', 'hour', hours);
+    });
+    const read = (from: number, to: number) => h.deps.metrics!.figures({ workspaceId, environmentId, family: 'gateway', from: new Date(from), to: new Date(to) });
+    // 30 minutes of hour 0, hours 1–3 whole, 15 minutes of hour 4.
+    expect((await read(hour0 + 30 * 60_000, hour0 + 4 * 3_600_000 + 15 * 60_000)).requests).toBe(30 + 180 + 15);
+    // Shorter than three hours: minute rows only.
+    expect((await read(hour0 + 30 * 60_000, hour0 + 2 * 3_600_000)).requests).toBe(90);
+    const whole = await read(hour0, hour0 + 5 * 3_600_000);
+    expect(whole.requests).toBe(300);
+    expect(bucketOf(whole.p50Ms!)).toBe(100);
+  });
+});

@@ -1,9 +1,6 @@
 // Metrics end to end on both databases: real gateway traffic to real upstreams counted per
 // environment and status class, percentiles from merged histograms, two nodes' rollups merged,
 // delivery reads, workflow runs and tool calls, analytics, /metrics, retention and markers.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,22 +11,20 @@ import { pruneMetrics } from '../src/metrics/rollups.js';
 import { addRollups, listRollups } from '../src/store/metrics.js';
 import { findWorkspace } from '../src/store/workspaces.js';
 import { listEnvironments } from '../src/store/environments.js';
-import { loadConfig } from '../src/config.js';
-import { startServer } from '../src/server.js';
+import type { RunningServer } from '../src/server.js';
 import {
   allowLoopback,
   commitDrafts,
   commitRoutes,
   createApiKey,
-  createTestDatabase,
   eventually,
   gatewayCall,
   memberToken,
   promote,
   startHarness,
   startTestGateway,
+  startTestServer,
   startUpstream,
-  TEST_MASTER_KEY,
   WS,
   type Harness,
   type TestUpstream,
@@ -412,39 +407,11 @@ describe('nodes started from the configuration', () => {
   const TOKEN = 'metrics-nodes-bootstrap-token-0123456789';
 
   async function server(env: Record<string, string>) {
-    const database = await createTestDatabase();
-    const dataDir = mkdtempSync(join(tmpdir(), 'stageline-metrics-'));
-    const running = await startServer(
-      loadConfig({
-        STAGELINE_PORT: '0',
-        STAGELINE_HOST: '127.0.0.1',
-        STAGELINE_LOG_LEVEL: 'silent',
-        STAGELINE_DATA_DIR: dataDir,
-        STAGELINE_DATABASE_URL: database.url,
-        STAGELINE_BOOTSTRAP_TOKEN: TOKEN,
-        STAGELINE_BRANCH_SWEEP_SECONDS: '0',
-        STAGELINE_MASTER_KEY: TEST_MASTER_KEY,
-        STAGELINE_GATEWAY_DEFAULT_ENV: 'development',
-        STAGELINE_METRICS_FLUSH_MS: '200',
-        ...env,
-      }),
-    );
-    const api = async (method: string, path: string, body?: unknown) => {
-      const res = await fetch(`${running.url}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${TOKEN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      });
-      return { status: res.status, body: (await res.json()) as any };
-    };
+    const started = await startTestServer({ STAGELINE_GATEWAY_DEFAULT_ENV: 'development', STAGELINE_METRICS_FLUSH_MS: '200', ...env }, TOKEN);
+    const { api } = started;
     expect((await api('PUT', `${WS}/environments/development/resources/route/hello`, { content: { match: { pathPrefix: '/api' }, upstream: { url: upstream.url } } })).status).toBe(200);
     expect((await api('POST', `${WS}/environments/development/commits`, { message: 'hello' })).status).toBe(201);
-    const close = async () => {
-      await running.close();
-      await database.drop();
-      rmSync(dataDir, { recursive: true, force: true });
-    };
-    return { running, close };
+    return { running: started.server, close: started.close };
   }
 
   /** Sends `n` requests that reach the upstream (waiting first until the route is served: those answers count as 4xx). */
@@ -454,7 +421,7 @@ describe('nodes started from the configuration', () => {
   };
 
   /** Development's 2xx gateway answers as every node's rows say. */
-  async function answered2xx(running: Awaited<ReturnType<typeof startServer>>): Promise<number> {
+  async function answered2xx(running: RunningServer): Promise<number> {
     const workspace = (await findWorkspace(running.deps.store.db, 'default'))!;
     const env = (await listEnvironments(running.deps.store.db, workspace.id)).find((e) => e.slug === 'development')!;
     const f = await running.deps.metrics!.figures({ workspaceId: workspace.id, environmentId: env.id, family: 'gateway', from: new Date(Date.now() - 3_600_000), to: new Date(Date.now() + 60_000) });

@@ -19,6 +19,7 @@ import {
   percentile,
   renderTable,
   seedDrafts,
+  selectedDatabases,
   statusOf,
   timed,
   uniqueBlob,
@@ -43,13 +44,6 @@ const C2_WARMUP_SIZE = 200;
 const C2_BLOB_CHARS = 2_000;
 const C2_TIME_TARGET_MS = 5_000;
 const C2_RATIO_TARGET = 1.2;
-
-function selectedDatabases(): BenchDb[] {
-  const value = (process.env.BENCH_DB ?? 'both').toLowerCase();
-  if (value === 'both' || value === '') return ['sqlite', 'postgres'];
-  if (value === 'sqlite' || value === 'postgres') return [value];
-  throw new Error(`BENCH_DB must be sqlite, postgres or both, not "${process.env.BENCH_DB}"`);
-}
 
 const pad = (i: number) => String(i).padStart(5, '0');
 

@@ -13,6 +13,8 @@
 //   G5 — 1,000 override changes flipping a route's upstream between two upstreams under load:
 //        every answer must be 200 from one of the two (a catch-all route to a decoy catches a
 //        lost route); then one more change must be served within a bound.
+//   G6 — routing only with metrics recorded (the default) ÷ the same on a node started with
+//        STAGELINE_METRICS=off (the gateway then has no observer).
 //   W  — STAGELINE_GATEWAY_WORKERS=2 vs 1: req/s and CPU per request over all the processes.
 // Ratios compare targets measured side by side in the same run (rounds A B … then … B A, medians);
 // no absolute time is a pass/fail. Each req/s ratio is followed by the same ratio computed from the
@@ -24,7 +26,7 @@
 //
 //   BENCH_QUICK=1     short runs (for CI, 1–2 minutes in all)
 //   BENCH_DB          sqlite (default) or postgres: the database of the gateway nodes
-//   BENCH_ONLY=G1,G5  only these measures (G1–G5, W)
+//   BENCH_ONLY=G1,G5  only these measures (G1–G6, W)
 //   STAGELINE_BENCH_REDIS_URL  the Redis of G3 (redis://127.0.0.1:6379 by default)
 // Needs nginx and wrk (apt-get install nginx wrk); the system's nginx is never touched.
 import { existsSync } from 'node:fs';
@@ -69,6 +71,7 @@ const QUIET_WAIT_MS = QUICK ? 1_000 : 10_000;
 const G1_TARGET = 0.35;
 const G2_TARGET = 0.8;
 const G3_TARGET = 0.6;
+const G6_TARGET = 0.95;
 /** G4: runs, each sending to the upstream directly and through the gateway, interleaved. */
 const G4_RUNS = QUICK ? 2 : 4;
 const G4_SECONDS = QUICK ? 4 : 10;
@@ -312,7 +315,7 @@ const medianCpu = (runs: LoadRun[]) => trueMedian(runs.map((r) => r.cpuPerReques
 // G1–G3: throughput, every target in every round
 
 interface ThroughputTarget extends LoadTarget {
-  id: 'direct' | 'nginx' | 'route' | 'own' | 'policy' | 'limit' | 'redis';
+  id: 'direct' | 'nginx' | 'route' | 'own' | 'policy' | 'limit' | 'redis' | 'nometrics';
 }
 
 /** Rounds over `targets` at each concurrency (A B C, then C B A, …); the runs of each target per concurrency. */
@@ -364,7 +367,13 @@ async function benchThroughput(ctx: BenchContext): Promise<{ rows: Row[]; gatewa
     targets.push({ id: 'direct', label: 'upstream directly', url: `${upstreams.url.a}/r/item`, headers: { ...ENV_HEADER, 'x-bench-added': '1' }, server: { name: 'upstream', pids: () => [] } });
     targets.push({ id: 'nginx', label: 'nginx proxy', url: `${ctx.proxy.url}/r/item`, headers: ENV_HEADER, server: ctx.proxy.nginx });
   }
-  if (wanted('G1') || wanted('G2')) targets.push(gw('route', 'gateway routing only', gateway, '/r/item'));
+  if (wanted('G1') || wanted('G2') || wanted('G6')) targets.push(gw('route', 'gateway routing only', gateway, '/r/item'));
+  let metricsOff: GatewayNode | null = null;
+  if (wanted('G6')) {
+    metricsOff = await startGateway(ctx.cleanup, 'gateway-metrics-off', kind, ctx.secrets, { STAGELINE_METRICS: 'off' });
+    await seedGateway(metricsOff, upstreams, ctx.injected, ctx.routes);
+    targets.push(gw('nometrics', 'gateway routing only, metrics off', metricsOff, '/r/item'));
+  }
   // The same gateway in a process of its own (STAGELINE_GATEWAY_WORKERS=1: the API stays in the
   // primary): the process then carries none of the API's routes (docs/decisions.md, the R1 gap).
   let ownNode: GatewayNode | null = null;
@@ -410,6 +419,7 @@ async function benchThroughput(ctx: BenchContext): Promise<{ rows: Row[]; gatewa
   } finally {
     await redisNode?.stop();
     await ownNode?.stop();
+    await metricsOff?.stop();
   }
   const after = redis ? await redisCommands(redis) : Number.NaN;
 
@@ -453,6 +463,13 @@ async function benchThroughput(ctx: BenchContext): Promise<{ rows: Row[]; gatewa
       rows.push(row(`${db}+redis`, `G3 c${c} ratio Redis / memory`, medianRps(r('redis')) / medianRps(r('limit')), 'x', { op: '>=', value: G3_TARGET }));
       rows.push(row(`${db}+redis`, `G3 c${c} the same from CPU per request`, medianCpu(r('limit')) / medianCpu(r('redis')), 'x'));
     }
+  }
+  for (const c of has('nometrics') ? CONNECTIONS : []) {
+    const r = (id: string) => runs.get(`${id}@${c}`) ?? [];
+    rows.push(row(db, `G6 c${c} gateway routing only, metrics off`, medianRps(r('nometrics')), 'req/s'));
+    rows.push(row(db, `G6 c${c} server CPU per request, metrics off`, medianCpu(r('nometrics')), 'us'));
+    rows.push(row(db, `G6 c${c} ratio metrics on / off`, medianRps(r('route')) / medianRps(r('nometrics')), 'x', { op: '>=', value: G6_TARGET }));
+    rows.push(row(db, `G6 c${c} the same from CPU per request (off / on)`, medianCpu(r('nometrics')) / medianCpu(r('route')), 'x'));
   }
   if (has('redis')) {
     // A limit that quietly fell back to local counters would look fast: count what reached Redis.
@@ -638,6 +655,7 @@ async function main(): Promise<number> {
     const ctx: BenchContext = { kind, cleanup, wrk, secrets, injected, upstreams, proxy, gateway, routes };
     let gatewayMax: number | null = null;
     const sections: [string, () => Promise<Row[]>][] = [
+      // G6 is measured in the same rounds as G1–G3.
       [
         'G1-G3',
         async () => {
@@ -651,7 +669,7 @@ async function main(): Promise<number> {
       ['W', () => benchWorkers(ctx)],
     ];
     for (const [name, run] of sections) {
-      if (name === 'G1-G3' ? !['G1', 'G2', 'G3'].some(wanted) : !wanted(name)) continue;
+      if (name === 'G1-G3' ? !['G1', 'G2', 'G3', 'G6'].some(wanted) : !wanted(name)) continue;
       try {
         rows.push(...(await run()));
       } catch (error) {

@@ -23,6 +23,14 @@ import { upsertDraft } from '../src/store/resources.js';
 
 export type BenchDb = 'sqlite' | 'postgres';
 
+/** The databases BENCH_DB names: sqlite, postgres or both (the default). */
+export function selectedDatabases(): BenchDb[] {
+  const value = (process.env.BENCH_DB ?? 'both').toLowerCase();
+  if (value === 'both' || value === '') return ['sqlite', 'postgres'];
+  if (value === 'sqlite' || value === 'postgres') return [value];
+  throw new Error(`BENCH_DB must be sqlite, postgres or both, not "${process.env.BENCH_DB}"`);
+}
+
 export const PG_ADMIN_URL = process.env.STAGELINE_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /** Everything to undo at the end, newest first; each step runs even when an earlier one failed. */

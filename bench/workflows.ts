@@ -25,7 +25,7 @@ import { writeDraft } from '../src/services/resources.js';
 import { putVariable } from '../src/services/variables.js';
 import { openStore, type Store } from '../src/store/database.js';
 import { listFeedMessages } from '../src/store/feeds.js';
-import { Cleanup, cleanUpOnInterrupt, createDatabase, log, percentile, renderTable, runMain, type BenchDb, type Row } from './support.js';
+import { Cleanup, cleanUpOnInterrupt, createDatabase, log, percentile, renderTable, runMain, selectedDatabases, type BenchDb, type Row } from './support.js';
 
 const QUICK = process.env.BENCH_QUICK === '1' || process.env.BENCH_QUICK === 'true';
 const RUNS = QUICK ? 400 : 3_000;
@@ -35,13 +35,6 @@ const INSERTS = QUICK ? 2_000 : 10_000;
 const TRIGGER_CONCURRENCY = 16;
 const WORKER_POLL_MS = 200;
 const COMPLETION_TIMEOUT_MS = 120_000;
-
-function selectedDatabases(): BenchDb[] {
-  const value = (process.env.BENCH_DB ?? 'both').toLowerCase();
-  if (value === 'both' || value === '') return ['sqlite', 'postgres'];
-  if (value === 'sqlite' || value === 'postgres') return [value];
-  throw new Error(`BENCH_DB must be sqlite, postgres or both, not "${process.env.BENCH_DB}"`);
-}
 
 function check(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(`benchmark sanity check failed: ${message}`);

@@ -37,3 +37,31 @@ describe('gateway settings', () => {
     expect(() => loadConfig({ [name]: value })).toThrow(name);
   });
 });
+
+describe('metrics settings', () => {
+  it('default to recording, a flush a minute, 7 and 90 days, and a closed /metrics', () => {
+    expect(loadConfig({}).metrics).toEqual({ enabled: true, flushMs: 60_000, minuteRetentionDays: 7, hourRetentionDays: 90, token: null, open: false });
+  });
+
+  it('read every variable', () => {
+    const metrics = loadConfig({
+      STAGELINE_METRICS: 'off',
+      STAGELINE_METRICS_FLUSH_MS: '200',
+      STAGELINE_METRICS_MINUTE_RETENTION_DAYS: '2',
+      STAGELINE_METRICS_HOUR_RETENTION_DAYS: '30',
+      STAGELINE_METRICS_TOKEN: 'metrics-token-0123456789',
+      STAGELINE_METRICS_OPEN: 'on',
+    }).metrics;
+    expect(metrics).toEqual({ enabled: false, flushMs: 200, minuteRetentionDays: 2, hourRetentionDays: 30, token: 'metrics-token-0123456789', open: true });
+  });
+
+  it.each([
+    ['STAGELINE_METRICS', 'yes'],
+    ['STAGELINE_METRICS_FLUSH_MS', '0'],
+    ['STAGELINE_METRICS_MINUTE_RETENTION_DAYS', '-1'],
+    ['STAGELINE_METRICS_TOKEN', 'short'],
+    ['STAGELINE_METRICS_OPEN', 'true'],
+  ])('refuse %s=%s', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(name);
+  });
+});

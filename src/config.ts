@@ -46,6 +46,8 @@ export interface Config {
   alertIntervalMs: number;
   /** How often pending promotion requests are re-evaluated for soak time (one node, the `gates` lease); 0 turns it off on this node. */
   gatesIntervalMs: number;
+  /** Metrics: recording, rollup flushes and retention, and who may scrape /metrics. */
+  metrics: MetricsConfig;
   /** Outbound event delivery (src/runtime/event-dispatcher.ts). */
   events: EventsConfig;
 }
@@ -69,6 +71,19 @@ export function eventsConfig(env: NodeJS.ProcessEnv = process.env): EventsConfig
     maxAttempts: positive(env, 'STAGELINE_EVENTS_MAX_ATTEMPTS', 8),
     timeoutMs: positive(env, 'STAGELINE_EVENTS_TIMEOUT_MS', 10_000),
   };
+}
+
+export interface MetricsConfig {
+  /** STAGELINE_METRICS=off records nothing on this node (the gateway gets no observer). */
+  enabled: boolean;
+  /** STAGELINE_METRICS_FLUSH_MS: how often this node writes its rollups. */
+  flushMs: number;
+  minuteRetentionDays: number;
+  hourRetentionDays: number;
+  /** STAGELINE_METRICS_TOKEN: the Bearer token that may scrape every workspace's series. */
+  token: string | null;
+  /** STAGELINE_METRICS_OPEN=on: /metrics answers without a token. */
+  open: boolean;
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -133,6 +148,12 @@ function slug(env: NodeJS.ProcessEnv, name: string): string | null {
   return raw;
 }
 
+function metricsToken(raw: string | undefined): string | null {
+  if (raw === undefined || raw === '') return null;
+  if (raw.length < 16) throw new Error('STAGELINE_METRICS_TOKEN must be at least 16 characters');
+  return raw;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const dataDir = resolve(env.STAGELINE_DATA_DIR || './.stageline');
   const bootstrapToken = env.STAGELINE_BOOTSTRAP_TOKEN || null;
@@ -169,5 +190,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     alertIntervalMs: integer(env, 'STAGELINE_ALERT_INTERVAL_MS', 30_000),
     events: eventsConfig(env),
     gatesIntervalMs: integer(env, 'STAGELINE_GATES_INTERVAL_MS', 15_000),
+    metrics: {
+      enabled: onOff(env, 'STAGELINE_METRICS', true),
+      flushMs: positive(env, 'STAGELINE_METRICS_FLUSH_MS', 60_000),
+      minuteRetentionDays: positive(env, 'STAGELINE_METRICS_MINUTE_RETENTION_DAYS', 7),
+      hourRetentionDays: positive(env, 'STAGELINE_METRICS_HOUR_RETENTION_DAYS', 90),
+      token: metricsToken(env.STAGELINE_METRICS_TOKEN),
+      open: onOff(env, 'STAGELINE_METRICS_OPEN', false),
+    },
   };
 }

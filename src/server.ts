@@ -34,7 +34,7 @@ export interface RunningServer {
 }
 
 export interface ServerOptions {
-  /** The gateway's per-request hook (metrics); in-process gateways only. */
+  /** The gateway's per-request hook; by default this node's metrics recorder (none with STAGELINE_METRICS=off). */
   gatewayObserver?: GatewayObserver;
 }
 
@@ -51,6 +51,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       watchIntervalMs: config.watchIntervalMs,
       alerts: { intervalMs: config.alertIntervalMs },
       gatesIntervalMs: config.gatesIntervalMs,
+      events: config.events,
+      metrics: { ...config.metrics, retentionSweepMs: config.retentionSweepSeconds * 1000 },
       ...(isPostgresUrl(config.databaseUrl) ? { listenUrl: config.databaseUrl } : {}),
     });
   } catch (error) {
@@ -113,7 +115,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         port: config.gatewayPort,
         ...gatewayConfig(config),
         logger,
-        ...(options.gatewayObserver ? { observer: options.gatewayObserver } : {}),
+        ...(options.gatewayObserver || runtime.metrics.recorder ? { observer: options.gatewayObserver ?? runtime.metrics.recorder!.gatewayObserver } : {}),
       });
     }
   } catch (error) {

@@ -7,8 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.js';
-import { startServer, type RunningServer } from '../src/server.js';
+import type { RunningServer } from '../src/server.js';
 import {
   allowLoopback,
   commitRoutes,
@@ -17,11 +16,13 @@ import {
   gatewayCall,
   startHarness,
   startTestGateway,
+  startTestServer,
   startUpstream,
   TEST_DB,
   TEST_MASTER_KEY,
   WS,
   type TestDatabase,
+  type TestServer,
   type TestUpstream,
 } from './support.js';
 
@@ -44,36 +45,10 @@ afterAll(async () => {
   await upstreamB?.close();
 });
 
-async function server(env: Record<string, string> = {}): Promise<{ server: RunningServer; api: (method: string, path: string, body?: unknown) => Promise<{ status: number; body: any }> }> {
-  const database = await createTestDatabase();
-  const dataDir = mkdtempSync(join(tmpdir(), 'stageline-gateway-'));
-  const running = await startServer(
-    loadConfig({
-      STAGELINE_PORT: '0',
-      STAGELINE_HOST: '127.0.0.1',
-      STAGELINE_LOG_LEVEL: 'silent',
-      STAGELINE_DATA_DIR: dataDir,
-      STAGELINE_DATABASE_URL: database.url,
-      STAGELINE_BOOTSTRAP_TOKEN: TOKEN,
-      STAGELINE_BRANCH_SWEEP_SECONDS: '0',
-      STAGELINE_MASTER_KEY: TEST_MASTER_KEY,
-      ...env,
-    }),
-  );
-  cleanups.push(async () => {
-    await running.close();
-    await database.drop();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${running.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${TOKEN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    return { status: res.status, body: await res.json() };
-  };
-  return { server: running, api };
+async function server(env: Record<string, string> = {}): Promise<{ server: RunningServer; api: TestServer['api'] }> {
+  const started = await startTestServer(env, TOKEN);
+  cleanups.push(started.close);
+  return { server: started.server, api: started.api };
 }
 
 async function route(api: Awaited<ReturnType<typeof server>>['api'], url: string) {

@@ -406,3 +406,48 @@ export async function commitRoutes(h: Harness, routes: Record<string, unknown>, 
     if (res.status !== 201) throw new Error(`promote: ${res.status} ${JSON.stringify(res.body)}`);
   }
 }
+
+export interface TestServer {
+  server: import('../src/server.js').RunningServer;
+  /** A JSON call to its API as the bootstrap owner. */
+  api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
+  /** Closes the server and drops its database and data directory. */
+  close(): Promise<void>;
+}
+
+/** A node as `stageline server` starts it (API and gateway on free loopback ports) on a new test database. */
+export async function startTestServer(env: Record<string, string> = {}, token = 'test-server-bootstrap-token-0123456789'): Promise<TestServer> {
+  const { loadConfig } = await import('../src/config.js');
+  const { startServer } = await import('../src/server.js');
+  const database = await createTestDatabase();
+  const dataDir = mkdtempSync(join(tmpdir(), 'stageline-server-'));
+  const server = await startServer(
+    loadConfig({
+      STAGELINE_PORT: '0',
+      STAGELINE_HOST: '127.0.0.1',
+      STAGELINE_LOG_LEVEL: 'silent',
+      STAGELINE_DATA_DIR: dataDir,
+      STAGELINE_DATABASE_URL: database.url,
+      STAGELINE_BOOTSTRAP_TOKEN: token,
+      STAGELINE_BRANCH_SWEEP_SECONDS: '0',
+      STAGELINE_MASTER_KEY: TEST_MASTER_KEY,
+      ...env,
+    }),
+  );
+  return {
+    server,
+    async api(method, path, body) {
+      const res = await fetch(`${server.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+      return { status: res.status, body: await res.json() };
+    },
+    async close() {
+      await server.close();
+      await database.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

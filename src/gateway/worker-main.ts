@@ -25,6 +25,13 @@ async function run({ config, listeners, port }: WorkerStart) {
     masterKeys: loadMasterKeys(config, logger),
     logger,
     limits: { redisUrl: config.redisUrl },
+    // A worker is a node of its own: it counts its traffic and flushes its own rollup rows.
+    metrics: { ...config.metrics, retentionSweepMs: 0 },
+    // The primary runs the node's periodic jobs (alerts, watches, gates, events): a worker only proxies.
+    watchIntervalMs: 0,
+    alerts: { intervalMs: 0 },
+    gatesIntervalMs: 0,
+    events: { ...config.events, intervalMs: 0 },
     listeners,
     workflows: { start: false },
     ...(postgres ? { listenUrl: config.databaseUrl } : { pollIntervalMs: SQLITE_POLL_MS }),
@@ -36,6 +43,7 @@ async function run({ config, listeners, port }: WorkerStart) {
     ...gatewayConfig(config),
     logger,
     exclusive: false,
+    ...(runtime.metrics.recorder ? { observer: runtime.metrics.recorder.gatewayObserver } : {}),
   });
   let stopping = false;
   const stop = async () => {

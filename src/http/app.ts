@@ -35,6 +35,7 @@ import { VERSION } from '../version.js';
 import { requireApiKey } from './key-auth.js';
 import { managementCors, runtimePreflight } from './cors.js';
 import { gateRoutes } from './routes/gates.js';
+import { analyticsRoutes } from './routes/analytics.js';
 
 export type App = FastifyInstance;
 
@@ -179,6 +180,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     alertRoutes(api, options.deps);
     eventRoutes(api, options.deps);
     gateRoutes(api, options.deps);
+    analyticsRoutes(api, options.deps, options.runtime);
   });
   // The runtime API: every /v1 route behind one API key hook (src/http/key-auth.ts).
   await app.register(async (v1) => {

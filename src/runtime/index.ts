@@ -27,6 +27,10 @@ import { EventDispatcher } from './event-dispatcher.js';
 import { Sweeper } from './sweeper.js';
 import { GATES_LEASE, sweepGates } from '../services/gates.js';
 import { releaseLease } from '../store/leases.js';
+import type { MetricsConfig } from '../config.js';
+import { Recorder } from '../metrics/recorder.js';
+import { RollupReader } from '../metrics/reader.js';
+import { MetricsRetentionSweeper, newNodeId, RollupFlusher } from '../metrics/rollups.js';
 
 export interface Runtime {
   feed: ChangeFeed;
@@ -54,7 +58,18 @@ export interface Runtime {
   events: EventDispatcher;
   /** Applies promotion requests whose gates passed with nobody calling (soak time), on the node holding the `gates` lease. */
   gates: Sweeper;
+  /** This node's metrics: the hot-path recorder (null when STAGELINE_METRICS=off) and the merged reader. */
+  metrics: NodeMetrics;
   close(): Promise<void>;
+}
+
+export interface NodeMetrics {
+  recorder: Recorder | null;
+  reader: RollupReader;
+  /** This process's id in rollup rows. */
+  nodeId: string;
+  /** Who may scrape /metrics: STAGELINE_METRICS_TOKEN and STAGELINE_METRICS_OPEN. */
+  access: { token: string | null; open: boolean };
 }
 
 export interface NodeOptions {
@@ -82,6 +97,11 @@ export interface NodeOptions {
   events?: EventsConfig;
   /** How often the gate sweep runs (STAGELINE_GATES_INTERVAL_MS); 0 runs it only on demand. */
   gatesIntervalMs?: number;
+  /** Recording, flush interval and retention of metrics (on, every 60 s, 7 and 90 days by default). */
+  metrics?: Partial<MetricsConfig> & {
+    /** How often rollups past retention are deleted (STAGELINE_RETENTION_SWEEP_SECONDS; 0: never on this node). */
+    retentionSweepMs?: number;
+  };
 }
 
 /** Dependencies and runtime of one node; the keyring is verified against stored data keys. */
@@ -97,17 +117,30 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
     ...(options.listeners ? { listeners: options.listeners } : {}),
     ...(options.resolve ? { resolve: options.resolve } : {}),
   });
-  const deps: Deps = { store: options.store, now: options.now ?? (() => new Date()), keyring, onChange: (workspaceId) => feed.poke(workspaceId), egress };
+  const metricsOptions = options.metrics ?? {};
+  const nodeId = newNodeId();
+  const recorder = metricsOptions.enabled === false ? null : new Recorder();
+  const flusher = recorder ? new RollupFlusher(options.store, recorder, nodeId, { flushMs: metricsOptions.flushMs ?? 60_000, logger: options.logger }) : null;
+  const access = { token: metricsOptions.token ?? null, open: metricsOptions.open ?? false };
+  const metrics: NodeMetrics = { recorder, reader: new RollupReader(options.store, flusher), nodeId, access };
+  const deps: Deps = { store: options.store, now: options.now ?? (() => new Date()), keyring, onChange: (workspaceId) => feed.poke(workspaceId), egress, metrics: metrics.reader };
   // Chains written before 0011_audit_keyed get their keying marker before this node serves.
   await keyAuditChains(deps);
   await feed.start();
   const streams = new StreamHub(deps, feed, options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {});
   const channels = new Channels();
   const resolver = new Resolver(deps, feed);
-  const workflows = new WorkflowWorker(deps, resolver, channels, options.workflows, options.logger);
   deps.alerts = alertStates(deps);
   const alerts = new AlertEvaluator(deps, channels, { ...options.alerts, ...(options.logger ? { logger: options.logger } : {}) });
   const events = new EventDispatcher(deps, options.events ?? eventsConfig(), options.logger);
+  const workflows = new WorkflowWorker(deps, resolver, channels, { ...options.workflows, recorder }, options.logger);
+  const retention = new MetricsRetentionSweeper(
+    options.store,
+    deps.now,
+    { minuteDays: metricsOptions.minuteRetentionDays ?? 7, hourDays: metricsOptions.hourRetentionDays ?? 90 },
+    metricsOptions.retentionSweepMs ?? 600_000,
+    options.logger,
+  );
   const limits = Limits.create({ ...options.limits, ...(options.logger ? { logger: options.logger } : {}) });
   const watches = new Watcher(deps, { intervalMs: options.watchIntervalMs ?? 15_000, ...(options.logger ? { logger: options.logger } : {}) });
   const gatesIntervalMs = options.gatesIntervalMs ?? 15_000;
@@ -131,6 +164,7 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
     alerts,
     events,
     gates,
+    metrics,
     async close() {
       await watches.close();
       await gates.close();
@@ -139,6 +173,9 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
       await workflows.stop();
       await alerts.close();
       await events.close();
+      // Counted until here, written before the store closes.
+      await flusher?.close();
+      await retention.close();
       await channels.close();
       await egress.close();
       streams.close();
@@ -151,5 +188,7 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
   alerts.start();
   events.start();
   gates.start();
+  flusher?.start();
+  retention.start();
   return { deps, runtime };
 }

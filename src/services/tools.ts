@@ -11,6 +11,7 @@ import { resolvedOrThrow, type Resolution } from '../domain/resolution/resolve.j
 import { asText, renderValue, TOOL_TEMPLATES, type RenderScope } from '../domain/templates/render.js';
 import type { ResolutionView, Resolver } from '../runtime/resolver.js';
 import type { Egress } from './context.js';
+import type { Recorder } from '../metrics/recorder.js';
 
 export const DEFAULT_TOOL_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024;
@@ -36,6 +37,8 @@ export interface ToolResponse {
 export interface InvokeOptions {
   /** Cancels the call (a workflow run being cancelled); its reason is thrown as is. */
   signal?: AbortSignal;
+  /** Counts the call (family tool): an upstream 5xx or a failed call is an error, no response an upstream error. */
+  recorder?: Recorder;
 }
 
 /** The environment's committed tool `key`: 404 when it has none, 409 when it is switched off or invalid. */
@@ -65,9 +68,18 @@ export function toolOf(resolution: Resolution<'tool'>): ResolvedTool {
  * upstream sent it.
  */
 export async function invokeTool(egress: Egress, view: ResolutionView, tool: ResolvedTool, input: Record<string, unknown>, options: InvokeOptions = {}): Promise<ToolResponse> {
-  const scope = await view.scope(true);
-  const call = renderToolCall(tool, { ...scope, secrets: scope.secrets ?? {}, input });
-  return performCall(tool, call, await egress.dispatcher(view.environment), options);
+  const started = performance.now();
+  try {
+    const scope = await view.scope(true);
+    const call = renderToolCall(tool, { ...scope, secrets: scope.secrets ?? {}, input });
+    const response = await performCall(tool, call, await egress.dispatcher(view.environment), options);
+    options.recorder?.record(view.environment.workspaceId, view.environment.id, 'tool', tool.key, response.status, response.status >= 500, false, performance.now() - started);
+    return response;
+  } catch (error) {
+    const noResponse = error instanceof StagelineError && (error.code === 'upstream_timeout' || error.code === 'upstream_unreachable');
+    options.recorder?.record(view.environment.workspaceId, view.environment.id, 'tool', tool.key, 0, true, noResponse, performance.now() - started);
+    throw error;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -533,6 +533,40 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
         .execute();
     },
   },
+  '0016_metrics': {
+    async up(db: Kysely<any>) {
+      // Rollups of the hot-path counters: each node writes its own rows (minute and hour), and
+      // reads merge every node's. Buckets: the sparse latency histogram {index: count} as JSON.
+      await db.schema
+        .createTable('metric_rollups')
+        .addColumn('node_id', 'text', (c) => c.notNull())
+        .addColumn('resolution', 'text', (c) => c.notNull())
+        .addColumn('bucket_start', byteOrderedText(dialect), (c) => c.notNull())
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('environment_id', 'text', (c) => c.notNull())
+        .addColumn('family', 'text', (c) => c.notNull())
+        .addColumn('subject', 'text', (c) => c.notNull())
+        .addColumn('requests', 'integer', (c) => c.notNull())
+        .addColumn('s2xx', 'integer', (c) => c.notNull())
+        .addColumn('s3xx', 'integer', (c) => c.notNull())
+        .addColumn('s4xx', 'integer', (c) => c.notNull())
+        .addColumn('s5xx', 'integer', (c) => c.notNull())
+        .addColumn('errors', 'integer', (c) => c.notNull())
+        .addColumn('upstream_errors', 'integer', (c) => c.notNull())
+        .addColumn('duration_count', 'integer', (c) => c.notNull())
+        .addColumn('duration_sum_ms', 'double precision', (c) => c.notNull())
+        .addColumn('buckets', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('metric_rollups_pk', ['node_id', 'resolution', 'bucket_start', 'workspace_id', 'environment_id', 'family', 'subject'])
+        .execute();
+      // Reads: one environment's family and subject over a range; retention: by age per resolution.
+      await db.schema
+        .createIndex('metric_rollups_read')
+        .on('metric_rollups')
+        .columns(['workspace_id', 'environment_id', 'family', 'subject', 'resolution', 'bucket_start'])
+        .execute();
+      await db.schema.createIndex('metric_rollups_age').on('metric_rollups').columns(['resolution', 'bucket_start']).execute();
+    },
+  },
   '0017_alerts': {
     async up(db: Kysely<any>) {
       // Alert rules with their state (ok | firing); receiver secrets sealed in `channels_sealed`.

@@ -448,6 +448,7 @@ export interface Database {
   environment_gates: EnvironmentGateTable;
   release_checks: ReleaseCheckTable;
   checklist_ticks: ChecklistTickTable;
+  metric_rollups: MetricRollupTable;
 }
 
 export interface ActivityTable {
@@ -660,4 +661,27 @@ export interface ChecklistTickTable {
   actor_id: string;
   actor_name: string;
   at: string;
+}
+
+export interface MetricRollupTable {
+  /** The node (process start) that counted the row: each node writes only its own rows. */
+  node_id: string;
+  resolution: 'minute' | 'hour';
+  bucket_start: string;
+  workspace_id: string;
+  environment_id: string;
+  family: string;
+  /** Route key, resource `kind/key`, workflow key, channel or tool key; '' the environment's total. */
+  subject: string;
+  requests: number;
+  s2xx: number;
+  s3xx: number;
+  s4xx: number;
+  s5xx: number;
+  errors: number;
+  upstream_errors: number;
+  duration_count: number;
+  duration_sum_ms: number;
+  /** Sparse latency histogram `{index: count}` (src/metrics/histogram.ts). */
+  buckets: string;
 }

@@ -9,6 +9,7 @@ import type { Runtime } from '../../runtime/index.js';
 import type { EnvironmentView, Served } from '../../runtime/delivery-cache.js';
 import { errorResponse } from '../schemas.js';
 import { apiKeyOf } from '../key-auth.js';
+import type { Recorder } from '../../metrics/recorder.js';
 
 /** RFC 9110 If-None-Match: a list of tags compared weakly, or `*`. */
 function matches(header: string | undefined, etag: string): boolean {
@@ -25,6 +26,22 @@ function send(request: FastifyRequest, reply: FastifyReply, served: Served) {
   reply.header('etag', served.etag).header('cache-control', 'private, no-cache');
   if (matches(request.headers['if-none-match'], served.etag)) return reply.status(304).send();
   return reply.type('application/json; charset=utf-8').send(served.body);
+}
+
+/**
+ * Counts a delivery read (family delivery) in its environment, per resource when the resource
+ * exists (a missing one is counted in the total only, so made-up names add no series).
+ */
+function countRead(recorder: Recorder, request: FastifyRequest, reply: FastifyReply, done: () => void) {
+  const key = request.apiKey;
+  const route = request.routeOptions.url;
+  if (key && (route === '/v1/resources' || route === '/v1/resources/:kind/:key')) {
+    const status = reply.statusCode;
+    const params = request.params as { kind?: string; key?: string };
+    const subject = route === '/v1/resources' || status >= 400 ? '' : `${params.kind}/${params.key}`;
+    recorder.record(key.workspaceId, key.environmentId, 'delivery', subject, status, status >= 500, false, reply.elapsedTime);
+  }
+  done();
 }
 
 export function deliveryRoutes(app: FastifyInstance, runtime: Runtime) {
@@ -48,6 +65,9 @@ export function deliveryRoutes(app: FastifyInstance, runtime: Runtime) {
       use(view);
     });
   }
+
+  const recorder = runtime.metrics.recorder;
+  if (recorder) api.addHook('onResponse', (request, reply, done) => countRead(recorder, request, reply, done));
 
   api.get('/v1/resources', { schema: { tags, security, response: { 401: errorResponse } } }, (request, reply) =>
     withView(request, (view) => {

@@ -59,7 +59,7 @@ export function toolRoutes(app: FastifyInstance, runtime: Runtime, deps: Deps) {
     async (request) => {
       const principal = apiKeyOf(request);
       const { view, tool } = await resolveTool(runtime.resolver, principal.workspaceId, principal.environmentId, request.params.key);
-      return invokeTool(deps.egress, view, tool, request.body?.input ?? {});
+      return invokeTool(deps.egress, view, tool, request.body?.input ?? {}, runtime.metrics.recorder ? { recorder: runtime.metrics.recorder } : {});
     },
   );
 }

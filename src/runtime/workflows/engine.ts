@@ -37,6 +37,7 @@ import { invokeTool, toolOf, type ResolvedTool } from '../../services/tools.js';
 import { listStepRows, putStepRow, type StepRow } from '../../store/workflows.js';
 import { ChannelError, type Channels, type RenderedMessages } from '../channels/index.js';
 import type { ResolutionView } from '../resolver.js';
+import type { Recorder } from '../../metrics/recorder.js';
 
 export interface AdvanceOptions {
   /** `test`: delays are skipped and failures are not retried (the caller waits for the answer). */
@@ -159,6 +160,8 @@ export interface EngineOptions {
   retry: RetryPolicy;
   /** Recipients of one run advanced at the same time. */
   recipientConcurrency: number;
+  /** Step outcomes by channel (family workflow_step) and tool calls of queued runs; test runs are not counted. */
+  recorder?: Recorder | null;
 }
 
 export class WorkflowEngine {
@@ -245,6 +248,8 @@ export class WorkflowEngine {
     }
     if (ctx.options.mode === 'test') {
       ctx.reports.push({ step: action.step, recipient: recipient.id, type: row.type, status: row.status, message: attempt.preview, messageIds: row.messageIds, detail: row.detail, error: row.error });
+    } else if (row.status === 'completed' || row.status === 'failed') {
+      this.options.recorder?.record(ctx.env.workspaceId, ctx.env.id, 'workflow_step', step.type === 'tool' ? 'tool' : step.channel, 0, row.status === 'failed', false, Date.parse(done) - Date.parse(row.startedAt));
     }
     return row;
   }
@@ -334,7 +339,8 @@ export class WorkflowEngine {
       const input = renderValue(step.input ?? {}, scope, TOOL_INPUT_TEMPLATES, where) as Record<string, unknown>;
       const previewInput = ctx.options.maskRecipients ? previewOf(() => renderValue(step.input ?? {}, { ...scope, recipient: maskedRecipient(recipient) }, TOOL_INPUT_TEMPLATES, where)) : input;
       preview = { tool: step.tool, input: previewInput };
-      response = await invokeTool(this.deps.egress, ctx.view, tool, input, ctx.options.signal ? { signal: ctx.options.signal } : {});
+      const recorder = ctx.options.mode === 'queue' ? this.options.recorder : null;
+      response = await invokeTool(this.deps.egress, ctx.view, tool, input, { ...(ctx.options.signal ? { signal: ctx.options.signal } : {}), ...(recorder ? { recorder } : {}) });
     } catch (error) {
       if (ctx.options.signal?.aborted) throw new Interrupted();
       if (!(error instanceof StagelineError)) throw error;

@@ -11,6 +11,7 @@ import { claimJobs, deleteJob, findRunsOfJobs, finishRunOfJob, markRunsStarted, 
 import type { Channels } from '../channels/index.js';
 import type { ResolutionView, Resolver } from '../resolver.js';
 import { WorkflowEngine, type AdvanceResult } from './engine.js';
+import type { Recorder } from '../../metrics/recorder.js';
 
 export interface WorkflowWorkerOptions {
   /** Starts claiming jobs when the node starts (default true); false leaves them to other nodes. */
@@ -27,6 +28,8 @@ export interface WorkflowWorkerOptions {
   retry?: Partial<RetryPolicy>;
   /** Executions of a job that may end in an internal error (the database away) before its run fails (default 10). */
   maxJobFailures?: number;
+  /** Counts runs started, completed and failed, and step outcomes by channel (null: not counted). */
+  recorder?: Recorder | null;
 }
 
 interface Active {
@@ -68,7 +71,7 @@ export class WorkflowWorker implements WorkflowRunner {
     this.concurrency = Math.max(1, options.concurrency ?? 8);
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
     this.maxJobFailures = options.maxJobFailures ?? 10;
-    this.engine = new WorkflowEngine(deps, channels, { retry: this.retry, recipientConcurrency: Math.max(1, options.recipientConcurrency ?? 8) });
+    this.engine = new WorkflowEngine(deps, channels, { retry: this.retry, recipientConcurrency: Math.max(1, options.recipientConcurrency ?? 8), recorder: options.recorder ?? null });
   }
 
   start(): void {
@@ -169,6 +172,7 @@ export class WorkflowWorker implements WorkflowRunner {
         await deleteJob(db, job); // finished by an execution that stopped before removing its job
         return;
       }
+      if (run.status === 'queued') this.options.recorder?.record(run.workspaceId, run.environmentId, 'workflow', run.workflow, 0, false, false, Number.NaN);
       result = await this.engine.advance(run, view, {
         mode: 'queue',
         signal,
@@ -186,6 +190,7 @@ export class WorkflowWorker implements WorkflowRunner {
       if (await requeueJob(db, job, result.until)) this.wakeAt(new Date(result.until));
     } else if (await finishRunOfJob(db, run, job, result.failed ? 'failed' : 'completed', result.error, now.toISOString())) {
       // Only the holder of the lease finishes the run; a worker that lost it leaves it alone.
+      this.options.recorder?.recordEnd(run.workspaceId, run.environmentId, 'workflow', run.workflow, result.failed, now.getTime() - Date.parse(run.createdAt));
       await deleteJob(db, job);
     }
   }
@@ -197,7 +202,10 @@ export class WorkflowWorker implements WorkflowRunner {
     this.logger?.warn({ err: error, job: job.id, run: job.runId, failures }, 'a workflow job failed; it will be retried');
     const now = this.deps.now();
     if (failures >= this.maxJobFailures && run) {
-      if (await finishRunOfJob(this.deps.store.db, run, job, 'failed', `internal error after ${failures} attempts: ${message}`, now.toISOString())) await deleteJob(this.deps.store.db, job);
+      if (await finishRunOfJob(this.deps.store.db, run, job, 'failed', `internal error after ${failures} attempts: ${message}`, now.toISOString())) {
+        this.options.recorder?.recordEnd(run.workspaceId, run.environmentId, 'workflow', run.workflow, true, now.getTime() - Date.parse(run.createdAt));
+        await deleteJob(this.deps.store.db, job);
+      }
       return;
     }
     const runAt = new Date(now.getTime() + retryDelayMs(failures, this.retry)).toISOString();

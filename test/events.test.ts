@@ -21,7 +21,7 @@ beforeAll(async () => {
   process.env.STAGELINE_EVENTS_INTERVAL_MS = '50';
   process.env.STAGELINE_EVENTS_RETRY_BASE_MS = '20';
   process.env.STAGELINE_EVENTS_MAX_ATTEMPTS = '3';
-  h = await startHarness({ workflows: { start: false } });
+  h = await startHarness({ workflows: { start: false }, jobs: true });
   await createStaging(h);
   await allowLoopback(h, 'staging');
   await commitDrafts(h, { 'config/flags': config({ on: true }) }, 'first');

@@ -11,6 +11,7 @@ import { bootstrap } from '../src/services/bootstrap.js';
 import type { Deps } from '../src/services/context.js';
 import { openStore, type Store } from '../src/store/database.js';
 import { parseMasterKeys } from '../src/domain/secrets/envelope.js';
+import { eventsConfig } from '../src/config.js';
 import { createNode, type Runtime } from '../src/runtime/index.js';
 import type { WorkflowWorkerOptions } from '../src/runtime/workflows/worker.js';
 import type { LimitsOptions } from '../src/runtime/limits.js';
@@ -81,6 +82,12 @@ export interface HarnessOptions {
   trustedProxies?: string[];
   /** Name resolution for the node's outbound calls (names a test makes up resolve to loopback). */
   resolve?: Resolve;
+  /**
+   * true: the node's periodic jobs (alert evaluation, watches, the gate sweep, event delivery)
+   * run on their default timers. Off by default: a test starts the ones it exercises, and two
+   * nodes of one test on one SQLite file would otherwise keep waiting on each other's locks.
+   */
+  jobs?: boolean;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -95,6 +102,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     ...(options.limits ? { limits: options.limits } : {}),
     ...(options.resolve ? { resolve: options.resolve } : {}),
     ...(TEST_DB === 'postgres' && options.listen !== false ? { listenUrl: database.url } : {}),
+    ...(options.jobs ? {} : { watchIntervalMs: 0, alerts: { intervalMs: 0 }, gatesIntervalMs: 0, events: { ...eventsConfig({}), intervalMs: 0 } }),
   });
   const boot = await bootstrap(deps, {});
   const app = await buildApp({ deps, runtime, ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}) });

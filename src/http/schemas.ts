@@ -93,8 +93,7 @@ export const watchInput = z
     maxErrorRate: z.number().min(0).max(1).optional().describe('absolute ceiling of the error rate, a fraction 0–1'),
     maxP95Ms: z.number().positive().max(3_600_000).optional(),
     maxRegression: z.number().min(1).max(1000).optional().describe("how many times the previous release's baseline counts as a breach"),
-  })
-  .meta({ id: 'WatchInput' });
+  });
 export const promotionCreate = z.strictObject({
   from: slug.optional(),
   release: releaseNumber.optional(),

@@ -89,11 +89,11 @@ export function ruleState(rule: Pick<EvaluatedRule, 'metric' | 'comparison' | 't
 
 export function alertStates(deps: Pick<Deps, 'store'>): AlertStates {
   return {
-    async firing(workspaceId, environmentId, since) {
+    async firing(workspaceId, environmentId, since, db = deps.store.db) {
       const scope = { workspaceId, environmentId };
-      const now = await firingRules(deps.store.db, scope);
+      const now = await firingRules(db, scope);
       // A rule still firing has fired in any period that ends now.
-      return { now, firedSince: now.length > 0 || (since !== undefined && (await firedSince(deps.store.db, scope, since.toISOString()))) };
+      return { now, firedSince: now.length > 0 || (since !== undefined && (await firedSince(db, scope, since.toISOString()))) };
     },
   };
 }

@@ -3,6 +3,8 @@
 // promotion gates and watches (src/services/gates.ts, src/metrics/watches.ts) and outbound
 // events (src/services/events.ts). Each part is built against these types.
 
+import type { Db } from '../store/database.js';
+
 // ---------------------------------------------------------------------------------------------
 // What is counted
 
@@ -81,8 +83,11 @@ export type AlertMetric = 'error_rate' | 'p95_latency_ms' | 'p99_latency_ms' | '
 
 /** Implemented by the alert part: soak gates and health ask whether an environment has an alert firing. */
 export interface AlertStates {
-  /** Alerts firing in the environment now, and whether any fired since `since`. */
-  firing(workspaceId: string, environmentId: string, since?: Date): Promise<{ now: { rule: string; since: string }[]; firedSince: boolean }>;
+  /**
+   * Alerts firing in the environment now, and whether any fired since `since`. Inside a
+   * transaction pass it as `db`: on SQLite the store has one connection, which the transaction holds.
+   */
+  firing(workspaceId: string, environmentId: string, since?: Date, db?: Db): Promise<{ now: { rule: string; since: string }[]; firedSince: boolean }>;
 }
 
 // ---------------------------------------------------------------------------------------------

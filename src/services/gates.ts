@@ -163,7 +163,7 @@ export async function listReleaseChecks(deps: Deps, ctx: CallContext, slug: stri
 async function soakFacts(deps: Deps, db: Db, source: Environment, release: Release): Promise<SoakFacts> {
   const next = await findRelease(db, source.workspaceId, source.id, release.number + 1);
   // Without an alerting part on this node, no alert fires.
-  const alerts = deps.alerts ? await deps.alerts.firing(source.workspaceId, source.id, new Date(release.createdAt)) : null;
+  const alerts = deps.alerts ? await deps.alerts.firing(source.workspaceId, source.id, new Date(release.createdAt), db) : null;
   return { since: release.createdAt, replacedAt: next?.createdAt ?? null, alerted: alerts !== null && (alerts.firedSince || alerts.now.length > 0) };
 }
 

@@ -7,6 +7,7 @@ import { BUCKET_COUNT, mergeInto, mergeSparse, quantile } from './histogram.js';
 import { COUNTER_COUNT, DURATION_COUNT, ERRORS, REQUESTS, S2XX, S3XX, S4XX, S5XX, UPSTREAM_ERRORS, type MinuteRow } from './recorder.js';
 import type { RollupFlusher } from './rollups.js';
 
+const MINUTE_MS = 60_000;
 const HOUR_MS = 3_600_000;
 /** Windows at least this long read hour rows for their whole hours. */
 const HOUR_ROWS_FROM_MS = 3 * HOUR_MS;
@@ -70,17 +71,20 @@ export class RollupReader implements MetricsReader {
     const totals = new Totals();
     const base = { workspaceId: query.workspaceId, environmentIds: [query.environmentId], family: query.family, subject: query.subject ?? '' };
     const add: Collector = (_env, _at, counters, buckets) => totals.add(counters, buckets);
-    const from = query.from.getTime();
+    // The minute a window starts in counts whole (rows are minutes): a watch or an alert that
+    // starts mid-minute sees that minute's requests at once, not only from the next minute on.
+    const from = Math.floor(query.from.getTime() / MINUTE_MS) * MINUTE_MS;
+    const start = new Date(from);
     const to = query.to.getTime();
     const firstHour = Math.ceil(from / HOUR_MS) * HOUR_MS;
     const lastHour = Math.floor(to / HOUR_MS) * HOUR_MS;
     if (to - from >= HOUR_ROWS_FROM_MS && firstHour < lastHour) {
       // Whole hours from hour rows, the edges from minute rows: disjoint ranges, each pending minute counted once.
-      await this.collect({ ...base, resolution: 'minute', from: query.from, to: new Date(firstHour) }, add);
+      await this.collect({ ...base, resolution: 'minute', from: start, to: new Date(firstHour) }, add);
       await this.collect({ ...base, resolution: 'hour', from: new Date(firstHour), to: new Date(lastHour) }, add);
       await this.collect({ ...base, resolution: 'minute', from: new Date(lastHour), to: query.to }, add);
     } else {
-      await this.collect({ ...base, resolution: 'minute', from: query.from, to: query.to }, add);
+      await this.collect({ ...base, resolution: 'minute', from: start, to: query.to }, add);
     }
     return totals.figures();
   }

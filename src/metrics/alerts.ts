@@ -194,24 +194,8 @@ export class AlertEvaluator {
       };
       await insertNotifications(
         tx,
-        rule.channels.map((channel, index) => ({
-          id: newId('ntf'),
-          ...scope,
-          eventId: event.id,
-          ruleId: rule.id,
-          channelIndex: index,
-          channelType: channel.type,
-          channelsSealed: rule.channelsSealed,
-          payload: { ...message },
-          // Recorded, never sent: a silence suppresses the notification, not the transition.
-          status: silenced ? 'suppressed' : 'pending',
-          attempts: 0,
-          nextAttemptAt: at,
-          lastStatus: null,
-          lastError: null,
-          deliveredAt: null,
-          createdAt: at,
-        })),
+        // Recorded, never sent when silenced: a silence suppresses the notification, not the transition.
+        rule.channels.map((channel, index) => outboxRow(scope, rule, index, channel.type, message, silenced)),
       );
       const ctx: CallContext = { workspace: { id: rule.workspaceId, slug: rule.workspaceSlug, name: rule.workspaceName }, actor: SYSTEM_ACTOR, requestId: null };
       await emitEvent(this.deps, tx, ctx, {
@@ -314,25 +298,37 @@ export async function notifyEnvironment(deps: Deps, notice: EnvironmentNotice): 
       const receiver = JSON.stringify(channel);
       if (seen.has(receiver)) return;
       seen.add(receiver);
-      rows.push({
-        id: newId('ntf'),
-        ...scope,
-        eventId: notice.id,
-        ruleId: rule.id,
-        channelIndex: index,
-        channelType: channel.type,
-        channelsSealed: rule.channelsSealed,
-        payload: { ...message },
-        status: silenced ? 'suppressed' : 'pending',
-        attempts: 0,
-        nextAttemptAt: notice.at,
-        lastStatus: null,
-        lastError: null,
-        deliveredAt: null,
-        createdAt: notice.at,
-      });
+      rows.push(outboxRow(scope, rule, index, channel.type, message, silenced));
     });
   }
   if (rows.length > 0) await insertNotifications(db, rows);
   return rows.length;
+}
+
+/** One outbox row: `message` to receiver `index` of `rule`, due now (or recorded as suppressed). */
+function outboxRow(
+  scope: { workspaceId: string; environmentId: string },
+  rule: { id: string; channelsSealed: string },
+  index: number,
+  channelType: NotificationRecord['channelType'],
+  message: AlertMessage,
+  silenced: boolean,
+): NotificationRecord {
+  return {
+    id: newId('ntf'),
+    ...scope,
+    eventId: message.eventId,
+    ruleId: rule.id,
+    channelIndex: index,
+    channelType,
+    channelsSealed: rule.channelsSealed,
+    payload: { ...message },
+    status: silenced ? 'suppressed' : 'pending',
+    attempts: 0,
+    nextAttemptAt: message.at,
+    lastStatus: null,
+    lastError: null,
+    deliveredAt: null,
+    createdAt: message.at,
+  };
 }

@@ -243,7 +243,9 @@ describe('activity of runtime writes', () => {
     const deletes = (await activityOf('data.delete')).filter((e) => e.target === 'data/accounts/acc_1');
     expect(puts).toHaveLength(2);
     expect(deletes).toHaveLength(1);
-    const [replace, create] = puts;
+    // Two writes in one millisecond list in id order: tell them apart by what they did.
+    const create = puts.find((e) => e.details.created === true)!;
+    const replace = puts.find((e) => e.details.created === false)!;
     for (const entry of [replace, create, deletes[0]]) {
       expect(entry).toMatchObject({ actor: { kind: 'api_key', id: created.body.id, name: 'billing worker' }, environment: 'staging' });
     }

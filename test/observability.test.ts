@@ -4,14 +4,10 @@
 // receiver), sends signed events, writes the audit log; clearing the hold lets promotions in again.
 import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.js';
-import { startServer, type RunningServer } from '../src/server.js';
-import { createTestDatabase, eventually, gatewayCall, startUpstream, TEST_DB, TEST_MASTER_KEY, WS, type TestDatabase, type TestUpstream } from './support.js';
+import type { RunningServer } from '../src/server.js';
+import { eventually, gatewayCall, startTestServer, startUpstream, TEST_DB, WS, type TestServer, type TestUpstream } from './support.js';
 
 const TOKEN = 'observability-bootstrap-token-0123456789';
 
@@ -39,8 +35,7 @@ async function receiver(): Promise<Receiver> {
   };
 }
 
-let database: TestDatabase;
-let dataDir: string;
+let node: TestServer;
 let running: RunningServer;
 let good: TestUpstream;
 let bad: TestUpstream;
@@ -48,15 +43,7 @@ let slack: Receiver;
 let hooks: Receiver;
 let signingSecret: string;
 
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${running.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
+const api = (method: string, path: string, body?: unknown) => node.api(method, path, body);
 
 async function ok(method: string, path: string, body?: unknown, status = [200, 201]) {
   const res = await api(method, path, body);
@@ -76,26 +63,18 @@ beforeAll(async () => {
   bad = await startUpstream((_req, res) => res.writeHead(500, { 'content-type': 'text/plain' }).end('bad'));
   slack = await receiver();
   hooks = await receiver();
-  database = await createTestDatabase();
-  dataDir = mkdtempSync(join(tmpdir(), 'stageline-observability-'));
-  running = await startServer(
-    loadConfig({
-      STAGELINE_PORT: '0',
-      STAGELINE_HOST: '127.0.0.1',
-      STAGELINE_LOG_LEVEL: 'silent',
-      STAGELINE_DATA_DIR: dataDir,
-      STAGELINE_DATABASE_URL: database.url,
-      STAGELINE_BOOTSTRAP_TOKEN: TOKEN,
-      STAGELINE_MASTER_KEY: TEST_MASTER_KEY,
-      STAGELINE_BRANCH_SWEEP_SECONDS: '0',
+  node = await startTestServer(
+    {
       STAGELINE_GATEWAY_WORKERS: '0',
       STAGELINE_METRICS_FLUSH_MS: '200',
       STAGELINE_ALERT_INTERVAL_MS: '200',
       STAGELINE_WATCH_INTERVAL_MS: '200',
       STAGELINE_GATES_INTERVAL_MS: '200',
       STAGELINE_EVENTS_INTERVAL_MS: '100',
-    }),
+    },
+    TOKEN,
   );
+  running = node.server;
   // development → staging → production, production may call loopback upstreams and receivers.
   await ok('POST', `${WS}/environments`, { slug: 'staging', name: 'Staging' });
   for (const env of ['staging', 'production']) await ok('PUT', `${WS}/environments/${env}/settings/egress`, { value: { allow: ['127.0.0.1/32'] } });
@@ -104,9 +83,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await running?.close();
-  await database?.drop();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await node?.close();
   for (const closer of [good, bad, slack, hooks]) await closer?.close();
 });
 

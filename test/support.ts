@@ -450,7 +450,8 @@ export async function startTestServer(env: Record<string, string> = {}, token = 
         headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       });
-      return { status: res.status, body: await res.json() };
+      const text = await res.text();
+      return { status: res.status, body: text ? JSON.parse(text) : null };
     },
     async close() {
       await server.close();

@@ -37,6 +37,15 @@ describe('members and login', () => {
     expect(actions).toEqual(['auth.login_failed', 'auth.login']);
   });
 
+  it('whoami names the caller of a session and of a service token', async () => {
+    const { body } = await h.call('POST', '/api/auth/login', { email: 'dev@example.com', password: PASSWORD }, null);
+    const me = await h.call('GET', '/api/auth/whoami', undefined, body.token);
+    expect(me.status).toBe(200);
+    expect(me.body).toMatchObject({ kind: 'user', name: 'dev@example.com', workspaceId: null });
+    expect(me.body.userId).toEqual(expect.any(String));
+    expect((await h.call('GET', '/api/auth/whoami', undefined, 'stl_not_a_token')).status).toBe(401);
+  });
+
   it('logout ends the session', async () => {
     const { body } = await h.call('POST', '/api/auth/login', { email: 'dev@example.com', password: PASSWORD }, null);
     expect((await h.call('POST', '/api/auth/logout', undefined, body.token)).status).toBe(204);

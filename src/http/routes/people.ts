@@ -21,6 +21,30 @@ export function peopleRoutes(app: FastifyInstance, deps: Deps, logins: LoginThro
     return reply.status(204).send();
   });
 
+  api.get(
+    '/api/auth/whoami',
+    {
+      schema: {
+        tags: ['auth'],
+        response: {
+          200: z
+            .object({
+              kind: z.enum(['user', 'service']),
+              name: z.string().describe("a member's email, or a service token's name"),
+              userId: z.string().nullable(),
+              workspaceId: z.string().nullable().describe('service tokens: the one workspace they belong to'),
+            })
+            .meta({ id: 'Whoami' }),
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request);
+      return { kind: principal.kind, name: principal.name, userId: principal.userId, workspaceId: principal.workspaceId };
+    },
+  );
+
   const tags = ['members'];
   api.get('/api/workspaces/:ws/members', { schema: { tags, params: wsParams } }, async (request) => listMembers(deps, await contextOf(deps, request)));
 

@@ -1,8 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
-// One suite, three projects: pure rules once, and every store and HTTP test against both
-// databases (`STAGELINE_TEST_DB` selects the one a project's test files open).
-const integration = ['test/**/*.test.ts'];
+// One suite, four projects: pure rules once, every store and HTTP test against both databases
+// (`STAGELINE_TEST_DB` selects the one a project's test files open), and the dashboard in a browser.
+const integration = ['test/*.test.ts'];
 
 export default defineConfig({
   test: {
@@ -12,6 +12,8 @@ export default defineConfig({
       { extends: true, test: { name: 'unit', include: ['src/**/*.test.ts', 'packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts'] } },
       { extends: true, test: { name: 'sqlite', include: integration, env: { STAGELINE_TEST_DB: 'sqlite' } } },
       { extends: true, test: { name: 'postgres', include: integration, env: { STAGELINE_TEST_DB: 'postgres' } } },
+      // The dashboard in headless Chromium against a real node (needs `npm run build:web`).
+      { extends: true, test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], env: { STAGELINE_TEST_DB: 'sqlite' }, testTimeout: 90_000 } },
     ],
   },
 });

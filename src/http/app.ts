@@ -36,6 +36,7 @@ import { requireApiKey } from './key-auth.js';
 import { managementCors, runtimePreflight } from './cors.js';
 import { gateRoutes } from './routes/gates.js';
 import { analyticsRoutes } from './routes/analytics.js';
+import { registerDashboard } from './web.js';
 
 export type App = FastifyInstance;
 
@@ -50,6 +51,10 @@ export interface AppOptions {
   trustedProxies?: string[];
   /** Origins the management API answers CORS requests of (STAGELINE_CORS_ORIGINS); none by default. */
   corsOrigins?: string[];
+  /** false: no dashboard at / (default: served when built). */
+  dashboard?: boolean;
+  /** Where the built dashboard is (default dist/web). */
+  dashboardRoot?: string;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -115,11 +120,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(handleError);
+  // The dashboard's client-side routes (/w/…, /login) get its page; anything else unknown is a JSON 404.
+  const dashboard = options.dashboard === false ? null : await registerDashboard(app, options.dashboardRoot);
   app.setNotFoundHandler((request, reply) =>
-    reply
-      .status(404)
-      .header('x-request-id', request.id)
-      .send(errorBody('not_found', `no route for ${request.method} ${request.url.split('?')[0]}`)),
+    dashboard?.wants(request)
+      ? dashboard.send(reply)
+      : reply
+          .status(404)
+          .header('x-request-id', request.id)
+          .send(errorBody('not_found', `no route for ${request.method} ${request.url.split('?')[0]}`)),
   );
 
   await app.register(swagger, {

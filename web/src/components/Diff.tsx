@@ -1,0 +1,78 @@
+// Per-field differences of one resource's content: JSON Pointer, the value before and after.
+// Takes the API's field changes ({path, before?, after?}) or two values to compare.
+import diff from 'microdiff';
+
+export interface FieldChange {
+  path: string;
+  before?: unknown;
+  after?: unknown;
+}
+
+function pointer(path: (string | number)[]): string {
+  return path.map((part) => '/' + String(part).replaceAll('~', '~0').replaceAll('/', '~1')).join('');
+}
+
+/** The same field changes the API computes (src/domain/releases/snapshot.ts fieldChanges). */
+export function fieldChanges(before: unknown, after: unknown): FieldChange[] {
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+  if (!isObject(before) || !isObject(after) || Array.isArray(before) !== Array.isArray(after)) {
+    if (JSON.stringify(before) === JSON.stringify(after)) return [];
+    return [{ path: '', ...(before === undefined ? {} : { before }), ...(after === undefined ? {} : { after }) }];
+  }
+  return diff(before, after).map((change) => {
+    const path = pointer(change.path);
+    if (change.type === 'CREATE') return { path, after: change.value };
+    if (change.type === 'REMOVE') return { path, before: change.oldValue };
+    return { path, before: change.oldValue, after: change.value };
+  });
+}
+
+export function formatValue(value: unknown): string {
+  if (value === undefined) return '';
+  if (typeof value === 'string') return JSON.stringify(value);
+  return JSON.stringify(value, null, 2) ?? String(value);
+}
+
+export interface DiffProps {
+  changes?: FieldChange[];
+  before?: unknown;
+  after?: unknown;
+  /** Column titles, e.g. "staging (release 3)" and "development". */
+  beforeLabel?: string;
+  afterLabel?: string;
+  caption?: string;
+}
+
+export function Diff({ changes, before, after, beforeLabel = 'Before', afterLabel = 'After', caption }: DiffProps) {
+  const rows = changes ?? fieldChanges(before, after);
+  if (rows.length === 0) return <p className="muted">No differences.</p>;
+  return (
+    <table className="table diff">
+      {caption ? <caption>{caption}</caption> : null}
+      <thead>
+        <tr>
+          <th scope="col">Field</th>
+          <th scope="col">{beforeLabel}</th>
+          <th scope="col">{afterLabel}</th>
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map((row, index) => {
+          const kind = !('before' in row) || row.before === undefined ? 'added' : !('after' in row) || row.after === undefined ? 'removed' : 'changed';
+          return (
+            <tr key={`${row.path}:${index}`} className={`diff-${kind}`}>
+              <th scope="row">
+                <code>{row.path || '(whole value)'}</code>
+                <span className="visually-hidden"> {kind}</span>
+              </th>
+              <td className="diff-before">
+                {row.before === undefined ? <span className="muted">—</span> : <pre>{formatValue(row.before)}</pre>}
+              </td>
+              <td className="diff-after">{row.after === undefined ? <span className="muted">—</span> : <pre>{formatValue(row.after)}</pre>}</td>
+            </tr>
+          );
+        })}
+      </tbody>
+    </table>
+  );
+}

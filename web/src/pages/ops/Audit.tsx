@@ -85,8 +85,8 @@ export default function Audit() {
                 </option>
               ))}
             </SelectField>
-            <TextField label="Since" type="datetime-local" value={draft.since} onChange={(e) => set('since', e.target.value)} error={errors.since} hint="from (local time)" />
-            <TextField label="Until" type="datetime-local" value={draft.until} onChange={(e) => set('until', e.target.value)} error={errors.until} hint="before (local time)" />
+            <TextField label="Since" type="datetime-local" value={draft.since} onChange={(e) => set('since', e.target.value)} error={errors.since} />
+            <TextField label="Until" type="datetime-local" value={draft.until} onChange={(e) => set('until', e.target.value)} error={errors.until} />
           </>
         )}
       </FilterForm>

@@ -199,6 +199,7 @@ export function useCursor(reset: string) {
 }
 
 export function Pager({ paging, next, label }: { paging: ReturnType<typeof useCursor>; next: string | null | undefined; label: string }) {
+  if (paging.page <= 1 && !next) return null;
   return (
     <nav className="ops-pager" aria-label={`${label} pages`}>
       <Button size="small" onClick={paging.previous} disabled={paging.page <= 1}>

@@ -2,7 +2,7 @@
 // time series with release markers (charts in a lazy chunk), and the current environment's
 // health and watch, with "clear hold". Everything refreshes every 20 s in place.
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
-import { lazy, Suspense, useId, useState, type FormEvent } from 'react';
+import { lazy, Suspense, useEffect, useId, useState, type FormEvent } from 'react';
 import { api, unwrap } from '../../api/client';
 import { keys, useInvalidate } from '../../api/queries';
 import { Badge, EnvBadge } from '../../components/Badge';
@@ -34,6 +34,8 @@ export default function Monitoring() {
   const [routeDraft, setRouteDraft] = useState('');
   const [live, setLive] = useState(true);
   const routeId = useId();
+  // Another workspace has other environments: start again from its chain.
+  useEffect(() => setChosen(null), [ws]);
 
   const chain = chainOf(environments);
   const ordered = [...chain, ...environments.filter((e) => e.kind === 'branch')];

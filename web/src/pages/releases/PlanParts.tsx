@@ -50,6 +50,7 @@ export function ChangeList({ changes, beforeLabel, afterLabel, selected, onToggl
       {changes.map((change) => {
         const id = resourceId(change);
         const checkboxId = `take-${id}`;
+        const rows = rowsOf(change);
         return (
           <li key={id} className={`change change-${change.status}`}>
             <details open={open}>
@@ -58,11 +59,11 @@ export function ChangeList({ changes, beforeLabel, afterLabel, selected, onToggl
                   <code>{id}</code> <ChangeBadge status={change.status} />
                 </span>
                 <span className="muted change-fields">
-                  {change.fields.length} field{change.fields.length === 1 ? '' : 's'}
+                  {rows.length} field{rows.length === 1 ? '' : 's'}
                 </span>
               </summary>
               <div className="change-body">
-                <Diff changes={rowsOf(change)} beforeLabel={beforeLabel} afterLabel={afterLabel} caption={`${id}: ${change.status}`} />
+                <Diff changes={rows} beforeLabel={beforeLabel} afterLabel={afterLabel} caption={`${id}: ${change.status}`} />
                 {linkTo ? (
                   <p className="change-link">
                     <Link to={linkTo(change)}>Open {id}</Link>
@@ -136,7 +137,7 @@ export function Gates({ gates, renderControl }: { gates: Gate[]; renderControl?:
   return (
     <ul className="gates">
       {gates.map((gate) => (
-        <li key={`${gate.type}:${gate.name}`} className={`gate gate-${gate.state}`}>
+        <li key={`${gate.type}:${gate.name}`} className={`gate gate-${gate.type} gate-${gate.state}`}>
           <Badge tone={GATE_TONE[gate.state]}>{gate.state}</Badge>
           <span className="gate-type">{GATE_TYPE[gate.type] ?? gate.type}</span>
           <span className="gate-name">{gate.type === 'approvals' ? '' : gate.name}</span>

@@ -46,8 +46,10 @@ function RequestView({ request }: { request: PromotionRequest }) {
   const [busy, setBusy] = useState<'approve' | 'reject' | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [applied, setApplied] = useState<Release | null>(null);
+  const [recorded, setRecorded] = useState(false);
   const [tickError, setTickError] = useState<unknown>(null);
-  const [ticking, setTicking] = useState<string | null>(null);
+  // The box shows what was asked for until the server's answer has been read back.
+  const [ticking, setTicking] = useState<{ name: string; done: boolean } | null>(null);
   const target = environments.find((e) => e.slug === request.environment);
   const targetName = target?.name ?? request.environment;
   const pending = request.status === 'pending';
@@ -58,10 +60,12 @@ function RequestView({ request }: { request: PromotionRequest }) {
   async function decide(kind: 'approve' | 'reject') {
     setBusy(kind);
     setError(null);
+    setRecorded(false);
     try {
       if (kind === 'approve') {
         const answer = await approve(ws, request.id, { planHash: request.planHash, ...(comment.trim() ? { comment: comment.trim() } : {}) });
         if (answer.release) setApplied(answer.release);
+        else if (answer.request.status === 'pending') setRecorded(true);
       } else {
         await reject(ws, request.id, comment.trim());
       }
@@ -75,7 +79,7 @@ function RequestView({ request }: { request: PromotionRequest }) {
   }
 
   async function toggle(gate: Gate, done: boolean) {
-    setTicking(gate.name);
+    setTicking({ name: gate.name, done });
     setTickError(null);
     try {
       await tick(ws, request.id, gate.name, done);
@@ -168,7 +172,12 @@ function RequestView({ request }: { request: PromotionRequest }) {
               renderControl={(gate) =>
                 gate.type === 'checklist' && pending ? (
                   <label className="gate-tick">
-                    <input type="checkbox" checked={gate.state === 'passed'} disabled={ticking === gate.name} onChange={(e) => toggle(gate, e.target.checked)} /> Done:{' '}
+                    <input
+                      type="checkbox"
+                      checked={ticking?.name === gate.name ? ticking.done : gate.state === 'passed'}
+                      disabled={ticking !== null}
+                      onChange={(e) => toggle(gate, e.target.checked)}
+                    /> Done:{' '}
                     {gate.name}
                   </label>
                 ) : null
@@ -211,6 +220,7 @@ function RequestView({ request }: { request: PromotionRequest }) {
                 />
                 <FieldError id={`${ids}-comment-error`} message={fieldMessage} />
               </div>
+              {recorded ? <Notice kind="success">Your approval is recorded: the request applies once its gates pass (approve again then, if it does not apply by itself).</Notice> : null}
               <ErrorNotice error={fieldMessage ? null : error} />
               <div className="decide-actions">
                 <Button variant="primary" busy={busy === 'approve'} disabled={busy !== null} onClick={() => decide('approve')}>

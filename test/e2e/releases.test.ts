@@ -35,7 +35,17 @@ describe('releases', () => {
   it('promotes development to staging from the plan, leaving a resource out; a stale plan is refused', async () => {
     const page = await d.newPage();
     await login(page);
-    await page.goto(at('staging', 'promote'));
+    // Before anything: empty states that say what to do next.
+    await page.goto(at('development', 'requests'));
+    await page.getByRole('heading', { name: 'No promotion requests yet' }).waitFor();
+    await expectAccessible(page, 'requests (empty)');
+    await page.goto(at('staging', 'releases'));
+    await page.getByRole('heading', { name: 'Staging has no release yet' }).waitFor();
+    expect(await page.getByRole('link', { name: 'Promote into Staging' }).count()).toBeGreaterThan(0);
+    await expectAccessible(page, 'releases (empty)');
+
+    await page.getByRole('link', { name: 'Promote', exact: true }).click();
+    await page.waitForURL(`**${at('staging', 'promote')}`);
     await page.getByRole('heading', { name: 'Promote', level: 1 }).waitFor();
     // The plan: both resources, the variable as staging resolves it, the secret masked.
     await page.getByText('config/checkout', { exact: true }).first().waitFor();
@@ -199,6 +209,19 @@ describe('releases', () => {
     await page.getByText('A rollback request was made.').waitFor();
     const requests = (await ok('GET', `${W}/promotion-requests?status=pending&environment=staging`)).data;
     expect(requests).toMatchObject([{ kind: 'rollback', source: { release: 1 } }]);
+    expect((await ok('GET', `${W}/environments/staging`)).release).toBe(4);
+
+    // Rejecting it needs a reason: the API's field error shows under the comment.
+    await page.getByRole('link', { name: 'Open the request' }).click();
+    await page.getByRole('heading', { name: 'Rollback request: Roll back staging to #1' }).waitFor();
+    await page.getByRole('button', { name: 'Reject' }).click();
+    await page.getByText('must give a reason').waitFor();
+    expect(await page.getByLabel('Comment').getAttribute('aria-invalid')).toBe('true');
+    await page.getByLabel('Comment').fill('staging is fine as it is');
+    await page.getByRole('button', { name: 'Reject' }).click();
+    await page.getByText('staging is fine as it is').waitFor();
+    await expectAccessible(page, 'request (rejected)');
+    expect(await ok('GET', `${W}/promotion-requests/${requests[0].id}`)).toMatchObject({ status: 'rejected', reason: 'staging is fine as it is' });
     expect((await ok('GET', `${W}/environments/staging`)).release).toBe(4);
     expectNoProblems(d);
   });

@@ -103,7 +103,7 @@ export function References({ references, target }: { references: Reference[]; ta
   if (references.length === 0) return <p className="muted">The changed resources use no variables or secrets.</p>;
   return (
     <table className="table references">
-      <caption>Variables and secrets as {target} resolves them</caption>
+      <caption className="visually-hidden">Variables and secrets as {target} resolves them</caption>
       <thead>
         <tr>
           <th scope="col">Reference</th>

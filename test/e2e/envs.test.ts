@@ -95,7 +95,7 @@ describe('environments', () => {
     const colour = dialog.getByLabel('Colour');
     await expect.poll(() => colour.getAttribute('aria-invalid')).toBe('true');
     const describedBy = (await colour.getAttribute('aria-describedby')) ?? '';
-    const said = await page.evaluate((ids) => ids.split(' ').map((id) => document.getElementById(id)?.textContent ?? ''), describedBy);
+    const said = await Promise.all(describedBy.split(' ').map((id) => page.locator(`[id="${id}"]`).textContent()));
     expect(said).toContain('must be a #rrggbb color');
     // Nothing was saved.
     expect(((await ok('GET', `${WS}/environments/staging`)) as { region: string | null }).region).toBeNull();
@@ -103,7 +103,7 @@ describe('environments', () => {
     await screenshot(page, 'envs-edit-error');
 
     await colour.fill('#7b5cd6');
-    await dialog.getByLabel('Protected: promotions into it need approvals from members other than the requester').check();
+    await dialog.getByLabel('Protected: promotions need approvals from members other than the requester').check();
     await dialog.getByLabel('Approvals required').fill('1');
     await dialog.getByRole('button', { name: 'Save staging' }).click();
     await expect.poll(() => dialog.isVisible()).toBe(false);
@@ -213,6 +213,11 @@ describe('what runs where', () => {
     await login(page);
     await page.goto(at('development', 'environments'));
     await page.getByRole('article', { name: 'Development' }).waitFor();
+    // The whole chain fits at 1280×720, each card with its pending changes.
+    await expect.poll(() => page.getByRole('article', { name: 'QA' }).locator('.env-card-pending').textContent()).toBe('20 resources differ from staging');
+    await expect.poll(() => page.getByRole('article', { name: 'Staging' }).locator('.env-card-pending').textContent()).toBe('40 resources differ from development');
+    expect(await page.getByRole('article', { name: 'Production' }).isVisible()).toBe(true);
+    await screenshot(page, 'envs-environments-chain');
     const scroll = page.getByRole('region', { name: 'Resources by environment' });
 
     // From a click in the navigation to the matrix on the screen (every environment's resources fetched).
@@ -235,7 +240,7 @@ describe('what runs where', () => {
     // Only the visible rows are in the page.
     expect(await scroll.locator('tbody tr').count()).toBeLessThan(80);
     // Drift: 20 rows where staging is ahead of qa, 40 where development is ahead of staging.
-    const timeFilter = async (action: () => Promise<void>, rows: number) => {
+    const timeFilter = async (action: () => Promise<unknown>, rows: number) => {
       const before = await page.evaluate(() => performance.now());
       await action();
       await expect.poll(() => scroll.getAttribute('data-rows')).toBe(String(rows));

@@ -1,6 +1,6 @@
 // The create and edit forms of an environment, in dialogs; the API's field errors appear under
 // the field they name, anything else at the form.
-import { useEffect, useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent, type RefObject } from 'react';
 import { api, fieldErrors, unwrap } from '../../api/client';
 import type { Environment } from '../../api/queries';
 import { Button } from '../../components/Button';
@@ -8,6 +8,13 @@ import { Dialog } from '../../components/Dialog';
 import { ErrorNotice, Notice } from '../../components/Feedback';
 import { CheckboxField, SelectField, TextField } from '../../components/Misc';
 import { chainOf } from '../../context';
+
+/** After a refused submit, the first field the server named gets the focus (and scrolls into view). */
+function useFocusInvalid(form: RefObject<HTMLFormElement | null>, error: unknown) {
+  useEffect(() => {
+    if (error) form.current?.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
+  }, [form, error]);
+}
 
 /** Errors the form shows at a field; the rest go to the notice. */
 function split(error: unknown, shown: string[]) {
@@ -53,6 +60,8 @@ export function CreateEnvironmentDialog({
   }, [open, branchFrom]);
 
   const { fields, other } = split(error, ['slug', 'name', 'kind', 'from', 'ttlHours']);
+  const formRef = useRef<HTMLFormElement>(null);
+  useFocusInvalid(formRef, error);
 
   async function submit(event: FormEvent) {
     event.preventDefault();
@@ -91,7 +100,7 @@ export function CreateEnvironmentDialog({
         </>
       }
     >
-      <form id={formId} onSubmit={submit} noValidate>
+      <form id={formId} ref={formRef} onSubmit={submit} noValidate>
         <fieldset className="env-kind">
           <legend>Kind</legend>
           <label>
@@ -158,6 +167,8 @@ export function EditEnvironmentDialog({ ws, env, onClose, onSaved }: { ws: strin
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const { fields, other } = split(error, ['name', 'protected', 'approvalsRequired', 'approvalsForRollback', 'obfuscateData', 'region', 'color']);
+  const formRef = useRef<HTMLFormElement>(null);
+  useFocusInvalid(formRef, error);
 
   async function submit(event: FormEvent) {
     event.preventDefault();
@@ -202,40 +213,45 @@ export function EditEnvironmentDialog({ ws, env, onClose, onSaved }: { ws: strin
         </>
       }
     >
-      <form id={formId} onSubmit={submit} noValidate>
+      <form id={formId} ref={formRef} onSubmit={submit} noValidate>
         <TextField label="Name" value={name} onChange={(e) => setName(e.target.value)} error={fields.name} autoComplete="off" />
-        <CheckboxField label="Protected: promotions into it need approvals from members other than the requester" checked={isProtected} onChange={(e) => setProtected(e.target.checked)} />
-        <TextField
-          label="Approvals required"
-          type="number"
-          inputMode="numeric"
-          value={approvals}
-          onChange={(e) => setApprovals(e.target.value)}
-          error={fields.approvalsRequired}
-          hint="0 to 20, for a protected environment"
-        />
-        <CheckboxField label="Rollbacks wait for approvals too" checked={forRollback} onChange={(e) => setForRollback(e.target.checked)} />
-        <CheckboxField label="Obfuscate data for members without the reveal permission" checked={obfuscate} onChange={(e) => setObfuscate(e.target.checked)} />
-        <TextField
-          label="Region"
-          value={region}
-          onChange={(e) => setRegion(e.target.value)}
-          error={fields.region}
-          hint="a lowercase label such as eu-west; a gateway node started for a region serves only its environments. Empty: every region"
-          autoComplete="off"
-          spellCheck={false}
-        />
-        <div className="env-color-row">
+        <fieldset className="env-flags">
+          <legend>Approvals</legend>
+          <CheckboxField label="Protected: promotions need approvals from members other than the requester" checked={isProtected} onChange={(e) => setProtected(e.target.checked)} />
+          <CheckboxField label="Rollbacks wait for approvals too" checked={forRollback} onChange={(e) => setForRollback(e.target.checked)} />
           <TextField
-            label="Colour"
-            value={color}
-            onChange={(e) => setColor(e.target.value)}
-            error={fields.color}
-            hint="#rrggbb; empty: the default for its place in the chain"
+            label="Approvals required"
+            type="number"
+            inputMode="numeric"
+            value={approvals}
+            onChange={(e) => setApprovals(e.target.value)}
+            error={fields.approvalsRequired}
+            hint="0 to 20"
+          />
+        </fieldset>
+        <CheckboxField label="Obfuscate data for members without the reveal permission" checked={obfuscate} onChange={(e) => setObfuscate(e.target.checked)} />
+        <div className="env-form-pair">
+          <TextField
+            label="Region"
+            value={region}
+            onChange={(e) => setRegion(e.target.value)}
+            error={fields.region}
+            hint="e.g. eu-west; empty: every region"
             autoComplete="off"
             spellCheck={false}
           />
-          <span className="env-color-swatch" style={swatch ? { backgroundColor: swatch } : undefined} aria-hidden="true" />
+          <div className="env-color-row">
+            <TextField
+              label="Colour"
+              value={color}
+              onChange={(e) => setColor(e.target.value)}
+              error={fields.color}
+              hint="#rrggbb; empty: the default"
+              autoComplete="off"
+              spellCheck={false}
+            />
+            <span className="env-color-swatch" style={swatch ? { backgroundColor: swatch } : undefined} aria-hidden="true" />
+          </div>
         </div>
         <ErrorNotice error={other} />
       </form>

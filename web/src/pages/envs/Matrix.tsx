@@ -3,30 +3,19 @@
 // environment it is promoted from highlighted. Rows are virtualized, so thousands stay fluid.
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { Link } from 'react-router';
-import { useQueries, type UseQueryResult } from '@tanstack/react-query';
+import { useQuery } from '@tanstack/react-query';
 import { useVirtualizer } from '@tanstack/react-virtual';
-import { keys, type Environment } from '../../api/queries';
+import type { Environment } from '../../api/queries';
 import { Badge, EnvBadge } from '../../components/Badge';
 import { Button } from '../../components/Button';
 import { EmptyState, ErrorNotice, Spinner } from '../../components/Feedback';
 import { CheckboxField, PageHeader, SelectField, TextField } from '../../components/Misc';
 import { chainOf, useEnv } from '../../context';
-import { fetchAllResources, fetchOverrides, type OverrideEntry, type ResourceRow } from './data';
+import { fetchMatrix } from './data';
 import { buildMatrix, filterRows, NO_APP, type MatrixCell, type MatrixFilter, type MatrixRow } from './matrix-model';
 import './envs.css';
 
 const ROW_HEIGHT = 36;
-
-interface Combined<T> {
-  data: (T | undefined)[];
-  pending: boolean;
-  error: unknown;
-}
-
-// Outside the component, so React Query keeps the combined value stable between renders.
-function combine<T>(results: UseQueryResult<T>[]): Combined<T> {
-  return { data: results.map((r) => r.data), pending: results.some((r) => r.isPending), error: results.find((r) => r.error)?.error ?? null };
-}
 
 export default function Matrix() {
   const { ws, environments, envPath } = useEnv();
@@ -39,28 +28,15 @@ export default function Matrix() {
     return withBranches ? [...ordered, ...environments.filter((e) => e.kind === 'branch')] : ordered;
   }, [withBranches, environments]);
 
-  const resources = useQueries({
-    queries: columns.map((e) => ({
-      queryKey: [...keys.env(ws, e.slug), 'resources', 'all'] as const,
-      queryFn: ({ signal }: { signal: AbortSignal }) => fetchAllResources(ws, e.slug, signal),
-      staleTime: 30_000,
-    })),
-    combine: combine<ResourceRow[]>,
+  const slugs = columns.map((e) => e.slug);
+  const query = useQuery({
+    queryKey: [ws, 'matrix', slugs.join(',')] as const,
+    queryFn: ({ signal }) => fetchMatrix(ws, slugs, signal),
+    enabled: slugs.length > 0,
+    staleTime: 30_000,
   });
-  const overrides = useQueries({
-    queries: columns.map((e) => ({
-      queryKey: [...keys.env(ws, e.slug), 'overrides'] as const,
-      queryFn: ({ signal }: { signal: AbortSignal }) => fetchOverrides(ws, e.slug, signal),
-      staleTime: 30_000,
-    })),
-    combine: combine<OverrideEntry[]>,
-  });
-
-  const loading = columns.length === 0 || resources.pending || overrides.pending;
-  const matrix = useMemo(
-    () => (loading ? null : buildMatrix(columns, resources.data as ResourceRow[][], overrides.data as OverrideEntry[][])),
-    [loading, columns, resources.data, overrides.data],
-  );
+  const loading = columns.length === 0 || query.isPending;
+  const matrix = useMemo(() => (query.data ? buildMatrix(columns, query.data) : null), [columns, query.data]);
   const rows = useMemo(() => (matrix ? filterRows(matrix.rows, filter) : []), [matrix, filter]);
   const set = (patch: Partial<MatrixFilter>) => setFilter((f) => ({ ...f, ...patch }));
   const filtered = filter.kind !== '' || filter.app !== '' || filter.text.trim() !== '' || filter.driftOnly;
@@ -114,7 +90,7 @@ export default function Matrix() {
           <Badge>draft</Badge> uncommitted edit
         </li>
       </ul>
-      <ErrorNotice error={resources.error ?? overrides.error} />
+      <ErrorNotice error={query.error} />
       {loading ? (
         <div className="matrix-scroll" aria-busy="true">
           <Spinner label="Loading every environment's resources" />

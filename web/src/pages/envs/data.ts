@@ -29,12 +29,6 @@ export interface ResourceRow {
   active: boolean;
 }
 
-export interface OverrideEntry {
-  kind: string;
-  key: string;
-  override: unknown;
-}
-
 export const healthKey = (ws: string, env: string) => [...keys.env(ws, env), 'health'] as const;
 
 export async function fetchHealth(ws: string, env: string): Promise<Health> {
@@ -50,33 +44,19 @@ export async function fetchBranchChanges(ws: string, branch: string, parent: str
   return { from: parent, count: data.changes.length };
 }
 
-const PAGE = 500;
-
-/** Every resource of one environment (all pages). */
-export async function fetchAllResources(ws: string, env: string, signal?: AbortSignal): Promise<ResourceRow[]> {
-  const rows: ResourceRow[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = (await unwrap(
-      api.GET('/api/workspaces/{ws}/environments/{env}/resources', {
-        params: { path: { ws, env }, query: { limit: PAGE, ...(cursor ? { cursor } : {}) } },
-        ...(signal ? { signal } : {}),
-      }),
-    )) as unknown as { data: ResourceRow[]; next: string | null };
-    rows.push(...page.data);
-    cursor = page.next ?? undefined;
-  } while (cursor);
-  return rows;
+export interface MatrixColumn {
+  environment: string;
+  release: number;
+  resources: (ResourceRow & { override: boolean })[];
 }
 
-export async function fetchOverrides(ws: string, env: string, signal?: AbortSignal): Promise<OverrideEntry[]> {
-  // The override list is new (src/http/routes/overrides.ts); until the generated types know it,
-  // the path is cast here once.
+/** Every resource of the named environments, side by side (GET /api/workspaces/:ws/matrix). */
+export async function fetchMatrix(ws: string, environments: string[], signal?: AbortSignal): Promise<MatrixColumn[]> {
+  // The matrix read is new (src/http/routes/matrix.ts); until the generated types know it, the
+  // path is cast here once.
   const get = api.GET as unknown as (path: string, init: unknown) => Promise<{ data?: unknown; error?: unknown; response: Response }>;
-  const data = (await unwrap(get('/api/workspaces/{ws}/environments/{env}/overrides', { params: { path: { ws, env } }, ...(signal ? { signal } : {}) }))) as {
-    data: OverrideEntry[];
-  };
-  return data.data;
+  const init = { params: { path: { ws }, query: { environments: environments.join(',') } }, ...(signal ? { signal } : {}) };
+  return ((await unwrap(get('/api/workspaces/{ws}/matrix', init))) as { data: MatrixColumn[] }).data;
 }
 
 /** Health of every environment, by slug (undefined while it loads). */

@@ -2,14 +2,14 @@
 // drift where a cell runs something other than the environment it is promoted from (its left
 // neighbour in the chain, a branch's parent). Pure, so the page only filters and draws.
 import type { Environment } from '../../api/queries';
-import type { OverrideEntry, ResourceRow } from './data';
+import type { MatrixColumn } from './data';
 
 export interface MatrixCell {
   /** The environment lists the resource (committed or as a draft). */
   present: boolean;
   /** The committed content hash the environment runs; null when it has none committed. */
   hash: string | null;
-  draft: ResourceRow['draft'];
+  draft: MatrixColumn['resources'][number]['draft'];
   active: boolean;
   override: boolean;
   /** Differs from the column it is compared with (index in `compareWith`). */
@@ -35,7 +35,7 @@ export interface Matrix {
   compareWith: number[];
 }
 
-export function buildMatrix(columns: Environment[], resources: ResourceRow[][], overrides: OverrideEntry[][]): Matrix {
+export function buildMatrix(columns: Environment[], data: MatrixColumn[]): Matrix {
   const compareWith = columns.map((env, index) => {
     if (env.kind === 'branch') return columns.findIndex((c) => c.slug === env.parent);
     for (let i = index - 1; i >= 0; i--) if (columns[i]!.kind === 'chain') return i;
@@ -44,9 +44,8 @@ export function buildMatrix(columns: Environment[], resources: ResourceRow[][], 
   const byId = new Map<string, MatrixRow>();
   const kinds = new Set<string>();
   const apps = new Set<string>();
-  columns.forEach((_, column) => {
-    const overridden = new Set((overrides[column] ?? []).map((o) => `${o.kind}/${o.key}`));
-    for (const r of resources[column] ?? []) {
+  columns.forEach((env, column) => {
+    for (const r of data.find((c) => c.environment === env.slug)?.resources ?? []) {
       const id = `${r.kind}/${r.key}`;
       let row = byId.get(id);
       if (!row) {
@@ -54,7 +53,7 @@ export function buildMatrix(columns: Environment[], resources: ResourceRow[][], 
         byId.set(id, row);
       }
       row.app ??= r.app;
-      row.cells[column] = { present: true, hash: r.committedHash, draft: r.draft, active: r.active, override: overridden.has(id), drift: false };
+      row.cells[column] = { present: true, hash: r.committedHash, draft: r.draft, active: r.active, override: r.override, drift: false };
     }
   });
   const rows = [...byId.values()].sort((a, b) => (a.kind === b.kind ? (a.key < b.key ? -1 : a.key > b.key ? 1 : 0) : a.kind < b.kind ? -1 : 1));

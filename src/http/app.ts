@@ -37,6 +37,7 @@ import { requireApiKey } from './key-auth.js';
 import { managementCors, runtimePreflight } from './cors.js';
 import { gateRoutes } from './routes/gates.js';
 import { analyticsRoutes } from './routes/analytics.js';
+import { matrixRoutes } from './routes/matrix.js';
 import { registerDashboard } from './web.js';
 
 export type App = FastifyInstance;
@@ -192,6 +193,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     eventRoutes(api, options.deps);
     gateRoutes(api, options.deps);
     analyticsRoutes(api, options.deps, options.runtime);
+    matrixRoutes(api, options.deps);
   });
   // The runtime API: every /v1 route behind one API key hook (src/http/key-auth.ts).
   await app.register(async (v1) => {

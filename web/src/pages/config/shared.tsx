@@ -114,6 +114,7 @@ export function EnvironmentRoleFields({
             <div>
               <select
                 id={`${id}-${environment.slug}`}
+                aria-label={`${environment.name} role`}
                 value={value[environment.slug] ?? ''}
                 aria-invalid={error ? true : undefined}
                 aria-describedby={`${id}-${environment.slug}-error`}

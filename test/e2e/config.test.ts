@@ -76,7 +76,7 @@ describe('configuration pages', () => {
     expectNoProblems(d);
   });
 
-  it('creates an API key, shows it once (gone after a reload) and revokes it', async () => {
+  it('creates an API key, shows it once (gone after a reload), rotates it and revokes it', async () => {
     const page = await d.newPage();
     await login(page);
     await open(page, 'development', 'api-keys', 'API keys');
@@ -110,13 +110,30 @@ describe('configuration pages', () => {
     expect(await everythingOnThePage(page)).not.toContain(key);
     expect(await page.getByRole('row', { name: /checkout-server/ }).textContent()).toContain(`${listed[0]!.prefix}…`);
 
+    // Rotating shows the new key once; with no grace the old one stops at once.
+    await page.getByRole('button', { name: 'Rotate checkout-server' }).click();
+    const rotate = page.getByRole('dialog', { name: 'Rotate checkout-server?' });
+    await rotate.getByLabel('The old key').selectOption({ label: 'Stops at once' });
+    await rotate.getByRole('button', { name: 'Rotate key' }).click();
+    const again = page.getByRole('dialog', { name: 'New key for checkout-server' });
+    const rotated = await again.getByLabel('Secret key').inputValue();
+    expect(rotated).toMatch(/^sk_/);
+    expect(rotated).not.toBe(key);
+    await again.getByRole('button', { name: 'I have copied the key' }).click();
+    await expect.poll(() => again.isVisible()).toBe(false);
+    expect(await everythingOnThePage(page)).not.toContain(rotated);
+    expect((await fetch(`${d.url}/v1/resources`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(401);
+    expect((await fetch(`${d.url}/v1/resources`, { headers: { authorization: `Bearer ${rotated}` } })).status).toBe(200);
+
     await page.getByRole('button', { name: 'Revoke checkout-server' }).click();
     const confirm = page.getByRole('dialog', { name: 'Revoke checkout-server?' });
     await confirm.getByRole('button', { name: 'Revoke checkout-server' }).click();
     await page.getByRole('status').filter({ hasText: 'checkout-server is revoked' }).waitFor();
-    await expect.poll(() => page.getByRole('row', { name: /checkout-server/ }).textContent()).toContain('revoked');
-    expect((await d.api('GET', `${W}/environments/development/api-keys`)).body.data[0].status).toBe('revoked');
-    expect((await fetch(`${d.url}/v1/resources`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(401);
+    await expect.poll(() => page.getByRole('button', { name: 'Revoke checkout-server' }).count()).toBe(0);
+    const statuses = ((await d.api('GET', `${W}/environments/development/api-keys`)).body.data as { status: string }[]).map((k) => k.status);
+    expect(statuses).toHaveLength(2);
+    expect(statuses).not.toContain('active');
+    expect((await fetch(`${d.url}/v1/resources`, { headers: { authorization: `Bearer ${rotated}` } })).status).toBe(401);
     await expectAccessible(page, 'API keys');
     await screenshot(page, 'config-api-keys');
     expectNoProblems(d);

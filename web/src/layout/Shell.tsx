@@ -47,6 +47,9 @@ function SignedIn() {
 
   return (
     <div className={`app${production ? ' app-production' : ''}`}>
+      <a className="skip-link" href="#main">
+        Skip to content
+      </a>
       <div className="env-strip" style={{ backgroundColor: colorOf(environment, all) }} aria-hidden="true" />
       <header className="topbar">
         <a className="brand" href={`/w/${encodeURIComponent(ws)}/${encodeURIComponent(env)}/resources`} aria-label="Stageline home">
@@ -127,7 +130,7 @@ function SignedIn() {
             </div>
           ))}
         </nav>
-        <main className="content" id="main">
+        <main className="content" id="main" tabIndex={-1}>
           {environments.error ? <ErrorNotice error={environments.error} /> : null}
           {environments.data && !environment ? (
             <ErrorNotice error={new Error(`There is no environment "${env}" in workspace "${ws}". Pick one in the switcher above.`)} title="Unknown environment" />

@@ -26,6 +26,7 @@ import { deliveryRoutes } from './routes/delivery.js';
 import { feedRoutes, recipientTokenSecretRoutes } from './routes/feeds.js';
 import { toolRoutes } from './routes/tools.js';
 import { dataRoutes, runtimeDataRoutes } from './routes/data.js';
+import { dataCollectionRoutes } from './routes/data-collections.js';
 import { testRunRoutes, workflowRoutes } from './routes/workflows.js';
 import { watchRoutes } from './routes/watches.js';
 import { alertRoutes } from './routes/alerts.js';
@@ -183,6 +184,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     peopleRoutes(api, options.deps, options.runtime.logins);
     freezeRoutes(api, options.deps);
     dataRoutes(api, options.deps);
+    dataCollectionRoutes(api, options.deps);
     testRunRoutes(api, options.deps, options.runtime);
     recipientTokenSecretRoutes(api, options.deps);
     watchRoutes(api, options.deps);

@@ -3,14 +3,16 @@
 import { authorize } from '../domain/auth/permissions.js';
 import { maskValue } from '../domain/data/mask.js';
 import { decodeCursor, encodeCursor } from '../domain/cursor.js';
-import { assertCollection, assertRecordRef, pageSize, RECORD_POSITION, recordText, type RecordValue } from '../domain/data/records.js';
+import { assertCollection, assertRecordRef, COLLECTION_POSITION, pageSize, RECORD_POSITION, recordText, type RecordValue } from '../domain/data/records.js';
 import type { Environment } from '../domain/environments/chain.js';
 import { notFound } from '../domain/errors.js';
 import {
   deleteRecord as deleteRecordRow,
   findRecord,
+  listCollections as listCollectionRows,
   listRecords as listRecordRows,
   putRecord as putRecordRow,
+  type CollectionSummary,
   type DataRecordRow,
 } from '../store/data.js';
 import type { Db } from '../store/database.js';
@@ -166,4 +168,18 @@ export async function getRecord(deps: Deps, ctx: CallContext, slug: string, coll
     },
     { target: `data/${collection}/${id}`, collection },
   );
+}
+
+/**
+ * The collections of an environment with how many records each holds, for members' data
+ * browser. Names and counts only, never values: nothing to mask, nothing to audit.
+ */
+export async function listCollections(deps: Deps, ctx: CallContext, slug: string, options: { cursor?: string; limit?: number }): Promise<{ data: CollectionSummary[]; next: string | null }> {
+  authorize(ctx.actor, 'data.read', slug);
+  const env = await environmentOf(deps.store.db, ctx, slug);
+  const limit = pageSize(options.limit);
+  const after = decodeCursor(options.cursor, COLLECTION_POSITION)?.collection ?? null;
+  const rows = await listCollectionRows(deps.store.db, { workspaceId: env.workspaceId, environmentId: env.id }, after, limit + 1);
+  const page = rows.slice(0, limit);
+  return { data: page, next: rows.length > limit ? encodeCursor({ collection: page[page.length - 1]!.name }) : null };
 }

@@ -95,3 +95,21 @@ export async function recipientRecords(db: Db, scope: Scope, collection: string,
   }
   return found;
 }
+
+export interface CollectionSummary {
+  name: string;
+  records: number;
+  updatedAt: string;
+}
+
+/** The collections of one environment in name order, after `afterName`, with their sizes. */
+export async function listCollections(db: Db, scope: Scope, afterName: string | null, limit: number): Promise<CollectionSummary[]> {
+  let query = db
+    .selectFrom('data_records')
+    .select((eb) => ['collection', eb.fn.countAll<number | string>().as('records'), eb.fn.max('updated_at').as('updated_at')])
+    .where('workspace_id', '=', scope.workspaceId)
+    .where('environment_id', '=', scope.environmentId);
+  if (afterName !== null) query = query.where('collection', '>', afterName);
+  const rows = await query.groupBy('collection').orderBy('collection').limit(limit).execute();
+  return rows.map((r) => ({ name: r.collection, records: Number(r.records), updatedAt: String(r.updated_at) }));
+}

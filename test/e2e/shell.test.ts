@@ -51,7 +51,7 @@ describe('serving', () => {
     for (const path of ['/api/nope', '/v1/nope', '/assets/nope.js', '/healthz/x']) {
       const res = await fetch(d.url + path, { headers: { accept: 'text/html' } });
       expect(res.status, path).toBe(404);
-      expect((await res.json()).error.code).toBe('not_found');
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('not_found');
     }
     // A client that does not ask for HTML (curl, an SDK) gets the JSON 404 elsewhere too.
     const res = await fetch(d.url + '/w/default/x', { headers: { accept: 'application/json' } });
@@ -92,7 +92,7 @@ describe('in the browser', () => {
     await page.getByRole('button', { name: 'Log out' }).click();
     await page.waitForURL('**/login');
     expect(await page.getByText('You are signed out.').isVisible()).toBe(true);
-    expect(await page.evaluate(() => localStorage.getItem('stageline.session'))).toBeNull();
+    expect(await page.evaluate<string | null>("localStorage.getItem('stageline.session')")).toBeNull();
     // A pasted access token is shared (CI, the CLI): signing out of the dashboard only forgets it.
     expect((await d.api('GET', '/api/auth/whoami')).status).toBe(200);
     expectNoProblems(d);
@@ -111,14 +111,14 @@ describe('in the browser', () => {
     await expect.poll(() => page.locator('.user-name').textContent()).toBe('dev@example.com');
 
     // Signing out of a password session revokes its token on the server.
-    const first = JSON.parse((await page.evaluate(() => localStorage.getItem('stageline.session')))!).token as string;
+    const first = JSON.parse((await page.evaluate<string | null>("localStorage.getItem('stageline.session')"))!).token as string;
     await page.getByRole('button', { name: 'Log out' }).click();
     await page.waitForURL('**/login');
     expect((await fetch(`${d.url}/api/auth/whoami`, { headers: { authorization: `Bearer ${first}` } })).status).toBe(401);
     await login(page, { email: 'dev@example.com', password: 'a long password 1' });
 
     // The session is revoked elsewhere: the next API call answers 401 and the page returns to login.
-    const token = JSON.parse((await page.evaluate(() => localStorage.getItem('stageline.session')))!).token as string;
+    const token = JSON.parse((await page.evaluate<string | null>("localStorage.getItem('stageline.session')"))!).token as string;
     expect((await fetch(`${d.url}/api/auth/logout`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })).status).toBe(204);
     await page.getByRole('link', { name: 'Members' }).click();
     await page.reload();
@@ -138,9 +138,7 @@ describe('in the browser', () => {
   it('first load of / stays within 250 kB of compressed JavaScript', async () => {
     // A new browser (empty cache) of a signed-in user opening /.
     const page = await d.newPage();
-    await page.addInitScript((token) => {
-      localStorage.setItem('stageline.session', JSON.stringify({ token, expiresAt: null, kind: 'token' }));
-    }, OWNER_TOKEN);
+    await page.addInitScript(`localStorage.setItem('stageline.session', ${JSON.stringify(JSON.stringify({ token: OWNER_TOKEN, expiresAt: null, kind: 'token' }))})`);
     const scripts: { url: string; bytes: number }[] = [];
     page.on('response', (response) => {
       if (response.request().resourceType() !== 'script') return;

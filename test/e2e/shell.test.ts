@@ -120,8 +120,7 @@ describe('in the browser', () => {
     // The session is revoked elsewhere: the next API call answers 401 and the page returns to login.
     const token = JSON.parse((await page.evaluate<string | null>("localStorage.getItem('stageline.session')"))!).token as string;
     expect((await fetch(`${d.url}/api/auth/logout`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })).status).toBe(204);
-    await page.getByRole('link', { name: 'Members' }).click();
-    await page.reload();
+    await page.goto(at('development', 'members'));
     await page.waitForURL('**/login');
     await expect.poll(() => page.getByText('Your session has ended').isVisible()).toBe(true);
     expectNoProblems(d);

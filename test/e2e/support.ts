@@ -20,7 +20,11 @@ export const CHROMIUM_FLAGS = [
   '--disable-component-update',
   '--disable-sync',
 ];
-export const SCREENSHOTS = join(import.meta.dirname, '..', '..', 'docs', 'screenshots');
+/**
+ * Where screenshots go: test-results/screenshots (not versioned) unless STAGELINE_SCREENSHOTS
+ * names another folder — `npm run screenshots` refreshes the ones in docs/screenshots.
+ */
+export const SCREENSHOTS = process.env.STAGELINE_SCREENSHOTS ?? join(import.meta.dirname, '..', '..', 'test-results', 'screenshots');
 export const OWNER_TOKEN = 'test-dashboard-owner-token-0123456789';
 export const VIEWPORT = { width: 1280, height: 720 };
 
@@ -113,7 +117,7 @@ export async function expectAccessible(page: Page, name: string) {
   expect(report, `accessibility of ${name}`).toEqual([]);
 }
 
-/** Saves a screenshot to docs/screenshots/<name>.png (the README shows the best of them). */
+/** Saves a screenshot to <SCREENSHOTS>/<name>.png (docs/screenshots holds the ones the docs show). */
 export async function screenshot(page: Page, name: string) {
   mkdirSync(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: false });

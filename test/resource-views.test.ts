@@ -78,9 +78,17 @@ describe('resolved view', () => {
     expect((await resolved('nowhere')).status).toBe(404);
   });
 
+  it('lists the overrides of an environment', async () => {
+    const res = await h.call('GET', `${WS}/environments/staging/overrides`);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ environment: 'staging', data: [{ kind: 'route', key: 'pay', override: { upstream: { timeoutMs: 500 } } }] });
+    expect((await h.call('GET', `${WS}/environments/development/overrides`)).body.data).toEqual([]);
+  });
+
   it('is in the OpenAPI document with its operation ids', async () => {
     const doc = (await h.call('GET', '/api/openapi.json')).body;
     expect(doc.paths['/api/kinds'].get.operationId).toBe('listKindSchemas');
+    expect(doc.paths['/api/workspaces/{ws}/environments/{env}/overrides'].get.operationId).toBe('listOverrides');
     expect(doc.paths['/api/workspaces/{ws}/environments/{env}/resources/{kind}/{key}/resolved'].get.operationId).toBe('getResolvedResource');
   });
 });

@@ -1,14 +1,15 @@
-// Read-only views the dashboard's resource editor needs: the kind schemas as JSON Schema (for
-// completion and validation as one types) and a resource as an environment resolves it.
+// Read-only views the dashboard's resource pages need: the kind schemas as JSON Schema (for
+// completion and validation as one types), a resource as an environment resolves it, and the
+// overrides an environment holds.
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { KIND_SCHEMAS, RESOURCE_KINDS, resourceRef } from '../../domain/resources/kinds.js';
 import type { Runtime } from '../../runtime/index.js';
 import type { Deps } from '../../services/context.js';
-import { resolvedView } from '../../services/resolved-view.js';
+import { overridesOf, resolvedView } from '../../services/resource-views.js';
 import { contextOf, principalOf } from '../auth.js';
-import { errorResponse, resourceParams } from '../schemas.js';
+import { envParams, errorResponse, resourceParams } from '../schemas.js';
 
 /**
  * The kinds' zod schemas as draft-07 JSON Schema, made once. Refinements that JSON Schema cannot
@@ -36,6 +37,10 @@ const resolvedAnswer = z
     issues: z.array(z.object({ field: z.string(), message: z.string() })),
   })
   .meta({ id: 'ResolvedResource' });
+
+const overrideList = z
+  .object({ environment: z.string(), data: z.array(z.object({ kind: z.string(), key: z.string(), override: z.unknown() })) })
+  .meta({ id: 'OverrideList' });
 
 export function resourceViewRoutes(app: FastifyInstance, deps: Deps, runtime: Runtime) {
   const api = app.withTypeProvider<ZodTypeProvider>();
@@ -65,5 +70,19 @@ export function resourceViewRoutes(app: FastifyInstance, deps: Deps, runtime: Ru
       const { env, kind, key } = request.params;
       return resolvedView(deps, runtime.resolver, await contextOf(deps, request), env, resourceRef(kind, key));
     },
+  );
+
+  api.get(
+    '/api/workspaces/:ws/environments/:env/overrides',
+    {
+      schema: {
+        tags,
+        operationId: 'listOverrides',
+        summary: "The environment's overrides, by resource",
+        params: envParams,
+        response: { 200: overrideList, 401: errorResponse, 403: errorResponse, 404: errorResponse },
+      },
+    },
+    async (request) => overridesOf(deps, await contextOf(deps, request), request.params.env),
   );
 }

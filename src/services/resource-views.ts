@@ -1,6 +1,6 @@
-// What an environment runs for one resource, as a member may see it: the committed content with
-// the environment's override merged and every delivery-time template rendered, secrets named
-// but never shown. The dashboard compares it across environments.
+// Read-only views of resources for the dashboard: what an environment runs for one resource (the
+// committed content with its override merged and every delivery-time template rendered, secrets
+// named but never shown), and the overrides an environment holds.
 import { authorize } from '../domain/auth/permissions.js';
 import { contentHash } from '../domain/canonical.js';
 import { notFound } from '../domain/errors.js';
@@ -9,6 +9,7 @@ import type { ResourceRef } from '../domain/resources/kinds.js';
 import { resolveContent, UnresolvedReferenceError } from '../domain/templates/template.js';
 import { scopeRecord } from '../domain/templates/scope.js';
 import type { Resolver } from '../runtime/resolver.js';
+import { listOverrides } from '../store/resources.js';
 import { secretsForEnvironment } from '../store/secrets.js';
 import type { CallContext, Deps } from './context.js';
 import { environmentOf } from './scope.js';
@@ -54,4 +55,16 @@ export async function resolvedView(deps: Deps, resolver: Resolver, ctx: CallCont
     if (!(error instanceof UnresolvedReferenceError)) throw error;
     return failed('unresolved', `${resourceId(ref.kind, ref.key)}: ${error.message}`);
   }
+}
+
+/** Every override of an environment, sorted by resource id. */
+export async function overridesOf(deps: Deps, ctx: CallContext, slug: string) {
+  authorize(ctx.actor, 'resource.read', slug);
+  const env = await environmentOf(deps.store.db, ctx, slug);
+  const overrides = await listOverrides(deps.store.db, { workspaceId: env.workspaceId, environmentId: env.id });
+  const data = [...overrides].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([id, override]) => {
+    const slash = id.indexOf('/');
+    return { kind: id.slice(0, slash), key: id.slice(slash + 1), override };
+  });
+  return { environment: slug, data };
 }

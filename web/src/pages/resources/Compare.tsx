@@ -9,7 +9,7 @@ import { SelectField } from '../../components/Misc';
 import { chainOf, useEnv } from '../../context';
 import type { Environment } from '../../api/queries';
 import { useAcrossEnvironments, type Kind, type ResolvedView, type ResourceView } from './api';
-import { pretty } from './shared';
+import { JsonBlock } from './shared';
 
 type RowId = 'committed' | 'draft' | 'override' | 'active' | 'resolved';
 
@@ -191,5 +191,5 @@ function CellValue({ row, column, value }: { row: RowId; column: Column; value: 
     );
   }
   if (value === null) return <span className="muted">{row === 'override' ? 'none: inherits' : row === 'draft' ? 'no draft' : 'none'}</span>;
-  return <pre className="cell-json">{pretty(value)}</pre>;
+  return <JsonBlock value={value} />;
 }

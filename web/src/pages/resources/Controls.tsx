@@ -11,7 +11,7 @@ import { Diff } from '../../components/Diff';
 import { ErrorNotice, FieldError, Notice } from '../../components/Feedback';
 import { chainOf, isProduction, useEnv } from '../../context';
 import { useAcrossEnvironments, writes, type Kind, type ResourceView } from './api';
-import { pretty } from './shared';
+import { JsonBlock, pretty } from './shared';
 
 export function Controls({ kind, resourceKey }: { kind: Kind; resourceKey: string }) {
   const { ws, env, environments } = useEnv();
@@ -72,7 +72,7 @@ export function Controls({ kind, resourceKey }: { kind: Kind; resourceKey: strin
                   {resource === undefined || absent ? null : resource.override === null || resource.override === undefined ? (
                     <span className="muted">none: inherits the committed content</span>
                   ) : (
-                    <pre className="cell-json">{pretty(resource.override)}</pre>
+                    <JsonBlock value={resource.override} />
                   )}
                 </td>
                 <td className="controls-actions">
@@ -230,7 +230,7 @@ function OverrideDialog({
         {resource?.committed ? (
           <details>
             <summary>Committed content in {environment.name}</summary>
-            <pre className="cell-json">{pretty(resource.committed.content)}</pre>
+            <JsonBlock value={resource.committed.content} />
           </details>
         ) : null}
         <ErrorNotice error={overrideMessage ? null : error} />

@@ -14,7 +14,7 @@ import { TextField } from '../../components/Misc';
 import { useEnv } from '../../context';
 import { STARTERS, useKindSchemas, writes, type Kind, type ResourceView } from './api';
 import type { EditorMode, Problem, ServerError } from './Editor';
-import { contentPointer, editableReason, pretty } from './shared';
+import { contentPointer, editableReason, JsonBlock, pretty } from './shared';
 
 const Editor = lazy(() => import('./Editor'));
 
@@ -40,7 +40,7 @@ export function DraftEditor({ kind, resourceKey, resource }: { kind: Kind; resou
         {resource?.committed ? (
           <section className="section" aria-labelledby="committed-title">
             <h2 id="committed-title">Committed content (release {resource.committed.release})</h2>
-            <pre className="content-view">{pretty(resource.committed.content)}</pre>
+            <JsonBlock value={resource.committed.content} className="content-view" />
           </section>
         ) : (
           <EmptyState title={`${kind}/${resourceKey} is not in ${environment?.name ?? env}`}>

@@ -9,7 +9,7 @@ import { EmptyState, ErrorNotice, Notice } from '../../components/Feedback';
 import { TextAreaField, TextField } from '../../components/Misc';
 import { useEnv } from '../../context';
 import { writes, type TestRunAnswer, type TestRunMessage } from './api';
-import { pretty } from './shared';
+import { JsonBlock, pretty } from './shared';
 
 export function TestRunner({ workflow }: { workflow: string }) {
   const { ws, env, environment } = useEnv();
@@ -126,7 +126,7 @@ function MessageView({ message }: { message: TestRunMessage }) {
           ))}
         </dl>
       ) : message.message !== null && message.message !== undefined ? (
-        <pre className="cell-json">{pretty(message.message)}</pre>
+        <JsonBlock value={message.message} />
       ) : (
         <p className="muted">Nothing rendered (the preview could not render with masked values).</p>
       )}

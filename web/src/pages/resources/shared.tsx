@@ -32,3 +32,12 @@ export function contentPointer(field: string): string | null {
 export function pretty(value: unknown): string {
   return JSON.stringify(value, null, 2) ?? 'null';
 }
+
+/** A JSON value in a scrollable block that the keyboard can reach (to scroll it). */
+export function JsonBlock({ value, className = 'cell-json' }: { value: unknown; className?: string }) {
+  return (
+    <pre className={className} tabIndex={0}>
+      {pretty(value)}
+    </pre>
+  );
+}

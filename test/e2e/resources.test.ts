@@ -68,7 +68,7 @@ describe('resources', () => {
     // A type error, found by the kind's JSON Schema while typing.
     await setEditorText('{"name": "Welcome", "steps": "oops"}');
     const problems = page.locator('.problems');
-    await expect.poll(() => problems.textContent(), { timeout: 5000 }).toMatch(/Line 1:.*array/);
+    await expect.poll(() => problems.textContent(), { timeout: 5000 }).toMatch(/Line 1, \/steps:.*array/);
     expect(await page.locator('.cm-lintRange-error').count()).toBeGreaterThan(0);
     await expectAccessible(page, 'resource editor with an error');
     await screenshot(page, 'resources-editor-error');
@@ -166,6 +166,7 @@ describe('resources', () => {
     await expect.poll(() => result.textContent()).toContain('Hello again Ada');
     expect(await result.textContent()).toContain('channel:in_app');
     expect(await result.textContent()).toContain('completed');
+    await result.scrollIntoViewIfNeeded();
     await expectAccessible(page, 'test run');
     await screenshot(page, 'resources-test-run');
     expectNoProblems(d);

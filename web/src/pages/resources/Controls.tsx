@@ -75,24 +75,26 @@ export function Controls({ kind, resourceKey }: { kind: Kind; resourceKey: strin
                     <JsonBlock value={resource.override} />
                   )}
                 </td>
-                <td className="controls-actions">
-                  <Button size="small" disabled={!resource} onClick={() => setEditing(environment)}>
-                    Edit override in {environment.name}
-                  </Button>
-                  <Button
-                    size="small"
-                    variant={resource?.active ? 'danger' : 'secondary'}
-                    disabled={!resource}
-                    onClick={async () => {
-                      setDone(null);
-                      setError(null);
-                      if (!resource) return;
-                      if (isProduction(environment, environments)) setToggling({ environment, active: !resource.active });
-                      else await toggle(environment, !resource.active).catch(setError);
-                    }}
-                  >
-                    {resource?.active === false ? 'Switch on' : 'Switch off'} in {environment.name}
-                  </Button>
+                <td>
+                  <div className="controls-actions">
+                    <Button size="small" disabled={!resource} onClick={() => setEditing(environment)}>
+                      Edit override in {environment.name}
+                    </Button>
+                    <Button
+                      size="small"
+                      variant={resource?.active ? 'danger' : 'secondary'}
+                      disabled={!resource}
+                      onClick={async () => {
+                        setDone(null);
+                        setError(null);
+                        if (!resource) return;
+                        if (isProduction(environment, environments)) setToggling({ environment, active: !resource.active });
+                        else await toggle(environment, !resource.active).catch(setError);
+                      }}
+                    >
+                      {resource?.active === false ? 'Switch on' : 'Switch off'} in {environment.name}
+                    </Button>
+                  </div>
                 </td>
               </tr>
             );

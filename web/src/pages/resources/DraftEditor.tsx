@@ -174,7 +174,7 @@ function Editable({ kind, resourceKey, resource }: { kind: Kind; resourceKey: st
             <ul>
               {problems.map((p, i) => (
                 <li key={i}>
-                  <span className="problem-line">Line {p.line}:</span> {p.message}
+                  <span className="problem-line">Line {p.line}{p.pointer ? <>, <code>{p.pointer}</code></> : null}:</span> {p.message}
                 </li>
               ))}
             </ul>

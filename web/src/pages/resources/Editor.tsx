@@ -9,7 +9,7 @@ import { EditorState, StateEffect, StateField, type Extension } from '@codemirro
 import { json, jsonLanguage, jsonParseLinter } from '@codemirror/lang-json';
 import { yaml, yamlLanguage } from '@codemirror/lang-yaml';
 import { forEachDiagnostic, linter, lintGutter, type Diagnostic } from '@codemirror/lint';
-import { getJsonPointers, handleRefresh, jsonCompletion, jsonSchemaLinter, stateExtensions, updateSchema } from 'codemirror-json-schema';
+import { getJsonPointers, handleRefresh, jsonPointerForPosition, jsonCompletion, jsonSchemaLinter, stateExtensions, updateSchema } from 'codemirror-json-schema';
 import { yamlCompletion, yamlSchemaLinter } from 'codemirror-json-schema/yaml';
 import { parseDocument } from 'yaml';
 
@@ -20,6 +20,8 @@ export type EditorMode = 'json' | 'yaml';
 
 export interface Problem {
   line: number;
+  /** JSON Pointer of the field the problem is at. */
+  pointer: string;
   message: string;
 }
 
@@ -84,6 +86,15 @@ function languageOf(mode: EditorMode): Extension[] {
   return [yaml(), linter(yamlParseLinter, { delay: 300 }), linter(yamlSchemaLinter(), { needsRefresh: handleRefresh, delay: 300 }), yamlLanguage.data.of({ autocomplete: yamlCompletion() })];
 }
 
+/** The field at a position, as a JSON Pointer ('' when the parser cannot tell). */
+function pointerAt(state: EditorState, mode: EditorMode, pos: number): string {
+  try {
+    return jsonPointerForPosition(state, pos, 1, mode === 'json' ? 'json4' : 'yaml');
+  } catch {
+    return '';
+  }
+}
+
 /** The position of a pointer in the text, or of its nearest parent that is there. */
 function positionOf(state: EditorState, mode: EditorMode, pointer: string): number {
   const pointers = getJsonPointers(state, mode === 'json' ? 'json4' : 'yaml');
@@ -121,7 +132,7 @@ export default function Editor({ value, onChange, mode, schema, labelledBy, desc
             if (update.docChanged) callbacks.current.onChange(update.state.doc.toString());
             const found: Problem[] = [];
             forEachDiagnostic(update.state, (d) => {
-              if (d.severity === 'error' || d.severity === 'warning') found.push({ line: update.state.doc.lineAt(d.from).number, message: d.message });
+              if (d.severity === 'error' || d.severity === 'warning') found.push({ line: update.state.doc.lineAt(d.from).number, pointer: pointerAt(update.state, mode, d.from), message: d.message });
             });
             const text = JSON.stringify(found);
             if (text !== problems) {

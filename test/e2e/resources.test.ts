@@ -84,6 +84,7 @@ describe('resources', () => {
     await expect.poll(() => problems.textContent()).toContain('No problems found');
     await page.getByRole('button', { name: 'Save draft' }).click();
     await expect.poll(() => page.getByRole('status').filter({ hasText: 'Draft saved' }).count()).toBe(1);
+    await expect.poll(() => page.getByText('Unsaved changes').count()).toBe(0);
     const saved = await ok(d.api('GET', `${WS}/environments/development/resources/workflow/welcome`));
     expect(saved.draft.content.steps[0].template.body).toBe('Hello again {{ recipient.name }}');
     expect(saved.app).toBe('onboarding');

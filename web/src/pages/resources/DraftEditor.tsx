@@ -14,7 +14,7 @@ import { TextField } from '../../components/Misc';
 import { useEnv } from '../../context';
 import { STARTERS, useKindSchemas, writes, type Kind, type ResourceView } from './api';
 import type { EditorMode, Problem, ServerError } from './Editor';
-import { contentPointer, editableReason, JsonBlock, pretty } from './shared';
+import { canonical, contentPointer, editableReason, JsonBlock, pretty } from './shared';
 
 const Editor = lazy(() => import('./Editor'));
 
@@ -75,7 +75,8 @@ function Editable({ kind, resourceKey, resource }: { kind: Kind; resourceKey: st
 
   // A save or discard elsewhere (another tab, the CLI) reloads what is saved; local edits are kept.
   const savedText = useMemo(() => format(saved, mode), [saved, mode]);
-  const dirty = parse(text, mode).ok ? JSON.stringify((parse(text, mode) as { value: unknown }).value) !== JSON.stringify(saved) || app !== savedApp : true;
+  const current = parse(text, mode);
+  const dirty = !current.ok || canonical(current.value) !== canonical(saved) || app !== savedApp;
 
   const byField = fieldErrors(error);
   const serverErrors: ServerError[] = useMemo(

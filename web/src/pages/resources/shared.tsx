@@ -41,3 +41,10 @@ export function JsonBlock({ value, className = 'cell-json' }: { value: unknown; 
     </pre>
   );
 }
+
+/** JSON with object keys sorted, so two equal documents compare equal whatever their key order. */
+export function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  );
+}

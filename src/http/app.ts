@@ -13,6 +13,7 @@ import { registerAuth } from './auth.js';
 import { workspaceRoutes } from './routes/workspaces.js';
 import { environmentRoutes } from './routes/environments.js';
 import { resourceRoutes } from './routes/resources.js';
+import { resourceViewRoutes } from './routes/resource-views.js';
 import { releaseRoutes } from './routes/releases.js';
 import { auditRoutes } from './routes/audit.js';
 import { activityRoutes } from './routes/activity.js';
@@ -175,6 +176,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     workspaceRoutes(api, options.deps);
     environmentRoutes(api, options.deps);
     resourceRoutes(api, options.deps);
+    resourceViewRoutes(api, options.deps, options.runtime);
     releaseRoutes(api, options.deps);
     auditRoutes(api, options.deps);
     activityRoutes(api, options.deps);

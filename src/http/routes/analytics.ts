@@ -8,7 +8,7 @@ import { PROMETHEUS_CONTENT_TYPE, scrape } from '../../metrics/prometheus.js';
 import { readAnalytics, scrapeScope } from '../../services/analytics.js';
 import type { Deps } from '../../services/context.js';
 import { contextOf } from '../auth.js';
-import { errorResponse, wsParams } from '../schemas.js';
+import { errorResponse, mediaResponse, wsParams } from '../schemas.js';
 
 const isoTime = z.iso.datetime({ offset: true });
 
@@ -68,7 +68,7 @@ export function analyticsRoutes(app: FastifyInstance, deps: Deps, runtime: Runti
         operationId: 'scrapeMetrics',
         summary: "Prometheus text of this node's counters, labelled by workspace, environment and route",
         security: [{ bearer: [] }],
-        response: { 200: z.string(), 401: errorResponse },
+        response: { 200: mediaResponse(PROMETHEUS_CONTENT_TYPE, 'Prometheus text exposition format'), 401: errorResponse },
       },
     },
     async (request, reply) => {

@@ -8,6 +8,7 @@ import { environmentHealth } from '../../services/env-health.js';
 import { clearHold, watchOf } from '../../services/watches.js';
 import { contextOf } from '../auth.js';
 import { envParams, errorResponse } from '../schemas.js';
+import { hold } from '../schemas/promotions.js';
 
 const watchFigures = z.object({ requests: z.number(), errorRate: z.number(), p95Ms: z.number().nullable() });
 const breach = z.object({
@@ -16,7 +17,6 @@ const breach = z.object({
   limit: z.number(),
   message: z.string(),
 });
-const hold = z.object({ since: z.string(), reason: z.string(), release: z.number().nullable() }).meta({ id: 'Hold' });
 
 const watchView = z
   .object({

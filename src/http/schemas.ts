@@ -192,7 +192,7 @@ export const release = z
     source: z.string().nullable().describe('env#N a promotion came from'),
     rolledBackTo: z.number().nullable(),
     message: z.string(),
-    author: z.object({ id: z.string(), name: z.string() }),
+    author: actorRef,
     createdAt: z.string(),
     resourceCount: z.number(),
     snapshot: z.string(),

@@ -90,6 +90,16 @@ export const gate = z
   })
   .meta({ id: 'Gate' });
 
+export const gateConfig = z
+  .object({
+    checks: z.array(z.string()).describe('names of the CI checks that must succeed on the source release'),
+    checklist: z.array(z.string()).describe('items a member ticks on each promotion request'),
+    soakMinutes: z.number().describe('minutes the source release must have run in the source environment with no alert'),
+    autoApply: z.boolean().describe('a request applies by itself when its last gate passes'),
+    watch: watchInput.nullable().describe('the watch a promotion into the environment gets when it names none'),
+  })
+  .meta({ id: 'GateConfig' });
+
 export const hold = z.object({ since: z.string(), reason: z.string(), release: z.number().nullable().describe('the release the breach rolled back from') }).meta({ id: 'Hold' });
 
 export const dryRunPlan = promotionPlan

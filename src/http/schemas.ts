@@ -375,3 +375,13 @@ export const freezeCreate = z.strictObject({
 });
 export const reviewQuery = z.strictObject({ open: z.enum(['true', 'false']).optional() });
 export const reviewParams = wsParams.extend({ id: z.string().max(100) });
+
+const health = z.object({ status: z.enum(['ok', 'unavailable']) }).meta({ id: 'Health' });
+/** GET /healthz: its schema is here so that app.ts only names it. */
+export const healthzSchema = {
+  tags: ['health'],
+  operationId: 'getHealth',
+  summary: 'Whether this node serves: {"status":"ok"}, or 503 {"status":"unavailable"} while its database is unreachable',
+  security: [],
+  response: { 200: health, 503: health.describe('a dependency is unavailable') },
+};

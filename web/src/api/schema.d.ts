@@ -2538,6 +2538,14 @@ export interface components {
             /** @description false: no checks, checklist or soak time; promotions apply as before */
             gated: boolean;
         };
+        Health: {
+            /** @enum {string} */
+            status: "ok" | "unavailable";
+        };
+        HealthInput: {
+            /** @enum {string} */
+            status: "ok" | "unavailable";
+        };
         Hold: {
             since: string;
             reason: string;

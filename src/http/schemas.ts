@@ -221,7 +221,7 @@ export const auditEntry = z
     id: z.string(),
     at: z.string(),
     actorId: z.string(),
-    actorKind: z.string().describe('user, service or system'),
+    actorKind: z.string().describe('user, service, apikey or system'),
     actorName: z.string(),
     action: z.string().describe('what changed, e.g. `release.promote`, `secret.write`'),
     environment: z.string().nullable(),

@@ -1658,7 +1658,7 @@ export interface components {
             id: string;
             at: string;
             actorId: string;
-            /** @description user, service or system */
+            /** @description user, service, apikey or system */
             actorKind: string;
             actorName: string;
             /** @description what changed, e.g. `release.promote`, `secret.write` */
@@ -1682,7 +1682,7 @@ export interface components {
             id: string;
             at: string;
             actorId: string;
-            /** @description user, service or system */
+            /** @description user, service, apikey or system */
             actorKind: string;
             actorName: string;
             /** @description what changed, e.g. `release.promote`, `secret.write` */

@@ -6,6 +6,8 @@ import { createApiKey, listApiKeys, revokeApiKey, rotateApiKey } from '../../ser
 import { contextOf } from '../auth.js';
 import { apiKey, apiKeyCreate, apiKeyParams, apiKeyRotate, envParams, errors, page } from '../schemas.js';
 
+const rotatedApiKey = apiKey.extend({ previous: apiKey.describe('the old key with its new expiry') }).meta({ id: 'RotatedApiKey' });
+
 export function apiKeyRoutes(app: FastifyInstance, deps: Deps) {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const tags = ['api-keys'];
@@ -45,7 +47,7 @@ export function apiKeyRoutes(app: FastifyInstance, deps: Deps) {
         summary: 'Replace a key with a new one; the old one keeps working for the grace period',
         params: apiKeyParams,
         body: apiKeyRotate,
-        response: { 201: apiKey.extend({ previous: apiKey.describe('the old key with its new expiry') }).meta({ id: 'RotatedApiKey' }), ...failures },
+        response: { 201: rotatedApiKey, ...failures },
       },
     },
     async (request, reply) => {

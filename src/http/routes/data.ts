@@ -30,6 +30,8 @@ const dataRecord = z
   .meta({ id: 'DataRecord' });
 const dataPage = page(dataRecord).meta({ id: 'DataRecordPage' });
 const masked = z.boolean().describe('whether values are masked (the environment obfuscates data and nothing was revealed)');
+const memberDataPage = dataPage.extend({ masked }).meta({ id: 'MemberDataRecordPage' });
+const memberDataRecord = dataRecord.extend({ masked }).meta({ id: 'MemberDataRecord' });
 const revealQuery = z
   .enum(['true', 'false'])
   .optional()
@@ -71,7 +73,7 @@ export function dataRoutes(app: FastifyInstance, deps: Deps) {
         summary: 'List a collection of the environment as members see it (masked where it obfuscates data)',
         params: collectionParams,
         querystring: z.strictObject({ ...pageQuery, reveal: revealQuery }),
-        response: { 200: dataPage.extend({ masked }).meta({ id: 'MemberDataRecordPage' }), ...failures },
+        response: { 200: memberDataPage, ...failures },
       },
     },
     async (request) => {
@@ -85,7 +87,7 @@ export function dataRoutes(app: FastifyInstance, deps: Deps) {
   ) =>
     getRecord(deps, await contextOf(deps, request), request.params.env, request.params.collection, recordId(request.params), { reveal: request.query.reveal });
   const oneQuery = z.strictObject({ reveal: revealQuery });
-  const oneResponse = { 200: dataRecord.extend({ masked }).meta({ id: 'MemberDataRecord' }), ...failures };
+  const oneResponse = { 200: memberDataRecord, ...failures };
   api.get(
     `${base}/:id`,
     {

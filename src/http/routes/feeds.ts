@@ -46,6 +46,10 @@ const feedPage = z
     unread: z.number().describe("unread messages in the recipient's whole feed"),
   })
   .meta({ id: 'FeedPage' });
+const readAll = z.object({ updated: z.number().describe('messages marked read by this call'), unread: z.number() }).meta({ id: 'FeedReadAll' });
+const recipientTokenSecret = z
+  .object({ environment: z.string(), environmentId: z.string(), algorithm: z.literal('HS256'), version: z.number(), secret: z.string() })
+  .meta({ id: 'RecipientTokenSecret' });
 const recipientToken = z.object({ token: z.string(), expiresAt: z.string() }).meta({ id: 'RecipientToken' });
 
 export function feedRoutes(app: FastifyInstance, runtime: Runtime, deps: Deps) {
@@ -114,7 +118,7 @@ export function feedRoutes(app: FastifyInstance, runtime: Runtime, deps: Deps) {
         summary: "Mark every message of a recipient's feed read",
         params: recipientParams,
         querystring: tokenQuery,
-        response: { 200: z.object({ updated: z.number().describe('messages marked read by this call'), unread: z.number() }).meta({ id: 'FeedReadAll' }), ...failures },
+        response: { 200: readAll, ...failures },
       },
     },
     async (request) => markAllRead(deps, await callOf(request, request.params.recipient, request.query), request.params.recipient),
@@ -155,9 +159,7 @@ export function recipientTokenSecretRoutes(app: FastifyInstance, deps: Deps) {
         summary: "Read the environment's recipient-token signing secret (HS256; audited; rotate by bumping feeds.signingKeyVersion)",
         params: envParams,
         response: {
-          200: z
-            .object({ environment: z.string(), environmentId: z.string(), algorithm: z.literal('HS256'), version: z.number(), secret: z.string() })
-            .meta({ id: 'RecipientTokenSecret' }),
+          200: recipientTokenSecret,
           ...errors(400, 401, 403, 404),
         },
       },

@@ -53,6 +53,13 @@ const check = z
   })
   .meta({ id: 'ReleaseCheck' });
 
+const reportedCheck = check
+  .extend({ applied: z.array(z.object({ request: z.string(), release: z.string() })).describe('promotion requests this report applied') })
+  .meta({ id: 'ReportedCheck' });
+const releaseChecks = z
+  .object({ data: z.array(check).describe('the latest report of each name'), history: z.array(check).describe('every report, oldest first') })
+  .meta({ id: 'ReleaseChecks' });
+
 const tickWrite = z.strictObject({ item: z.string().min(1).max(500), done: z.boolean() });
 
 export function gateRoutes(app: FastifyInstance, deps: Deps) {
@@ -92,7 +99,7 @@ export function gateRoutes(app: FastifyInstance, deps: Deps) {
         params: releaseParams,
         body: checkWrite,
         response: {
-          201: check.extend({ applied: z.array(z.object({ request: z.string(), release: z.string() })).describe('promotion requests this report applied') }).meta({ id: 'ReportedCheck' }),
+          201: reportedCheck,
           ...failures,
         },
       },
@@ -117,7 +124,7 @@ export function gateRoutes(app: FastifyInstance, deps: Deps) {
         operationId: 'listReleaseChecks',
         summary: 'List the checks reported on a release: the latest per name, and every report',
         params: releaseParams,
-        response: { 200: z.object({ data: z.array(check).describe('the latest report of each name'), history: z.array(check).describe('every report, oldest first') }).meta({ id: 'ReleaseChecks' }), ...failures },
+        response: { 200: releaseChecks, ...failures },
       },
     },
     async (request) => listReleaseChecks(deps, await contextOf(deps, request), request.params.env, request.params.number),

@@ -8,6 +8,8 @@ export default defineConfig({
   test: {
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    // Every answer with a response schema is checked against it (src/http/validation.ts).
+    env: { STAGELINE_CHECK_RESPONSES: '1' },
     projects: [
       { extends: true, test: { name: 'unit', include: ['src/**/*.test.ts', 'packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts'] } },
       { extends: true, test: { name: 'sqlite', include: integration, env: { STAGELINE_TEST_DB: 'sqlite' } } },

@@ -89,6 +89,6 @@ describe('resolved view', () => {
     const doc = (await h.call('GET', '/api/openapi.json')).body;
     expect(doc.paths['/api/kinds'].get.operationId).toBe('listKindSchemas');
     expect(doc.paths['/api/workspaces/{ws}/environments/{env}/overrides'].get.operationId).toBe('listOverrides');
-    expect(doc.paths['/api/workspaces/{ws}/environments/{env}/resources/{kind}/{key}/resolved'].get.operationId).toBe('getResolvedResource');
+    expect(doc.paths['/api/workspaces/{ws}/environments/{env}/resources/{kind}/{key}/resolved'].get.operationId).toBe('previewResolvedResource');
   });
 });

@@ -9,6 +9,7 @@ import type { Deps } from '../services/context.js';
 import { isHealthy } from '../services/health.js';
 import { errorBody, handleClientError, handleError, refuseConnect, refuseExpectation, refuseWhileClosing } from './errors.js';
 import { serializerCompiler, validatorCompiler } from './validation.js';
+import { healthzSchema } from './schemas.js';
 import { registerAuth } from './auth.js';
 import { workspaceRoutes } from './routes/workspaces.js';
 import { environmentRoutes } from './routes/environments.js';
@@ -168,7 +169,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       done();
     });
     await managementCors(api, options.corsOrigins ?? []);
-    api.get('/healthz', { schema: { hide: true } }, async (_request, reply) => {
+    api.get('/healthz', { schema: healthzSchema }, async (_request, reply) => {
       return (await isHealthy(options.deps)) ? { status: 'ok' } : reply.status(503).send({ status: 'unavailable' });
     });
     api.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -1,7 +1,9 @@
 // Request and response schemas of the management API. They validate requests, type handlers,
 // and are the OpenAPI document's source.
+import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import { ROLES } from '../domain/auth/permissions.js';
+import { RESOURCE_KINDS } from '../domain/resources/kinds.js';
 import { SLUG_PATTERN } from '../domain/environments/chain.js';
 
 export const slug = z.string().regex(SLUG_PATTERN, 'must start with a lowercase letter and contain 2 to 41 lowercase letters, digits or hyphens');
@@ -17,10 +19,60 @@ export const errorResponse = z
     error: z.object({
       code: z.string().describe('machine-readable snake_case code'),
       message: z.string(),
-      details: z.array(z.unknown()),
+      details: z.array(z.unknown()).describe('one entry per bad field ({field, message, in}) for invalid_request; what the code names otherwise'),
     }),
   })
-  .meta({ id: 'Error' });
+  .meta({ id: 'Error', description: 'an error: `{"error": {code, message, details}}`' });
+
+const ERROR_MEANINGS = {
+  400: 'invalid_request (one detail per bad field) or invalid_json',
+  401: 'unauthenticated: no valid credential',
+  403: 'forbidden: the permission named in details is missing, or a rule refuses it',
+  404: 'not_found',
+  409: 'a state conflict; the code names it',
+  413: 'payload_too_large',
+  429: 'rate_limited; Retry-After says when to try again',
+  502: 'the upstream could not be called',
+  504: 'the upstream did not answer in time',
+} as const;
+type ErrorStatus = keyof typeof ERROR_MEANINGS;
+
+/** The error answers of a route, each described by what its status means here. */
+export function errors<S extends ErrorStatus>(...statuses: S[]): Record<S, typeof errorResponse> {
+  return Object.fromEntries(statuses.map((status) => [status, errorResponse.describe(ERROR_MEANINGS[status])])) as Record<S, typeof errorResponse>;
+}
+
+/** A 204: no body. */
+export const noContent = z.undefined().describe('no content');
+
+/** A list answer: a page of items and the cursor of the next page. */
+export function page<T extends z.ZodType>(item: T) {
+  return z.object({ data: z.array(item), next: z.string().nullable().describe('pass as `cursor` to read the next page; null on the last page') });
+}
+
+/** A member or service token as other records name it. */
+export const actorRef = z.object({ id: z.string(), name: z.string() }).meta({ id: 'ActorRef' });
+
+export const resourceKind = z.enum(RESOURCE_KINDS);
+export const roleName = z.enum(ROLES);
+/** A JSON value of the caller's (content, values, overrides): any JSON. */
+export const anyJson = (description: string) => z.unknown().describe(description);
+
+/**
+ * A value the store keeps as JSON (typed `unknown` there): the document describes it, and the
+ * response check checks it, as `schema`; the handler's type is not asked to prove it.
+ */
+export function storedJson<T extends z.ZodType>(schema: T) {
+  return z.unknown().pipe(schema);
+}
+
+/**
+ * A response body in another media type than JSON (text, NDJSON, server-sent events). Answers
+ * sent as strings or streams are not serialized, so these are described, never checked.
+ */
+export function mediaResponse(mediaType: string, description: string) {
+  return z.custom<string | Buffer | Readable>().meta({ description, content: { [mediaType]: { schema: { type: 'string', description } } } });
+}
 
 export const wsParams = z.strictObject({ ws: z.string().min(1).max(100) });
 export const envParams = wsParams.extend({ env: z.string().min(1).max(100) });
@@ -140,7 +192,7 @@ export const release = z
     source: z.string().nullable().describe('env#N a promotion came from'),
     rolledBackTo: z.number().nullable(),
     message: z.string(),
-    author: z.object({ id: z.string(), name: z.string() }),
+    author: actorRef,
     createdAt: z.string(),
     resourceCount: z.number(),
     snapshot: z.string(),
@@ -162,6 +214,27 @@ export const auditQuery = pageQuery.extend({
   since: z.iso.datetime({ offset: true }).transform((v) => new Date(v).toISOString()).optional(),
   until: z.iso.datetime({ offset: true }).transform((v) => new Date(v).toISOString()).optional(),
 });
+
+export const auditEntry = z
+  .object({
+    seq: z.number().describe('position in the workspace chain, from 1'),
+    id: z.string(),
+    at: z.string(),
+    actorId: z.string(),
+    actorKind: z.string().describe('user, service, apikey or system'),
+    actorName: z.string(),
+    action: z.string().describe('what changed, e.g. `release.promote`, `secret.write`'),
+    environment: z.string().nullable(),
+    target: z.string().nullable(),
+    beforeDigest: z.string().nullable(),
+    afterDigest: z.string().nullable(),
+    requestId: z.string().nullable(),
+    details: z.record(z.string(), z.unknown()),
+    keyId: z.string().nullable().describe('the chain key that sealed it; null before the chain was keyed'),
+    prevHash: z.string(),
+    hash: z.string(),
+  })
+  .meta({ id: 'AuditEntry' });
 
 export const auditCheckpoint = z
   .strictObject({
@@ -191,7 +264,7 @@ const checkpointParam = z
 
 export const auditVerifyQuery = z.strictObject({ checkpoint: checkpointParam.optional() });
 
-const chainBreak = z.object({ seq: z.number(), reason: z.string() });
+const chainBreak = z.object({ seq: z.number(), reason: z.enum(['hash_mismatch', 'broken_link', 'missing_entry', 'unknown_key', 'unkeyed_entry', 'unmarked_key_change', 'not_keyed']) });
 export const auditVerifyResult = z
   .object({
     valid: z.boolean(),
@@ -201,7 +274,10 @@ export const auditVerifyResult = z
     unkeyed: z.object({ from: z.number(), to: z.number() }).nullable().describe('entries written before the chain was keyed (plain SHA-256)'),
     keyedFrom: z.number().nullable().describe('the first entry sealed with HMAC-SHA256 under the chain key'),
     keyId: z.string().nullable(),
-    checkpoint: z.object({ seq: z.number(), valid: z.boolean(), reason: z.string().nullable() }).optional(),
+    checkpoint: z
+      .object({ seq: z.number(), valid: z.boolean(), reason: z.enum(['signature_invalid', 'unknown_key', 'missing_entry', 'hash_mismatch']).nullable() })
+      .optional()
+      .describe('present when a checkpoint was given: whether the log still extends it'),
   })
   .meta({ id: 'AuditVerifyResult' });
 
@@ -228,7 +304,7 @@ export const activityEntry = z
     details: z.record(z.string(), z.unknown()).describe('ids, counts and digests; never record values or secrets'),
   })
   .meta({ id: 'ActivityEntry' });
-export const activityPage = z.object({ data: z.array(activityEntry), next: z.string().nullable() });
+export const activityPage = page(activityEntry);
 
 export const variableParams = wsParams.extend({ name: z.string().max(100) });
 export const variableWrite = z.strictObject({
@@ -299,3 +375,13 @@ export const freezeCreate = z.strictObject({
 });
 export const reviewQuery = z.strictObject({ open: z.enum(['true', 'false']).optional() });
 export const reviewParams = wsParams.extend({ id: z.string().max(100) });
+
+const health = z.object({ status: z.enum(['ok', 'unavailable']) }).meta({ id: 'Health' });
+/** GET /healthz: its schema is here so that app.ts only names it. */
+export const healthzSchema = {
+  tags: ['health'],
+  operationId: 'getHealth',
+  summary: 'Whether this node serves: {"status":"ok"}, or 503 {"status":"unavailable"} while its database is unreachable',
+  security: [],
+  response: { 200: health, 503: health.describe('a dependency is unavailable') },
+};

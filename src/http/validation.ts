@@ -50,5 +50,41 @@ function jsonProblem(root: unknown): { field: string; message: string } | null {
   return null;
 }
 
-/** Responses are described for the OpenAPI document, not re-validated on the way out. */
-export const serializerCompiler: FastifySerializerCompiler<unknown> = () => (data) => JSON.stringify(data);
+/**
+ * Responses are serialized as they are: their schemas describe them for the OpenAPI document.
+ * With STAGELINE_CHECK_RESPONSES=1 (the test suite) each answer is checked against the schema of
+ * its status first, as the caller will read it (after JSON), and a field the schema does not
+ * declare counts as a mismatch too: the generated client would not know of it.
+ */
+export const serializerCompiler: FastifySerializerCompiler<ZodType> = ({ schema, method, url, httpStatus }) => {
+  if (process.env.STAGELINE_CHECK_RESPONSES !== '1') return (data) => JSON.stringify(data);
+  return (data) => {
+    const text = JSON.stringify(data);
+    const problems = responseProblems(schema, text === undefined ? undefined : JSON.parse(text));
+    if (problems.length === 0) return text;
+    const message = `the ${httpStatus} response of ${method} ${url} does not match its schema: ${problems.join('; ')}`;
+    // The error handler answers a bare 500: say why where the test run shows it.
+    process.stderr.write(`${message}\n`);
+    throw new Error(message);
+  };
+};
+
+/** What is wrong with a response body: zod's issues, else the paths of fields it does not declare. */
+export function responseProblems(schema: ZodType, body: unknown): string[] {
+  const result = schema.safeParse(body);
+  if (!result.success) return result.error.issues.map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`);
+  return undeclared(body, result.data, []).map((path) => `${path}: not declared by the schema`);
+}
+
+/** Paths of keys of `given` that parsing dropped (an object schema strips keys it does not name). */
+function undeclared(given: unknown, parsed: unknown, path: string[]): string[] {
+  if (typeof given !== 'object' || given === null || typeof parsed !== 'object' || parsed === null) return [];
+  if (Array.isArray(given)) {
+    if (!Array.isArray(parsed)) return [];
+    return given.flatMap((item, i) => undeclared(item, parsed[i], [...path, String(i)]));
+  }
+  const out = parsed as Record<string, unknown>;
+  return Object.entries(given).flatMap(([key, value]) =>
+    Object.hasOwn(out, key) ? undeclared(value, out[key], [...path, key]) : [[...path, key].join('.')],
+  );
+}

@@ -4,7 +4,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Deps } from '../../services/context.js';
 import { listActivityLog } from '../../services/activity.js';
 import { contextOf } from '../auth.js';
-import { activityPage, activityQuery, errorResponse, wsParams } from '../schemas.js';
+import { activityPage, activityQuery, errors, wsParams } from '../schemas.js';
 
 export function activityRoutes(app: FastifyInstance, deps: Deps) {
   const api = app.withTypeProvider<ZodTypeProvider>();
@@ -14,10 +14,10 @@ export function activityRoutes(app: FastifyInstance, deps: Deps) {
       schema: {
         tags: ['audit'],
         operationId: 'listActivity',
-        summary: 'list runtime writes by API keys: data records, feed read marks, workflow triggers',
+        summary: 'List runtime writes by API keys (data records, feed read marks, workflow triggers), newest first',
         params: wsParams,
         querystring: activityQuery,
-        response: { 200: activityPage, 400: errorResponse, 401: errorResponse, 403: errorResponse },
+        response: { 200: activityPage, ...errors(400, 401, 403, 404) },
       },
     },
     async (request) => {

@@ -16,7 +16,7 @@ import {
 } from '../../services/alerts.js';
 import type { Deps } from '../../services/context.js';
 import { contextOf } from '../auth.js';
-import { errorResponse, pageQuery, wsParams } from '../schemas.js';
+import { errors, noContent, page, pageQuery, wsParams } from '../schemas.js';
 
 const receiverUrl = z
   .string()
@@ -83,40 +83,44 @@ const silenceCreate = z.strictObject({
   endsAt: z.iso.datetime({ offset: true }).transform((v) => new Date(v).toISOString()),
   reason: z.string().min(1).max(1000),
 });
-const silenceView = z.object({
-  id: z.string(),
-  environment: z.string(),
-  ruleId: z.string().nullable(),
-  rule: z.string().nullable(),
-  startsAt: z.string(),
-  endsAt: z.string(),
-  reason: z.string(),
-  createdBy: z.string(),
-  createdAt: z.string(),
-  active: z.boolean(),
-});
+const silenceView = z
+  .object({
+    id: z.string(),
+    environment: z.string(),
+    ruleId: z.string().nullable(),
+    rule: z.string().nullable(),
+    startsAt: z.string(),
+    endsAt: z.string(),
+    reason: z.string(),
+    createdBy: z.string(),
+    createdAt: z.string(),
+    active: z.boolean(),
+  })
+  .meta({ id: 'AlertSilence' });
 
-const alertView = z.object({
-  id: z.string(),
-  ruleId: z.string(),
-  rule: z.string(),
-  environment: z.string(),
-  state: z.enum(['firing', 'resolved']),
-  value: z.number().nullable(),
-  at: z.string(),
-  silenced: z.boolean().describe('a silence was in effect: nothing was sent'),
-  notifications: z.array(
-    z.object({
-      type: z.string(),
-      status: z.enum(['pending', 'delivered', 'failed', 'suppressed']),
-      attempts: z.number(),
-      lastStatus: z.number().nullable(),
-      error: z.string().nullable(),
-      deliveredAt: z.string().nullable(),
-      nextAttemptAt: z.string().nullable(),
-    }),
-  ),
-});
+const alertView = z
+  .object({
+    id: z.string(),
+    ruleId: z.string(),
+    rule: z.string(),
+    environment: z.string(),
+    state: z.enum(['firing', 'resolved']),
+    value: z.number().nullable(),
+    at: z.string(),
+    silenced: z.boolean().describe('a silence was in effect: nothing was sent'),
+    notifications: z.array(
+      z.object({
+        type: z.string(),
+        status: z.enum(['pending', 'delivered', 'failed', 'suppressed']),
+        attempts: z.number(),
+        lastStatus: z.number().nullable(),
+        error: z.string().nullable(),
+        deliveredAt: z.string().nullable(),
+        nextAttemptAt: z.string().nullable(),
+      }),
+    ),
+  })
+  .meta({ id: 'Alert' });
 
 const envQuery = z.strictObject({ environment: z.string().min(1).max(100).optional() });
 const alertQuery = pageQuery.extend({
@@ -129,45 +133,45 @@ const idParams = wsParams.extend({ id: z.string().min(1).max(100) });
 export function alertRoutes(app: FastifyInstance, deps: Deps) {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const tags = ['alerts'];
-  const errors = { 400: errorResponse, 401: errorResponse, 403: errorResponse, 404: errorResponse, 409: errorResponse };
+  const failures = errors(400, 401, 403, 404, 409);
   const rules = '/api/workspaces/:ws/alert-rules';
   const silences = '/api/workspaces/:ws/alert-silences';
 
-  api.get(rules, { schema: { tags, operationId: 'listAlertRules', summary: 'list alert rules, of one environment when given', params: wsParams, querystring: envQuery, response: { 200: z.object({ data: z.array(ruleView), next: z.null() }), ...errors } } }, async (request) =>
+  api.get(rules, { schema: { tags, operationId: 'listAlertRules', summary: 'List alert rules, of one environment when given', params: wsParams, querystring: envQuery, response: { 200: page(ruleView), ...failures } } }, async (request) =>
     listAlertRules(deps, await contextOf(deps, request), request.query.environment),
   );
 
-  api.post(rules, { schema: { tags, operationId: 'createAlertRule', summary: 'create an alert rule in an environment', params: wsParams, body: ruleCreate, response: { 201: ruleView, ...errors } } }, async (request, reply) =>
+  api.post(rules, { schema: { tags, operationId: 'createAlertRule', summary: 'Create an alert rule in an environment', params: wsParams, body: ruleCreate, response: { 201: ruleView, ...failures } } }, async (request, reply) =>
     reply.status(201).send(await createAlertRule(deps, await contextOf(deps, request), request.body)),
   );
 
-  api.get(`${rules}/:id`, { schema: { tags, operationId: 'getAlertRule', summary: 'read an alert rule and its state', params: idParams, response: { 200: ruleView, ...errors } } }, async (request) =>
+  api.get(`${rules}/:id`, { schema: { tags, operationId: 'getAlertRule', summary: 'Read an alert rule and its state', params: idParams, response: { 200: ruleView, ...failures } } }, async (request) =>
     getAlertRule(deps, await contextOf(deps, request), request.params.id),
   );
 
-  api.patch(`${rules}/:id`, { schema: { tags, operationId: 'updateAlertRule', summary: 'change an alert rule (channels are replaced as a whole)', params: idParams, body: rulePatch, response: { 200: ruleView, ...errors } } }, async (request) =>
+  api.patch(`${rules}/:id`, { schema: { tags, operationId: 'updateAlertRule', summary: 'Change an alert rule (channels are replaced as a whole)', params: idParams, body: rulePatch, response: { 200: ruleView, ...failures } } }, async (request) =>
     updateAlertRule(deps, await contextOf(deps, request), request.params.id, request.body),
   );
 
-  api.delete(`${rules}/:id`, { schema: { tags, operationId: 'deleteAlertRule', summary: 'delete an alert rule', params: idParams, response: { 204: z.undefined(), ...errors } } }, async (request, reply) => {
+  api.delete(`${rules}/:id`, { schema: { tags, operationId: 'deleteAlertRule', summary: 'Delete an alert rule', params: idParams, response: { 204: noContent, ...failures } } }, async (request, reply) => {
     await deleteAlertRule(deps, await contextOf(deps, request), request.params.id);
     return reply.status(204).send();
   });
 
-  api.get(silences, { schema: { tags, operationId: 'listAlertSilences', summary: 'list silences that have not ended', params: wsParams, querystring: envQuery, response: { 200: z.object({ data: z.array(silenceView), next: z.null() }), ...errors } } }, async (request) =>
+  api.get(silences, { schema: { tags, operationId: 'listAlertSilences', summary: 'List silences that have not ended', params: wsParams, querystring: envQuery, response: { 200: page(silenceView), ...failures } } }, async (request) =>
     listAlertSilences(deps, await contextOf(deps, request), request.query.environment),
   );
 
-  api.post(silences, { schema: { tags, operationId: 'createAlertSilence', summary: 'silence one rule or a whole environment until endsAt', params: wsParams, body: silenceCreate, response: { 201: silenceView, ...errors } } }, async (request, reply) =>
+  api.post(silences, { schema: { tags, operationId: 'createAlertSilence', summary: 'Silence one rule or a whole environment until endsAt', params: wsParams, body: silenceCreate, response: { 201: silenceView, ...failures } } }, async (request, reply) =>
     reply.status(201).send(await createAlertSilence(deps, await contextOf(deps, request), request.body)),
   );
 
-  api.delete(`${silences}/:id`, { schema: { tags, operationId: 'deleteAlertSilence', summary: 'end a silence now', params: idParams, response: { 204: z.undefined(), ...errors } } }, async (request, reply) => {
+  api.delete(`${silences}/:id`, { schema: { tags, operationId: 'deleteAlertSilence', summary: 'End a silence now', params: idParams, response: { 204: noContent, ...failures } } }, async (request, reply) => {
     await deleteAlertSilence(deps, await contextOf(deps, request), request.params.id);
     return reply.status(204).send();
   });
 
-  api.get('/api/workspaces/:ws/alerts', { schema: { tags, operationId: 'listAlerts', summary: 'alert transitions (firing, resolved) newest first, with their deliveries', params: wsParams, querystring: alertQuery, response: { 200: z.object({ data: z.array(alertView), next: z.string().nullable() }), ...errors } } }, async (request) => {
+  api.get('/api/workspaces/:ws/alerts', { schema: { tags, operationId: 'listAlerts', summary: 'Alert transitions (firing, resolved) newest first, with their deliveries', params: wsParams, querystring: alertQuery, response: { 200: page(alertView), ...failures } } }, async (request) => {
     const { limit, cursor, ...filter } = request.query;
     return listAlerts(deps, await contextOf(deps, request), filter, cursor, limit);
   });

@@ -8,7 +8,7 @@ import { PROMETHEUS_CONTENT_TYPE, scrape } from '../../metrics/prometheus.js';
 import { readAnalytics, scrapeScope } from '../../services/analytics.js';
 import type { Deps } from '../../services/context.js';
 import { contextOf } from '../auth.js';
-import { errorResponse, wsParams } from '../schemas.js';
+import { errors, mediaResponse, wsParams } from '../schemas.js';
 
 const isoTime = z.iso.datetime({ offset: true });
 
@@ -51,10 +51,10 @@ export function analyticsRoutes(app: FastifyInstance, deps: Deps, runtime: Runti
       schema: {
         tags: ['metrics'],
         operationId: 'readAnalytics',
-        summary: 'gateway figures per environment side by side, time series for charts, and release and override markers',
+        summary: 'Read gateway figures per environment side by side, time series for charts, and release and override markers',
         params: wsParams,
         querystring: analyticsQuery,
-        response: { 200: analyticsResponse, 400: errorResponse, 401: errorResponse, 403: errorResponse, 404: errorResponse },
+        response: { 200: analyticsResponse, ...errors(400, 401, 403, 404) },
       },
     },
     async (request) => readAnalytics(deps, await contextOf(deps, request), request.query),
@@ -68,7 +68,7 @@ export function analyticsRoutes(app: FastifyInstance, deps: Deps, runtime: Runti
         operationId: 'scrapeMetrics',
         summary: "Prometheus text of this node's counters, labelled by workspace, environment and route",
         security: [{ bearer: [] }],
-        response: { 200: z.string(), 401: errorResponse },
+        response: { 200: mediaResponse('text/plain', 'Prometheus text exposition format 0.0.4'), ...errors(401) },
       },
     },
     async (request, reply) => {

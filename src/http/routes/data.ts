@@ -7,7 +7,7 @@ import { MAX_PAGE_SIZE, MAX_RECORD_BYTES, MAX_RECORD_ID_LENGTH } from '../../dom
 import type { Deps } from '../../services/context.js';
 import { deleteRecordByKey, getRecord, getRecordByKey, listRecords, listRecordsByKey, putRecordByKey, type KeyCall } from '../../services/data.js';
 import { contextOf } from '../auth.js';
-import { envParams, errorResponse } from '../schemas.js';
+import { envParams, errors, noContent, page } from '../schemas.js';
 import { validatorCompiler } from '../validation.js';
 import { apiKeyOf } from '../key-auth.js';
 
@@ -28,8 +28,10 @@ const dataRecord = z
     updatedAt: z.string(),
   })
   .meta({ id: 'DataRecord' });
-const dataPage = z.object({ data: z.array(dataRecord), next: z.string().nullable() }).meta({ id: 'DataRecordPage' });
+const dataPage = page(dataRecord).meta({ id: 'DataRecordPage' });
 const masked = z.boolean().describe('whether values are masked (the environment obfuscates data and nothing was revealed)');
+const memberDataPage = dataPage.extend({ masked }).meta({ id: 'MemberDataRecordPage' });
+const memberDataRecord = dataRecord.extend({ masked }).meta({ id: 'MemberDataRecord' });
 const revealQuery = z
   .enum(['true', 'false'])
   .optional()
@@ -59,7 +61,7 @@ export function dataRoutes(app: FastifyInstance, deps: Deps) {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const tags = ['data'];
   const base = '/api/workspaces/:ws/environments/:env/data/:collection';
-  const errors = { 400: errorResponse, 403: errorResponse, 404: errorResponse };
+  const failures = errors(400, 401, 403, 404);
   const collectionParams = envParams.extend({ collection });
 
   api.get(
@@ -67,10 +69,11 @@ export function dataRoutes(app: FastifyInstance, deps: Deps) {
     {
       schema: {
         tags,
-        summary: 'list a collection as members see it',
+        operationId: 'listDataRecords',
+        summary: 'List a collection of the environment as members see it (masked where it obfuscates data)',
         params: collectionParams,
         querystring: z.strictObject({ ...pageQuery, reveal: revealQuery }),
-        response: { 200: dataPage.extend({ masked }).meta({ id: 'MemberDataRecordPage' }), ...errors },
+        response: { 200: memberDataPage, ...failures },
       },
     },
     async (request) => {
@@ -84,9 +87,22 @@ export function dataRoutes(app: FastifyInstance, deps: Deps) {
   ) =>
     getRecord(deps, await contextOf(deps, request), request.params.env, request.params.collection, recordId(request.params), { reveal: request.query.reveal });
   const oneQuery = z.strictObject({ reveal: revealQuery });
-  const oneResponse = { 200: dataRecord.extend({ masked }).meta({ id: 'MemberDataRecord' }), ...errors };
-  api.get(`${base}/:id`, { schema: { tags, summary: 'read a record as members see it', params: collectionParams.extend({ id }), querystring: oneQuery, response: oneResponse } }, readOne);
-  api.get(`${base}/*`, { schema: { hide: true, params: collectionParams.extend({ '*': z.string() }), querystring: oneQuery } }, readOne);
+  const oneResponse = { 200: memberDataRecord, ...failures };
+  api.get(
+    `${base}/:id`,
+    {
+      schema: {
+        tags,
+        operationId: 'getDataRecord',
+        summary: 'Read a record of the environment as members see it (masked where it obfuscates data)',
+        params: collectionParams.extend({ id }),
+        querystring: oneQuery,
+        response: oneResponse,
+      },
+    },
+    readOne,
+  );
+  api.get(`${base}/*`, { schema: { hide: true, params: collectionParams.extend({ '*': z.string() }), querystring: oneQuery, response: oneResponse } }, readOne);
 }
 
 /** Registers into `app`'s own plugin context: it sets that context's validator and hook. */
@@ -94,7 +110,7 @@ export function runtimeDataRoutes(app: FastifyInstance, deps: Deps) {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const tags = ['data'];
   const security = [{ apiKey: [] }];
-  const errors = { 400: errorResponse, 401: errorResponse, 403: errorResponse, 404: errorResponse };
+  const failures = errors(400, 401, 403, 404);
   const collectionParams = z.strictObject({ collection });
   const recordParams = collectionParams.extend({ id });
   const twinParams = collectionParams.extend({ '*': z.string() });
@@ -109,14 +125,25 @@ export function runtimeDataRoutes(app: FastifyInstance, deps: Deps) {
 
   api.get(
     '/v1/data/:collection',
-    { schema: { tags, security, summary: 'list a collection of the key’s environment', params: collectionParams, querystring: z.strictObject(pageQuery), response: { 200: dataPage, ...errors } } },
+    {
+      schema: {
+        tags,
+        security,
+        operationId: 'listRecords',
+        summary: 'List a collection of the key’s environment',
+        params: collectionParams,
+        querystring: z.strictObject(pageQuery),
+        response: { 200: dataPage, ...failures },
+      },
+    },
     async (request) => listRecordsByKey(deps, callOf(request), request.params.collection, request.query),
   );
 
   const read = async (request: RecordRequest) => getRecordByKey(deps, callOf(request), request.params.collection, recordId(request.params));
-  api.get('/v1/data/:collection/:id', { schema: { tags, security, summary: 'read a record', params: recordParams, response: { 200: dataRecord, ...errors } } }, read);
-  api.get('/v1/data/:collection/*', { schema: { hide: true, params: twinParams } }, read);
+  api.get('/v1/data/:collection/:id', { schema: { tags, security, operationId: 'getRecord', summary: 'Read a record', params: recordParams, response: { 200: dataRecord, ...failures } } }, read);
+  api.get('/v1/data/:collection/*', { schema: { hide: true, params: twinParams, response: { 200: dataRecord, ...failures } } }, read);
 
+  const writeResponse = { 200: dataRecord.describe('the replaced record'), 201: dataRecord.describe('the created record'), ...errors(400, 401, 403, 404, 413) };
   const write = async (request: RecordRequest, reply: FastifyReply) => {
     const { created, record } = await putRecordByKey(deps, callOf(request), request.params.collection, recordId(request.params), request.body);
     return reply.status(created ? 201 : 200).send(record);
@@ -127,20 +154,21 @@ export function runtimeDataRoutes(app: FastifyInstance, deps: Deps) {
       schema: {
         tags,
         security,
-        summary: 'create or replace a record; the body is the record',
+        operationId: 'putRecord',
+        summary: 'Create or replace a record; the body is the record',
         params: recordParams,
         body: recordBody,
-        response: { 200: dataRecord, 201: dataRecord, 413: errorResponse, ...errors },
+        response: { ...writeResponse },
       },
     },
     write,
   );
-  api.put('/v1/data/:collection/*', { schema: { hide: true, params: twinParams, body: recordBody } }, write);
+  api.put('/v1/data/:collection/*', { schema: { hide: true, params: twinParams, body: recordBody, response: writeResponse } }, write);
 
   const remove = async (request: RecordRequest, reply: FastifyReply) => {
     await deleteRecordByKey(deps, callOf(request), request.params.collection, recordId(request.params));
     return reply.status(204).send();
   };
-  api.delete('/v1/data/:collection/:id', { schema: { tags, security, summary: 'delete a record', params: recordParams, response: { 204: z.undefined(), ...errors } } }, remove);
-  api.delete('/v1/data/:collection/*', { schema: { hide: true, params: twinParams } }, remove);
+  api.delete('/v1/data/:collection/:id', { schema: { tags, security, operationId: 'deleteRecord', summary: 'Delete a record', params: recordParams, response: { 204: noContent, ...failures } } }, remove);
+  api.delete('/v1/data/:collection/*', { schema: { hide: true, params: twinParams, response: { 204: noContent, ...failures } } }, remove);
 }

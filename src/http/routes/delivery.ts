@@ -7,7 +7,7 @@ import { invalid, notFound, StaleKeyError, StagelineError } from '../../domain/e
 import { resourceRef } from '../../domain/resources/kinds.js';
 import type { Runtime } from '../../runtime/index.js';
 import type { EnvironmentView, Served } from '../../runtime/delivery-cache.js';
-import { errorResponse } from '../schemas.js';
+import { anyJson, errors, mediaResponse, noContent, resourceKind } from '../schemas.js';
 import { apiKeyOf } from '../key-auth.js';
 import type { Recorder } from '../../metrics/recorder.js';
 
@@ -44,6 +44,29 @@ function countRead(recorder: Recorder, request: FastifyRequest, reply: FastifyRe
   done();
 }
 
+export const deliveredResource = z
+  .object({
+    kind: resourceKind,
+    key: z.string(),
+    content: anyJson('the committed content with its override merged and its templates rendered'),
+    hash: z.string().describe('hash of the resolved content'),
+  })
+  .meta({ id: 'DeliveredResource' });
+
+export const deliveredResources = z
+  .object({
+    data: z.array(deliveredResource),
+    next: z.string().nullable().describe('always null: every resource is in one answer'),
+    release: z.number().describe("the environment's current release"),
+    errors: z
+      .array(z.object({ kind: z.string(), key: z.string(), code: z.string(), message: z.string() }))
+      .optional()
+      .describe('secret keys: resources that cannot be resolved now (left out of data)'),
+  })
+  .meta({ id: 'DeliveredResources' });
+
+const notModified = noContent.describe('not modified: the If-None-Match tag is current');
+
 export function deliveryRoutes(app: FastifyInstance, runtime: Runtime) {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const tags = ['delivery'];
@@ -69,16 +92,38 @@ export function deliveryRoutes(app: FastifyInstance, runtime: Runtime) {
   const recorder = runtime.metrics.recorder;
   if (recorder) api.addHook('onResponse', (request, reply, done) => countRead(recorder, request, reply, done));
 
-  api.get('/v1/resources', { schema: { tags, security, response: { 401: errorResponse } } }, (request, reply) =>
-    withView(request, (view) => {
-      send(request, reply, view.list);
-    }),
+  // Bodies are built when the view is and sent as text: these schemas describe them (a test
+  // checks them), the serializer never sees them.
+  api.get(
+    '/v1/resources',
+    {
+      schema: {
+        tags,
+        security,
+        operationId: 'listResolvedResources',
+        summary: "The key's environment's active resources, resolved (ETag / If-None-Match)",
+        description: 'Publishable keys receive public configs only, rendered without secrets.',
+        response: { 200: deliveredResources, 304: notModified, ...errors(401, 403) },
+      },
+    },
+    (request, reply) =>
+      withView(request, (view) => {
+        send(request, reply, view.list);
+      }),
   );
 
   // The path is checked by resourceRef rather than a schema: this is the hottest route.
   api.get(
     '/v1/resources/:kind/:key',
-    { schema: { tags, security, response: { 401: errorResponse, 404: errorResponse, 409: errorResponse } } },
+    {
+      schema: {
+        tags,
+        security,
+        operationId: 'getResolvedResource',
+        summary: 'One resolved resource of the key’s environment (ETag / If-None-Match)',
+        response: { 200: deliveredResource, 304: notModified, ...errors(401, 403, 404, 409) },
+      },
+    },
     (request, reply) =>
       withView(request, (view) => {
         const { kind, key } = request.params as { kind: string; key: string };
@@ -94,7 +139,17 @@ export function deliveryRoutes(app: FastifyInstance, runtime: Runtime) {
 
   api.get(
     '/v1/stream',
-    { schema: { tags, security, querystring: z.strictObject({ lastEventId: z.string().max(20).optional() }), response: { 401: errorResponse } } },
+    {
+      schema: {
+        tags,
+        security,
+        operationId: 'streamChanges',
+        summary: "Server-sent events on every release, override, kill switch or variable change of the key's environment",
+        description: 'Resumable: send the id of the last event received as `Last-Event-ID` (or `?lastEventId=`).',
+        querystring: z.strictObject({ lastEventId: z.string().max(20).optional().describe('the Last-Event-ID header, for clients that cannot set it') }),
+        response: { 200: mediaResponse('text/event-stream', 'server-sent events'), ...errors(400, 401, 403) },
+      },
+    },
     async (request, reply) => {
       const principal = apiKeyOf(request);
       const given = request.headers['last-event-id'] ?? request.query.lastEventId;

@@ -12,7 +12,7 @@ import {
   listEventSubscriptions,
 } from '../../services/event-subscriptions.js';
 import { contextOf } from '../auth.js';
-import { errorResponse, pageQuery, wsParams } from '../schemas.js';
+import { errors, noContent, page, pageQuery, wsParams } from '../schemas.js';
 
 const subscriptionParams = wsParams.extend({ id: z.string().min(1).max(100) });
 
@@ -35,9 +35,11 @@ const subscription = z
   })
   .meta({ id: 'EventSubscription' });
 
-const createdSubscription = subscription.extend({
-  secret: z.string().describe('the signing secret (`whsec_…`), shown only in this answer'),
-});
+const createdSubscription = subscription
+  .extend({
+    secret: z.string().describe('the signing secret (`whsec_…`), shown only in this answer'),
+  })
+  .meta({ id: 'CreatedEventSubscription' });
 
 const delivery = z
   .object({
@@ -60,11 +62,11 @@ export function eventRoutes(app: FastifyInstance, deps: Deps) {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const tags = ['events'];
   const base = '/api/workspaces/:ws/event-subscriptions';
-  const errors = { 400: errorResponse, 401: errorResponse, 403: errorResponse, 404: errorResponse };
+  const failures = errors(400, 401, 403, 404);
 
   api.get(
     base,
-    { schema: { tags, operationId: 'listEventSubscriptions', summary: 'list the workspace\'s event subscriptions', params: wsParams, response: { 200: z.object({ data: z.array(subscription), next: z.string().nullable() }), ...errors } } },
+    { schema: { tags, operationId: 'listEventSubscriptions', summary: 'List the workspace\'s event subscriptions', params: wsParams, response: { 200: page(subscription), ...failures } } },
     async (request) => listEventSubscriptions(deps, await contextOf(deps, request)),
   );
 
@@ -74,10 +76,10 @@ export function eventRoutes(app: FastifyInstance, deps: Deps) {
       schema: {
         tags,
         operationId: 'createEventSubscription',
-        summary: 'subscribe a URL to events; the answer carries the signing secret once',
+        summary: 'Subscribe a URL to events; the answer carries the signing secret once',
         params: wsParams,
         body: subscriptionCreate,
-        response: { 201: createdSubscription, ...errors },
+        response: { 201: createdSubscription, ...failures },
       },
     },
     async (request, reply) => reply.status(201).send(await createEventSubscription(deps, await contextOf(deps, request), request.body)),
@@ -85,13 +87,13 @@ export function eventRoutes(app: FastifyInstance, deps: Deps) {
 
   api.get(
     `${base}/:id`,
-    { schema: { tags, operationId: 'getEventSubscription', summary: 'read an event subscription (never its secret)', params: subscriptionParams, response: { 200: subscription, ...errors } } },
+    { schema: { tags, operationId: 'getEventSubscription', summary: 'Read an event subscription (never its secret)', params: subscriptionParams, response: { 200: subscription, ...failures } } },
     async (request) => getEventSubscription(deps, await contextOf(deps, request), request.params.id),
   );
 
   api.delete(
     `${base}/:id`,
-    { schema: { tags, operationId: 'deleteEventSubscription', summary: 'delete an event subscription and its pending deliveries', params: subscriptionParams, response: { 204: z.undefined(), ...errors } } },
+    { schema: { tags, operationId: 'deleteEventSubscription', summary: 'Delete an event subscription and its pending deliveries', params: subscriptionParams, response: { 204: noContent, ...failures } } },
     async (request, reply) => {
       await deleteEventSubscription(deps, await contextOf(deps, request), request.params.id);
       return reply.status(204).send();
@@ -104,10 +106,10 @@ export function eventRoutes(app: FastifyInstance, deps: Deps) {
       schema: {
         tags,
         operationId: 'listEventDeliveries',
-        summary: 'the delivery log of an event subscription, newest first',
+        summary: 'The delivery log of an event subscription, newest first',
         params: subscriptionParams,
         querystring: pageQuery,
-        response: { 200: z.object({ data: z.array(delivery), next: z.string().nullable() }), ...errors },
+        response: { 200: page(delivery), ...failures },
       },
     },
     async (request) => listEventDeliveries(deps, await contextOf(deps, request), request.params.id, request.query.cursor, request.query.limit),

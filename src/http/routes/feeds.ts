@@ -12,7 +12,7 @@ import { markAllRead, markMessageRead } from '../../services/feeds.js';
 import { RECIPIENT_ID_PATTERN, RECIPIENT_ID_RULE } from '../../domain/workflows/runs.js';
 import { assertRecipientAccess, issueRecipientToken, readRecipientTokenSecret } from '../../services/recipient-tokens.js';
 import { contextOf } from '../auth.js';
-import { envParams, errorResponse } from '../schemas.js';
+import { envParams, errors } from '../schemas.js';
 import { apiKeyOf } from '../key-auth.js';
 
 const recipient = z.string().regex(RECIPIENT_ID_PATTERN, `must be ${RECIPIENT_ID_RULE}`);
@@ -39,18 +39,24 @@ const feedMessage = z
     readAt: z.string().nullable(),
   })
   .meta({ id: 'FeedMessage' });
-const feedPage = z.object({
-  data: z.array(feedMessage),
-  next: z.string().nullable(),
-  unread: z.number().describe("unread messages in the recipient's whole feed"),
-});
+const feedPage = z
+  .object({
+    data: z.array(feedMessage),
+    next: z.string().nullable(),
+    unread: z.number().describe("unread messages in the recipient's whole feed"),
+  })
+  .meta({ id: 'FeedPage' });
+const readAll = z.object({ updated: z.number().describe('messages marked read by this call'), unread: z.number() }).meta({ id: 'FeedReadAll' });
+const recipientTokenSecret = z
+  .object({ environment: z.string(), environmentId: z.string(), algorithm: z.literal('HS256'), version: z.number(), secret: z.string() })
+  .meta({ id: 'RecipientTokenSecret' });
 const recipientToken = z.object({ token: z.string(), expiresAt: z.string() }).meta({ id: 'RecipientToken' });
 
 export function feedRoutes(app: FastifyInstance, runtime: Runtime, deps: Deps) {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const tags = ['feeds'];
   const security = [{ apiKey: [] }];
-  const errors = { 400: errorResponse, 401: errorResponse };
+  const failures = errors(400, 401, 403);
 
   /** The environment comes from the key, secret or publishable, never from the request. */
   async function scopeOf(request: FastifyRequest, recipientId: string, query: { token?: string | undefined }) {
@@ -69,7 +75,17 @@ export function feedRoutes(app: FastifyInstance, runtime: Runtime, deps: Deps) {
 
   api.get(
     '/v1/feeds/:recipient',
-    { schema: { tags, security, params: recipientParams, querystring: feedQuery, response: { 200: feedPage, ...errors } } },
+    {
+      schema: {
+        tags,
+        security,
+        operationId: 'listFeedMessages',
+        summary: "A recipient's in-app messages in the key's environment, newest first",
+        params: recipientParams,
+        querystring: feedQuery,
+        response: { 200: feedPage, ...failures },
+      },
+    },
     async (request) => {
       const { token: _token, ...query } = request.query;
       return readFeed(deps, await scopeOf(request, request.params.recipient, request.query), request.params.recipient, query);
@@ -78,13 +94,33 @@ export function feedRoutes(app: FastifyInstance, runtime: Runtime, deps: Deps) {
 
   api.post(
     '/v1/feeds/:recipient/messages/:id/read',
-    { schema: { tags, security, params: messageParams, querystring: tokenQuery, response: { 200: feedMessage, ...errors, 404: errorResponse } } },
+    {
+      schema: {
+        tags,
+        security,
+        operationId: 'markFeedMessageRead',
+        summary: "Mark one of a recipient's messages read",
+        params: messageParams,
+        querystring: tokenQuery,
+        response: { 200: feedMessage, ...errors(400, 401, 403, 404) },
+      },
+    },
     async (request) => markMessageRead(deps, await callOf(request, request.params.recipient, request.query), request.params.recipient, request.params.id),
   );
 
   api.post(
     '/v1/feeds/:recipient/read-all',
-    { schema: { tags, security, params: recipientParams, querystring: tokenQuery, response: { 200: z.object({ updated: z.number(), unread: z.number() }), ...errors } } },
+    {
+      schema: {
+        tags,
+        security,
+        operationId: 'markFeedRead',
+        summary: "Mark every message of a recipient's feed read",
+        params: recipientParams,
+        querystring: tokenQuery,
+        response: { 200: readAll, ...failures },
+      },
+    },
     async (request) => markAllRead(deps, await callOf(request, request.params.recipient, request.query), request.params.recipient),
   );
 
@@ -94,12 +130,13 @@ export function feedRoutes(app: FastifyInstance, runtime: Runtime, deps: Deps) {
       schema: {
         tags,
         security,
+        operationId: 'createRecipientToken',
         summary: 'A token a browser sends with its publishable key to read one recipient’s feed (secret keys only)',
         body: z.strictObject({
           recipient,
           ttlSeconds: z.number().int().min(1).max(MAX_TOKEN_TTL_SECONDS).optional().describe('default 3600'),
         }),
-        response: { 201: recipientToken, ...errors, 403: errorResponse },
+        response: { 201: recipientToken, ...failures },
       },
     },
     async (request, reply) => {
@@ -118,12 +155,12 @@ export function recipientTokenSecretRoutes(app: FastifyInstance, deps: Deps) {
     {
       schema: {
         tags: ['feeds'],
+        operationId: 'revealRecipientTokenSecret',
         summary: "Read the environment's recipient-token signing secret (HS256; audited; rotate by bumping feeds.signingKeyVersion)",
         params: envParams,
         response: {
-          200: z.object({ environment: z.string(), environmentId: z.string(), algorithm: z.literal('HS256'), version: z.number(), secret: z.string() }),
-          403: errorResponse,
-          404: errorResponse,
+          200: recipientTokenSecret,
+          ...errors(400, 401, 403, 404),
         },
       },
     },

@@ -7,7 +7,8 @@ import type { Deps } from '../../services/context.js';
 import { getGates, listReleaseChecks, reportCheck, setGates } from '../../services/gates.js';
 import { tickChecklist } from '../../services/promotion-requests.js';
 import { contextOf } from '../auth.js';
-import { envParams, errorResponse, promotionRequestParams, releaseParams, watchInput } from '../schemas.js';
+import { actorRef, envParams, errors, promotionRequestParams, releaseParams, watchInput } from '../schemas.js';
+import { gateConfig, promotionRequestResult } from '../schemas/promotions.js';
 
 /** Names are any text (`__proto__` included); each list names each entry once. */
 const names = (max: number, what: string) =>
@@ -24,15 +25,10 @@ const gatesWrite = z.strictObject({
   watch: watchInput.nullable().default(null).describe('the watch a promotion into this environment gets when it names none'),
 });
 
-const gatesRead = z
-  .object({
+const gatesRead = gateConfig
+  .extend({
     environment: z.string(),
     gated: z.boolean().describe('false: no checks, checklist or soak time; promotions apply as before'),
-    checks: z.array(z.string()),
-    checklist: z.array(z.string()),
-    soakMinutes: z.number(),
-    autoApply: z.boolean(),
-    watch: watchInput.nullable(),
   })
   .meta({ id: 'Gates' });
 
@@ -52,10 +48,17 @@ const check = z
     status: z.enum(['pending', 'success', 'failure']),
     url: z.string().nullable(),
     summary: z.string().nullable(),
-    reportedBy: z.object({ id: z.string(), name: z.string() }),
+    reportedBy: actorRef,
     at: z.string(),
   })
   .meta({ id: 'ReleaseCheck' });
+
+const reportedCheck = check
+  .extend({ applied: z.array(z.object({ request: z.string(), release: z.string() })).describe('promotion requests this report applied') })
+  .meta({ id: 'ReportedCheck' });
+const releaseChecks = z
+  .object({ data: z.array(check).describe('the latest report of each name'), history: z.array(check).describe('every report, oldest first') })
+  .meta({ id: 'ReleaseChecks' });
 
 const tickWrite = z.strictObject({ item: z.string().min(1).max(500), done: z.boolean() });
 
@@ -63,11 +66,11 @@ export function gateRoutes(app: FastifyInstance, deps: Deps) {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const tags = ['gates'];
   const base = '/api/workspaces/:ws/environments/:env';
-  const errors = { 400: errorResponse, 401: errorResponse, 403: errorResponse, 404: errorResponse, 409: errorResponse };
+  const failures = errors(400, 401, 403, 404, 409);
 
   api.get(
     `${base}/gates`,
-    { schema: { tags, operationId: 'getGates', summary: "an environment's promotion gates", params: envParams, response: { 200: gatesRead, ...errors } } },
+    { schema: { tags, operationId: 'getGates', summary: "Read an environment's promotion gates", params: envParams, response: { 200: gatesRead, ...failures } } },
     async (request) => getGates(deps, await contextOf(deps, request), request.params.env),
   );
 
@@ -77,10 +80,10 @@ export function gateRoutes(app: FastifyInstance, deps: Deps) {
       schema: {
         tags,
         operationId: 'setGates',
-        summary: "replace an environment's promotion gates (checks, checklist, soak time, autoApply, default watch)",
+        summary: "Replace an environment's promotion gates (checks, checklist, soak time, autoApply, default watch)",
         params: envParams,
         body: gatesWrite,
-        response: { 200: gatesRead, ...errors },
+        response: { 200: gatesRead, ...failures },
       },
     },
     async (request) => setGates(deps, await contextOf(deps, request), request.params.env, request.body),
@@ -92,10 +95,13 @@ export function gateRoutes(app: FastifyInstance, deps: Deps) {
       schema: {
         tags,
         operationId: 'reportCheck',
-        summary: 'report a CI check on a release (the latest report of a name is its state)',
+        summary: 'Report a CI check on a release (the latest report of a name is its state)',
         params: releaseParams,
         body: checkWrite,
-        response: { 201: check.extend({ applied: z.array(z.object({ request: z.string(), release: z.string() })).describe('promotion requests this report applied') }), ...errors },
+        response: {
+          201: reportedCheck,
+          ...failures,
+        },
       },
     },
     async (request, reply) => {
@@ -116,9 +122,9 @@ export function gateRoutes(app: FastifyInstance, deps: Deps) {
       schema: {
         tags,
         operationId: 'listReleaseChecks',
-        summary: 'the checks reported on a release: the latest per name, and every report',
+        summary: 'List the checks reported on a release: the latest per name, and every report',
         params: releaseParams,
-        response: { 200: z.object({ data: z.array(check), history: z.array(check) }), ...errors },
+        response: { 200: releaseChecks, ...failures },
       },
     },
     async (request) => listReleaseChecks(deps, await contextOf(deps, request), request.params.env, request.params.number),
@@ -130,10 +136,10 @@ export function gateRoutes(app: FastifyInstance, deps: Deps) {
       schema: {
         tags,
         operationId: 'tickChecklistItem',
-        summary: 'tick (or untick) a checklist item on a pending promotion request',
+        summary: 'Tick (or untick) a checklist item on a pending promotion request',
         params: promotionRequestParams,
         body: tickWrite,
-        response: { 200: z.object({ request: z.unknown(), release: z.unknown().optional() }), ...errors },
+        response: { 200: promotionRequestResult, ...failures },
       },
     },
     async (request) => tickChecklist(deps, await contextOf(deps, request), request.params.id, request.body),

@@ -60,7 +60,7 @@ export function resourceViewRoutes(app: FastifyInstance, deps: Deps, runtime: Ru
     {
       schema: {
         tags,
-        operationId: 'getResolvedResource',
+        operationId: 'previewResolvedResource',
         summary: 'A resource as the environment delivers it now (override merged, templates rendered, secrets masked)',
         params: resourceParams,
         response: { 200: resolvedAnswer, 400: errorResponse, 401: errorResponse, 403: errorResponse, 404: errorResponse },

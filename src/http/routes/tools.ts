@@ -7,7 +7,7 @@ import { RESOURCE_KEY_PATTERN } from '../../domain/resources/kinds.js';
 import type { Runtime } from '../../runtime/index.js';
 import type { Deps } from '../../services/context.js';
 import { invokeTool, resolveTool } from '../../services/tools.js';
-import { errorResponse } from '../schemas.js';
+import { errors } from '../schemas.js';
 import { apiKeyOf, secretKeyOnly } from '../key-auth.js';
 
 const toolParams = z.strictObject({
@@ -37,20 +37,11 @@ export function toolRoutes(app: FastifyInstance, runtime: Runtime, deps: Deps) {
       schema: {
         tags: ['tools'],
         security: [{ apiKey: [] }],
+        operationId: 'invokeTool',
         summary: "Call one of the key's environment's committed tools",
         params: toolParams,
         body: toolInvoke,
-        response: {
-          200: toolResponse,
-          400: errorResponse,
-          401: errorResponse,
-          403: errorResponse,
-          404: errorResponse,
-          409: errorResponse,
-          413: errorResponse,
-          502: errorResponse,
-          504: errorResponse,
-        },
+        response: { 200: toolResponse, ...errors(400, 401, 403, 404, 409, 413, 502, 504) },
       },
       // Checked before the request is validated: a caller without a secret key learns nothing
       // about what the route accepts.

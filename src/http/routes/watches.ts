@@ -7,7 +7,8 @@ import type { Deps } from '../../services/context.js';
 import { environmentHealth } from '../../services/env-health.js';
 import { clearHold, watchOf } from '../../services/watches.js';
 import { contextOf } from '../auth.js';
-import { envParams, errorResponse } from '../schemas.js';
+import { actorRef, envParams, errors, noContent, resourceKind } from '../schemas.js';
+import { gateConfig, hold } from '../schemas/promotions.js';
 
 const watchFigures = z.object({ requests: z.number(), errorRate: z.number(), p95Ms: z.number().nullable() });
 const breach = z.object({
@@ -16,7 +17,6 @@ const breach = z.object({
   limit: z.number(),
   message: z.string(),
 });
-const hold = z.object({ since: z.string(), reason: z.string(), release: z.number().nullable() }).meta({ id: 'Hold' });
 
 const watchView = z
   .object({
@@ -56,23 +56,23 @@ const health = z
     previous: windowFigures.nullable().describe("the same over the previous release's last hour"),
     alerts: z.array(z.object({ rule: z.string(), since: z.string() })),
     gates: z.object({
-      config: z.unknown().nullable(),
+      config: gateConfig.nullable().describe('null: no gates set'),
       pending: z.array(
         z.object({
           id: z.string(),
-          kind: z.string(),
-          status: z.string(),
+          kind: z.enum(['promotion', 'rollback']),
+          status: z.enum(['pending', 'applied', 'rejected', 'stale']),
           source: z.string(),
           targetRelease: z.number(),
           approvalsRequired: z.number(),
           approvals: z.number(),
-          requestedBy: z.object({ id: z.string(), name: z.string() }),
+          requestedBy: actorRef,
           createdAt: z.string(),
         }),
       ),
     }),
     drift: z
-      .object({ from: z.string(), release: z.number(), resources: z.array(z.object({ kind: z.string(), key: z.string(), status: z.string() })) })
+      .object({ from: z.string(), release: z.number(), resources: z.array(z.object({ kind: resourceKind, key: z.string(), status: z.enum(['added', 'changed', 'removed']) })) })
       .nullable()
       .describe('resources that differ from the environment before this one in the chain (null for the first)'),
     freeze: z.object({ id: z.string(), startsAt: z.string(), endsAt: z.string(), reason: z.string() }).nullable(),
@@ -84,17 +84,17 @@ export function watchRoutes(app: FastifyInstance, deps: Deps) {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const tags = ['watches'];
   const base = '/api/workspaces/:ws/environments/:env';
-  const errors = { 401: errorResponse, 403: errorResponse, 404: errorResponse };
+  const failures = errors(400, 401, 403, 404);
 
   api.get(
     `${base}/watch`,
-    { schema: { tags, operationId: 'getWatch', summary: "the environment's running watch (or its latest) with live figures vs thresholds and baseline", params: envParams, response: { 200: watchView, ...errors } } },
+    { schema: { tags, operationId: 'getWatch', summary: "Read the environment's running watch (or its latest) with live figures vs thresholds and baseline", params: envParams, response: { 200: watchView, ...failures } } },
     async (request) => watchOf(deps, await contextOf(deps, request), request.params.env),
   );
 
   api.delete(
     `${base}/hold`,
-    { schema: { tags, operationId: 'clearHold', summary: 'clear the hold a watch breach set, so promotions go ahead again', params: envParams, response: { 204: z.undefined(), ...errors } } },
+    { schema: { tags, operationId: 'clearHold', summary: 'Clear the hold a watch breach set, so promotions go ahead again', params: envParams, response: { 204: noContent, ...failures } } },
     async (request, reply) => {
       await clearHold(deps, await contextOf(deps, request), request.params.env);
       return reply.status(204).send();
@@ -107,9 +107,9 @@ export function watchRoutes(app: FastifyInstance, deps: Deps) {
       schema: {
         tags,
         operationId: 'getEnvironmentHealth',
-        summary: 'current release, figures vs the previous release, alerts, gates, drift, freeze and hold in one call',
+        summary: 'Read the current release, figures vs the previous release, alerts, gates, drift, freeze and hold in one call',
         params: envParams,
-        response: { 200: health, ...errors },
+        response: { 200: health, ...failures },
       },
     },
     async (request) => environmentHealth(deps, await contextOf(deps, request), request.params.env),

@@ -10,7 +10,7 @@ import type { Runtime } from '../../runtime/index.js';
 import type { Deps } from '../../services/context.js';
 import { getWorkflowRun, testWorkflow, triggerWorkflow } from '../../services/workflows.js';
 import { contextOf } from '../auth.js';
-import { envParams, errorResponse } from '../schemas.js';
+import { anyJson, envParams, errors } from '../schemas.js';
 import { apiKeyOf } from '../key-auth.js';
 
 
@@ -82,7 +82,7 @@ const testRunAnswer = z
         recipient: z.string(),
         type: z.string(),
         status: z.string(),
-        message: z.unknown().describe('what was rendered; secrets appear as [secret NAME]'),
+        message: anyJson('what was rendered; secrets appear as [secret NAME]'),
         messageIds: z.array(z.string()),
         detail: z.string().nullable(),
         error: z.string().nullable(),
@@ -102,18 +102,14 @@ export function workflowRoutes(app: FastifyInstance, runtime: Runtime, deps: Dep
       schema: {
         tags,
         security,
+        operationId: 'triggerWorkflow',
         summary: "Run the key's environment's committed workflow",
         params: z.strictObject({ key: workflowKey }),
         body: triggerBody,
         response: {
           200: triggerAnswer.describe('a trigger with an idempotency key already used: the run it made'),
-          202: triggerAnswer,
-          400: errorResponse,
-          401: errorResponse,
-          403: errorResponse,
-          404: errorResponse,
-          409: errorResponse,
-          413: errorResponse,
+          202: triggerAnswer.describe('the run, queued'),
+          ...errors(400, 401, 403, 404, 409, 413),
         },
       },
     },
@@ -138,9 +134,10 @@ export function workflowRoutes(app: FastifyInstance, runtime: Runtime, deps: Dep
       schema: {
         tags,
         security,
+        operationId: 'getWorkflowRun',
         summary: 'A workflow run of the key’s environment: status, steps per recipient, message ids, errors',
         params: z.strictObject({ id: z.string().max(100) }),
-        response: { 200: runView, 401: errorResponse, 403: errorResponse, 404: errorResponse },
+        response: { 200: runView, ...errors(400, 401, 403, 404) },
       },
     },
     async (request) => {
@@ -159,10 +156,11 @@ export function testRunRoutes(app: FastifyInstance, deps: Deps, runtime: Runtime
     {
       schema: {
         tags,
+        operationId: 'runWorkflowTest',
         summary: "Run a workflow's draft (or committed version) now through the environment's channels",
         params: envParams,
         body: testRunBody,
-        response: { 200: testRunAnswer, 400: errorResponse, 403: errorResponse, 404: errorResponse, 409: errorResponse, 413: errorResponse },
+        response: { 200: testRunAnswer, ...errors(400, 401, 403, 404, 409, 413) },
       },
     },
     async (request) => testWorkflow(deps, runtime.resolver, await contextOf(deps, request), request.params.env, request.body, runtime.workflows),

@@ -72,7 +72,7 @@ describe('in the browser', () => {
     expect(new URL(page.url()).pathname).toBe(at('development', 'resources'));
     await expect.poll(() => page.title()).toContain('Development');
 
-    const switcher = page.getByLabel('Environment', { exact: true });
+    const switcher = page.locator('.topbar').getByLabel('Environment', { exact: true });
     await expect.poll(() => switcher.locator('option').allTextContents()).toEqual(['Development', 'Staging', 'Production — production']);
     expect(await page.locator('.production-banner').count()).toBe(0);
 

@@ -5,6 +5,7 @@ import { authorize } from '../domain/auth/permissions.js';
 import { orderEnvironments } from '../domain/environments/chain.js';
 import { invalid } from '../domain/errors.js';
 import { draftState } from '../domain/resources/drafts.js';
+import { resourceId } from '../domain/releases/snapshot.js';
 import { listEnvironments } from '../store/environments.js';
 import { listDrafts, listInactive, listOverrides } from '../store/resources.js';
 import type { CallContext, Deps } from './context.js';
@@ -24,7 +25,7 @@ export async function resourceMatrix(deps: Deps, ctx: CallContext, slugs: string
       const rows = new Map<string, { kind: string; key: string; app: string | null; committedHash: string | null; draft: ReturnType<typeof draftState> | null }>();
       for (const [id, entry] of snapshot) rows.set(id, { kind: entry.kind, key: entry.key, app: entry.app, committedHash: entry.hash, draft: null });
       for (const draft of drafts) {
-        const id = `${draft.kind}/${draft.key}`;
+        const id = resourceId(draft.kind, draft.key);
         const committed = rows.get(id);
         rows.set(id, { kind: draft.kind, key: draft.key, app: draft.app, committedHash: committed?.committedHash ?? null, draft: draftState(committed?.committedHash ?? null, draft.hash) });
       }

@@ -93,6 +93,5 @@ export function pageSize(limit: number | undefined): number {
 /** Lists are ordered by id; a page's cursor holds the last id of the previous page. */
 export const RECORD_POSITION = z.strictObject({ id: z.string().refine((id) => recordIdIssue(id) === null) });
 
-
 /** Where a page of collection names stops: the last name shown. */
 export const COLLECTION_POSITION = z.strictObject({ collection: z.string().regex(COLLECTION_PATTERN) });

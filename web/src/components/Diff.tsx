@@ -1,31 +1,9 @@
 // Per-field differences of one resource's content: JSON Pointer, the value before and after.
 // Takes the API's field changes ({path, before?, after?}) or two values to compare.
-import diff from 'microdiff';
+import { fieldChanges, type FieldChange } from '../../../src/domain/releases/field-changes';
 
-export interface FieldChange {
-  path: string;
-  before?: unknown;
-  after?: unknown;
-}
-
-function pointer(path: (string | number)[]): string {
-  return path.map((part) => '/' + String(part).replaceAll('~', '~0').replaceAll('/', '~1')).join('');
-}
-
-/** The same field changes the API computes (src/domain/releases/snapshot.ts fieldChanges). */
-export function fieldChanges(before: unknown, after: unknown): FieldChange[] {
-  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
-  if (!isObject(before) || !isObject(after) || Array.isArray(before) !== Array.isArray(after)) {
-    if (JSON.stringify(before) === JSON.stringify(after)) return [];
-    return [{ path: '', ...(before === undefined ? {} : { before }), ...(after === undefined ? {} : { after }) }];
-  }
-  return diff(before, after).map((change) => {
-    const path = pointer(change.path);
-    if (change.type === 'CREATE') return { path, after: change.value };
-    if (change.type === 'REMOVE') return { path, before: change.oldValue };
-    return { path, before: change.oldValue, after: change.value };
-  });
-}
+// The server's own field diff (one rule, one place), bundled as is: it uses no Node API.
+export { fieldChanges, type FieldChange };
 
 export function formatValue(value: unknown): string {
   if (value === undefined) return '';

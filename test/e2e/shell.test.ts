@@ -80,7 +80,7 @@ describe('in the browser', () => {
     await page.getByRole('link', { name: 'Releases' }).click();
     await page.waitForURL(`**${at('development', 'releases')}`);
     await switcher.selectOption('production');
-    await page.waitForURL(`**${at('production', 'releases')}`);
+    await expect.poll(() => new URL(page.url()).pathname).toBe(at('production', 'releases'));
     await expect.poll(() => page.locator('.production-banner').textContent()).toContain('production');
     expect(await page.locator('.current-env .env-prod-tag').textContent()).toBe('production');
     await expectAccessible(page, 'shell in production');

@@ -18,8 +18,17 @@ export interface Session {
 
 export type SessionEnd = 'expired' | 'logged_out' | null;
 
+const ENDED_KEY = 'stageline.session-ended';
+
 let current: Session | null = read();
-let ended: SessionEnd = null;
+// Why the last session ended survives a reload of this tab (sessionStorage), so the login page
+// can still say so after the browser reloads into it.
+let ended: SessionEnd = readEnded();
+
+function readEnded(): SessionEnd {
+  const value = sessionStorage.getItem(ENDED_KEY);
+  return value === 'expired' || value === 'logged_out' ? value : null;
+}
 const listeners = new Set<() => void>();
 
 function read(): Session | null {
@@ -40,6 +49,8 @@ function set(next: Session | null, why: SessionEnd) {
   ended = why;
   if (next) localStorage.setItem(KEY, JSON.stringify(next));
   else localStorage.removeItem(KEY);
+  if (why) sessionStorage.setItem(ENDED_KEY, why);
+  else sessionStorage.removeItem(ENDED_KEY);
   for (const listener of listeners) listener();
 }
 

@@ -21,7 +21,6 @@ export function Shell() {
 function SignedIn() {
   const { ws = 'default', env = 'development' } = useParams();
   const navigate = useNavigate();
-  const location = useLocation();
   const queryClient = useQueryClient();
   const whoami = useWhoami();
   const workspaces = useWorkspaces();
@@ -31,9 +30,10 @@ function SignedIn() {
   const production = isProduction(environment, all);
   const wsSelect = useId();
   const envSelect = useId();
-  // The rest of the path after /w/:ws/:env/, kept when switching environments.
-  const page = location.pathname.split('/').slice(4).join('/') || 'resources';
-  const section = page.split('/')[0] ?? 'resources';
+  // The page (first segment after /w/:ws/:env/) is kept when switching environments. Read from
+  // the address at the moment of the switch: while a page's chunk loads, the router keeps
+  // rendering the previous page (a transition), but the address is already the new one.
+  const currentSection = () => window.location.pathname.split('/')[4] || 'resources';
 
   useEffect(() => {
     if (whoami.data && environment) rememberPlace(whoami.data.userId ?? whoami.data.name, ws, env);
@@ -71,7 +71,7 @@ function SignedIn() {
           <select
             id={envSelect}
             value={env}
-            onChange={(e) => navigate(`/w/${encodeURIComponent(ws)}/${encodeURIComponent(e.target.value)}/${section}`)}
+            onChange={(e) => navigate(`/w/${encodeURIComponent(ws)}/${encodeURIComponent(e.target.value)}/${currentSection()}`)}
           >
             {ordered.length === 0 ? <option value={env}>{env}</option> : null}
             {ordered.map((e) => (

@@ -19,6 +19,8 @@ import { eventsConfig } from '../src/config.js';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const DOCUMENT_FILE = 'web/src/api/openapi.json';
 export const TYPES_FILE = 'web/src/api/schema.d.ts';
+/** The same types for the CLI, which builds without the dashboard's sources. */
+export const CLI_TYPES_FILE = 'packages/cli/src/api/schema.d.ts';
 
 const METHOD_ORDER = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 
@@ -135,6 +137,7 @@ export async function staleApiFiles(root = ROOT): Promise<string[]> {
   return [
     ...(read(DOCUMENT_FILE) === generated.document ? [] : [DOCUMENT_FILE]),
     ...(read(TYPES_FILE) === generated.types ? [] : [TYPES_FILE]),
+    ...(read(CLI_TYPES_FILE) === generated.types ? [] : [CLI_TYPES_FILE]),
   ];
 }
 
@@ -149,6 +152,7 @@ async function main(args: string[]) {
   mkdirSync(join(ROOT, dirname(DOCUMENT_FILE)), { recursive: true });
   writeFileSync(join(ROOT, DOCUMENT_FILE), generated.document);
   writeFileSync(join(ROOT, TYPES_FILE), generated.types);
+  writeFileSync(join(ROOT, CLI_TYPES_FILE), generated.types);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// The `stageline` command.
-import { Command } from 'commander';
+// The `stageline` command of the server package: every command of @stageline/cli, plus the ones
+// that need the server's own code (`server`, and the master-key commands under `keys`).
+import { createProgram, run } from '@stageline/cli';
+import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
 import { startServer } from '../server.js';
 import { generateKeyBytes } from '../domain/secrets/envelope.js';
@@ -9,14 +11,11 @@ import { openStore } from '../store/database.js';
 import { rotateMasterKey } from '../services/keyring.js';
 import { VERSION } from '../version.js';
 
-const program = new Command()
-  .name('stageline')
-  .description('Environment control plane for application configuration')
-  .version(VERSION, '-V, --version', 'print the version of stageline');
+const program = createProgram({ version: VERSION });
 
 program
   .command('server')
-  .description('migrate the database and serve the management API and the gateway')
+  .description('migrate the database and serve the management API, the dashboard and the gateway')
   .option('--region <region>', 'serve only environments of this region (or of none) on the gateway; overrides STAGELINE_REGION')
   .action(async (flags: { region?: string }) => {
     const env = flags.region !== undefined ? { ...process.env, STAGELINE_REGION: flags.region } : process.env;
@@ -30,7 +29,8 @@ program
     process.once('SIGTERM', () => void stop('SIGTERM'));
   });
 
-const keys = program.command('keys').description('master keys of secret encryption');
+// `keys` holds the environments' API keys (from the CLI) and, here, the master keys of secret encryption.
+const keys: Command = program.commands.find((command) => command.name() === 'keys') ?? program.command('keys').description('API keys and master keys');
 
 keys
   .command('generate')
@@ -53,7 +53,4 @@ keys
     }
   });
 
-program.parseAsync().catch((error: unknown) => {
-  process.stderr.write(`stageline: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(1);
-});
+process.exitCode = await run(program);

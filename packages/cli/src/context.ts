@@ -126,7 +126,6 @@ export function resolveContext({ options, env = process.env, cwd = process.cwd()
   const profiles = readProfiles(env);
   const name = profileName(options.profile, env, profiles);
   const profile = profiles.profiles[name];
-  if (options.profile !== undefined && !profile) throw usageError(`no profile named "${options.profile}" (run stageline login --profile ${options.profile})`);
 
   const pick = <T>(...candidates: [T | undefined, string][]): [T, string] | undefined => {
     for (const [value, source] of candidates) if (value !== undefined && value !== '') return [value, source];
@@ -162,6 +161,9 @@ export function contextOf(command: Command, input: Omit<ContextInput, 'options'>
 
 export function requireToken(ctx: Context): string {
   if (ctx.token) return ctx.token;
+  if (!ctx.profile && ctx.sources.token === 'none' && ctx.profileName !== 'default') {
+    throw new CliError(`no profile named "${ctx.profileName}": run stageline login --profile ${ctx.profileName}`, { code: 'unauthenticated' });
+  }
   const other = ctx.profile && !sameServer(ctx.profile.url, ctx.url) ? ` (profile ${ctx.profileName} is for ${ctx.profile.url})` : '';
   throw new CliError(`not logged in to ${ctx.url}${other}: run stageline login, or set STAGELINE_TOKEN`, { code: 'unauthenticated' });
 }

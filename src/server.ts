@@ -103,6 +103,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       workers = started;
       for (const listener of started.listeners) runtime.egress.addListener(listener);
       // A management call returns once this process and every gateway worker apply its changes.
+      // /metrics on this process shows the whole node: the workers' gateway counts too.
+      if (runtime.metrics.recorder) runtime.metrics.peers = () => started.series();
       const applyHere = deps.onChange;
       deps.onChange = async (workspaceId) => {
         await applyHere(workspaceId);

@@ -440,6 +440,24 @@ describe('nodes started from the configuration', () => {
     }
   }, 60_000);
 
+  it("/metrics on the main process counts its gateway workers' traffic, summed over the workers", async () => {
+    const { running, close } = await server({ STAGELINE_GATEWAY_WORKERS: '2' });
+    try {
+      await served(running.gatewayUrl!, 6);
+      const res = await fetch(`${running.url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      expect(res.status).toBe(200);
+      // Served by whichever worker took each connection: the scrape adds them up.
+      expect(await res.text()).toMatch(/stageline_gateway_requests_total\{workspace="default",environment="development",route="hello",class="2xx"\} 6\n/);
+      // A worker that is gone is left out, not waited for past the scrape's bound.
+      process.kill(running.workers!.pids()[0]!, 'SIGKILL');
+      const started = Date.now();
+      expect((await fetch(`${running.url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await close();
+    }
+  }, 60_000);
+
   it('an in-process gateway records by default and not with STAGELINE_METRICS=off', async () => {
     for (const [metrics, expected] of [
       ['on', 3],

@@ -7,7 +7,8 @@ import { loadMasterKeys } from '../master-key.js';
 import { createNode } from '../runtime/index.js';
 import { isPostgresUrl, openStore } from '../store/database.js';
 import { gatewayConfig, startGateway } from './server.js';
-import type { WorkerPoke, WorkerReport, WorkerStart } from './workers.js';
+import { totalsOf } from '../metrics/recorder.js';
+import type { WorkerPoke, WorkerReport, WorkerSeriesRequest, WorkerStart } from './workers.js';
 
 /** Without LISTEN (SQLite) a worker learns of the primary's changes by polling, so it polls often. */
 const SQLITE_POLL_MS = 250;
@@ -54,8 +55,13 @@ async function run({ config, listeners, port }: WorkerStart) {
     await store.close();
     process.exit(0);
   };
-  process.on('message', (message: { type?: string } | WorkerPoke) => {
+  process.on('message', (message: { type?: string } | WorkerPoke | WorkerSeriesRequest) => {
     if (message?.type === 'stop') void stop();
+    // The primary serves /metrics for the whole node: this worker's counts are part of it.
+    else if (message?.type === 'series') {
+      const recorder = runtime.metrics.recorder;
+      report({ type: 'series', id: (message as WorkerSeriesRequest).id, totals: recorder ? totalsOf(recorder.series()) : [] });
+    }
     // The primary committed changes: read them now rather than at the next poll (read-your-writes).
     else if (message?.type === 'poke') {
       const { id, workspaceId } = message as WorkerPoke;

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.js';
 import type { Listener } from '../domain/egress/policy.js';
+import type { SeriesTotals } from '../metrics/recorder.js';
 
 /** What the primary sends a worker once it is up (over IPC, so no secret sits in its environment). */
 export interface WorkerStart {
@@ -27,12 +28,19 @@ export interface WorkerPoke {
   workspaceId: string;
 }
 
+/** The primary serves /metrics: the worker answers `series` with its cumulative counts. */
+export interface WorkerSeriesRequest {
+  type: 'series';
+  id: number;
+}
+
 /** What a worker reports. */
 export type WorkerReport =
   | { type: 'waiting' }
   | { type: 'ready'; address: string; port: number }
   | { type: 'failed'; message: string }
-  | { type: 'applied'; id: number };
+  | { type: 'applied'; id: number }
+  | { type: 'series'; id: number; totals: SeriesTotals[] };
 
 export interface GatewayWorkers {
   url: string;
@@ -48,6 +56,11 @@ export interface GatewayWorkers {
    * call returns only when the gateway serves what it changed, as on a single process.
    */
   poke(workspaceId: string): Promise<void>;
+  /**
+   * Every running worker's metric series (its recorder's cumulative counts), for /metrics; a
+   * worker that does not answer within `SERIES_TIMEOUT_MS` is left out of that scrape.
+   */
+  series(): Promise<SeriesTotals[][]>;
   close(): Promise<void>;
 }
 
@@ -67,6 +80,8 @@ const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
 /** A worker that has not applied a poke by then is not waited for (it still polls and catches up). */
 const POKE_TIMEOUT_MS = 2_000;
+/** A scrape does not wait longer than this for a worker's series. */
+const SERIES_TIMEOUT_MS = 1_000;
 
 /** The worker's entry: the compiled file next to this one, or the TypeScript source run through tsx. */
 function workerEntry(): { exec: string; execArgv: string[] } {
@@ -95,6 +110,9 @@ export async function startGatewayWorkers(options: WorkersOptions): Promise<Gate
   /** Pokes waiting for their answer, by id: each settles when every worker asked has answered. */
   const pending = new Map<number, { waiting: Set<Worker>; done: () => void }>();
   let nextPoke = 0;
+  /** Series requests waiting for their answers, by id. */
+  const seriesWaiting = new Map<number, (worker: Worker, totals: SeriesTotals[] | null) => void>();
+  let nextSeries = 0;
   const answered = (worker: Worker, id: number) => {
     const poke = pending.get(id);
     if (!poke || !poke.waiting.delete(worker)) return;
@@ -120,6 +138,8 @@ export async function startGatewayWorkers(options: WorkersOptions): Promise<Gate
           reject(new Error(`gateway worker failed to start: ${message.message}`));
         } else if (message?.type === 'applied') {
           answered(worker, message.id);
+        } else if (message?.type === 'series') {
+          seriesWaiting.get(message.id)?.(worker, message.totals);
         }
       });
       worker.once('exit', (code, signal) => {
@@ -131,6 +151,7 @@ export async function startGatewayWorkers(options: WorkersOptions): Promise<Gate
       running.delete(worker);
       // A worker gone is not waited for; the one started in its place reads everything at start.
       for (const id of [...pending.keys()]) answered(worker, id);
+      for (const settle of [...seriesWaiting.values()]) settle(worker, null);
       if (closing) return;
       failuresInRow = Date.now() - startedAt >= STABLE_MS ? 0 : failuresInRow + 1;
       const delay = Math.min(maxBackoff, backoff * 2 ** Math.max(0, failuresInRow - 1));
@@ -204,6 +225,31 @@ export async function startGatewayWorkers(options: WorkersOptions): Promise<Gate
         });
         const message: WorkerPoke = { type: 'poke', id, workspaceId };
         for (const worker of asked) worker.send(message, (error: Error | null) => error && answered(worker, id));
+      });
+    },
+    series() {
+      const asked = new Set([...running].filter((w) => w.isConnected()));
+      if (asked.size === 0) return Promise.resolve([]);
+      const id = (nextSeries += 1);
+      return new Promise<SeriesTotals[][]>((resolve) => {
+        const answers: SeriesTotals[][] = [];
+        const finish = () => {
+          clearTimeout(timer);
+          seriesWaiting.delete(id);
+          resolve(answers);
+        };
+        const timer = setTimeout(() => {
+          logger?.warn({ workers: asked.size }, 'a gateway worker did not send its metrics in time; this scrape leaves it out');
+          finish();
+        }, SERIES_TIMEOUT_MS);
+        timer.unref();
+        seriesWaiting.set(id, (worker, totals) => {
+          if (!asked.delete(worker)) return;
+          if (totals) answers.push(totals);
+          if (asked.size === 0) finish();
+        });
+        const request: WorkerSeriesRequest = { type: 'series', id };
+        for (const worker of [...asked]) worker.send(request, (error: Error | null) => error && seriesWaiting.get(id)?.(worker, null));
       });
     },
     close: async () => {

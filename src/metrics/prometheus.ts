@@ -1,10 +1,10 @@
-// /metrics in the Prometheus text format: this process's cumulative counters, read from the
-// recorder at scrape time and labelled by workspace, environment and route (or resource,
+// /metrics in the Prometheus text format: the node's cumulative counters (this process's and its
+// gateway workers'), read from the recorders at scrape time and labelled by workspace, environment and route (or resource,
 // workflow, channel, tool), plus prom-client's default process metrics.
 import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
 import type { MetricFamily } from './contract.js';
 import { BUCKET_COUNT, HISTOGRAM_MIN_MS, SUB_BUCKETS } from './histogram.js';
-import { COUNTER_COUNT, DURATION_COUNT, DURATION_SUM, ERRORS, REQUESTS, S2XX, type Recorder, type Series, UPSTREAM_ERRORS } from './recorder.js';
+import { COUNTER_COUNT, DURATION_COUNT, DURATION_SUM, ERRORS, REQUESTS, S2XX, type SeriesTotals, UPSTREAM_ERRORS } from './recorder.js';
 
 /** Names of the workspaces and environments a scrape may show (ids → slugs). */
 export interface ScrapeScope {
@@ -74,16 +74,16 @@ interface Line {
   workspace: string;
   environment: string;
   subject: string;
-  counters: Float64Array;
-  buckets: Float64Array;
+  counters: number[];
+  buckets: number[];
 }
 
 /** The series of a family in scope, with '' carrying what no subject counted (unmatched routes, missing resources). */
-function linesOf(recorder: Recorder, scope: ScrapeScope, family: MetricFamily): Line[] {
+function linesOf(all: readonly SeriesTotals[], scope: ScrapeScope, family: MetricFamily): Line[] {
   const lines: Line[] = [];
   const remainders = new Map<string, Line>();
-  const subjects: Series[] = [];
-  for (const series of recorder.series()) {
+  const subjects: SeriesTotals[] = [];
+  for (const series of all) {
     if (series.family !== family) continue;
     const workspace = scope.workspaces.get(series.workspaceId);
     const environment = scope.environments.get(series.environmentId);
@@ -136,13 +136,16 @@ function processMetrics(): Registry {
   return processRegistry;
 }
 
-/** The text of one scrape: our series in `scope` (a fresh registry per scrape, so scopes never mix), then the process's. */
-export async function scrape(recorder: Recorder | null, scope: ScrapeScope): Promise<string> {
+/**
+ * The text of one scrape: the series in `scope` (a fresh registry per scrape, so scopes never mix),
+ * then the process's. `series` is null when metrics are off.
+ */
+export async function scrape(series: readonly SeriesTotals[] | null, scope: ScrapeScope): Promise<string> {
   const registry = new Registry();
   let histograms = '';
-  if (recorder) {
+  if (series) {
     for (const family of EXPORTS) {
-      const lines = linesOf(recorder, scope, family.family);
+      const lines = linesOf(series, scope, family.family);
       for (const counter of family.counters) {
         const labelNames = ['workspace', 'environment', family.label, ...(counter.byClass ? ['class'] : [])];
         const metric = new Counter({ name: counter.name, help: counter.help, labelNames, registers: [registry] });

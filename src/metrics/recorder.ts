@@ -43,6 +43,41 @@ export class Series {
   }
 }
 
+/**
+ * A series' cumulative counts as plain data: what a gateway worker process sends the primary,
+ * which serves /metrics for every process of the node.
+ */
+export interface SeriesTotals {
+  workspaceId: string;
+  environmentId: string;
+  family: MetricFamily;
+  subject: string;
+  total: number[];
+  totalBuckets: number[];
+}
+
+export function totalsOf(series: readonly Series[]): SeriesTotals[] {
+  return series.map((s) => ({ workspaceId: s.workspaceId, environmentId: s.environmentId, family: s.family, subject: s.subject, total: Array.from(s.total), totalBuckets: Array.from(s.totalBuckets) }));
+}
+
+/** The totals of several processes summed per series (same workspace, environment, family and subject). */
+export function mergeTotals(parts: readonly (readonly SeriesTotals[])[]): SeriesTotals[] {
+  const merged = new Map<string, SeriesTotals>();
+  for (const part of parts) {
+    for (const series of part) {
+      const key = `${series.workspaceId}\u0000${series.environmentId}\u0000${series.family}\u0000${series.subject}`;
+      const into = merged.get(key);
+      if (!into) {
+        merged.set(key, { ...series, total: series.total.slice(), totalBuckets: series.totalBuckets.slice() });
+        continue;
+      }
+      for (let i = 0; i < into.total.length; i++) into.total[i]! += series.total[i] ?? 0;
+      for (let i = 0; i < into.totalBuckets.length; i++) into.totalBuckets[i]! += series.totalBuckets[i] ?? 0;
+    }
+  }
+  return [...merged.values()];
+}
+
 /** A finished (or drained) minute of one series, as the flusher writes it. */
 export interface MinuteRow {
   workspaceId: string;

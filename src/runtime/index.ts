@@ -28,7 +28,7 @@ import { Sweeper } from './sweeper.js';
 import { GATES_LEASE, sweepGates } from '../services/gates.js';
 import { releaseLease } from '../store/leases.js';
 import type { MetricsConfig } from '../config.js';
-import { Recorder } from '../metrics/recorder.js';
+import { Recorder, type SeriesTotals } from '../metrics/recorder.js';
 import { RollupReader } from '../metrics/reader.js';
 import { MetricsRetentionSweeper, newNodeId, RollupFlusher } from '../metrics/rollups.js';
 
@@ -70,6 +70,8 @@ export interface NodeMetrics {
   nodeId: string;
   /** Who may scrape /metrics: STAGELINE_METRICS_TOKEN and STAGELINE_METRICS_OPEN. */
   access: { token: string | null; open: boolean };
+  /** The cumulative series of this node's other processes (its gateway workers), for /metrics; null: none. */
+  peers: (() => Promise<SeriesTotals[][]>) | null;
 }
 
 export interface NodeOptions {
@@ -122,7 +124,7 @@ export async function createNode(options: NodeOptions): Promise<{ deps: Deps; ru
   const recorder = metricsOptions.enabled === false ? null : new Recorder();
   const flusher = recorder ? new RollupFlusher(options.store, recorder, nodeId, { flushMs: metricsOptions.flushMs ?? 60_000, logger: options.logger }) : null;
   const access = { token: metricsOptions.token ?? null, open: metricsOptions.open ?? false };
-  const metrics: NodeMetrics = { recorder, reader: new RollupReader(options.store, flusher), nodeId, access };
+  const metrics: NodeMetrics = { recorder, reader: new RollupReader(options.store, flusher), nodeId, access, peers: null };
   const deps: Deps = { store: options.store, now: options.now ?? (() => new Date()), keyring, onChange: (workspaceId) => feed.poke(workspaceId), egress, metrics: metrics.reader };
   // Chains written before 0011_audit_keyed get their keying marker before this node serves.
   await keyAuditChains(deps);

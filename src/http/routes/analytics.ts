@@ -5,6 +5,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Runtime } from '../../runtime/index.js';
 import { PROMETHEUS_CONTENT_TYPE, scrape } from '../../metrics/prometheus.js';
+import { mergeTotals, totalsOf } from '../../metrics/recorder.js';
 import { readAnalytics, scrapeScope } from '../../services/analytics.js';
 import type { Deps } from '../../services/context.js';
 import { contextOf } from '../auth.js';
@@ -72,10 +73,13 @@ export function analyticsRoutes(app: FastifyInstance, deps: Deps, runtime: Runti
       },
     },
     async (request, reply) => {
-      const recorder = runtime.metrics.recorder;
-      const workspaceIds = [...new Set((recorder?.series() ?? []).map((s) => s.workspaceId))];
+      const { recorder, peers } = runtime.metrics;
+      // This process's series and its gateway workers' (each recorded where the traffic was served).
+      const parts = [recorder ? totalsOf(recorder.series()) : [], ...(peers ? await peers() : [])];
+      const series = recorder || peers ? mergeTotals(parts) : null;
+      const workspaceIds = [...new Set((series ?? []).map((s) => s.workspaceId))];
       const scope = await scrapeScope(deps, request.headers.authorization, runtime.metrics.access, workspaceIds);
-      return reply.type(PROMETHEUS_CONTENT_TYPE).send(await scrape(recorder, scope));
+      return reply.type(PROMETHEUS_CONTENT_TYPE).send(await scrape(series, scope));
     },
   );
 }

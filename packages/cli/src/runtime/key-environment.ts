@@ -16,7 +16,8 @@ const prefixOf = (key: string) => key.slice(0, 11);
  */
 export async function checkKeyEnvironment(ctx: Context, environment: string, key: string): Promise<{ result: KeyCheck; reason?: string }> {
   if (!ctx.token) return { result: 'unchecked', reason: 'no management token' };
-  const conn = connect(ctx);
+  // A check, not the work: it waits no longer than the runtime API would.
+  const conn = connect({ ...ctx, env: { ...ctx.env, STAGELINE_TIMEOUT_MS: ctx.env.STAGELINE_TIMEOUT_MS ?? '10000' } });
   const keysOf = (env: string) => conn.call(conn.api.GET('/api/workspaces/{ws}/environments/{env}/api-keys', { params: { path: conn.ws({ env }) } }));
   let listed: Awaited<ReturnType<typeof keysOf>>;
   try {

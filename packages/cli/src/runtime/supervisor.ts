@@ -7,6 +7,8 @@ import { constants } from 'node:os';
 /** What the CLI passes on to the child instead of dying first. */
 export const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
 export type ForwardedSignal = (typeof FORWARDED_SIGNALS)[number];
+/** The ones that end a command by default; SIGUSR1 and SIGUSR2 ask it something instead. */
+const TERMINATING = new Set<ForwardedSignal>(['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT']);
 
 /** How the command ended, as a shell reports it. */
 export interface Ending {
@@ -34,6 +36,8 @@ export interface SupervisorOptions {
 export class Supervisor {
   private child: ChildProcess | undefined;
   private restarting = false;
+  /** A signal that arrived during a restart: the command ends instead of starting again. */
+  private stoppedBy: NodeJS.Signals | undefined;
   private ended = false;
   private settle!: (ending: Ending) => void;
   /** Resolves once, when the command ends by itself or by a signal (never by a restart). */
@@ -75,21 +79,20 @@ export class Supervisor {
     }
     if (this.ended) return;
     if (this.stoppedBy) {
-      // A signal came while restarting: the command ends with the old one, as a signal would have.
-      this.finish({ exitCode: old?.exitCode ?? (old?.signalCode ? signalExitCode(old.signalCode) : signalExitCode(this.stoppedBy)) });
+      // A signal came while restarting: the CLI ends as that signal would have ended it.
+      this.finish({ exitCode: signalExitCode(this.stoppedBy) });
       return;
     }
     this.start(env);
   }
 
-  private stoppedBy: NodeJS.Signals | undefined;
-
   /** A signal the CLI received: passed on to the command; with no command running it ends the CLI. */
   forward(signal: ForwardedSignal): void {
-    if (this.restarting) this.stoppedBy = signal;
+    const terminating = TERMINATING.has(signal);
+    if (this.restarting && terminating) this.stoppedBy = signal;
     const child = this.child;
     if (!child || !alive(child)) {
-      if (!this.restarting) this.finish({ exitCode: signalExitCode(signal) });
+      if (!this.restarting && terminating) this.finish({ exitCode: signalExitCode(signal) });
       return;
     }
     if (this.options.terminal && (signal === 'SIGINT' || signal === 'SIGQUIT')) return;

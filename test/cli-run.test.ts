@@ -275,6 +275,30 @@ describe('stageline run', () => {
     await publish({ 'config/feature-flags': { 'new-checkout': false } });
   });
 
+  it('--watch without a management token stops the command when the stream shows the key is of another environment', async () => {
+    const { key } = await createKey('development', 'dev-watch');
+    const stopped = join(base, 'watch-stopped');
+    const child = script(
+      'stop-child.cjs',
+      `process.on('SIGTERM', () => { require('fs').writeFileSync(${JSON.stringify(stopped)}, 'stopped'); process.exit(0); }); console.log('up'); setInterval(() => {}, 1000);`,
+    );
+    const live = startCli(['run', '--env', 'production', '--only', 'feature-flags', '--watch', '--grace', '2s', '--', NODE, child], { STAGELINE_URL: node.server.url, STAGELINE_KEY: key });
+    await until('the start', () => live.stdout().includes('up'));
+    // A release of development reaches the development key's stream, naming its environment;
+    // one release after another until one is seen (the stream may still be connecting).
+    let exited = false;
+    void live.exited.then(() => (exited = true));
+    for (let n = 0; n < 10 && !exited; n++) {
+      await ok('PUT', `${WS}/environments/development/resources/config/dev-only`, { content: { value: n } });
+      await ok('POST', `${WS}/environments/development/commits`, { message: 'a development release' });
+      await until('the CLI to stop', () => exited, 1000).catch(() => undefined);
+    }
+    const { code } = await live.exited;
+    expect(code).toBe(2);
+    expect(live.stderr()).toContain('the key belongs to development, not production: stopping');
+    expect(readFileSync(stopped, 'utf8')).toBe('stopped');
+  });
+
   it('without the server, the encrypted last good values run the command, and say so', async () => {
     const proxy = await relay(new URL(node.server.url).port ? Number(new URL(node.server.url).port) : 80);
     const env = { STAGELINE_URL: proxy.url };

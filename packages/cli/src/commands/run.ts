@@ -2,19 +2,17 @@
 // environment variables, for a command the CLI supervises or for a file.
 import { chmodSync, renameSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
-import { Option } from 'commander';
-import type { Context } from '../context.js';
-import { PROJECT_FILE } from '../context.js';
+import { Option, type Command } from 'commander';
+import { PROJECT_FILE, type Context } from '../context.js';
 import { CliError, usageError } from '../errors.js';
 import { plural } from '../output.js';
 import { action, examples } from '../program.js';
 import { FORMATS, formatVariables, type Format } from '../runtime/formats.js';
 import { checkKeyEnvironment } from '../runtime/key-environment.js';
-import { ConfigSource, keyRefused, secretKeyOf, type Resolution } from '../runtime/resolution.js';
+import { ConfigSource, secretKeyOf, type Resolution } from '../runtime/resolution.js';
 import { FORWARDED_SIGNALS, parseDuration, signalExitCode, Supervisor } from '../runtime/supervisor.js';
-import { keysUsed, rulesOf, sameVariables, variablesOf, type VariableRules, type Variables } from '../runtime/variables.js';
-import { StagelineError } from '@stageline/client';
+import { keysUsed, rulesOf, variablesOf, type VariableRules, type Variables } from '../runtime/variables.js';
+import { watchChanges } from '../runtime/watch.js';
 
 interface SourceOptions {
   env?: string;
@@ -84,24 +82,17 @@ async function prepare(ctx: Context, options: SourceOptions, what: string) {
   const key = secretKeyOf(options.key, ctx.env, environment);
   const rules = rulesOf(ctx.project.raw, ctx.project.file ?? PROJECT_FILE, options);
   if (environment !== undefined) await checkKeyEnvironment(ctx, environment, key);
-  const source = new ConfigSource(ctx.url, key, ctx.env, requestTimeout(ctx.env));
-  let resolution: Resolution;
-  try {
-    resolution = await source.resolve(ctx.out, what);
-  } catch (error) {
-    source.close();
-    throw error;
-  }
   const label = environment ?? "the key's environment";
-  let variables: Variables;
+  const source = new ConfigSource(ctx.url, key, ctx.env, requestTimeout(ctx.env));
   try {
-    variables = variablesFor(resolution, rules, label);
+    const resolution = await source.resolve(ctx.out, what);
+    const variables = variablesFor(resolution, rules, label);
+    if (resolution.from === 'server') source.remember(resolution);
+    return { environment, label, rules, source, resolution, variables };
   } catch (error) {
     source.close();
     throw error;
   }
-  if (resolution.from === 'server') source.remember(resolution);
-  return { environment, label, rules, source, resolution, variables };
 }
 
 function requestTimeout(env: NodeJS.ProcessEnv): number {
@@ -146,7 +137,6 @@ async function runCommand(ctx: Context, argv: string[], options: RunOptions): Pr
   try {
     const prepared = await prepare(ctx, options, `running ${command}`);
     source = prepared.source;
-    let current = prepared.variables.values;
     const terminal = process.stdin.isTTY === true;
     const running = new Supervisor({ command, args, graceMs, terminal });
     supervisor = running;
@@ -154,89 +144,30 @@ async function runCommand(ctx: Context, argv: string[], options: RunOptions): Pr
       process.exitCode = signalExitCode(early[0]);
       return;
     }
-    running.start(childEnvironment(ctx.env, current, options.override));
+    running.start(childEnvironment(ctx.env, prepared.variables.values, options.override));
 
     if (options.watch) {
-      const live = source;
-      let queued = false;
-      let busy = false;
-      let warned = false;
-      const recheck = async () => {
-        if (busy) {
-          queued = true;
-          return;
-        }
-        busy = true;
-        try {
-          do {
-            queued = false;
-            const resolution = await live.fetch();
-            const next = variablesFor(resolution, prepared.rules, prepared.label).values;
-            live.remember(resolution);
-            warned = false;
-            if (sameVariables(current, next)) continue;
-            const changed = changedNames(current, next);
-            current = next;
-            ctx.out.note(`stageline: ${changed.join(', ')} changed${resolution.release !== null ? ` (release ${resolution.release})` : ''}: restarting ${command}`);
-            await running.restart(childEnvironment(ctx.env, current, options.override));
-          } while (queued);
-        } catch (error) {
-          if (!warned) ctx.out.warn(`${describe(error, ctx.url)}: ${command} keeps its current values`);
-          warned = true;
-        } finally {
-          busy = false;
-        }
-      };
-      // Changes made between the first resolution and the stream's opening are not replayed:
-      // look once more as soon as it is open.
-      const opened = setInterval(() => {
-        if (live.client.lastEventId === null) return;
-        clearInterval(opened);
-        void recheck();
-      }, 50);
-      void running.ending.then(() => clearInterval(opened));
-      live.client.subscribe(
-        (event) => {
-          const named = event.data.environment;
-          if (event.type === 'release' && prepared.environment !== undefined && typeof named === 'string' && named !== prepared.environment) {
-            ctx.out.note(`stageline: the key belongs to ${named}, not ${prepared.environment}: stopping ${command}`);
-            void running.shutdown(2);
-            return;
-          }
-          void recheck();
-        },
-        {
-          refresh: false,
-          onError: (error) => {
-            if (error instanceof StagelineError && error.code !== 'unavailable') {
-              ctx.out.warn(`${keyRefused(ctx.url, error).message}: no more restarts`);
-            } else if (!warned) {
-              ctx.out.warn(`the change stream is interrupted (${error.message}); retrying`);
-              warned = true;
-            }
-          },
-        },
-      );
+      watchChanges({
+        source,
+        supervisor: running,
+        current: prepared.variables.values,
+        variables: (resolution) => variablesFor(resolution, prepared.rules, prepared.label).values,
+        environment: prepared.environment,
+        restart: (values) => running.restart(childEnvironment(ctx.env, values, options.override)),
+        url: ctx.url,
+        command,
+        note: (line) => ctx.out.note(line),
+        warn: (line) => ctx.out.warn(line),
+      });
     }
 
     const ending = await running.ending;
-    if (ending.failure) process.stderr.write(`stageline: ${ending.failure}\n`);
+    if (ending.failure) ctx.out.note(`stageline: ${ending.failure}`);
     process.exitCode = ending.exitCode;
   } finally {
     source?.close();
     for (const off of handlers) off();
   }
-}
-
-function changedNames(before: Record<string, string>, after: Record<string, string>): string[] {
-  const names = new Set([...Object.keys(before), ...Object.keys(after)]);
-  const changed = [...names].filter((name) => before[name] !== after[name]).sort();
-  return changed.length > 5 ? [...changed.slice(0, 5), `${changed.length - 5} more`] : changed;
-}
-
-function describe(error: unknown, url: string): string {
-  if (error instanceof StagelineError) return error.code === 'unavailable' ? `cannot reach Stageline at ${url}` : keyRefused(url, error).message;
-  return error instanceof Error ? error.message : String(error);
 }
 
 async function exportCommand(ctx: Context, options: ExportOptions): Promise<void> {

@@ -90,7 +90,7 @@ async function until(what: string, condition: () => boolean, timeoutMs = 10_000)
 }
 
 /** A TCP relay to the node: closing it makes the server unreachable at the same URL. */
-async function relay(port: number): Promise<{ url: string; close(): Promise<void> }> {
+async function relay(port: number): Promise<{ url: string; close(): Promise<void>; reopen(): Promise<void> }> {
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
     const upstream = tcpConnect(port, '127.0.0.1');
@@ -112,6 +112,7 @@ async function relay(port: number): Promise<{ url: string; close(): Promise<void
         for (const socket of sockets) socket.destroy();
         server.close(() => resolve());
       }),
+    reopen: () => new Promise<void>((resolve) => server.listen(own, '127.0.0.1', resolve)),
   };
 }
 
@@ -329,6 +330,28 @@ describe('stageline run', () => {
     const elsewhere = await runWithKey(['run', '--', NODE, '-e', '0'], { env: { ...env, STAGELINE_CACHE_DIR: join(base, 'empty-cache') } });
     expect(elsewhere.code).toBe(1);
     expect(elsewhere.stderr).toContain('and no last good values are kept for this key');
+  });
+
+  it('--watch started on the last good values switches to the live ones once the server is back', async () => {
+    const proxy = await relay(Number(new URL(node.server.url).port));
+    const env = { STAGELINE_URL: proxy.url, STAGELINE_KEY: prodKey };
+    expect((await runWithKey(['run', '--', NODE, '-e', '0'], { env })).code).toBe(0);
+    await proxy.close();
+    const child = script('flag-child.cjs', `console.log('start ' + process.env.FEATURE_FLAGS_NEW_CHECKOUT); setInterval(() => {}, 1000);`);
+    const live = startCli(['run', '--watch', '--grace', '1s', '--', NODE, child], env);
+    try {
+      await until('the start on the last good values', () => live.stdout().includes('start false'));
+      expect(live.stderr()).toContain('with the last good values');
+      await publish({ 'config/feature-flags': { 'new-checkout': true } });
+      await proxy.reopen();
+      await until('the restart with the live values', () => live.stdout().includes('start true'), 15_000);
+      expect(live.stderr()).toContain('FEATURE_FLAGS_NEW_CHECKOUT changed');
+    } finally {
+      live.child.kill('SIGTERM');
+      await live.exited;
+      await proxy.close();
+      await publish({ 'config/feature-flags': { 'new-checkout': false } });
+    }
   });
 
   it('a revoked key fails at once and its last good values are dropped', async () => {

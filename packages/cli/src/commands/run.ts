@@ -47,7 +47,7 @@ export function registerRun(program: Command): void {
     sourceOptions(
       program
         .command('run')
-        .description("start a command with an environment's configuration and secrets as environment variables (config/payments .checkoutUrl → PAYMENTS_CHECKOUTURL)")
+        .description("start a command with an environment's config and secrets as environment variables (see docs/run.md for the names)")
         .argument('<command...>', 'the command and its arguments, after --')
         .option('--watch', 'restart the command when a change alters its variables')
         .option('--grace <duration>', 'how long a restart waits after SIGTERM before SIGKILL', '10s')

@@ -34,6 +34,13 @@ interface ExportOptions extends SourceOptions {
 
 const REQUEST_TIMEOUT_MS = 10_000;
 
+const NAMING = `
+Names: each config/<key> with an object value gives <KEY>_<FIELD> per top-level field, any other
+value gives <KEY>; upper-cased, other characters as _ (config/payments .checkoutUrl →
+PAYMENTS_CHECKOUTURL). Strings as they are, other values as JSON. stageline.json can map names:
+{"run": {"env": {"CHECKOUT_URL": "config/payments.checkoutUrl"}, "only": false, "prefix": "APP_"}}
+Exit code: the command's; 128 + n when signal n killed it. Signals sent to stageline reach it.`;
+
 function sourceOptions(command: Command): Command {
   return command
     .option('-e, --env <slug>', 'the environment the key must belong to (default: "env" in stageline.json)')
@@ -47,11 +54,12 @@ export function registerRun(program: Command): void {
     sourceOptions(
       program
         .command('run')
-        .description("start a command with an environment's config and secrets as environment variables (see docs/run.md for the names)")
+        .description("start a command with an environment's config and secrets as environment variables")
         .argument('<command...>', 'the command and its arguments, after --')
         .option('--watch', 'restart the command when a change alters its variables')
         .option('--grace <duration>', 'how long a restart waits after SIGTERM before SIGKILL', '10s')
-        .option('--no-override', "keep the value of a variable the shell already sets (default: Stageline's value wins)"),
+        .option('--no-override', "keep the value of a variable the shell already sets (default: Stageline's value wins)")
+        .addHelpText('after', NAMING),
     ).action(action(runCommand)),
     [
       'STAGELINE_KEY=sk_… stageline run --env production -- node server.js',

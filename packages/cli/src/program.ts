@@ -7,11 +7,12 @@ import { CliError, EXIT } from './errors.js';
 import { VERSION } from './version.js';
 import { registerAuth } from './commands/auth.js';
 import { registerEnvironments } from './commands/environments.js';
+import { registerConfig } from './commands/config.js';
 
 /** A command module adds its commands to the program. */
 export type Register = (program: Command) => void;
 
-const REGISTERS: Register[] = [registerAuth, registerEnvironments];
+const REGISTERS: Register[] = [registerAuth, registerEnvironments, registerConfig];
 
 /** Every command's examples, shown at the end of its `--help`. */
 export function examples(command: Command, lines: string[]): Command {

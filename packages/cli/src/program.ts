@@ -8,11 +8,12 @@ import { VERSION } from './version.js';
 import { registerAuth } from './commands/auth.js';
 import { registerEnvironments } from './commands/environments.js';
 import { registerConfig } from './commands/config.js';
+import { registerAudit } from './commands/audit.js';
 
 /** A command module adds its commands to the program. */
 export type Register = (program: Command) => void;
 
-const REGISTERS: Register[] = [registerAuth, registerEnvironments, registerConfig];
+const REGISTERS: Register[] = [registerAuth, registerEnvironments, registerConfig, registerAudit];
 
 /** Every command's examples, shown at the end of its `--help`. */
 export function examples(command: Command, lines: string[]): Command {

@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliWorkspace, type CliResult, type CliWorkspace } from './cli-support.js';
+import { runOnTerminal } from './cli-terminal.js';
 import { startTestServer, type TestServer } from './support.js';
 
 const TOKEN = 'test-server-bootstrap-token-0123456789';
@@ -126,6 +127,19 @@ describe('stageline secrets', () => {
     const answer = await resolved(key, 'config/payments');
     expect(answer.status).toBe(200);
     expect(answer.body.content.value.key).toBe(SECRET);
+  });
+
+  it('on a terminal the value is read at a hidden prompt and never echoed', async () => {
+    const typed = 'typed-at-the-prompt-0123456789';
+    const env = { STAGELINE_CONFIG_DIR: cli.configDir, STAGELINE_URL: node.server.url, STAGELINE_TOKEN: TOKEN };
+    const result = await runOnTerminal(['secrets', 'set', 'typed_key', '--env', 'development'], { env, cwd: cli.cwd, prompt: 'Value of typed_key in development: ', answer: typed });
+    expect(result.code).toBe(0);
+    expect(result.screen).toContain('set typed_key in development (version 1, ••••6789)');
+    expect(result.screen).not.toContain(typed);
+    await node.api('PUT', `${WS}/environments/development/resources/config/typed`, { content: { value: { key: '{{ secrets.typed_key }}' } } });
+    await node.api('POST', `${WS}/environments/development/commits`, { message: 'typed' });
+    const key = (await cli.run(['keys', 'create', '--env', 'development', '--name', 'typed', '--json'])).json().key as string;
+    expect((await resolved(key, 'config/typed')).body.content.value.key).toBe(typed);
   });
 
   it('rm deletes the value in that environment only', async () => {

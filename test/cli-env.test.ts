@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliWorkspace, type CliWorkspace } from './cli-support.js';
+import { runOnTerminal } from './cli-terminal.js';
 import { startTestServer, type TestServer } from './support.js';
 
 const TOKEN = 'test-server-bootstrap-token-0123456789';
@@ -82,6 +83,19 @@ describe('stageline env', () => {
     const deleted = await cli.run(['env', 'delete', 'qa', '--yes', '--json']);
     expect(deleted.code).toBe(0);
     expect(deleted.json()).toEqual({ deleted: 'qa', kind: 'chain' });
+    expect((await node.api('GET', `${WS}/environments/qa`)).status).toBe(404);
+  });
+
+  it('on a terminal, delete asks for the name: a wrong one keeps it, the right one deletes', async () => {
+    expect((await cli.run(['env', 'create', 'qa'])).code).toBe(0);
+    const env = { STAGELINE_CONFIG_DIR: cli.configDir, STAGELINE_URL: node.server.url, STAGELINE_TOKEN: TOKEN };
+    const prompt = 'Delete environment qa? Type its name to confirm: ';
+    const wrong = await runOnTerminal(['env', 'delete', 'qa'], { env, cwd: cli.cwd, prompt, answer: 'qb' });
+    expect(wrong.code).toBe(1);
+    expect(wrong.screen).toContain('not deleted: "qb" is not "qa"');
+    expect((await node.api('GET', `${WS}/environments/qa`)).status).toBe(200);
+    const right = await runOnTerminal(['env', 'delete', 'qa'], { env, cwd: cli.cwd, prompt, answer: 'qa' });
+    expect(right.code).toBe(0);
     expect((await node.api('GET', `${WS}/environments/qa`)).status).toBe(404);
   });
 });

@@ -10,7 +10,7 @@ import type { Context } from '../context.js';
 import { CliError, EXIT, usageError } from '../errors.js';
 import { plural } from '../output.js';
 import { action, examples } from '../program.js';
-import { timeArgument } from '../when.js';
+import { timeArgument, wholeNumber } from '../arguments.js';
 
 type AuditEntry = components['schemas']['AuditEntry'];
 type VerifyResult = components['schemas']['AuditVerifyResult'];
@@ -46,7 +46,7 @@ export function registerAudit(program: Command): void {
       .option('--action <action>', 'only this action (release.promote) or family (secret.*)')
       .option('--since <when>', 'from this time: an ISO date-time or a duration ago (2h, 7d)')
       .option('--until <when>', 'before this time: an ISO date-time or a duration ago')
-      .option('--limit <n>', 'at most this many entries, newest first (paged through as needed)', limitArgument, 50)
+      .option('--limit <n>', 'at most this many entries, newest first (paged through as needed)', wholeNumber('--limit', 1), 50)
       .option('--all', 'every matching entry (no limit)')
       .option('--verify', 'check the hash chain; exit 1 when it is broken, saying where')
       .option('--checkpoint-file <file>', 'with --verify: also check that the log still extends this saved checkpoint')
@@ -62,12 +62,6 @@ export function registerAudit(program: Command): void {
       'stageline audit --export --since 30d -o audit.ndjson',
     ],
   );
-}
-
-function limitArgument(text: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw usageError(`--limit must be a whole number above 0, not "${text}"`);
-  return n;
 }
 
 async function audit(ctx: Context, options: AuditOptions): Promise<void> {

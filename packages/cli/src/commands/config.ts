@@ -8,7 +8,7 @@ import type { Context } from '../context.js';
 import { CliError, usageError } from '../errors.js';
 import { action, examples } from '../program.js';
 import { promptHidden, readStdin } from '../prompt.js';
-import { durationMs, timeArgument } from '../when.js';
+import { durationMs, timeArgument } from '../arguments.js';
 
 type Variable = components['schemas']['Variable'];
 type ApiKey = components['schemas']['ApiKey'];

@@ -8,7 +8,7 @@ import { CliError, EXIT, usageError } from '../errors.js';
 import { branchEnvironment, branchSlug, gitHead } from '../git.js';
 import { plural } from '../output.js';
 import { action, examples } from '../program.js';
-import { timeArgument } from '../when.js';
+import { timeArgument, wholeNumber } from '../arguments.js';
 
 type Environment = components['schemas']['Environment'];
 type Freeze = components['schemas']['Freeze'];
@@ -50,7 +50,7 @@ function registerEnv(program: Command): void {
         .option('--name <name>', 'display name (default: the slug)')
         .addOption(new Option('--kind <kind>', 'chain or branch').choices(['chain', 'branch']).default('chain'))
         .option('--from <env>', 'branches: the chain environment to fork from (default development)')
-        .option('--ttl-hours <n>', 'branches: delete it after this many hours', positiveInt('--ttl-hours')),
+        .option('--ttl-hours <n>', 'branches: delete it after this many hours', wholeNumber('--ttl-hours', 1)),
     ).action(action(createEnvironment)),
     ['stageline env create staging', 'stageline env create qa --name "QA" --region eu', 'stageline env create spike --kind branch --ttl-hours 48'],
   );
@@ -108,7 +108,7 @@ function registerBranch(program: Command): void {
       .description('fork a branch environment at the current release of its parent')
       .argument('[name]', 'branch name (default: the current git branch, made a slug)')
       .option('--from <env>', 'the chain environment to fork from', 'development')
-      .option('--ttl-hours <n>', 'delete the branch after this many hours', positiveInt('--ttl-hours'))
+      .option('--ttl-hours <n>', 'delete the branch after this many hours', wholeNumber('--ttl-hours', 1))
       .option('--name <display>', 'display name (default: the git branch name)')
       .action(action(createBranch)),
     ['stageline branch create', 'stageline branch create checkout-v2 --ttl-hours 72', 'stageline branch create --from staging'],
@@ -157,7 +157,7 @@ function flagOptions(command: Command): Command {
   return command
     .option('--protected', 'promotions into it need approvals')
     .option('--no-protected', 'promotions into it apply at once')
-    .option('--approvals <n>', 'approvals a promotion into it needs (members other than the requester)', nonNegativeInt('--approvals'))
+    .option('--approvals <n>', 'approvals a promotion into it needs (members other than the requester)', wholeNumber('--approvals', 0))
     .option('--approvals-for-rollback', 'a rollback waits for approvals like a promotion')
     .option('--no-approvals-for-rollback', 'a rollback applies at once')
     .option('--obfuscate-data', 'mask data records for members without the reveal permission')
@@ -178,22 +178,6 @@ function flagsBody(options: FlagOptions) {
     color: clear(options.color),
   };
   return Object.fromEntries(Object.entries(body).filter(([, value]) => value !== undefined)) as Partial<typeof body>;
-}
-
-function positiveInt(option: string) {
-  return (text: string) => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < 1) throw usageError(`${option} must be a whole number above 0, not "${text}"`);
-    return n;
-  };
-}
-
-function nonNegativeInt(option: string) {
-  return (text: string) => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < 0) throw usageError(`${option} must be a whole number, not "${text}"`);
-    return n;
-  };
 }
 
 // ── env ──────────────────────────────────────────────────────────────────────────────────────

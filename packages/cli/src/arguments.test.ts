@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { durationMs, timeArgument } from './when.js';
+import { durationMs, timeArgument, wholeNumber } from './arguments.js';
 
 const NOW = new Date('2026-12-02T12:00:00.000Z');
+
+describe('whole numbers on the command line', () => {
+  it('parses at least the minimum; anything else exits 2', () => {
+    expect(wholeNumber('--approvals', 0)('0')).toBe(0);
+    expect(wholeNumber('--limit', 1)('500')).toBe(500);
+    for (const text of ['0', '-1', '1.5', 'two', '']) expect(() => wholeNumber('--limit', 1)(text)).toThrow(expect.objectContaining({ exitCode: 2 }));
+  });
+});
 
 describe('times on the command line', () => {
   it.each([

@@ -1,6 +1,16 @@
-// Times given on the command line: an ISO 8601 date-time, or a duration from now (`90m`, `2h`,
-// `3d`, `1w`) for the end of a freeze or the start of an audit window (`--since 2h` = 2 hours ago).
+// Values given on the command line that commander takes as text: whole numbers (`--approvals 2`),
+// and times — an ISO 8601 date-time, or a duration from now (`90m`, `2h`, `3d`, `1w`) for the end
+// of a freeze or the start of an audit window (`--since 2h` = 2 hours ago). Bad ones exit 2.
 import { usageError } from './errors.js';
+
+/** An option parser for a whole number of at least `min`. */
+export function wholeNumber(option: string, min: number) {
+  return (text: string): number => {
+    const n = Number(text);
+    if (text.trim() === '' || !Number.isInteger(n) || n < min) throw usageError(`${option} must be a whole number${min > 0 ? ` of at least ${min}` : ''}, not "${text}"`);
+    return n;
+  };
+}
 
 const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
 

@@ -73,8 +73,8 @@ export function currentGitBranch(cwd: string, env: NodeJS.ProcessEnv): string {
   if (head.kind === 'branch') return head.name;
   const fromCi = env.GITHUB_HEAD_REF || env.GITHUB_REF_NAME || env.CI_COMMIT_REF_NAME;
   if (head.kind === 'detached' && fromCi) return fromCi;
-  if (head.kind === 'none') throw usageError('not in a git repository: name the branch (stageline branch create <name>)');
-  throw usageError('git HEAD is detached: name the branch (stageline branch create <name>)');
+  if (head.kind === 'none') throw usageError('not in a git repository: name the branch as an argument');
+  throw usageError('git HEAD is detached: name the branch as an argument');
 }
 
 /** The environment slug of the branch a command names, or of the current git branch. */

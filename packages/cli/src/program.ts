@@ -6,12 +6,16 @@ import { contextOf, type Context } from './context.js';
 import { CliError, EXIT } from './errors.js';
 import { VERSION } from './version.js';
 import { registerAuth } from './commands/auth.js';
+import { registerEnvironments } from './commands/environments.js';
+import { registerConfig } from './commands/config.js';
+import { registerAudit } from './commands/audit.js';
 import { registerRun } from './commands/run.js';
 
 /** A command module adds its commands to the program. */
 export type Register = (program: Command) => void;
 
-const REGISTERS: Register[] = [registerAuth, registerRun];
+// In the order --help lists them: sign-in, environments, files, releases, configuration, audit, run.
+const REGISTERS: Register[] = [registerAuth, registerEnvironments, registerConfig, registerAudit, registerRun];
 
 /** Every command's examples, shown at the end of its `--help`. */
 export function examples(command: Command, lines: string[]): Command {

@@ -297,6 +297,13 @@ function rolloutVariant(flagKey: string, rollout: FlagRollout, by: string): stri
   return last;
 }
 
+/** Why `context` cannot be an evaluation context (null when it can): an object whose targetingKey, if any, is a string. */
+export function contextIssue(context: unknown): string | null {
+  if (!isRecord(context)) return 'the evaluation context must be an object';
+  if (context.targetingKey !== undefined && typeof context.targetingKey !== 'string') return 'the targetingKey of the context must be a string';
+  return null;
+}
+
 /**
  * Evaluates the config `content` of flag `flagKey` for `context`:
  * - switched off (`disabled`): the default, reason DISABLED;
@@ -307,10 +314,8 @@ function rolloutVariant(flagKey: string, rollout: FlagRollout, by: string): stri
  *   could have applied, STATIC when the flag has neither.
  */
 export function evaluateFlag(flagKey: string, content: unknown, context: unknown = {}, options: { disabled?: boolean } = {}): FlagEvaluation {
-  if (!isRecord(context)) return { ok: false, errorCode: 'INVALID_CONTEXT', message: 'the evaluation context must be an object' };
-  if (context.targetingKey !== undefined && typeof context.targetingKey !== 'string') {
-    return { ok: false, errorCode: 'INVALID_CONTEXT', message: 'the targetingKey of the context must be a string' };
-  }
+  const problem = contextIssue(context);
+  if (problem !== null || !isRecord(context)) return { ok: false, errorCode: 'INVALID_CONTEXT', message: problem ?? 'the evaluation context must be an object' };
   if (!isRecord(content) || !has(content, 'value')) return { ok: false, errorCode: 'PARSE_ERROR', message: `${flagKey} is not a config with a value` };
   const config = content as unknown as FlagContent;
   if (config.flag !== undefined) {

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpenFeature, ProviderEvents, ProviderStatus, type Client, type EventDetails } from '@openfeature/server-sdk';
 import { OpenFeature as WebOpenFeature, ProviderEvents as WebProviderEvents } from '@openfeature/web-sdk';
 import { OFREPProvider } from '@openfeature/ofrep-provider';
+import { OFREPWebProvider } from '@openfeature/ofrep-web-provider';
 import { StagelineProvider } from '../packages/openfeature/src/server.js';
 import { StagelineWebProvider } from '../packages/openfeature/src/web.js';
 import { commitDrafts, createApiKey, createTestDatabase, eventually, promote, startHarness, WS, type Harness, type TestDatabase } from './support.js';
@@ -175,5 +176,14 @@ describe('the generic OFREP provider', () => {
     expect(await client.getObjectValue('checkout', {})).toEqual({ url: 'https://pay.example', retries: 3 });
     expect(await client.getBooleanDetails('no-such-flag', true)).toMatchObject({ value: true, errorCode: 'FLAG_NOT_FOUND' });
     expect(await client.getNumberDetails('beta', 1)).toMatchObject({ value: 1, errorCode: 'TYPE_MISMATCH' });
+  });
+
+  it('the generic OFREP web provider reads the bulk evaluation for its context', async () => {
+    await WebOpenFeature.setContext('ofrep-web', { targetingKey: 'visitor-2' });
+    await WebOpenFeature.setProviderAndWait('ofrep-web', new OFREPWebProvider({ baseUrl, headers: [['Authorization', `Bearer ${keys.publishable}`]], cacheMode: 'disabled', changeDetection: 'none' }));
+    const client = WebOpenFeature.getClient('ofrep-web');
+    expect(client.getStringDetails('banner', 'x')).toMatchObject({ value: 'Hello', variant: 'default', reason: 'STATIC' });
+    expect(client.getNumberValue('limit', 0)).toBe(20);
+    expect(client.getBooleanDetails('beta', true)).toMatchObject({ value: true, errorCode: 'FLAG_NOT_FOUND' });
   });
 });

@@ -144,6 +144,21 @@ describe('one flag', () => {
     expect(res.body).toEqual({ key: 'beta', errorCode: 'INVALID_CONTEXT', errorDetails: expect.any(String) });
   });
 
+  it('a body that is not a JSON object is 400 in the runtime API error shape', async () => {
+    const list = await evaluate(keys.production.secret, 'beta', [1]);
+    expect(list.status).toBe(400);
+    expect(list.body.error.code).toBe('invalid_request');
+    const broken = await h.app.inject({ method: 'POST', url: '/ofrep/v1/evaluate/flags', headers: { authorization: `Bearer ${keys.production.secret}`, 'content-type': 'application/json' }, payload: '{"context":' });
+    expect(broken.statusCode).toBe(400);
+    expect(JSON.parse(broken.body).error.code).toBe('invalid_json');
+  });
+
+  it('a key no resource key can be is simply not found', async () => {
+    const res = await evaluate(keys.production.secret, `${'k'.repeat(90)}%20~`);
+    expect(res.status).toBe(404);
+    expect(res.body.errorCode).toBe('FLAG_NOT_FOUND');
+  });
+
   it('a missing or unknown key is 401 in the runtime API error shape', async () => {
     const none = await h.app.inject({ method: 'POST', url: '/ofrep/v1/evaluate/flags/beta', headers: { 'content-type': 'application/json' }, payload: '{}' });
     expect(none.statusCode).toBe(401);

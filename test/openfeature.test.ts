@@ -152,6 +152,19 @@ describe('StagelineProvider (server SDK)', () => {
   });
 });
 
+describe('a refused key', () => {
+  it('a revoked key ends the stream and the provider emits Error', async () => {
+    const created = (await api('POST', `${WS}/environments/production/api-keys`, { name: 'revoked soon', kind: 'secret' })).body;
+    await OpenFeature.setProviderAndWait('revoked', new StagelineProvider({ baseUrl, apiKey: created.key, reconnect: { initialDelayMs: 50, maxDelayMs: 200 } }));
+    const client = OpenFeature.getClient('revoked');
+    expect(await client.getBooleanValue('beta', false, { targetingKey: 'u2' })).toBe(true);
+    const failed = next(client, ProviderEvents.Error);
+    await api('DELETE', `${WS}/environments/production/api-keys/${created.id}`);
+    expect((await failed).message).toMatch(/not valid|unauthenticated|key/i);
+    expect(client.providerStatus).toBe(ProviderStatus.ERROR);
+  });
+});
+
 describe('StagelineWebProvider (web SDK)', () => {
   it('evaluates public flags synchronously for the page context and follows changes', async () => {
     await WebOpenFeature.setContext({ targetingKey: 'visitor-1' });

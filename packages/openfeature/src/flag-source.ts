@@ -1,7 +1,7 @@
 // What both providers share: the environment's configs read through @stageline/client, kept
 // current by its change stream, evaluated locally with the SDK's flag model, and whether the
 // values are last-known-good (Stageline unreachable) rather than current.
-import { createClient, evaluateFlag, type Resource, type StagelineClient, type StagelineClientOptions } from '@stageline/client';
+import { createClient, evaluateFlag, StagelineError, type Resource, type StagelineClient, type StagelineClientOptions } from '@stageline/client';
 
 /** How a provider reaches Stageline: the SDK's options (base URL, API key, fetch, timeouts, reconnect). */
 export type StagelineProviderOptions = StagelineClientOptions;
@@ -19,11 +19,12 @@ export interface Details<T> {
   errorMessage?: string;
 }
 
-/** What the source tells its provider: flags changed, values went stale, values are current again. */
+/** What the source tells its provider: flags changed, values went stale, are current again, or will never be (a refused key). */
 export interface SourceEvents {
   changed(flagsChanged: string[]): void;
   stale(message: string): void;
   ready(): void;
+  error(message: string): void;
 }
 
 function typeOf(value: unknown): FlagType | 'null' | 'other' {
@@ -48,6 +49,7 @@ export class FlagSource {
   private closed = false;
   private unsubscribe: (() => void) | null = null;
   private loading: Promise<void> = Promise.resolve();
+  private reloadQueued = false;
 
   constructor(
     options: StagelineProviderOptions,
@@ -75,8 +77,10 @@ export class FlagSource {
   async start(): Promise<void> {
     this.unsubscribe = this.client.subscribe(() => this.reload(), {
       refresh: false,
-      onError: () => {
-        // Losses are seen by the fetch above; a refused stream (a revoked key) ends the subscription.
+      onError: (error) => {
+        // Losses are seen by the fetch above. A refused key (revoked, expired, its environment
+        // deleted) ends the subscription: the values stop following Stageline for good.
+        if (error instanceof StagelineError && (error.status === 401 || error.status === 403) && !this.closed) this.events.error(error.message);
       },
     });
     try {
@@ -113,8 +117,12 @@ export class FlagSource {
     };
   }
 
+  /** Re-reads the configs; events arriving together (a replay after reconnecting) share one read. */
   private reload(): void {
+    if (this.reloadQueued) return;
+    this.reloadQueued = true;
     this.loading = this.loading.then(async () => {
+      this.reloadQueued = false;
       let resources: Resource[];
       try {
         resources = await this.client.getAll();

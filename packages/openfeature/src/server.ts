@@ -30,6 +30,7 @@ export class StagelineProvider implements Provider {
       changed: (flagsChanged) => this.events.emit(ProviderEvents.ConfigurationChanged, { flagsChanged }),
       stale: (message) => this.events.emit(ProviderEvents.Stale, { message }),
       ready: () => this.events.emit(ProviderEvents.Ready, { message: 'Stageline answers again' }),
+      error: (message) => this.events.emit(ProviderEvents.Error, { message }),
     });
   }
 

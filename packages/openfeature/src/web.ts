@@ -29,6 +29,7 @@ export class StagelineWebProvider implements Provider {
       changed: (flagsChanged) => this.events.emit(ProviderEvents.ConfigurationChanged, { flagsChanged }),
       stale: (message) => this.events.emit(ProviderEvents.Stale, { message }),
       ready: () => this.events.emit(ProviderEvents.Ready, { message: 'Stageline answers again' }),
+      error: (message) => this.events.emit(ProviderEvents.Error, { message }),
     });
   }
 

@@ -11,7 +11,7 @@ import type { Runtime } from '../../runtime/index.js';
 import type { Deps } from '../../services/context.js';
 import { evaluate, FlagSets, type Flag } from '../../services/ofrep.js';
 import { apiKeyOf } from '../key-auth.js';
-import { anyJson, errors, noContent } from '../schemas.js';
+import { anyJson, errorResponse, errors, noContent } from '../schemas.js';
 
 const evaluationRequest = z
   .looseObject({ context: anyJson('the evaluation context: `targetingKey` and any attributes the flag rules read').optional() })
@@ -40,6 +40,9 @@ const bulkFailure = z
   .meta({ id: 'OfrepBulkEvaluationFailure' });
 
 const bulk = z.object({ flags: z.array(z.union([success, failure])) }).meta({ id: 'OfrepBulkEvaluation' });
+
+const BAD_REQUEST =
+  'INVALID_CONTEXT (PARSE_ERROR or GENERAL for one flag) in the OFREP shape; a body that is not a JSON object is refused before evaluation in the runtime API error shape (invalid_request, invalid_json)';
 
 /** RFC 9110 If-None-Match, weak comparison. */
 function matches(header: string | undefined, etag: string): boolean {
@@ -72,9 +75,9 @@ export function ofrepRoutes(app: FastifyInstance, runtime: Runtime, deps: Deps) 
         operationId: 'ofrepEvaluateFlag',
         summary: 'Evaluates one flag (a config resource of the key’s environment) for a context (OFREP)',
         description: 'Publishable keys see public configs only; any other key is FLAG_NOT_FOUND.',
-        params: z.object({ key: z.string().max(128) }),
+        params: z.object({ key: z.string() }),
         body: evaluationRequest,
-        response: { 200: success, 400: failure.describe('INVALID_CONTEXT, PARSE_ERROR or GENERAL'), 404: failure.describe('FLAG_NOT_FOUND'), ...errors(401, 403) },
+        response: { 200: success, 400: z.union([failure, errorResponse]).describe(BAD_REQUEST), 404: failure.describe('FLAG_NOT_FOUND'), ...errors(401, 403) },
       },
     },
     async (request, reply) => {
@@ -94,7 +97,7 @@ export function ofrepRoutes(app: FastifyInstance, runtime: Runtime, deps: Deps) 
         summary: 'Evaluates every flag of the key’s environment for a context (OFREP bulk; ETag / If-None-Match)',
         description: 'The ETag covers the resolved flags and the context: the same tag for the same context means nothing changed.',
         body: evaluationRequest,
-        response: { 200: bulk, 304: noContent.describe('not modified: the If-None-Match tag is current'), 400: bulkFailure, ...errors(401, 403) },
+        response: { 200: bulk, 304: noContent.describe('not modified: the If-None-Match tag is current'), 400: z.union([bulkFailure, errorResponse]).describe(BAD_REQUEST), ...errors(401, 403) },
       },
     },
     async (request, reply) => {

@@ -10452,13 +10452,13 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Default Response */
+            /** @description INVALID_CONTEXT (PARSE_ERROR or GENERAL for one flag) in the OFREP shape; a body that is not a JSON object is refused before evaluation in the runtime API error shape (invalid_request, invalid_json) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["OfrepBulkEvaluationFailure"];
+                    "application/json": components["schemas"]["OfrepBulkEvaluationFailure"] | components["schemas"]["Error"];
                 };
             };
             /** @description unauthenticated: no valid credential */
@@ -10511,13 +10511,13 @@ export interface operations {
                     "application/json": components["schemas"]["OfrepEvaluationSuccess"];
                 };
             };
-            /** @description INVALID_CONTEXT, PARSE_ERROR or GENERAL */
+            /** @description INVALID_CONTEXT (PARSE_ERROR or GENERAL for one flag) in the OFREP shape; a body that is not a JSON object is refused before evaluation in the runtime API error shape (invalid_request, invalid_json) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["OfrepEvaluationFailure"];
+                    "application/json": components["schemas"]["OfrepEvaluationFailure"] | components["schemas"]["Error"];
                 };
             };
             /** @description unauthenticated: no valid credential */

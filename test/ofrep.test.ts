@@ -144,6 +144,17 @@ describe('one flag', () => {
     expect(res.body).toEqual({ key: 'beta', errorCode: 'INVALID_CONTEXT', errorDetails: expect.any(String) });
   });
 
+  it('a config that cannot be resolved now (a missing secret) is 400 GENERAL, and a failure entry in bulk', async () => {
+    const draft = await h.call('PUT', `${WS}/environments/development/resources/config/needs-secret`, { content: { value: '{{ secrets.not_set }}' } });
+    expect(draft.status).toBe(200);
+    expect((await h.call('POST', `${WS}/environments/development/commits`, { message: 'needs a secret' })).status).toBe(201);
+    const res = await evaluate(keys.development.secret, 'needs-secret');
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({ key: 'needs-secret', errorCode: 'GENERAL', errorDetails: expect.stringContaining('not_set') });
+    const all = await bulk(keys.development.secret);
+    expect(all.body.flags.find((f: { key: string }) => f.key === 'needs-secret')).toEqual(res.body);
+  });
+
   it('a body that is not a JSON object is 400 in the runtime API error shape', async () => {
     const list = await evaluate(keys.production.secret, 'beta', [1]);
     expect(list.status).toBe(400);

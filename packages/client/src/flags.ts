@@ -305,6 +305,12 @@ export function contextIssue(context: unknown): string | null {
 }
 
 /**
+ * Flag definitions already found valid: the providers and the server evaluate the same content
+ * object many times, and it is not changed once read (a change arrives as a new object).
+ */
+const checkedFlags = new WeakSet<object>();
+
+/**
  * Evaluates the config `content` of flag `flagKey` for `context`:
  * - switched off (`disabled`): the default, reason DISABLED;
  * - no `flag` field: `value`, variant `default`, reason STATIC;
@@ -318,12 +324,13 @@ export function evaluateFlag(flagKey: string, content: unknown, context: unknown
   if (problem !== null || !isRecord(context)) return { ok: false, errorCode: 'INVALID_CONTEXT', message: problem ?? 'the evaluation context must be an object' };
   if (!isRecord(content) || !has(content, 'value')) return { ok: false, errorCode: 'PARSE_ERROR', message: `${flagKey} is not a config with a value` };
   const config = content as unknown as FlagContent;
-  if (config.flag !== undefined) {
+  if (config.flag !== undefined && !checkedFlags.has(config.flag as object)) {
     const issues = flagIssues(config.flag);
     if (issues.length > 0) {
       const first = issues[0]!;
       return { ok: false, errorCode: 'PARSE_ERROR', message: `${flagKey}: flag.${first.path.join('.')} ${first.message}` };
     }
+    if (typeof config.flag === 'object' && config.flag !== null) checkedFlags.add(config.flag);
   }
   const flag = config.flag;
   const variants = flag?.variants ?? {};

@@ -95,7 +95,7 @@ export function ofrepRoutes(app: FastifyInstance, runtime: Runtime, deps: Deps) 
         security,
         operationId: 'ofrepEvaluateFlags',
         summary: 'Evaluates every flag of the key’s environment for a context (OFREP bulk; ETag / If-None-Match)',
-        description: 'The ETag covers the resolved flags and the context: the same tag for the same context means nothing changed.',
+        description: 'The ETag is a hash of the answer (values, variants, reasons and each config’s resolved hash for this context): If-None-Match answers 304 exactly when the answer would be the same.',
         body: evaluationRequest,
         response: { 200: bulk, 304: noContent.describe('not modified: the If-None-Match tag is current'), 400: z.union([bulkFailure, errorResponse]).describe(BAD_REQUEST), ...errors(401, 403) },
       },

@@ -1255,7 +1255,7 @@ export interface paths {
         put?: never;
         /**
          * Evaluates every flag of the key’s environment for a context (OFREP bulk; ETag / If-None-Match)
-         * @description The ETag covers the resolved flags and the context: the same tag for the same context means nothing changed.
+         * @description The ETag is a hash of the answer (values, variants, reasons and each config’s resolved hash for this context): If-None-Match answers 304 exactly when the answer would be the same.
          */
         post: operations["ofrepEvaluateFlags"];
         delete?: never;

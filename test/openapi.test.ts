@@ -30,7 +30,7 @@ const NOT_LISTS: Record<string, string> = {
 };
 
 /** Error statuses answered in another shape than Error: /healthz's 503 is `{status}` by contract. */
-const OTHER_ERROR_SHAPES: Record<string, string[]> = { getHealth: ['503'] };
+const OTHER_ERROR_SHAPES: Record<string, string[]> = { getHealth: ['503'], ofrepEvaluateFlag: ['400', '404'], ofrepEvaluateFlags: ['400'] };
 
 let h: Harness;
 let doc: Record<string, any>;

@@ -40,6 +40,7 @@ import { managementCors, runtimePreflight } from './cors.js';
 import { gateRoutes } from './routes/gates.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import { matrixRoutes } from './routes/matrix.js';
+import { ofrepRoutes } from './routes/ofrep.js';
 import { registerDashboard } from './web.js';
 
 export type App = FastifyInstance;
@@ -211,8 +212,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await v1.register(async (x) => toolRoutes(x, options.runtime, options.deps));
     await v1.register(async (x) => runtimeDataRoutes(x, options.deps));
     await v1.register(async (x) => workflowRoutes(x, options.runtime, options.deps));
+    await v1.register(async (x) => ofrepRoutes(x, options.runtime, options.deps));
   });
   await app.register(runtimePreflight, { prefix: '/v1' });
+  await app.register(runtimePreflight, { prefix: '/ofrep' });
 
   return app;
 }

@@ -4,6 +4,7 @@ import { errorFromAnswer, isUnavailable, StagelineError, unavailable, unreachabl
 import { EventStreamParser } from './event-stream.js';
 
 export { StagelineError } from './errors.js';
+export * from './flags.js';
 
 /** Where Stageline answers, with which key, and how patiently. */
 export interface StagelineClientOptions {

@@ -399,3 +399,39 @@ describe('overridden content', () => {
     expect(issues.map((i) => i.field)).toEqual(['override.upstream.url']);
   });
 });
+
+describe('a config with flag fields', () => {
+  const flagged = {
+    value: false,
+    flag: {
+      variants: { on: true, off: false },
+      defaultVariant: 'off',
+      rules: [{ if: { attribute: 'email', endsWith: '@example.com' }, variant: 'on' }],
+      rollout: { variants: { on: 10, off: 90 }, by: 'targetingKey' },
+    },
+  };
+
+  it('accepts the documented flag', () => {
+    expect(contentIssues('config', flagged)).toEqual([]);
+  });
+
+  it('names every bad flag field under content.flag', () => {
+    const bad = { value: false, flag: { variants: { on: true }, defaultVariant: 'off', rules: [{ if: { attribute: 'email', matches: 'x' }, variant: 'on' }] } };
+    expect(fields('config', bad)).toEqual(['content.flag.defaultVariant', 'content.flag.rules.0.if.matches']);
+  });
+
+  it('refuses rollout percentages that do not add up to 100', () => {
+    const bad = { ...flagged, flag: { ...flagged.flag, rollout: { variants: { on: 10, off: 10 } } } };
+    expect(contentIssues('config', bad)).toEqual([{ field: 'content.flag.rollout.variants', message: 'the percentages must add up to 100 (they add up to 20)', in: 'body' }]);
+  });
+
+  it("checks every variant against the config's schema", () => {
+    const bad = { value: 1, schema: { type: 'integer' }, flag: { variants: { low: 1, high: 'many' } } };
+    expect(fields('config', bad)).toEqual(['content.flag.variants.high']);
+  });
+
+  it('an override of flag.defaultVariant is checked against the variants', () => {
+    expect(overriddenContentIssues('config', flagged, { flag: { defaultVariant: 'on' } })).toEqual([]);
+    expect(overriddenContentIssues('config', flagged, { flag: { defaultVariant: 'maybe' } }).map((i) => i.field)).toEqual(['override.flag.defaultVariant']);
+  });
+});

@@ -2,6 +2,7 @@
 // every later reader (promotion, delivery, gateway, workflows) can trust the shape it gets.
 // Every string may be a Liquid template; fields that must be URLs accept a template too.
 import { isIP } from 'node:net';
+import { flagIssues } from '@stageline/client';
 import { z } from 'zod';
 import { invalid, type FieldIssue } from '../errors.js';
 import type { Json } from '../canonical.js';
@@ -195,11 +196,17 @@ const toolSchema = z.strictObject({
   maxResponseBytes: z.number().int().min(1).max(10 * 1024 * 1024).optional(),
 });
 
+/** A config's optional feature-flag fields; the flag model (and its checks) is the SDK's, shared with the providers. */
+const flagField = jsonValue.superRefine((flag, ctx) => {
+  for (const issue of flagIssues(flag)) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
+});
+
 const configSchema = z.strictObject({
   value: jsonValue,
   schema: z.record(z.string(), jsonValue).optional(),
   public: z.boolean().optional(),
   description: z.string().max(2000).optional(),
+  flag: flagField.optional(),
 });
 
 export const KIND_SCHEMAS = {
@@ -255,7 +262,17 @@ export function contentIssues(kind: ResourceKind, content: unknown): FieldIssue[
   const issues = templateIssues(content, 'content');
   if (kind === 'config') {
     const config = parsed.data as ConfigContent;
-    if (config.schema) issues.push(...validateAgainstJsonSchema(config.schema, config.value, 'content'));
+    if (config.schema) {
+      issues.push(...validateAgainstJsonSchema(config.schema, config.value, 'content'));
+      // A variant is a value the application receives instead of `value`: the same schema holds for it.
+      const variants = (config.flag as { variants?: Record<string, Json> } | undefined)?.variants ?? {};
+      for (const [name, variant] of Object.entries(variants)) {
+        for (const issue of validateAgainstJsonSchema(config.schema, variant, 'content')) {
+          if (issue.field.endsWith('.schema')) continue; // reported once, for value
+          issues.push({ ...issue, field: issue.field.replace(/^content\.value/, `content.flag.variants.${name}`) });
+        }
+      }
+    }
     if (config.public) {
       // A public config is served to publishable (client-side) keys, which never see secrets.
       for (const ref of contentReferences(content).filter((r) => r.startsWith('secrets.'))) {

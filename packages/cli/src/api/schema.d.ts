@@ -1244,6 +1244,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/ofrep/v1/evaluate/flags": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Evaluates every flag of the key’s environment for a context (OFREP bulk; ETag / If-None-Match)
+         * @description The ETag is a hash of the answer (values, variants, reasons and each config’s resolved hash for this context): If-None-Match answers 304 exactly when the answer would be the same.
+         */
+        post: operations["ofrepEvaluateFlags"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ofrep/v1/evaluate/flags/{key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Evaluates one flag (a config resource of the key’s environment) for a context (OFREP)
+         * @description Publishable keys see public configs only; any other key is FLAG_NOT_FOUND.
+         */
+        post: operations["ofrepEvaluateFlag"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/data/{collection}": {
         parameters: {
             query?: never;
@@ -2754,6 +2794,58 @@ export interface components {
                 [key: string]: string;
             };
             createdAt: string;
+        };
+        OfrepBulkEvaluation: {
+            flags: (components["schemas"]["OfrepEvaluationSuccess"] | components["schemas"]["OfrepEvaluationFailure"])[];
+        };
+        OfrepBulkEvaluationFailure: {
+            /** @enum {string} */
+            errorCode: "INVALID_CONTEXT";
+            errorDetails: string;
+        };
+        OfrepBulkEvaluationFailureInput: {
+            /** @enum {string} */
+            errorCode: "INVALID_CONTEXT";
+            errorDetails: string;
+        };
+        OfrepBulkEvaluationInput: {
+            flags: (components["schemas"]["OfrepEvaluationSuccessInput"] | components["schemas"]["OfrepEvaluationFailureInput"])[];
+        };
+        OfrepEvaluationFailure: {
+            key: string;
+            /** @enum {string} */
+            errorCode: "FLAG_NOT_FOUND" | "INVALID_CONTEXT" | "PARSE_ERROR" | "GENERAL";
+            errorDetails: string;
+        };
+        OfrepEvaluationFailureInput: {
+            key: string;
+            /** @enum {string} */
+            errorCode: "FLAG_NOT_FOUND" | "INVALID_CONTEXT" | "PARSE_ERROR" | "GENERAL";
+            errorDetails: string;
+        };
+        OfrepEvaluationSuccess: {
+            key: string;
+            /** @description the flag value */
+            value: unknown;
+            /** @enum {string} */
+            reason: "STATIC" | "DEFAULT" | "TARGETING_MATCH" | "SPLIT" | "DISABLED";
+            variant: string;
+            metadata: {
+                /** @description hash of the resolved config */
+                hash: string;
+            };
+        };
+        OfrepEvaluationSuccessInput: {
+            key: string;
+            /** @description the flag value */
+            value: unknown;
+            /** @enum {string} */
+            reason: "STATIC" | "DEFAULT" | "TARGETING_MATCH" | "SPLIT" | "DISABLED";
+            variant: string;
+            metadata: {
+                /** @description hash of the resolved config */
+                hash: string;
+            };
         };
         OverrideList: {
             environment: string;
@@ -10321,6 +10413,138 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    ofrepEvaluateFlags: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description `{"context": {...}}`; an absent context is an empty one */
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description the evaluation context: `targetingKey` and any attributes the flag rules read */
+                    context?: unknown;
+                } & {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OfrepBulkEvaluation"];
+                };
+            };
+            /** @description not modified: the If-None-Match tag is current */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description INVALID_CONTEXT (PARSE_ERROR or GENERAL for one flag) in the OFREP shape; a body that is not a JSON object is refused before evaluation in the runtime API error shape (invalid_request, invalid_json) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OfrepBulkEvaluationFailure"] | components["schemas"]["Error"];
+                };
+            };
+            /** @description unauthenticated: no valid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description forbidden: the permission named in details is missing, or a rule refuses it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    ofrepEvaluateFlag: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                key: string;
+            };
+            cookie?: never;
+        };
+        /** @description `{"context": {...}}`; an absent context is an empty one */
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description the evaluation context: `targetingKey` and any attributes the flag rules read */
+                    context?: unknown;
+                } & {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OfrepEvaluationSuccess"];
+                };
+            };
+            /** @description INVALID_CONTEXT (PARSE_ERROR or GENERAL for one flag) in the OFREP shape; a body that is not a JSON object is refused before evaluation in the runtime API error shape (invalid_request, invalid_json) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OfrepEvaluationFailure"] | components["schemas"]["Error"];
+                };
+            };
+            /** @description unauthenticated: no valid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description forbidden: the permission named in details is missing, or a rule refuses it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description FLAG_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OfrepEvaluationFailure"];
                 };
             };
         };

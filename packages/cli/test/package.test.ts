@@ -30,7 +30,7 @@ function run(command: string, args: string[], cwd: string, env: Record<string, s
 }
 
 function pack(dir: string): string {
-  const packed = JSON.parse(run(npm, ['pack', '--json', '--pack-destination', work], dir)) as { filename: string }[];
+  const packed = JSON.parse(run(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', work], dir)) as { filename: string }[];
   return join(work, packed[0]!.filename);
 }
 

@@ -49,7 +49,7 @@ const named = 'createClient, StagelineError, type ChangeEvent, type Resource, ty
 
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'stageline-client-pack-'));
-  const packed = JSON.parse(run(npm, ['pack', '--json', '--pack-destination', work], packageDir)) as { filename: string; files: { path: string }[] }[];
+  const packed = JSON.parse(run(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', work], packageDir)) as { filename: string; files: { path: string }[] }[];
   tarball = join(work, packed[0]!.filename);
   app = join(work, 'app');
   execFileSync('mkdir', ['-p', app]);

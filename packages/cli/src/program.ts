@@ -6,11 +6,13 @@ import { contextOf, type Context } from './context.js';
 import { CliError, EXIT } from './errors.js';
 import { VERSION } from './version.js';
 import { registerAuth } from './commands/auth.js';
+import { registerReleases } from './commands/releases.js';
+import { registerApprovals } from './commands/approvals.js';
 
 /** A command module adds its commands to the program. */
 export type Register = (program: Command) => void;
 
-const REGISTERS: Register[] = [registerAuth];
+const REGISTERS: Register[] = [registerAuth, registerReleases, registerApprovals];
 
 /** Every command's examples, shown at the end of its `--help`. */
 export function examples(command: Command, lines: string[]): Command {

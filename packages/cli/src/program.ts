@@ -8,11 +8,12 @@ import { VERSION } from './version.js';
 import { registerAuth } from './commands/auth.js';
 import { registerReleases } from './commands/releases.js';
 import { registerApprovals } from './commands/approvals.js';
+import { registerTail } from './commands/tail.js';
 
 /** A command module adds its commands to the program. */
 export type Register = (program: Command) => void;
 
-const REGISTERS: Register[] = [registerAuth, registerReleases, registerApprovals];
+const REGISTERS: Register[] = [registerAuth, registerReleases, registerApprovals, registerTail];
 
 /** Every command's examples, shown at the end of its `--help`. */
 export function examples(command: Command, lines: string[]): Command {

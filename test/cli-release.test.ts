@@ -194,6 +194,9 @@ describe('promotion requests', () => {
 
   it('a promotion into a protected environment waits for approval: exit 3 with the request', async () => {
     expect((await node.api('PATCH', `${WS}/environments/production`, { protected: true, approvalsRequired: 1 })).status).toBe(200);
+    const dry = await cli.run(['promote', '--to', 'production', '--from', 'staging', '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain('applying it opens a promotion request needing 1 approval');
     const human = await cli.run(['promote', '--to', 'production', '--from', 'staging']);
     expect(human.code, human.stderr).toBe(3);
     expect(human.stdout).toMatch(/promotion request prq_\w+ \(staging#5 → production\) waits for: approvals pending/);
@@ -213,7 +216,8 @@ describe('promotion requests', () => {
 
   it('the requester cannot approve their own request; another member can, and the release exists', async () => {
     const own = await cli.run(['approve', requestId, '--json']);
-    expect(own.code).not.toBe(0);
+    expect(own.code).toBe(1);
+    expect(own.json().error).toMatchObject({ code: 'forbidden', status: 403 });
     expect(await head('production')).toBe(0);
 
     const approved = await cli.run(['approve', requestId, '--comment', 'looked at the diff', '--json'], { env: { STAGELINE_TOKEN: bobToken } });
@@ -275,6 +279,29 @@ describe('promotion requests', () => {
   it('checks report refuses a status it does not know (exit 2)', async () => {
     const result = await cli.run(['checks', 'report', '--release', '1', '--name', 'ci', '--status', 'green']);
     expect(result.code).toBe(2);
+  });
+});
+
+describe('references', () => {
+  it('a promotion whose resources use a secret the target lacks exits 3 naming it; --force promotes; the value is never printed', async () => {
+    expect((await node.api('PUT', `${WS}/environments/staging/gates`, { checks: [] })).status).toBe(200);
+    const value = 'psp-secret-value-0123456789';
+    expect((await node.api('PUT', `${WS}/environments/development/secrets/psp_key`, { value })).status).toBe(200);
+    await draft('psp', { authorization: 'Bearer {{ secrets.psp_key }}' });
+    expect((await cli.run(['commit', '-m', 'psp key'])).code).toBe(0);
+    const before = await head('staging');
+
+    const dry = await cli.run(['promote', '--to', 'staging', '--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain('missing secrets.psp_key (used by config/psp)');
+    const refused = await cli.run(['promote', '--to', 'staging', '--json']);
+    expect(refused.code).toBe(3);
+    expect(refused.json().error).toMatchObject({ code: 'missing_references', details: [{ field: 'secrets.psp_key', message: 'used by config/psp' }] });
+    expect(await head('staging')).toBe(before);
+    const forced = await cli.run(['promote', '--to', 'staging', '--force']);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(await head('staging')).toBe(before + 1);
+    for (const result of [dry, refused, forced]) expect(result.stdout + result.stderr).not.toContain(value);
   });
 });
 

@@ -83,7 +83,9 @@ function detailOf(value: unknown): FieldDetail {
   }
   const field = [d.resource, d.reference, d.request, d.field].filter((v) => typeof v === 'string').join(' ') || 'detail';
   const rest = Object.fromEntries(Object.entries(d).filter(([k]) => !['resource', 'reference', 'request', 'field'].includes(k)));
-  return { field, message: typeof d.message === 'string' ? d.message : Object.keys(rest).length > 0 ? JSON.stringify(rest) : '' };
+  if (typeof d.message === 'string') return { field, message: d.message };
+  if (Array.isArray(rest.resources)) return { field, message: `used by ${rest.resources.join(', ')}` };
+  return { field, message: Object.keys(rest).length > 0 ? JSON.stringify(rest) : '' };
 }
 
 const MARK = { added: ['green', '+'], changed: ['yellow', '~'], removed: ['red', '-'] } as const;

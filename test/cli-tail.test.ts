@@ -2,6 +2,8 @@
 // prints events caused while it runs (NDJSON with --json), resumes with --since, lets a member
 // follow with their own token, and Ctrl-C ends it with exit 0.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createServer, request as forward, type Server } from 'node:http';
+import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_MAIN, cliWorkspace, type CliWorkspace } from './cli-support.js';
 import { eventually, startTestServer, type TestServer } from './support.js';
@@ -20,10 +22,10 @@ interface Tail {
 }
 
 /** `stageline tail …` kept running until the test stops it. */
-function startTail(args: string[], token = TOKEN): Tail {
+function startTail(args: string[], token = TOKEN, url = node.server.url): Tail {
   const child = spawn(process.execPath, [CLI_MAIN, 'tail', ...args], {
     cwd: cli.cwd,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NO_COLOR: '1', STAGELINE_CONFIG_DIR: cli.configDir, STAGELINE_URL: node.server.url, STAGELINE_TOKEN: token },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NO_COLOR: '1', STAGELINE_CONFIG_DIR: cli.configDir, STAGELINE_URL: url, STAGELINE_TOKEN: token },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -126,6 +128,46 @@ describe('stageline tail', () => {
       expect(JSON.parse(tail.stdout().trim())).toMatchObject({ type: 'active', resource: 'config/payments', active: true, environment: 'development' });
     } finally {
       expect((await tail.stop()).code).toBe(0);
+    }
+  });
+
+  it('a dropped connection is reconnected and resumed: the event made meanwhile is printed once', async () => {
+    // A proxy between tail and the node whose connections the test cuts.
+    const target = new URL(node.server.url);
+    const sockets = new Set<Socket>();
+    let cut = false;
+    const proxy: Server = createServer((req, res) => {
+      if (cut) return void res.destroy();
+      const upstream = forward({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      upstream.on('error', () => res.destroy());
+      req.pipe(upstream);
+    });
+    proxy.on('connection', (socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
+    const tail = startTail(['--env', 'development', '--json'], TOKEN, url);
+    try {
+      await eventually(() => expect(tail.stderr()).toContain('following development'), 10_000);
+      // Cut off until the commit is made: the event can only arrive through the resumed replay.
+      cut = true;
+      for (const socket of sockets) socket.destroy();
+      await eventually(() => expect(tail.stderr()).toContain('lost the stream of development'), 10_000);
+      const number = await commit('search', { engine: 'bm25' }, 'made while tail was cut off');
+      cut = false;
+      await eventually(() => expect(tail.stderr()).toContain('reconnected to development'), 15_000);
+      await eventually(() => expect(tail.stdout()).toContain('"type":"release"'), 10_000);
+      const lines = tail.stdout().trim().split('\n').map((line) => JSON.parse(line));
+      expect(lines).toEqual([expect.objectContaining({ type: 'release', release: number, message: 'made while tail was cut off' })]);
+    } finally {
+      expect((await tail.stop()).code).toBe(0);
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => proxy.close(resolve));
     }
   });
 

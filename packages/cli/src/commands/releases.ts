@@ -11,6 +11,8 @@ import { promptLine } from '../prompt.js';
 
 type Watch = components['schemas']['Watch'];
 type ReleaseDetail = components['schemas']['ReleaseDetail'];
+/** How a watch ended; a later release replacing ours before we read its end is `superseded` too. */
+type Verdict = Watch | { environment: string; release: number; status: 'superseded'; reason: string; figures?: undefined };
 
 const DEFAULT_ENV = 'development';
 /** How often `--watch` reads the watch (STAGELINE_WATCH_POLL_MS overrides, for tests). */
@@ -171,7 +173,7 @@ async function promote(ctx: Context, options: PromoteOptions): Promise<void> {
 }
 
 /** Reads the target's watch until it ends; a line of time left and figures on a terminal. */
-async function follow(ctx: Context, release: Release): Promise<Watch> {
+async function follow(ctx: Context, release: Release): Promise<Verdict> {
   const conn = connect(ctx);
   const poll = Number(ctx.env.STAGELINE_WATCH_POLL_MS) > 0 ? Number(ctx.env.STAGELINE_WATCH_POLL_MS) : WATCH_POLL_MS;
   const live = !ctx.out.json && ctx.out.stderr.isTTY === true;
@@ -187,9 +189,10 @@ async function follow(ctx: Context, release: Release): Promise<Watch> {
       await sleep(poll);
       continue;
     }
-    if (watch.release === release.number && watch.status !== 'running') {
+    // A later release's watch means ours ended superseded before we read it.
+    if ((watch.release === release.number && watch.status !== 'running') || watch.release > release.number) {
       if (live) ctx.out.stderr.write('\r\u001b[2K');
-      return watch;
+      return watch.release === release.number ? watch : { environment: release.environment, release: release.number, status: 'superseded', reason: `${release.environment} moved to #${watch.release}` };
     }
     if (live && watch.release === release.number) {
       const f = watch.figures;
@@ -200,7 +203,8 @@ async function follow(ctx: Context, release: Release): Promise<Watch> {
   }
 }
 
-function watchLines(ctx: Context, watch: Watch): string[] {
+function watchLines(ctx: Context, watch: Verdict): string[] {
+  if (!('id' in watch)) return [`${ctx.out.style('yellow', '!')} watch of ${watch.environment}#${watch.release} ended superseded: ${watch.reason}`];
   const f = watch.figures;
   const figures = f ? `${f.requests.toLocaleString('en-US')} requests, errors ${(f.errorRate * 100).toFixed(2)}%${f.p95Ms !== null ? `, p95 ${Math.round(f.p95Ms)}ms` : ''}` : 'no figures';
   const name = `${watch.environment}#${watch.release}`;
@@ -259,7 +263,7 @@ async function rollback(ctx: Context, options: RollbackOptions): Promise<void> {
 
 /** A yes on a terminal; without one the caller must say --yes (exit 2). */
 async function confirm(ctx: Context, question: string): Promise<void> {
-  if (!process.stdin.isTTY || ctx.out.json) throw usageError(`${question.replace(/\?$/, '')}: a protected environment; no terminal to confirm on, so pass --yes`);
+  if (!process.stdin.isTTY) throw usageError(`${question.replace(/\?$/, '')}: a protected environment; no terminal to confirm on, so pass --yes`);
   const answer = (await promptLine(`${question} [y/N] `)).toLowerCase();
   if (answer !== 'y' && answer !== 'yes') throw new CliError('cancelled: nothing was rolled back');
 }

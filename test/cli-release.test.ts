@@ -1,8 +1,9 @@
 // commit, promote, rollback, releases, requests, approve, reject and checks through the real
 // command against a real node: exit codes (3 for waiting and conflicts), --json shapes, and what
 // the server holds afterwards.
+import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliWorkspace, type CliResult, type CliWorkspace } from './cli-support.js';
+import { CLI_MAIN, cliWorkspace, type CliResult, type CliWorkspace } from './cli-support.js';
 import { eventually, startTestServer, type TestServer } from './support.js';
 
 const TOKEN = 'test-server-bootstrap-token-0123456789';
@@ -302,6 +303,27 @@ describe('references', () => {
     expect(forced.code, forced.stderr).toBe(0);
     expect(await head('staging')).toBe(before + 1);
     for (const result of [dry, refused, forced]) expect(result.stdout + result.stderr).not.toContain(value);
+  });
+});
+
+describe('on a terminal', () => {
+  it('--watch shows the time left on a terminal, and says how the watch ended', async () => {
+    const before = await head('staging');
+    // script(1) gives the command a terminal; its transcript is what the terminal showed.
+    const command = [process.execPath, CLI_MAIN, 'promote', '--to', 'staging', '--watch', '1m'].map((a) => `'${a}'`).join(' ');
+    const child = spawn('script', ['-qefc', command, '/dev/null'], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', TERM: 'xterm', STAGELINE_CONFIG_DIR: cli.configDir, STAGELINE_URL: node.server.url, STAGELINE_TOKEN: TOKEN, STAGELINE_WATCH_POLL_MS: '250' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let shown = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (shown += chunk));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    await eventually(() => expect(shown).toMatch(new RegExp(`watching staging#${before + 1}: 0m\\d\\ds left`)), 15_000);
+    expect((await node.api('POST', `${WS}/environments/staging/rollbacks`, { release: before, message: 'undo' })).status).toBe(201);
+    expect(await exited).toBe(3);
+    expect(shown).toContain(`watch of staging#${before + 1} ended superseded`);
+    // Coloured on a terminal.
+    expect(shown).toContain('\u001b[32m✓\u001b[39m');
   });
 });
 

@@ -187,6 +187,8 @@ describe('watches', () => {
     const result = await following;
     expect(result.code, result.stderr).toBe(3);
     expect(result.json()).toMatchObject({ name: 'staging#4', watch: { status: 'superseded', release: 4 } });
+    // Piped, with --json: no progress line on stderr, only the result on stdout.
+    expect(result.stderr).not.toContain('watching');
   });
 });
 

@@ -41,6 +41,7 @@ import { gateRoutes } from './routes/gates.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import { matrixRoutes } from './routes/matrix.js';
 import { ofrepRoutes } from './routes/ofrep.js';
+import { changeStreamRoutes } from './routes/change-stream.js';
 import { registerDashboard } from './web.js';
 
 export type App = FastifyInstance;
@@ -198,6 +199,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     gateRoutes(api, options.deps);
     analyticsRoutes(api, options.deps, options.runtime);
     matrixRoutes(api, options.deps);
+    changeStreamRoutes(api, options.deps, options.runtime);
   });
   // The runtime API: every /v1 route behind one API key hook (src/http/key-auth.ts).
   await app.register(async (v1) => {

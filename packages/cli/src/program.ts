@@ -7,6 +7,9 @@ import { CliError, EXIT } from './errors.js';
 import { VERSION } from './version.js';
 import { registerAuth } from './commands/auth.js';
 import { registerEnvironments } from './commands/environments.js';
+import { registerReleases } from './commands/releases.js';
+import { registerApprovals } from './commands/approvals.js';
+import { registerTail } from './commands/tail.js';
 import { registerConfig } from './commands/config.js';
 import { registerAudit } from './commands/audit.js';
 import { registerRun } from './commands/run.js';
@@ -15,7 +18,7 @@ import { registerRun } from './commands/run.js';
 export type Register = (program: Command) => void;
 
 // In the order --help lists them: sign-in, environments, files, releases, configuration, audit, run.
-const REGISTERS: Register[] = [registerAuth, registerEnvironments, registerConfig, registerAudit, registerRun];
+const REGISTERS: Register[] = [registerAuth, registerEnvironments, registerReleases, registerApprovals, registerTail, registerConfig, registerAudit, registerRun];
 
 /** Every command's examples, shown at the end of its `--help`. */
 export function examples(command: Command, lines: string[]): Command {

@@ -880,6 +880,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/workspaces/{ws}/environments/{env}/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Server-sent events on every release, override, kill switch, variable, secret, setting or environment change of the environment
+         * @description The stream `/v1/stream` gives API keys, for members: each event is `id: <change id>`, `event: <type>`, `data: {seq, type, at, environment, …}` naming what changed (never a value). Resumable: send the id of the last event received as `Last-Event-ID` (or `?lastEventId=`); a position older than the kept events gets one `reset` event. The server ends a stream after 10 minutes: reconnect with `Last-Event-ID`.
+         */
+        get: operations["streamEnvironmentChanges"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/workspaces/{ws}/environments/{env}/test-runs": {
         parameters: {
             query?: never;
@@ -8554,6 +8574,68 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description invalid_request (one detail per bad field) or invalid_json */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unauthenticated: no valid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description forbidden: the permission named in details is missing, or a rule refuses it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    streamEnvironmentChanges: {
+        parameters: {
+            query?: {
+                /** @description the Last-Event-ID header, for clients that cannot set it */
+                lastEventId?: string;
+            };
+            header?: never;
+            path: {
+                ws: string;
+                env: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description server-sent events */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
             };
             /** @description invalid_request (one detail per bad field) or invalid_json */
             400: {

@@ -44,7 +44,12 @@ export function connect(ctx: Context, options: { anonymous?: boolean } = {}): Co
   };
 }
 
-async function settle<T>(ctx: Context, request: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
+/** The data of a call made outside a Connection (a one-off client), with the same failures as `call`. */
+export function send<T>(ctx: Pick<Context, 'url'>, request: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
+  return settle(ctx, request);
+}
+
+async function settle<T>(ctx: Pick<Context, 'url'>, request: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
   let result: { data?: T; error?: unknown; response: Response };
   try {
     result = await request;
@@ -71,12 +76,27 @@ export function apiError(ctx: Pick<Context, 'url'>, status: number, body: unknow
   }
   const code = typeof error.code === 'string' ? error.code : 'http_error';
   const message = typeof error.message === 'string' ? error.message : `HTTP ${status}`;
-  const details: FieldDetail[] = Array.isArray(error.details)
-    ? error.details.filter((d): d is FieldDetail => typeof d === 'object' && d !== null && typeof (d as FieldDetail).field === 'string')
-    : [];
+  const details: FieldDetail[] = Array.isArray(error.details) ? error.details.map(detailOf) : [];
   if (status === 401) {
     return new CliError(`the server at ${ctx.url} refused the token (${message}): run stageline login, or set STAGELINE_TOKEN`, { status, code, details });
   }
   const detail = details.length > 0 ? `: ${details.map((d) => `${d.field} ${d.message}`).join('; ')}` : '';
   return new CliError(`${message}${detail}`, { status, code, details, exitCode: status === 409 ? EXIT.conflict : EXIT.failure });
+}
+
+/**
+ * One line's worth of an error detail: a field error as it is; a gate (`{type, name, state}`), a
+ * missing reference (`{resource, reference}`) or another conflict detail named by what it is about.
+ */
+function detailOf(value: unknown): FieldDetail {
+  const d = (value && typeof value === 'object' ? value : {}) as Record<string, unknown>;
+  if (typeof d.field === 'string' && typeof d.message === 'string') return { field: d.field, message: d.message };
+  if (typeof d.type === 'string' && typeof d.name === 'string' && typeof d.state === 'string') {
+    return { field: `gate ${d.type} ${d.name}`, message: `${d.state}${typeof d.detail === 'string' ? `: ${d.detail}` : ''}` };
+  }
+  const field = [d.resource, d.reference, d.request, d.field].filter((v) => typeof v === 'string').join(' ') || 'detail';
+  const rest = Object.fromEntries(Object.entries(d).filter(([k]) => !['resource', 'reference', 'request', 'field'].includes(k)));
+  if (typeof d.message === 'string') return { field, message: d.message };
+  if (Array.isArray(rest.resources)) return { field, message: `used by ${rest.resources.join(', ')}` };
+  return { field, message: Object.keys(rest).length > 0 ? JSON.stringify(rest) : '' };
 }

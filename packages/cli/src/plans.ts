@@ -1,9 +1,8 @@
 // What the release commands share: parsing their arguments (resource lists, release numbers,
 // durations), calling the API without losing a conflict's details, and rendering plans, gates
 // and promotion requests as lines a person reads.
-import { apiError, unreachable, type components } from './api.js';
-import type { Context } from './context.js';
-import { CliError, usageError, type FieldDetail } from './errors.js';
+import type { components } from './api.js';
+import { usageError } from './errors.js';
 import { plural, type Output } from './output.js';
 
 export type Release = components['schemas']['Release'];
@@ -62,32 +61,6 @@ export function duration(seconds: number): string {
  * Like Connection.call, but a conflict keeps what the server said about it (the gates still
  * pending, the references missing, the hold): its details become the error's details, named.
  */
-export async function send<T>(ctx: Context, request: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
-  let result: { data?: T; error?: unknown; response: Response };
-  try {
-    result = await request;
-  } catch (cause) {
-    throw unreachable(ctx.url, cause);
-  }
-  if (result.response.ok) return result.data as T;
-  const failure = apiError(ctx, result.response.status, result.error);
-  const raw = (result.error as { error?: { details?: unknown } } | undefined)?.error?.details;
-  if (failure.details.length > 0 || !Array.isArray(raw) || raw.length === 0) throw failure;
-  throw new CliError(failure.message, { exitCode: failure.exitCode, code: failure.code, ...(failure.status ? { status: failure.status } : {}), details: raw.map(detailOf) });
-}
-
-function detailOf(value: unknown): FieldDetail {
-  const d = (value && typeof value === 'object' ? value : {}) as Record<string, unknown>;
-  if (typeof d.type === 'string' && typeof d.name === 'string' && typeof d.state === 'string') {
-    return { field: `gate ${d.type} ${d.name}`, message: `${d.state}${typeof d.detail === 'string' ? `: ${d.detail}` : ''}` };
-  }
-  const field = [d.resource, d.reference, d.request, d.field].filter((v) => typeof v === 'string').join(' ') || 'detail';
-  const rest = Object.fromEntries(Object.entries(d).filter(([k]) => !['resource', 'reference', 'request', 'field'].includes(k)));
-  if (typeof d.message === 'string') return { field, message: d.message };
-  if (Array.isArray(rest.resources)) return { field, message: `used by ${rest.resources.join(', ')}` };
-  return { field, message: Object.keys(rest).length > 0 ? JSON.stringify(rest) : '' };
-}
-
 const MARK = { added: ['green', '+'], changed: ['yellow', '~'], removed: ['red', '-'] } as const;
 
 /** "2 added, 1 changed, 0 removed" */

@@ -2,10 +2,10 @@
 // read, never a newer one) and the CI checks that gate promotions. A request still waiting after a
 // decision, or blocked by its gates, ends with exit 3 and says what it waits for.
 import type { Command } from 'commander';
-import { connect } from '../api.js';
+import { send, connect } from '../api.js';
 import type { Context } from '../context.js';
 import { EXIT, usageError } from '../errors.js';
-import { parseNumber, requestLines, send, waitingFor, type PromotionRequest } from '../plans.js';
+import { parseNumber, requestLines, waitingFor, type PromotionRequest } from '../plans.js';
 import { action, examples } from '../program.js';
 import { envOf } from './releases.js';
 

@@ -1,11 +1,11 @@
 // commit, promote, rollback and releases: making an environment's releases and reading them. A
 // promotion waiting for approval, and every conflict the server reports, end with exit 3.
 import type { Command } from 'commander';
-import { connect, type components } from '../api.js';
+import { send, connect, type components } from '../api.js';
 import type { Context } from '../context.js';
 import { CliError, EXIT, usageError } from '../errors.js';
 import { plural } from '../output.js';
-import { counts, duration, parseMinutes, parseNumber, parseResources, planLines, send, waitingFor, type DryRun, type Plan, type Release, type RequestResult } from '../plans.js';
+import { counts, duration, parseMinutes, parseNumber, parseResources, planLines, waitingFor, type DryRun, type Plan, type Release, type RequestResult } from '../plans.js';
 import { action, examples } from '../program.js';
 import { promptLine } from '../prompt.js';
 

@@ -4,11 +4,11 @@
 // backoff, pointed at the management stream with the member's token.
 import { createClient, StagelineError, type ChangeEvent } from '@stageline/client';
 import type { Command } from 'commander';
-import { apiError, connect, type Connection } from '../api.js';
+import { apiError, connect, send, type Connection } from '../api.js';
 import type { Context } from '../context.js';
 import { CliError } from '../errors.js';
 import { plural } from '../output.js';
-import { counts, parseNumber, send } from '../plans.js';
+import { counts, parseNumber } from '../plans.js';
 import { action, examples } from '../program.js';
 import { envOf } from './releases.js';
 

@@ -40,6 +40,7 @@ import { managementCors, runtimePreflight } from './cors.js';
 import { gateRoutes } from './routes/gates.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import { matrixRoutes } from './routes/matrix.js';
+import { validationRoutes } from './routes/validation.js';
 import { registerDashboard } from './web.js';
 
 export type App = FastifyInstance;
@@ -197,6 +198,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     gateRoutes(api, options.deps);
     analyticsRoutes(api, options.deps, options.runtime);
     matrixRoutes(api, options.deps);
+    validationRoutes(api, options.deps);
   });
   // The runtime API: every /v1 route behind one API key hook (src/http/key-auth.ts).
   await app.register(async (v1) => {

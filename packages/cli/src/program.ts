@@ -6,11 +6,12 @@ import { contextOf, type Context } from './context.js';
 import { CliError, EXIT } from './errors.js';
 import { VERSION } from './version.js';
 import { registerAuth } from './commands/auth.js';
+import { registerFiles } from './commands/files.js';
 
 /** A command module adds its commands to the program. */
 export type Register = (program: Command) => void;
 
-const REGISTERS: Register[] = [registerAuth];
+const REGISTERS: Register[] = [registerAuth, registerFiles];
 
 /** Every command's examples, shown at the end of its `--help`. */
 export function examples(command: Command, lines: string[]): Command {

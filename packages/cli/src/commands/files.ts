@@ -220,7 +220,7 @@ interface PlannedWrite {
   kind: ResourceKind;
   key: string;
   local: LocalFile | undefined;
-  remote: Resource | null;
+  remote: RemoteState;
   base: LockEntry | null;
   change: ResourceChange;
 }
@@ -255,16 +255,23 @@ async function push(ctx: Context, options: PushOptions): Promise<void> {
     if (!file) return base.hash !== null;
     return file.hash !== base.hash || file.app !== base.app;
   });
-  const remote = new Map<string, Resource | null>();
-  await mapLimit(candidates, CONCURRENCY, async (id) => {
+  // The list tells most of it (committed hashes, draft states); contents are read only for the
+  // resources that differ and exist there, and for drafts (whose hash only a read gives).
+  const summaries = await listResources(conn, envSlug);
+  const toRead = candidates.filter((id) => {
+    const summary = summaries.get(id);
+    if (!summary) return false;
+    const hash = summaryHash(summary, true);
+    const local = tree.files.get(id);
+    if (hash === undefined) return true;
+    if (hash === null) return false;
+    return !local || hash !== local.hash || summary.app !== local.app;
+  });
+  const read = new Map<string, Resource>();
+  await mapLimit(toRead, CONCURRENCY, async (id) => {
     const [kind, key] = splitId(id);
-    try {
-      remote.set(id, await readResource(conn, envSlug, kind, key));
-    } catch (error) {
-      if (error instanceof CliError && error.status === 404) remote.set(id, null);
-      else throw error;
-    }
-  }, ctx.out.progress('comparing', candidates.length));
+    read.set(id, await readResource(conn, envSlug, kind, key));
+  }, ctx.out.progress('comparing', toRead.length));
 
   const writes: PlannedWrite[] = [];
   const moved: string[] = [];
@@ -272,19 +279,19 @@ async function push(ctx: Context, options: PushOptions): Promise<void> {
   for (const id of candidates.sort()) {
     const [kind, key] = splitId(id);
     const local = tree.files.get(id);
-    const now = remote.get(id) ?? null;
-    const state = now ? workingState(now, true) : null;
-    const remoteApp = now?.app ?? null;
+    const now = remoteStateOf(summaries.get(id), read.get(id));
+    const state = now.hash === null ? null : { hash: now.hash, content: now.content };
+    const remoteApp = now.app;
     const base = lock?.resources.get(id) ?? null;
     const localHash = local?.hash ?? null;
     // Already what the file says (someone pushed the same, or a no-lock push of unchanged files).
-    if ((state?.hash ?? null) === localHash && (!local || remoteApp === local.app)) {
-      settled.set(id, entryOf(kind, key, now, localHash));
+    if (now.hash === localHash && (!local || remoteApp === local.app)) {
+      if (now.exists) settled.set(id, { kind, key, hash: localHash, committedHash: now.committedHash, draft: now.draft, app: remoteApp });
       continue;
     }
     if (!lock && !local) continue;
-    if (base && ((state?.hash ?? null) !== base.hash || (state !== null && remoteApp !== base.app) || (now?.committed?.hash ?? null) !== base.committedHash)) moved.push(id);
-    if (!base && lock && now && state) moved.push(id);
+    if (base && (now.hash !== base.hash || (state !== null && remoteApp !== base.app) || now.committedHash !== base.committedHash)) moved.push(id);
+    if (!base && lock && state) moved.push(id);
     const status = !local ? 'removed' : state ? 'changed' : 'added';
     writes.push({
       id,
@@ -340,9 +347,9 @@ async function push(ctx: Context, options: PushOptions): Promise<void> {
           kind: write.kind,
           key: write.key,
           hash: null,
-          committedHash: write.remote?.committed?.hash ?? null,
+          committedHash: write.remote.committedHash,
           draft: deletion.draft ? 'deleted' : null,
-          app: write.remote?.app ?? null,
+          app: write.remote.app,
         });
       }
     } catch (error) {
@@ -408,6 +415,28 @@ async function push(ctx: Context, options: PushOptions): Promise<void> {
     r.changes.length > 0 ? `${ctx.out.style('green', '✓')} pushed ${r.summary} to ${r.environment} as drafts` : `nothing to push: ${shown(ctx, dir)} matches ${r.environment}`,
     ...(r.commit ? [`${ctx.out.style('green', '✓')} committed ${plural(r.commit.resources.length, 'resource')} as ${ctx.out.style('bold', r.commit.name)}`] : []),
   ]);
+}
+
+/** The server's state of one resource from its list entry, and its read when there was one. */
+interface RemoteState {
+  exists: boolean;
+  /** The working state's hash; null when absent (never written, or a drafted deletion). */
+  hash: string | null;
+  /** Known only when read. */
+  content: Json;
+  committedHash: string | null;
+  draft: LockEntry['draft'];
+  app: string | null;
+}
+
+function remoteStateOf(summary: ResourceSummary | undefined, resource: Resource | undefined): RemoteState {
+  if (resource) {
+    const state = workingState(resource, true);
+    const draft = resource.draft ? (resource.draft.deleted ? 'deleted' : resource.committed ? 'modified' : 'created') : null;
+    return { exists: true, hash: state?.hash ?? null, content: state?.content ?? null, committedHash: resource.committed?.hash ?? null, draft, app: resource.app };
+  }
+  if (!summary) return { exists: false, hash: null, content: null, committedHash: null, draft: null, app: null };
+  return { exists: true, hash: summaryHash(summary, true) ?? null, content: null, committedHash: summary.committedHash, draft: summary.draft, app: summary.app };
 }
 
 function splitId(id: string): [ResourceKind, string] {

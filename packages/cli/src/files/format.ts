@@ -155,7 +155,14 @@ function toJson(value: unknown, path: string, issues: FileIssue[]): Json {
   }
   if (typeof value === 'object') {
     const out: Record<string, Json> = Object.create(null);
-    for (const name of Object.keys(value)) define(out, name, toJson((value as Record<string, unknown>)[name], `${path}/${escapePointer(name)}`, issues));
+    for (const name of Object.keys(value)) {
+      // The server's JSON parser refuses these (prototype poisoning): say so here, by field.
+      if (name === '__proto__' || (name === 'prototype' && path.endsWith('/constructor'))) {
+        issues.push({ field: `${path}/${escapePointer(name)}`, message: `"${name}" is not accepted as a field name here` });
+        continue;
+      }
+      define(out, name, toJson((value as Record<string, unknown>)[name], `${path}/${escapePointer(name)}`, issues));
+    }
     return out;
   }
   issues.push({ field: path, message: `holds a ${typeof value}, which JSON cannot` });

@@ -11,7 +11,7 @@ export type ResourceSummary = components['schemas']['ResourceSummary'];
 export type Resource = components['schemas']['Resource'];
 
 /** How many requests are in flight at once when reading or writing many resources. */
-export const CONCURRENCY = 16;
+export const CONCURRENCY = 24;
 
 export async function readEnvironment(conn: Connection, env: string): Promise<Environment> {
   return conn.call(conn.api.GET('/api/workspaces/{ws}/environments/{env}', { params: { path: conn.ws({ env }) } }));

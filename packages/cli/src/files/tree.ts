@@ -73,6 +73,7 @@ export function writeLock(dir: string, lock: Lock): void {
     resources[id] = { hash, committedHash, draft, app };
   }
   const text = `${JSON.stringify({ version: LOCK_VERSION, workspace: lock.workspace, environment: lock.environment, release: lock.release, resources }, null, 2)}\n`;
+  mkdirSync(dir, { recursive: true });
   writeIfChanged(lockPath(dir), text);
 }
 

@@ -9,7 +9,7 @@ import { CliError, EXIT, usageError } from '../errors.js';
 import { plural } from '../output.js';
 import { action, examples } from '../program.js';
 import { fieldChanges, renderChanges, summarise, type ResourceChange } from '../files/compare.js';
-import { renderFile, resourceId, type Json, type ResourceKind } from '../files/format.js';
+import { isResourceKind, renderFile, RESOURCE_KEY_PATTERN, resourceId, type Json, type ResourceKind } from '../files/format.js';
 import {
   CONCURRENCY,
   listResources,
@@ -125,6 +125,9 @@ async function pull(ctx: Context, options: TreeOptions & { force?: boolean }): P
   const [env, summaries] = await Promise.all([readEnvironment(conn, envSlug), listResources(conn, envSlug)]);
   const lock = usableLock(ctx, previous, envSlug);
   const tree = readTree(dir, ctx.cwd);
+  // File names come from ids: an id the key rule does not allow is never turned into a path.
+  const strange = [...summaries.values()].filter((s) => !isResourceKind(s.kind) || !RESOURCE_KEY_PATTERN.test(s.key));
+  if (strange.length > 0) throw new CliError(`the server listed resource ids that are not safe file names (${listIds(strange.map((s) => `${s.kind}/${s.key}`))}): nothing was written`, { code: 'unexpected_answer' });
 
   // What the server's working state is, by resource; contents read only where the local file
   // does not already hold them (same hash: the file is re-rendered from its own content).

@@ -107,7 +107,7 @@ export interface FileIssue {
  * does not parse, duplicate keys, values JSON cannot hold, a document that is not a map.
  */
 export function parseFile(text: string): { file: ParsedFile; issues: [] } | { file: null; issues: FileIssue[] } {
-  const document = parseDocument(text, { schema: 'core', uniqueKeys: true, merge: false, prettyErrors: false });
+  const document = parseDocument(text, { schema: 'core', uniqueKeys: true, merge: false, prettyErrors: true });
   if (document.errors.length > 0) {
     return { file: null, issues: document.errors.map((error) => ({ field: yamlPosition(error.linePos?.[0]), message: firstLine(error.message) })) };
   }
@@ -177,6 +177,7 @@ function yamlPosition(pos: { line: number; col: number } | undefined): string {
   return pos ? `line ${pos.line}:${pos.col}` : '';
 }
 
+/** The message without yaml's source excerpt (the position is the issue's field). */
 function firstLine(message: string): string {
-  return message.split('\n')[0]!.trim();
+  return message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '').trim();
 }

@@ -253,6 +253,41 @@ describe('stageline pull, push, diff', () => {
   });
 });
 
+describe('stageline diff between states', () => {
+  it('releases, environments and drafts through the server; one environment compares the local files; usage mistakes exit 2', async () => {
+    const cwd = project('states');
+    await draft('development', 'config', 'diffme', { value: { n: 1, gone: true } });
+    const first = await commitAll('development', 'diffme 1');
+    await draft('development', 'config', 'diffme', { value: { n: 2, added: 'x' } });
+    const second = await commitAll('development', 'diffme 2');
+    const between = await cli.run(['diff', `development#${first}`, `development#${second}`], { cwd });
+    expect(between.code, between.stderr).toBe(0);
+    const lines = between.stdout.trimEnd().split('\n');
+    expect(lines.slice(0, 2)).toEqual([`development#${first} → development#${second}: 1 changed`, '~ config/diffme']);
+    // Field lines in the server's order.
+    expect(lines.slice(2).sort()).toEqual(['    + /value/added: "x"', '    - /value/gone: true', '    ~ /value/n: 1 → 2']);
+    const names = await cli.run(['diff', 'development', 'production', '--names-only'], { cwd });
+    expect(names.stdout).toContain('- config/diffme');
+    expect(names.stdout).not.toContain('/value');
+    const json = await cli.run(['diff', 'production', 'development', '--json', '--exit-code'], { cwd });
+    expect(json.code).toBe(1);
+    expect(json.json()).toMatchObject({ from: 'production', to: 'development', fromState: { environment: 'production', release: 0 } });
+    expect(json.json().changes.every((c: { status: string }) => c.status === 'added')).toBe(true);
+
+    expect((await cli.run(['pull'], { cwd })).code).toBe(0);
+    const one = await cli.run(['diff', 'production', '--json'], { cwd });
+    expect(one.code, one.stderr).toBe(0);
+    expect(one.json()).toMatchObject({ from: 'production', to: 'stageline/' });
+    expect(one.json().changes.length).toBeGreaterThan(0);
+    expect(one.json().changes.every((c: { status: string }) => c.status === 'added')).toBe(true);
+
+    expect((await cli.run(['diff', 'development#1'], { cwd })).code).toBe(2);
+    expect((await cli.run(['diff', 'development', 'staging', '--env', 'development'], { cwd })).code).toBe(2);
+    expect((await cli.run(['push', '-m', 'no commit'], { cwd })).code).toBe(2);
+    expect((await cli.run(['diff', 'development', 'nowhere'], { cwd })).code).toBe(1);
+  });
+});
+
 describe('stageline validate', () => {
   it('offline: bad YAML and a bad file name, exit 1, no server needed', async () => {
     const cwd = project('validate-offline');

@@ -65,14 +65,14 @@ export function registerFiles(program: Command): void {
     program
       .command('diff')
       .description('local files against an environment, or two states: env (current release), env#N (a release), env~draft (with drafts)')
-      .argument('[from]', 'a state: env, env#N or env~draft')
+      .argument('[from]', 'a state: env, env#N or env~draft (alone: an environment to compare the local files with)')
       .argument('[to]', 'the other state')
       .option('-e, --env <env>', 'the environment the local files are compared with')
       .option('--dir <dir>', 'the resource folder')
       .option('--exit-code', 'exit 1 when there is a difference (like git diff --exit-code)')
       .option('--names-only', 'one line per resource, no fields')
       .action(action(diff)),
-    ['stageline diff', 'stageline diff development staging', 'stageline diff production#41 production', 'stageline diff development development~draft --json'],
+    ['stageline diff', 'stageline diff staging', 'stageline diff development staging', 'stageline diff production#41 production', 'stageline diff development development~draft --json'],
   );
 
   examples(
@@ -461,8 +461,13 @@ interface DiffOptions extends TreeOptions {
 }
 
 async function diff(ctx: Context, from: string | undefined, to: string | undefined, options: DiffOptions): Promise<void> {
-  if (from !== undefined && to === undefined) throw usageError('give two states to compare (stageline diff development staging), or none to compare the local files');
-  if (from !== undefined && (options.env || options.dir)) throw usageError('--env and --dir are for comparing local files; two states take neither');
+  if (from !== undefined && to === undefined) {
+    // One plain environment: the local files against it (`stageline diff staging`).
+    if (!/^[a-z0-9][a-z0-9-]*$/.test(from) || options.env) throw usageError('give two states to compare (stageline diff development staging), one environment, or none to compare the local files');
+    options = { ...options, env: from };
+    from = undefined;
+  }
+  if (from !== undefined && to !== undefined && (options.env || options.dir)) throw usageError('--env and --dir are for comparing local files; two states take neither');
   const conn = connect(ctx);
   const result = from !== undefined && to !== undefined ? await serverDiff(conn, from, to) : await localDiff(ctx, conn, options);
   ctx.out.result(result, (r) => [

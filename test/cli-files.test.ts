@@ -338,6 +338,54 @@ describe('stageline validate', () => {
   });
 });
 
+describe('POST …/environments/:env/validations', () => {
+  const path = `${WS}/environments/production/validations`;
+
+  it('names bad kinds, keys and duplicates, resolves references through the posted set and `present`, and writes nothing', async () => {
+    const signup = { name: 'Signup', steps: [{ type: 'channel', channel: 'email', layout: 'brand', template: { subject: 'Hi', text: 'Hi' } }] };
+    const answer = await node.api('POST', path, {
+      resources: [
+        { kind: 'widget', key: 'x', content: {} },
+        { kind: 'config', key: '../x', content: { value: 1 } },
+        { kind: 'config', key: 'twice', content: { value: 1 } },
+        { kind: 'config', key: 'twice', content: { value: 2 } },
+        { kind: 'config', key: 'labelled', content: { value: 1 }, app: 'Not A Label' },
+        { kind: 'workflow', key: 'signup', content: signup },
+      ],
+    });
+    expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+    expect(answer.body).toMatchObject({ environment: 'production', valid: false, checked: 6 });
+    const issues = answer.body.issues.map((i: { kind: string; key: string; field: string; code: string }) => `${i.kind}/${i.key} ${i.field} ${i.code}`);
+    expect(issues.sort()).toEqual(
+      ['widget/x kind invalid_resource', 'config/../x key invalid_resource', 'config/twice key invalid_resource', 'config/labelled app invalid_content', 'workflow/signup content.steps missing_resource'].sort(),
+    );
+
+    const present = await node.api('POST', path, { resources: [{ kind: 'workflow', key: 'signup', content: signup }], present: ['layout/brand'] });
+    expect(present.body).toMatchObject({ valid: true, issues: [] });
+    const together = await node.api('POST', path, { resources: [{ kind: 'workflow', key: 'signup', content: signup }, { kind: 'layout', key: 'brand', content: { text: '{{ content }}' } }] });
+    expect(together.body).toMatchObject({ valid: true, checked: 2 });
+    expect((await node.api('GET', `${WS}/environments/production/resources/workflow/signup`)).status).toBe(404);
+  });
+
+  it('a secret with no value in the target is a missing reference; a viewer may validate; a bad body is 400', async () => {
+    const tool = { method: 'POST', url: 'https://crm.example/sync', headers: { authorization: 'Bearer {{ secrets.crm_token }}' } };
+    const missing = await node.api('POST', path, { resources: [{ kind: 'tool', key: 'crm', content: tool }] });
+    expect(missing.body.issues).toEqual([expect.objectContaining({ kind: 'tool', key: 'crm', code: 'missing_reference', message: expect.stringContaining('secrets.crm_token') })]);
+
+    const created = await node.api('POST', `${WS}/tokens`, { name: 'pr checks', role: 'viewer' });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const viewer = await fetch(`${node.server.url}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${created.body.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ resources: [{ kind: 'config', key: 'ok', content: { value: 1 } }] }),
+    });
+    expect(viewer.status).toBe(200);
+    expect(await viewer.json()).toMatchObject({ valid: true });
+    expect((await node.api('POST', path, { resources: 'nope' })).status).toBe(400);
+    expect((await node.api('POST', `${WS}/environments/nowhere/validations`, { resources: [] })).status).toBe(404);
+  });
+});
+
 describe('many resources', () => {
   // 400 by default keeps this file fast on a shared machine; STAGELINE_BULK_RESOURCES=1000 measures the full case.
   const count = Number(process.env.STAGELINE_BULK_RESOURCES ?? 400);

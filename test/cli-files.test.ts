@@ -289,17 +289,24 @@ describe('stageline diff between states', () => {
 });
 
 describe('stageline validate', () => {
-  it('offline: bad YAML and a bad file name, exit 1, no server needed', async () => {
+  it('offline: bad YAML, duplicate keys and a schema error, exit 1, no server needed', async () => {
     const cwd = project('validate-offline');
     mkdirSync(join(cwd, 'stageline/config'), { recursive: true });
     writeFileSync(join(cwd, 'stageline/config/ok.yaml'), 'value: 1\n');
     writeFileSync(join(cwd, 'stageline/config/broken.yaml'), 'value: [1, 2\n');
     writeFileSync(join(cwd, 'stageline/config/dupe.yaml'), 'value: 1\nvalue: 2\n');
+    mkdirSync(join(cwd, 'stageline/workflow'), { recursive: true });
+    writeFileSync(join(cwd, 'stageline/workflow/w.yaml'), 'name: W\nsteps:\n  - type: channel\n    channel: email\n    template:\n      html: <p/>\n');
     const offline = await cli.run(['validate', '--offline', '--json'], { cwd, env: { STAGELINE_URL: 'http://127.0.0.1:9', STAGELINE_TOKEN: '' } });
     expect(offline.code).toBe(1);
     const result = offline.json();
     expect(result).toMatchObject({ valid: false, offline: true });
-    expect(result.issues.map((i: { path: string }) => i.path).sort()).toEqual(['stageline/config/broken.yaml', 'stageline/config/dupe.yaml']);
+    expect(result.issues.map((i: { path: string }) => i.path).sort()).toEqual(['stageline/config/broken.yaml', 'stageline/config/dupe.yaml', 'stageline/workflow/w.yaml']);
+    expect(result.issues).toContainEqual({ path: 'stageline/workflow/w.yaml', field: 'content.steps.0.template.subject', message: 'is required', code: 'invalid_content' });
+    const human = await cli.run(['validate', '--offline'], { cwd, env: { STAGELINE_URL: 'http://127.0.0.1:9', STAGELINE_TOKEN: '' } });
+    expect(human.stdout).toContain('stageline/workflow/w.yaml: content.steps.0.template.subject is required');
+    expect(human.stdout).toMatch(/stageline\/config\/broken.yaml: line 2:1 /);
+    rmSync(join(cwd, 'stageline/workflow/w.yaml'));
     rmSync(join(cwd, 'stageline/config/broken.yaml'));
     rmSync(join(cwd, 'stageline/config/dupe.yaml'));
     const clean = await cli.run(['validate', '--offline'], { cwd, env: { STAGELINE_URL: 'http://127.0.0.1:9', STAGELINE_TOKEN: '' } });

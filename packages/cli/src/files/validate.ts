@@ -1,8 +1,10 @@
-// `validate`: the checks a file needs no server for (YAML, file name, kind folder, app label),
-// then the server's own rules on the whole tree at once (POST …/validations writes nothing):
+// `validate`: the checks a file needs no server for (YAML, file name, kind folder, app label,
+// and offline the kinds' bundled JSON Schemas), else the server's own rules on the whole tree at once (POST …/validations writes nothing):
 // kind schemas, templates, and the references the target environment must resolve.
 import type { Connection } from '../api.js';
+import { KIND_JSON_SCHEMAS } from '../api/kinds.js';
 import { canonicalJson } from './format.js';
+import { schemaIssues } from './json-schema.js';
 import type { LocalTree } from './tree.js';
 
 export interface TreeIssue {
@@ -18,7 +20,14 @@ const MAX_PER_REQUEST = 2000;
 
 export async function validateTree(tree: LocalTree, server: { conn: Connection; env: string } | null): Promise<{ issues: TreeIssue[] }> {
   const issues: TreeIssue[] = tree.issues.map((i) => ({ ...i, code: 'invalid_file' }));
-  if (!server || tree.files.size === 0) return { issues };
+  if (!server) {
+    // Offline: the bundled kind schemas (the server's own, as GET /api/kinds serves them).
+    for (const file of tree.files.values()) {
+      for (const issue of schemaIssues(KIND_JSON_SCHEMAS[file.kind], file.content)) issues.push({ path: file.path, ...issue, code: 'invalid_content' });
+    }
+    return { issues };
+  }
+  if (tree.files.size === 0) return { issues };
   const { conn, env } = server;
   const files = [...tree.files.values()];
   const all = files.map((f) => `${f.kind}/${f.key}`);

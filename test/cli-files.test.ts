@@ -194,6 +194,14 @@ describe('stageline pull, push, diff', () => {
     expect(readFileSync(file, 'utf8')).toContain('retries: 9');
     expect((await cli.run(['pull', '--force'], { cwd })).code).toBe(0);
     expect(readFileSync(file, 'utf8')).toContain('retries: 4');
+    // Switching environments is no local change: production's pull needs no --force and
+    // removes what development's pull wrote.
+    const production = await cli.run(['pull', '--env', 'production', '--json'], { cwd });
+    expect(production.code, production.stderr).toBe(0);
+    expect(existsSync(file)).toBe(false);
+    expect(existsSync(join(cwd, 'stageline/tool/mine.yaml'))).toBe(true);
+    expect((await cli.run(['pull', '--env', 'development'], { cwd })).code).toBe(0);
+    expect(readFileSync(file, 'utf8')).toContain('retries: 4');
     await node.api('DELETE', `${WS}/environments/development/resources/config/payments`);
     await draft('development', 'config', 'payments', { ...payments, value: { ...payments.value, checkoutUrl: 'https://pay.example/v2' } }, 'billing');
   });

@@ -155,16 +155,18 @@ async function pull(ctx: Context, options: TreeOptions & { force?: boolean }): P
     }
   }
 
-  // Local edits a pull would overwrite or bring back: refused unless --force.
+  // Local edits a pull would overwrite or bring back: refused unless --force. "Edited" is against
+  // the last pull, whichever environment it was of, so switching environments needs no --force.
   const overwritten: string[] = [];
+  const last = lock ?? previous;
   for (const [id, file] of tree.files) {
-    const base = lock?.resources.get(id);
+    const base = last?.resources.get(id);
     const remote = target.get(id);
     const edited = base ? base.hash !== file.hash || base.app !== file.app : remote !== undefined;
     const differs = !remote || remote.hash !== file.hash || remote.app !== file.app;
     if (edited && differs && (base || remote)) overwritten.push(id);
   }
-  for (const [id, base] of lock?.resources ?? []) {
+  for (const [id, base] of last?.resources ?? []) {
     if (base.hash !== null && !tree.files.has(id) && target.get(id)) overwritten.push(id);
   }
   if (overwritten.length > 0 && !options.force) {

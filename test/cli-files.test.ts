@@ -139,6 +139,19 @@ describe('stageline pull, push, diff', () => {
     await draft('development', 'layout', 'default', layout);
   });
 
+  it('a commit of the very content pulled is no conflict: the push goes through', async () => {
+    const cwd = project('committed-meanwhile');
+    await draft('development', 'config', 'meanwhile', { value: 1 });
+    expect((await cli.run(['pull'], { cwd })).code).toBe(0);
+    const committed = await node.api('POST', `${WS}/environments/development/commits`, { message: 'theirs', resources: ['config/meanwhile'] });
+    expect(committed.status).toBe(201);
+    writeFileSync(join(cwd, 'stageline/config/meanwhile.yaml'), 'value: 2\n');
+    const pushed = await cli.run(['push', '--json'], { cwd });
+    expect(pushed.code, pushed.stderr).toBe(0);
+    expect(pushed.json()).toMatchObject({ moved: [], changes: [{ key: 'meanwhile', status: 'changed', fields: [{ path: '/value', before: 1, after: 2 }] }] });
+    expect((await resource('development', 'config', 'meanwhile')).draft.content).toEqual({ value: 2 });
+  });
+
   it('a deleted file becomes a drafted deletion; a new file a created draft', async () => {
     const cwd = project('delete');
     await draft('development', 'config', 'old-flag', { value: true });

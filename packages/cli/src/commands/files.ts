@@ -291,11 +291,14 @@ async function push(ctx: Context, options: PushOptions): Promise<void> {
     const localHash = local?.hash ?? null;
     // Already what the file says (someone pushed the same, or a no-lock push of unchanged files).
     if (now.hash === localHash && (!local || remoteApp === local.app)) {
-      if (now.exists) settled.set(id, { kind, key, hash: localHash, committedHash: now.committedHash, draft: now.draft, app: remoteApp });
+      // (Gone on both sides: an entry of nulls, which the lock drops.)
+      settled.set(id, { kind, key, hash: localHash, committedHash: now.committedHash, draft: now.draft, app: remoteApp });
       continue;
     }
     if (!lock && !local) continue;
-    if (base && (now.hash !== base.hash || (state !== null && remoteApp !== base.app) || now.committedHash !== base.committedHash)) moved.push(id);
+    // Moved: the working content (or label) is not what the pull saw. A commit of the very
+    // content pulled is no conflict.
+    if (base && (now.hash !== base.hash || (state !== null && remoteApp !== base.app))) moved.push(id);
     if (!base && lock && state) moved.push(id);
     const status = !local ? 'removed' : state ? 'changed' : 'added';
     writes.push({
@@ -402,7 +405,7 @@ async function push(ctx: Context, options: PushOptions): Promise<void> {
           body: { message: options.message ?? `stageline push: ${summarise(changes)}`, resources: named },
         }),
       );
-      const number = (created as { number: number }).number;
+      const number = created.number;
       release = number;
       commit = { release: number, name: `${envSlug}#${number}`, resources: named };
       for (const id of named) {

@@ -224,8 +224,11 @@ describe('stageline pull, push, diff', () => {
     await draft('development', 'config', 'con', { value: 1 });
     await draft('development', 'config', 'v1.', { value: 2 });
     await draft('development', 'config', 'constructor', { value: { toString: 'x', hasOwnProperty: 1, constructor: { name: 'y' } } });
+    await draft('development', 'config', 'Mixed', { value: 3 });
+    await draft('development', 'config', 'mixed', { value: 4 });
     const pulled = await cli.run(['pull', '--json'], { cwd });
     expect(pulled.code, pulled.stderr).toBe(0);
+    expect(pulled.stderr).toContain('config/Mixed and config/mixed differ only in case');
     const names = readdirSync(join(cwd, 'stageline/config')).sort();
     expect(names).toEqual(expect.arrayContaining(['%63on.yaml', 'v1%2E.yaml', 'constructor.yaml']));
     expect(names).not.toContain('con.yaml');
@@ -251,7 +254,7 @@ describe('stageline pull, push, diff', () => {
     expect(error.details.map((d: { field: string }) => d.field).sort()).toEqual(['stageline/config/..bad.yaml', 'stageline/config/con.yaml', 'stageline/config/proto.yaml /value/__proto__']);
     expect((await node.api('GET', `${WS}/environments/development/resources/config/proto`)).status).toBe(404);
     for (const name of ['..bad.yaml', 'con.yaml', 'proto.yaml']) rmSync(join(cwd, 'stageline/config', name));
-    for (const key of ['con', 'v1.', 'constructor']) await node.api('DELETE', `${WS}/environments/development/resources/config/${key}`);
+    for (const key of ['con', 'v1.', 'constructor', 'Mixed', 'mixed']) await node.api('DELETE', `${WS}/environments/development/resources/config/${key}`);
   });
 
   it('server refusals name the file and the field, exit 1', async () => {

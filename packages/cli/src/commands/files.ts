@@ -129,6 +129,11 @@ async function pull(ctx: Context, options: TreeOptions & { force?: boolean }): P
   const strange = [...summaries.values()].filter((s) => !isResourceKind(s.kind) || !RESOURCE_KEY_PATTERN.test(s.key));
   if (strange.length > 0) throw new CliError(`the server listed resource ids that are not safe file names (${listIds(strange.map((s) => `${s.kind}/${s.key}`))}): nothing was written`, { code: 'unexpected_answer' });
 
+  // Keys that differ only in case are two files: one file on macOS or Windows by default.
+  const folded = new Map<string, string[]>();
+  for (const id of summaries.keys()) folded.set(id.toLowerCase(), [...(folded.get(id.toLowerCase()) ?? []), id]);
+  for (const ids of folded.values()) if (ids.length > 1) ctx.out.warn(`${ids.join(' and ')} differ only in case: a case-insensitive file system holds one file for them`);
+
   // What the server's working state is, by resource; contents read only where the local file
   // does not already hold them (same hash: the file is re-rendered from its own content).
   const wanted = new Map<string, { summary: ResourceSummary; hash: string | null | undefined }>();

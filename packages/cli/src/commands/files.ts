@@ -9,7 +9,7 @@ import { CliError, EXIT, usageError } from '../errors.js';
 import { plural } from '../output.js';
 import { action, examples } from '../program.js';
 import { fieldChanges, renderChanges, summarise, type ResourceChange } from '../files/compare.js';
-import { isResourceKind, renderFile, RESOURCE_KEY_PATTERN, resourceId, type Json, type ResourceKind } from '../files/format.js';
+import { isResourceKind, renderFile, RESOURCE_KEY_PATTERN, type Json, type ResourceKind } from '../files/format.js';
 import {
   CONCURRENCY,
   listResources,

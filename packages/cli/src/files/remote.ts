@@ -1,8 +1,7 @@
 // The server side of configuration as code: an environment's resources through one paged list
 // (hashes and draft states) and concurrent reads of the contents that are needed, never one
 // request waiting on the last.
-import type { components } from '../api.js';
-import type { Connection } from '../api.js';
+import type { components, Connection } from '../api.js';
 import type { Progress } from '../output.js';
 import { resourceId, type Json, type ResourceKind } from './format.js';
 

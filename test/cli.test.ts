@@ -45,4 +45,14 @@ describe('stageline --version', () => {
     const { stdout } = await run(process.execPath, [join(packageDir, 'dist/cli/main.js'), '--help'], { cwd: tmpdir() });
     expect(stdout).toMatch(/-V, --version\s+print the version/);
   });
+
+  it("--help of the server package lists every command of the contract, the CLI's and server", async () => {
+    const { stdout } = await run(process.execPath, [join(packageDir, 'dist/cli/main.js'), '--help'], { cwd: tmpdir() });
+    const listed = new Set([...stdout.matchAll(/^ {2}([a-z][a-z-]*)\b/gm)].map((m) => m[1]));
+    const contract = ['login', 'logout', 'whoami', 'env', 'branch', 'pull', 'push', 'diff', 'commit', 'promote', 'rollback', 'releases', 'requests', 'approve', 'reject', 'checks', 'vars', 'secrets', 'settings', 'keys', 'audit', 'tail', 'validate', 'run', 'export', 'server'];
+    expect(contract.filter((command) => !listed.has(command))).toEqual([]);
+    const keys = await run(process.execPath, [join(packageDir, 'dist/cli/main.js'), 'keys', '--help'], { cwd: tmpdir() });
+    // The CLI's API-key commands and the server's master-key commands share the group.
+    for (const command of ['create', 'list', 'revoke', 'rotate', 'generate', 'rotate-master']) expect(keys.stdout).toMatch(new RegExp(`^ {2}${command}\\b`, 'm'));
+  });
 });

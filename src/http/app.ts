@@ -42,6 +42,7 @@ import { analyticsRoutes } from './routes/analytics.js';
 import { matrixRoutes } from './routes/matrix.js';
 import { ofrepRoutes } from './routes/ofrep.js';
 import { changeStreamRoutes } from './routes/change-stream.js';
+import { validationRoutes } from './routes/validation.js';
 import { registerDashboard } from './web.js';
 
 export type App = FastifyInstance;
@@ -200,6 +201,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     analyticsRoutes(api, options.deps, options.runtime);
     matrixRoutes(api, options.deps);
     changeStreamRoutes(api, options.deps, options.runtime);
+    validationRoutes(api, options.deps);
   });
   // The runtime API: every /v1 route behind one API key hook (src/http/key-auth.ts).
   await app.register(async (v1) => {

@@ -7,6 +7,7 @@ import { CliError, EXIT } from './errors.js';
 import { VERSION } from './version.js';
 import { registerAuth } from './commands/auth.js';
 import { registerEnvironments } from './commands/environments.js';
+import { registerFiles } from './commands/files.js';
 import { registerReleases } from './commands/releases.js';
 import { registerApprovals } from './commands/approvals.js';
 import { registerTail } from './commands/tail.js';
@@ -18,7 +19,7 @@ import { registerRun } from './commands/run.js';
 export type Register = (program: Command) => void;
 
 // In the order --help lists them: sign-in, environments, files, releases, configuration, audit, run.
-const REGISTERS: Register[] = [registerAuth, registerEnvironments, registerReleases, registerApprovals, registerTail, registerConfig, registerAudit, registerRun];
+const REGISTERS: Register[] = [registerAuth, registerEnvironments, registerFiles, registerReleases, registerApprovals, registerTail, registerConfig, registerAudit, registerRun];
 
 /** Every command's examples, shown at the end of its `--help`. */
 export function examples(command: Command, lines: string[]): Command {

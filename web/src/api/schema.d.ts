@@ -917,6 +917,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/workspaces/{ws}/environments/{env}/validations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Check resources against the kind schemas and the references the environment resolves, writing nothing */
+        post: operations["validateResources"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/workspaces/{ws}/environments/{env}/watch": {
         parameters: {
             query?: never;
@@ -3713,6 +3730,38 @@ export interface components {
             /** @description parsed JSON for a JSON content type, else text; null when empty */
             body: unknown;
             durationMs: number;
+        };
+        Validation: {
+            environment: string;
+            /** @description the release the references were resolved against (with the drafts of an editable environment) */
+            release: number;
+            valid: boolean;
+            checked: number;
+            issues: {
+                kind: string;
+                key: string;
+                /** @description dotted path, content.… for the document */
+                field: string;
+                message: string;
+                /** @enum {string} */
+                code: "invalid_resource" | "invalid_content" | "missing_resource" | "missing_reference";
+            }[];
+        };
+        ValidationInput: {
+            environment: string;
+            /** @description the release the references were resolved against (with the drafts of an editable environment) */
+            release: number;
+            valid: boolean;
+            checked: number;
+            issues: {
+                kind: string;
+                key: string;
+                /** @description dotted path, content.… for the document */
+                field: string;
+                message: string;
+                /** @enum {string} */
+                code: "invalid_resource" | "invalid_content" | "missing_resource" | "missing_reference";
+            }[];
         };
         Variable: {
             name: string;
@@ -8763,6 +8812,79 @@ export interface operations {
             };
             /** @description payload_too_large */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    validateResources: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ws: string;
+                env: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    resources: {
+                        kind: string;
+                        key: string;
+                        /** @description the document to check, as a draft write would carry it */
+                        content: unknown;
+                        app?: string | null;
+                    }[];
+                    /** @description kind/key of other resources that will exist alongside these (the rest of a tree checked in several requests) */
+                    present?: string[];
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Validation"];
+                };
+            };
+            /** @description invalid_request (one detail per bad field) or invalid_json */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unauthenticated: no valid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description forbidden: the permission named in details is missing, or a rule refuses it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not_found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

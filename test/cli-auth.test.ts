@@ -3,7 +3,7 @@ import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliWorkspace, type CliWorkspace } from './cli-support.js';
+import { CLI_MAIN, cliWorkspace, type CliWorkspace } from './cli-support.js';
 import { startTestServer, type TestServer } from './support.js';
 
 const TOKEN = 'test-server-bootstrap-token-0123456789';
@@ -89,6 +89,28 @@ describe('stageline login, whoami, logout', () => {
     expect(down.code).toBe(1);
     expect(down.stderr).toContain(`cannot reach Stageline at http://127.0.0.1:${closedPort} (ECONNREFUSED)`);
     expect(down.json()).toMatchObject({ error: { code: 'unreachable' } });
+  });
+
+  it('workspaces create and list; a taken slug is a conflict (exit 3)', async () => {
+    const env = { STAGELINE_URL: node.server.url, STAGELINE_TOKEN: TOKEN };
+    const created = await cli.run(['workspaces', 'create', 'shop', '--name', 'Shop', '--json'], { env });
+    expect(created.code).toBe(0);
+    expect(created.json()).toMatchObject({ slug: 'shop', name: 'Shop', role: 'owner' });
+    const listed = await cli.run(['workspaces', 'list', '--json'], { env });
+    expect(listed.json<{ slug: string }[]>().map((w) => w.slug).sort()).toEqual(['default', 'shop']);
+    const again = await cli.run(['workspaces', 'create', 'shop'], { env });
+    expect(again.code).toBe(3);
+    const envs = await cli.run(['-w', 'shop', 'env', 'list', '--json'], { env });
+    expect(envs.json<{ slug: string }[]>().map((e) => e.slug)).toEqual(['development', 'production']);
+  });
+
+  it('a reader that goes away (| head) ends the command quietly', async () => {
+    const { spawnSync } = await import('node:child_process');
+    // `true` exits before the command starts, so every write meets a closed pipe.
+    const piped = spawnSync('bash', ['-c', `set -o pipefail; "${process.execPath}" "${CLI_MAIN}" --help | true`], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: cli.configDir } });
+    expect(piped.status).toBe(0);
+    expect(piped.stderr).not.toContain('EPIPE');
+    expect(piped.stderr).not.toContain('Unhandled');
   });
 
   it('usage mistakes exit 2', async () => {

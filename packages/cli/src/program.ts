@@ -6,6 +6,7 @@ import { contextOf, type Context } from './context.js';
 import { CliError, EXIT } from './errors.js';
 import { VERSION } from './version.js';
 import { registerAuth } from './commands/auth.js';
+import { registerWorkspaces } from './commands/workspaces.js';
 import { registerEnvironments } from './commands/environments.js';
 import { registerFiles } from './commands/files.js';
 import { registerReleases } from './commands/releases.js';
@@ -18,8 +19,8 @@ import { registerRun } from './commands/run.js';
 /** A command module adds its commands to the program. */
 export type Register = (program: Command) => void;
 
-// In the order --help lists them: sign-in, environments, files, releases, configuration, audit, run.
-const REGISTERS: Register[] = [registerAuth, registerEnvironments, registerFiles, registerReleases, registerApprovals, registerTail, registerConfig, registerAudit, registerRun];
+// In the order --help lists them: sign-in, workspaces, environments, files, releases, configuration, audit, run.
+const REGISTERS: Register[] = [registerAuth, registerWorkspaces, registerEnvironments, registerFiles, registerReleases, registerApprovals, registerTail, registerConfig, registerAudit, registerRun];
 
 /** Every command's examples, shown at the end of its `--help`. */
 export function examples(command: Command, lines: string[]): Command {
@@ -57,8 +58,20 @@ export function createProgram(options: { version?: string } = {}): Command {
   return program;
 }
 
-/** Runs the program on argv; answers the exit code (never throws, never calls process.exit). */
+/** `stageline … | head`: a reader that went away ends the command quietly, as in any Unix tool. */
+function quietOnBrokenPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.listenerCount('error') > 0) continue;
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit(process.exitCode ?? EXIT.ok);
+      throw error;
+    });
+  }
+}
+
+/** Runs the program on argv; answers the exit code (never throws; exits early only on a broken pipe). */
 export async function run(program: Command, argv: string[] = process.argv): Promise<number> {
+  quietOnBrokenPipe();
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 // One suite, four projects: pure rules once, every store and HTTP test against both databases
@@ -7,6 +8,9 @@ const integration = ['test/*.test.ts'];
 export default defineConfig({
   test: {
     testTimeout: 30_000,
+    // Most test files wait on real servers, child processes and browsers rather than compute:
+    // at least two at a time, also on a two-core machine (where vitest's default is one).
+    maxWorkers: Math.max(2, availableParallelism() - 1),
     hookTimeout: 60_000,
     // Every answer with a response schema is checked against it (src/http/validation.ts).
     env: { STAGELINE_CHECK_RESPONSES: '1' },

@@ -97,11 +97,11 @@ describe('stageline login, whoami, logout', () => {
     expect(created.code).toBe(0);
     expect(created.json()).toMatchObject({ slug: 'shop', name: 'Shop', role: 'owner' });
     const listed = await cli.run(['workspaces', 'list', '--json'], { env });
-    expect(listed.json<{ slug: string }[]>().map((w) => w.slug).sort()).toEqual(['default', 'shop']);
+    expect(listed.json<{ data: { slug: string }[] }>().data.map((w) => w.slug).sort()).toEqual(['default', 'shop']);
     const again = await cli.run(['workspaces', 'create', 'shop'], { env });
     expect(again.code).toBe(3);
     const envs = await cli.run(['-w', 'shop', 'env', 'list', '--json'], { env });
-    expect(envs.json<{ slug: string }[]>().map((e) => e.slug)).toEqual(['development', 'production']);
+    expect(envs.json<{ data: { slug: string }[] }>().data.map((e) => e.slug)).toEqual(['development', 'production']);
   });
 
   it('a reader that goes away (| head) ends the command quietly', async () => {

@@ -27,7 +27,7 @@ export function registerWorkspaces(program: Command): void {
 async function listWorkspaces(ctx: Context): Promise<void> {
   const conn = connect(ctx);
   const page = await conn.call(conn.api.GET('/api/workspaces'));
-  ctx.out.result(page.data, (rows) =>
+  ctx.out.result({ data: page.data }, ({ data: rows }) =>
     rows.length === 0
       ? 'no workspaces'
       : ctx.out.table(rows, [

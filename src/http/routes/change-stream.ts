@@ -2,23 +2,12 @@
 // hub, with its replay and resume by Last-Event-ID, authorised like every read of the environment.
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { z } from 'zod';
-import { invalid } from '../../domain/errors.js';
 import type { Runtime } from '../../runtime/index.js';
 import type { Deps } from '../../services/context.js';
 import { memberStreamPrincipal } from '../../services/change-stream.js';
 import { contextOf } from '../auth.js';
+import { lastEventIdOf, serveStream, streamQuery } from '../event-stream.js';
 import { envParams, errors, mediaResponse } from '../schemas.js';
-
-/** `Last-Event-ID` (or `?lastEventId=`): the id of an event a stream sent, or null to start now. */
-function lastEventIdOf(header: string | string[] | undefined, query: string | undefined): number | null {
-  const given = header ?? query;
-  if (given === undefined) return null;
-  if (typeof given !== 'string' || !/^\d{1,10}$/.test(given.trim())) {
-    throw invalid([{ field: 'Last-Event-ID', message: 'must be the id of an event this stream sent', in: 'header' }]);
-  }
-  return Number(given.trim());
-}
 
 export function changeStreamRoutes(app: FastifyInstance, deps: Deps, runtime: Runtime) {
   const api = app.withTypeProvider<ZodTypeProvider>();
@@ -32,18 +21,14 @@ export function changeStreamRoutes(app: FastifyInstance, deps: Deps, runtime: Ru
         description:
           'The stream `/v1/stream` gives API keys, for members: each event is `id: <change id>`, `event: <type>`, `data: {seq, type, at, environment, …}` naming what changed (never a value). Resumable: send the id of the last event received as `Last-Event-ID` (or `?lastEventId=`); a position older than the kept events gets one `reset` event. The server ends a stream after 10 minutes: reconnect with `Last-Event-ID`.',
         params: envParams,
-        querystring: z.strictObject({ lastEventId: z.string().max(20).optional().describe('the Last-Event-ID header, for clients that cannot set it') }),
+        querystring: streamQuery,
         response: { 200: mediaResponse('text/event-stream', 'server-sent events'), ...errors(400, 401, 403, 404) },
       },
     },
     async (request, reply) => {
-      const lastEventId = lastEventIdOf(request.headers['last-event-id'], request.query.lastEventId);
+      const lastEventId = lastEventIdOf(request);
       const principal = await memberStreamPrincipal(deps, await contextOf(deps, request), request.params.env);
-      // The stream writes its own head: it takes the headers set so far (request id, CORS).
-      const headers: Record<string, string> = {};
-      for (const [name, value] of Object.entries(reply.getHeaders())) if (typeof value === 'string') headers[name] = value;
-      reply.hijack();
-      await runtime.streams.open(principal, reply.raw, lastEventId, headers);
+      await serveStream(runtime, reply, principal, lastEventId);
     },
   );
 }

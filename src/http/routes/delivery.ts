@@ -3,12 +3,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { invalid, notFound, StaleKeyError, StagelineError } from '../../domain/errors.js';
+import { notFound, StaleKeyError, StagelineError } from '../../domain/errors.js';
 import { resourceRef } from '../../domain/resources/kinds.js';
 import type { Runtime } from '../../runtime/index.js';
 import type { EnvironmentView, Served } from '../../runtime/delivery-cache.js';
 import { anyJson, errors, mediaResponse, noContent, resourceKind } from '../schemas.js';
 import { apiKeyOf } from '../key-auth.js';
+import { lastEventIdOf, serveStream, streamQuery } from '../event-stream.js';
 import type { Recorder } from '../../metrics/recorder.js';
 
 /** RFC 9110 If-None-Match: a list of tags compared weakly, or `*`. */
@@ -146,25 +147,13 @@ export function deliveryRoutes(app: FastifyInstance, runtime: Runtime) {
         operationId: 'streamChanges',
         summary: "Server-sent events on every release, override, kill switch or variable change of the key's environment",
         description: 'Resumable: send the id of the last event received as `Last-Event-ID` (or `?lastEventId=`).',
-        querystring: z.strictObject({ lastEventId: z.string().max(20).optional().describe('the Last-Event-ID header, for clients that cannot set it') }),
+        querystring: streamQuery,
         response: { 200: mediaResponse('text/event-stream', 'server-sent events'), ...errors(400, 401, 403) },
       },
     },
     async (request, reply) => {
-      const principal = apiKeyOf(request);
-      const given = request.headers['last-event-id'] ?? request.query.lastEventId;
-      let lastEventId: number | null = null;
-      if (given !== undefined) {
-        if (typeof given !== 'string' || !/^\d{1,10}$/.test(given.trim())) {
-          throw invalid([{ field: 'Last-Event-ID', message: 'must be the id of an event this stream sent', in: 'header' }]);
-        }
-        lastEventId = Number(given.trim());
-      }
-      // The stream writes its own head: it takes the headers set so far (request id, CORS).
-      const headers: Record<string, string> = {};
-      for (const [name, value] of Object.entries(reply.getHeaders())) if (typeof value === 'string') headers[name] = value;
-      reply.hijack();
-      await runtime.streams.open(principal, reply.raw, lastEventId, headers);
+      const lastEventId = lastEventIdOf(request);
+      await serveStream(runtime, reply, apiKeyOf(request), lastEventId);
     },
   );
 }

@@ -90,8 +90,8 @@ describe('configuration pages', () => {
     const shown = page.getByRole('dialog', { name: 'API key checkout-server created' });
     const key = await shown.getByLabel('Secret key').inputValue();
     expect(key).toMatch(/^sk_/);
-    expect(await shown.getByText('shown only this once').isVisible()).toBe(true);
-    expect(await shown.getByRole('button', { name: 'Copy secret key' }).isVisible()).toBe(true);
+    await expect.poll(() => shown.getByText('shown only this once').isVisible()).toBe(true);
+    await expect.poll(() => shown.getByRole('button', { name: 'Copy secret key' }).isVisible()).toBe(true);
     await expectAccessible(page, 'API key shown once');
     await screenshot(page, 'config-api-key-once');
 

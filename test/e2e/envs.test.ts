@@ -216,7 +216,7 @@ describe('what runs where', () => {
     // The whole chain fits at 1280×720, each card with its pending changes.
     await expect.poll(() => page.getByRole('article', { name: 'QA' }).locator('.env-card-pending').textContent()).toBe('20 resources differ from staging');
     await expect.poll(() => page.getByRole('article', { name: 'Staging' }).locator('.env-card-pending').textContent()).toBe('40 resources differ from development');
-    expect(await page.getByRole('article', { name: 'Production' }).isVisible()).toBe(true);
+    await expect.poll(() => page.getByRole('article', { name: 'Production' }).isVisible()).toBe(true);
     await screenshot(page, 'envs-environments-chain');
     const scroll = page.getByRole('region', { name: 'Resources by environment' });
 

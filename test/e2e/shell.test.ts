@@ -91,7 +91,7 @@ describe('in the browser', () => {
 
     await page.getByRole('button', { name: 'Log out' }).click();
     await page.waitForURL('**/login');
-    expect(await page.getByText('You are signed out.').isVisible()).toBe(true);
+    await expect.poll(() => page.getByText('You are signed out.').isVisible()).toBe(true);
     expect(await page.evaluate<string | null>("localStorage.getItem('stageline.session')")).toBeNull();
     // A pasted access token is shared (CI, the CLI): signing out of the dashboard only forgets it.
     expect((await d.api('GET', '/api/auth/whoami')).status).toBe(200);

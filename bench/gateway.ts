@@ -2,7 +2,8 @@
 // child of this process) against nginx with one worker, both proxying to the same private nginx
 // upstream, under load from wrk (or this process's own clients where each answer is checked).
 //   G1 — routing only (one injected header): req/s ÷ nginx's (proxy_pass to an upstream block
-//        with keep-alive, one added header), c32 and c64, one gateway process.
+//        with keep-alive, one added header), c32 and c64, one gateway process (the default: a
+//        process of its own beside the API's; the gateway in the API's process is shown too).
 //   G2 — injected secret headers, an in-memory limit that does not trip, an allow-list of 1,000
 //        CIDRs and a canary split, ÷ the same gateway's routing only.
 //   G3 — a limit counted in Redis (STAGELINE_REDIS_URL, a route key unique to the run) ÷ the same
@@ -28,6 +29,7 @@
 //   BENCH_DB          sqlite (default) or postgres: the database of the gateway nodes
 //   BENCH_ONLY=G1,G5  only these measures (G1–G6, W)
 //   STAGELINE_BENCH_REDIS_URL  the Redis of G3 (redis://127.0.0.1:6379 by default)
+//   BENCH_NODE_FLAGS  flags for the servers' node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile them
 // Needs nginx and wrk (apt-get install nginx wrk); the system's nginx is never touched.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -59,6 +61,7 @@ import {
 
 const QUICK = process.env.BENCH_QUICK === '1' || process.env.BENCH_QUICK === 'true';
 const ONLY = new Set((process.env.BENCH_ONLY ?? '').toUpperCase().split(',').map((s) => s.trim()).filter(Boolean));
+const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 const wanted = (name: string) => ONLY.size === 0 || ONLY.has(name);
 
 const CONNECTIONS = QUICK ? [64] : [32, 64];
@@ -210,7 +213,7 @@ async function startGateway(cleanup: Cleanup, name: string, kind: BenchDb, secre
     ...extra,
   };
   const started = performance.now();
-  const child = Child.start(name, cleanup, process.execPath, [SERVER_MAIN, 'server'], env, { nofile: 8192 });
+  const child = Child.start(name, cleanup, process.execPath, [...NODE_FLAGS, SERVER_MAIN, 'server'], env, { nofile: 8192 });
   const base = `http://127.0.0.1:${port}`;
   const gateway = `http://127.0.0.1:${gatewayPort}`;
   await child.waitForHttp(`${base}/healthz`);
@@ -315,7 +318,7 @@ const medianCpu = (runs: LoadRun[]) => trueMedian(runs.map((r) => r.cpuPerReques
 // G1–G3: throughput, every target in every round
 
 interface ThroughputTarget extends LoadTarget {
-  id: 'direct' | 'nginx' | 'route' | 'own' | 'policy' | 'limit' | 'redis' | 'nometrics';
+  id: 'direct' | 'nginx' | 'route' | 'inproc' | 'policy' | 'limit' | 'redis' | 'nometrics';
 }
 
 /** Rounds over `targets` at each concurrency (A B C, then C B A, …); the runs of each target per concurrency. */
@@ -374,13 +377,13 @@ async function benchThroughput(ctx: BenchContext): Promise<{ rows: Row[]; gatewa
     await seedGateway(metricsOff, upstreams, ctx.injected, ctx.routes);
     targets.push(gw('nometrics', 'gateway routing only, metrics off', metricsOff, '/r/item'));
   }
-  // The same gateway in a process of its own (STAGELINE_GATEWAY_WORKERS=1: the API stays in the
-  // primary): the process then carries none of the API's routes (docs/decisions.md, the R1 gap).
-  let ownNode: GatewayNode | null = null;
+  // For comparison, the gateway in the API's process (STAGELINE_GATEWAY_WORKERS=0): it then shares
+  // the heap and the event loop of the API and the node's jobs (docs/decisions.md).
+  let inProcessNode: GatewayNode | null = null;
   if (wanted('G1')) {
-    ownNode = await startGateway(ctx.cleanup, 'gateway-own-process', kind, ctx.secrets, { STAGELINE_GATEWAY_WORKERS: '1' });
-    await seedGateway(ownNode, upstreams, ctx.injected, ctx.routes);
-    targets.push(gw('own', 'gateway routing only, own process', ownNode, '/r/item'));
+    inProcessNode = await startGateway(ctx.cleanup, 'gateway-in-process', kind, ctx.secrets, { STAGELINE_GATEWAY_WORKERS: '0' });
+    await seedGateway(inProcessNode, upstreams, ctx.injected, ctx.routes);
+    targets.push(gw('inproc', 'gateway routing only, in the API process', inProcessNode, '/r/item'));
   }
   if (wanted('G2')) targets.push(gw('policy', 'gateway secrets+limit+1,000 CIDRs+canary', gateway, '/p/item'));
 
@@ -418,7 +421,7 @@ async function benchThroughput(ctx: BenchContext): Promise<{ rows: Row[]; gatewa
     runs = await rounds(ctx.wrk, targets, upstream, CONNECTIONS, ROUNDS);
   } finally {
     await redisNode?.stop();
-    await ownNode?.stop();
+    await inProcessNode?.stop();
     await metricsOff?.stop();
   }
   const after = redis ? await redisCommands(redis) : Number.NaN;
@@ -434,18 +437,18 @@ async function benchThroughput(ctx: BenchContext): Promise<{ rows: Row[]; gatewa
     }
     if (has('route')) {
       gatewayMax = medianRps(r('route'));
-      rows.push(row(db, `G1 c${c} gateway routing only`, gatewayMax, 'req/s'));
-      rows.push(row(db, `G1 c${c} gateway server CPU per request`, medianCpu(r('route')), 'us'));
+      rows.push(row(db, `G1 c${c} gateway routing only (its own process, the default)`, gatewayMax, 'req/s'));
+      rows.push(row(db, `G1 c${c} gateway server CPU per request (all its processes)`, medianCpu(r('route')), 'us'));
       rows.push(row(db, `G1 c${c} gateway latency p99 (median of runs)`, trueMedian(r('route').map((x) => x.p99Ms)), 'ms'));
     }
     if (has('nginx') && has('route')) {
       rows.push(row(db, `G1 c${c} ratio gateway / nginx`, medianRps(r('route')) / medianRps(r('nginx')), 'x', { op: '>=', value: G1_TARGET }));
       rows.push(row(db, `G1 c${c} the same from CPU per request (nginx / gateway)`, medianCpu(r('nginx')) / medianCpu(r('route')), 'x'));
     }
-    if (has('nginx') && has('own')) {
-      rows.push(row(db, `G1 c${c} gateway in its own process (STAGELINE_GATEWAY_WORKERS=1)`, medianRps(r('own')), 'req/s'));
-      rows.push(row(db, `G1 c${c} its server CPU per request (all processes)`, medianCpu(r('own')), 'us'));
-      rows.push(row(db, `G1 c${c} ratio gateway in its own process / nginx`, medianRps(r('own')) / medianRps(r('nginx')), 'x', { op: '>=', value: G1_TARGET }));
+    if (has('nginx') && has('inproc')) {
+      rows.push(row(db, `G1 c${c} gateway in the API's process (STAGELINE_GATEWAY_WORKERS=0)`, medianRps(r('inproc')), 'req/s'));
+      rows.push(row(db, `G1 c${c} its server CPU per request`, medianCpu(r('inproc')), 'us'));
+      rows.push(row(db, `G1 c${c} ratio gateway in the API's process / nginx (no target)`, medianRps(r('inproc')) / medianRps(r('nginx')), 'x'));
     }
     if (has('policy')) {
       rows.push(row(db, `G2 c${c} gateway with every policy`, medianRps(r('policy')), 'req/s'));

@@ -4,7 +4,7 @@ import { loadConfig } from './config.js';
 describe('gateway settings', () => {
   it('default to a gateway on 4701 serving workspace default in this process, every region', () => {
     const config = loadConfig({});
-    expect(config).toMatchObject({ gateway: true, gatewayPort: 4701, gatewayWorkspace: 'default', gatewayDefaultEnv: null, gatewayWorkers: 0, gatewayBodyLimit: 1024 * 1024, region: null });
+    expect(config).toMatchObject({ gateway: true, gatewayPort: 4701, gatewayWorkspace: 'default', gatewayDefaultEnv: null, gatewayWorkers: 1, gatewayBodyLimit: 1024 * 1024, region: null });
   });
 
   it('take any free gateway port when the API takes any free port', () => {

@@ -168,7 +168,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     gatewayPort: integer(env, 'STAGELINE_GATEWAY_PORT', port === 0 ? 0 : 4701),
     gatewayWorkspace: slug(env, 'STAGELINE_GATEWAY_WORKSPACE') ?? 'default',
     gatewayDefaultEnv: slug(env, 'STAGELINE_GATEWAY_DEFAULT_ENV'),
-    gatewayWorkers: integer(env, 'STAGELINE_GATEWAY_WORKERS', 0),
+    // The gateway serves from a process of its own by default, away from the API's heap and jobs
+    // (docs/decisions.md); 0 serves it in the main process.
+    gatewayWorkers: integer(env, 'STAGELINE_GATEWAY_WORKERS', 1),
     gatewayOpenEditable: onOff(env, 'STAGELINE_GATEWAY_OPEN_EDITABLE', false),
     gatewayBodyLimit: positive(env, 'STAGELINE_GATEWAY_BODY_LIMIT', 1024 * 1024),
     region: parseRegion(env.STAGELINE_REGION),

@@ -439,6 +439,8 @@ export async function startTestServer(env: Record<string, string> = {}, token = 
       STAGELINE_BOOTSTRAP_TOKEN: token,
       STAGELINE_BRANCH_SWEEP_SECONDS: '0',
       STAGELINE_MASTER_KEY: TEST_MASTER_KEY,
+      // The gateway in the test's own process (tests that need worker processes ask for them).
+      STAGELINE_GATEWAY_WORKERS: '0',
       ...env,
     }),
   );

@@ -3,9 +3,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import pino from 'pino';
 import type { Config } from './config.js';
-import { buildApp, LOG_REDACT } from './http/app.js';
+import { buildApp } from './http/app.js';
+import { createLogger } from './logger.js';
 import { bootstrap } from './services/bootstrap.js';
 import type { Deps } from './services/context.js';
 import { isPostgresUrl, openStore } from './store/database.js';
@@ -39,7 +39,7 @@ export interface ServerOptions {
 }
 
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
-  const logger = pino({ level: config.logLevel, redact: { paths: LOG_REDACT, censor: '[redacted]' } });
+  const logger = createLogger(config.logLevel);
   const store = await openStore({ url: config.databaseUrl });
   let node: Awaited<ReturnType<typeof createNode>>;
   try {

@@ -1,8 +1,7 @@
 // A gateway worker process (src/gateway/workers.ts): opens the node's store, builds a runtime
 // without the workflow worker or sweepers, follows the change feed and serves the shared port.
 import cluster from 'node:cluster';
-import pino from 'pino';
-import { LOG_REDACT } from '../http/app.js';
+import { createLogger } from '../logger.js';
 import { loadMasterKeys } from '../master-key.js';
 import { createNode } from '../runtime/index.js';
 import { isPostgresUrl, openStore } from '../store/database.js';
@@ -18,7 +17,7 @@ function report(message: WorkerReport) {
 }
 
 async function run({ config, listeners, port }: WorkerStart) {
-  const logger = pino({ level: config.logLevel, redact: { paths: LOG_REDACT, censor: '[redacted]' } }).child({ gatewayWorker: process.pid });
+  const logger = createLogger(config.logLevel).child({ gatewayWorker: process.pid });
   const store = await openStore({ url: config.databaseUrl });
   const postgres = isPostgresUrl(config.databaseUrl);
   const { deps, runtime } = await createNode({

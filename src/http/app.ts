@@ -74,7 +74,7 @@ function nextRequestId(): string {
   return REQUEST_ID_PREFIX + requestCounter.toString(36).padStart(6, '0');
 }
 
-export const LOG_REDACT = ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-stageline-key"]'];
+export { LOG_REDACT } from '../logger.js';
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // Set when the app starts closing: later requests get a 503 in the error shape.

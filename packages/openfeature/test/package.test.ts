@@ -4,7 +4,7 @@
 // Packed with --ignore-scripts: `npm run build:packages` has built dist, and a rebuild here would
 // pull dist away from tests running beside this one.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -16,8 +16,11 @@ const clientDir = join(packageDir, '..', 'client');
 const require = createRequire(import.meta.url);
 const tsc = require.resolve('typescript/bin/tsc');
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-/** The SDK versions this repository tests with (what an offline install can find in the npm cache). */
-const sdk = (name: string) => `${name}@${(JSON.parse(readFileSync(join(packageDir, '..', '..', 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version}`;
+/**
+ * The SDK this repository tests with, packed from its node_modules: an offline install of a name
+ * and version needs the registry's metadata in the npm cache, which `npm ci` does not put there.
+ */
+const sdk = (name: string) => packDir(join(packageDir, '..', '..', 'node_modules', name));
 
 let work: string;
 let tarball: string;
@@ -33,6 +36,10 @@ function run(command: string, args: string[], cwd: string): string {
 
 function pack(dir: string): string {
   if (!existsSync(join(dir, 'dist'))) throw new Error(`${dir}/dist is missing: run npm run build:packages first`);
+  return packDir(dir);
+}
+
+function packDir(dir: string): string {
   const packed = JSON.parse(run(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', work], dir)) as { filename: string }[];
   return join(work, packed[0]!.filename);
 }

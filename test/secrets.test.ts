@@ -20,7 +20,7 @@ afterAll(async () => h?.close());
 
 async function everyRowAsText(): Promise<string> {
   const tables = [
-    'workspaces', 'users', 'members', 'tokens', 'environments', 'contents', 'snapshots', 'snapshot_entries', 'releases', 'drafts',
+    'workspaces', 'users', 'members', 'tokens', 'environments', 'contents', 'snapshots', 'snapshot_entries', 'tree_nodes', 'releases', 'drafts',
     'overrides', 'resource_states', 'audit_log', 'variables', 'variable_values', 'settings', 'workspace_keys', 'secrets', 'api_keys', 'change_events', 'activity_log',
   ] as const;
   const parts = [];

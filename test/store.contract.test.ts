@@ -65,8 +65,19 @@ describe(`store contract (${TEST_DB})`, () => {
     const id = snapshotId(snapshot);
     await saveSnapshot(store, store.db, workspaceId, id, snapshot, at);
     await saveSnapshot(store, store.db, workspaceId, id, toSnapshot([...entries].reverse()), at);
-    const count = await store.db.selectFrom('snapshot_entries').select((eb) => eb.fn.countAll<number>().as('n')).where('snapshot_id', '=', id).executeTakeFirstOrThrow();
-    expect(Number(count.n)).toBe(1200);
+    const snapshots = await store.db.selectFrom('snapshots').selectAll().where('workspace_id', '=', workspaceId).where('id', '=', id).execute();
+    expect(snapshots).toMatchObject([{ root: id, resource_count: 1200 }]);
+    // A tree of ~32 entries a leaf: the nodes, not a row per entry.
+    const nodes = Number((await store.db.selectFrom('tree_nodes').select((eb) => eb.fn.countAll<number>().as('n')).where('workspace_id', '=', workspaceId).executeTakeFirstOrThrow()).n);
+    expect(nodes).toBeGreaterThan(10);
+    expect(nodes).toBeLessThan(200);
+    // One changed entry adds a path of nodes, not a copy.
+    const changed = toSnapshot(entries.map((e, i) => (i === 600 ? { ...e, hash: contentHash('changed') } : e)));
+    await saveSnapshot(store, store.db, workspaceId, snapshotId(changed), changed, at);
+    const after = Number((await store.db.selectFrom('tree_nodes').select((eb) => eb.fn.countAll<number>().as('n')).where('workspace_id', '=', workspaceId).executeTakeFirstOrThrow()).n);
+    expect(after - nodes).toBeGreaterThan(0);
+    expect(after - nodes).toBeLessThanOrEqual(4);
+    expect([...(await loadSnapshot(store.db, workspaceId, snapshotId(changed))).values()]).toEqual([...changed.values()].sort((a, b) => (a.key < b.key ? -1 : 1)));
     const loaded = await loadSnapshot(store.db, workspaceId, id);
     expect(snapshotId(loaded)).toBe(id);
     const page = await pageSnapshotEntries(store.db, workspaceId, id, { kind: 'config', key: 'k998' }, 3, { kind: 'config' });

@@ -18,7 +18,8 @@ import { contentReferences, isUncheckedReference, missingReferences, type Missin
 import type { Db } from '../store/database.js';
 import { setHeadRelease, setMergeBase } from '../store/environments.js';
 import { pendingRequestsInto, settlePromotionRequest } from '../store/promotion-requests.js';
-import { getContentRefs, getContents, insertRelease, saveSnapshot, type Release } from '../store/releases.js';
+import { getContentRefs, getContents, insertRelease, saveSnapshot, saveTreeSnapshot, snapshotRoot, type Release } from '../store/releases.js';
+import type { TreeNode } from '../domain/releases/tree.js';
 import { secretsForEnvironment } from '../store/secrets.js';
 import { variablesForEnvironment } from '../store/variables.js';
 import { record } from './audit.js';
@@ -98,12 +99,14 @@ export async function appendRelease(
   tx: Db,
   ctx: CallContext,
   env: Environment,
-  snapshot: { id: string; entries: Snapshot | null; count: number },
+  /** `entries`: a new map to store; `nodes`: a tree update's new nodes (its root is `id`); neither: stored already. */
+  snapshot: { id: string; entries: Snapshot | null; nodes?: Map<string, TreeNode>; count: number },
   fields: Pick<Release, 'cause' | 'sourceEnvironment' | 'sourceRelease' | 'message'>,
   appliedRequest: string | null = null,
 ): Promise<Release> {
   const at = deps.now().toISOString();
   if (snapshot.entries) await saveSnapshot(deps.store, tx, env.workspaceId, snapshot.id, snapshot.entries, at);
+  else if (snapshot.nodes) await saveTreeSnapshot(deps.store, tx, env.workspaceId, snapshot.id, snapshot.nodes, snapshot.count, at);
   const release: Release = {
     environmentId: env.id,
     number: env.headRelease + 1,
@@ -312,7 +315,8 @@ export async function applyPlan(
   if (plan.merge) {
     const at = deps.now().toISOString();
     const branchId = snapshotId(plan.merge.branchNext);
-    if (branchId !== sourceRelease.snapshotId || sourceRelease.number !== source.headRelease) {
+    // Compared by root: a release stored before the trees keeps its older id for the same map.
+    if (branchId !== (await snapshotRoot(tx, source.workspaceId, sourceRelease.snapshotId)) || sourceRelease.number !== source.headRelease) {
       branchRelease = await appendRelease(
         deps,
         tx,

@@ -6,7 +6,7 @@ import { approvalsNeeded, assertEditable, resolvePromotionSource, rollbackNeedsA
 import { conflict, invalid } from '../domain/errors.js';
 import { isGated } from '../domain/releases/gates.js';
 import { assertExpectedRelease, assertRollbackTarget } from '../domain/releases/head.js';
-import { applyDrafts, compareSnapshots, parseResourceId, resourceId, snapshotId } from '../domain/releases/snapshot.js';
+import { parseResourceId, resourceId } from '../domain/releases/snapshot.js';
 import { listEnvironments } from '../store/environments.js';
 import { listReleases as listReleaseRows } from '../store/releases.js';
 import { deleteDrafts, listDrafts } from '../store/resources.js';
@@ -16,7 +16,7 @@ import { gateStatus, gatesOf } from './gates.js';
 import { environmentOf, lockedEnvironmentOf } from './scope.js';
 import { appendRelease, applyPlan, applyRollback, assertResolvable, planPromotion, planRollback, planView, releaseChange, summary, type PlanInput } from './promotion-plan.js';
 import { openPromotionRequest } from './promotion-requests.js';
-import { headSnapshot, releaseName, releaseOf, releaseView, snapshotOf } from './snapshots.js';
+import { draftsApplied, releaseName, releaseOf, releaseView, snapshotOf } from './snapshots.js';
 import { holdOf, startWatch, type WatchInput } from './watches.js';
 
 export async function commit(deps: Deps, ctx: CallContext, slug: string, input: { message: string; resources?: string[] }) {
@@ -33,10 +33,8 @@ export async function commit(deps: Deps, ctx: CallContext, slug: string, input: 
       if (missing.length > 0) throw invalid(missing.map(({ id, i }) => ({ field: `resources.${i}`, message: `${id} has no draft in ${slug}`, in: 'body' })));
     }
     if (drafts.length === 0) throw conflict('nothing_to_commit', `${slug} has no drafts to commit`);
-    const head = await headSnapshot(tx, env);
-    const next = applyDrafts(head, drafts);
-    const changes = compareSnapshots(head, next);
-    const release = await appendRelease(deps, tx, ctx, env, { id: snapshotId(next), entries: next, count: next.size }, {
+    const { root, nodes, count, changes } = await draftsApplied(tx, env, drafts);
+    const release = await appendRelease(deps, tx, ctx, env, { id: root, entries: null, nodes, count }, {
       cause: 'commit',
       sourceEnvironment: null,
       sourceRelease: null,

@@ -7,6 +7,7 @@ import { Kysely, PostgresDialect, SqliteDialect, sql, type Transaction, type Tra
 import pg from 'pg';
 import type { Database } from './schema.js';
 import { migrate } from './migrations.js';
+import { convertFlatSnapshots } from './trees.js';
 import { conflict } from '../domain/errors.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -44,6 +45,9 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   const store = isPostgresUrl(options.url) ? openPostgres(options) : openSqlite(options.url);
   try {
     await migrate(store.db, store.dialect, options.migrateTo);
+    // Snapshots stored as flat rows before their trees (migration 0021) are converted before
+    // anything reads them.
+    if (options.migrateTo === undefined) await convertFlatSnapshots(store);
   } catch (error) {
     await store.close();
     throw error;

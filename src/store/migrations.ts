@@ -771,6 +771,25 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       await db.schema.createIndex('event_deliveries_subscription').on('event_deliveries').columns(['workspace_id', 'subscription_id', 'created_at', 'id']).execute();
     },
   },
+  '0021_snapshot_trees': {
+    async up(db: Kysely<any>) {
+      // Snapshots as content-addressed trees (src/domain/releases/tree.ts): a release's map is
+      // the tree under snapshots.root, and versions share every node they have in common. The
+      // flat snapshot_entries rows of earlier snapshots are converted at start-up, a snapshot
+      // per transaction (convertFlatSnapshots in src/store/trees.ts), so an interrupted
+      // conversion resumes where it stopped.
+      await db.schema
+        .createTable('tree_nodes')
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .addColumn('level', 'integer', (c) => c.notNull())
+        .addColumn('count', 'integer', (c) => c.notNull())
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('tree_nodes_pk', ['workspace_id', 'hash'])
+        .execute();
+      await db.schema.alterTable('snapshots').addColumn('root', 'text').execute();
+    },
+  },
 });
 
 /** Applies every pending migration, or (for tests of a migration) those up to and including `until`. */

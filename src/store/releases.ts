@@ -3,8 +3,9 @@
 import type { Selectable } from 'kysely';
 import { insertMany, type Db, type Store } from './database.js';
 import type { ReleaseTable } from './schema.js';
-import { afterResource } from './rows.js';
-import { toSnapshot, type Snapshot, type SnapshotEntry } from '../domain/releases/snapshot.js';
+import { nodeReader, putNodes } from './trees.js';
+import { resourceId, splitResourceId, toSnapshot, treeOf, type Snapshot, type SnapshotEntry } from '../domain/releases/snapshot.js';
+import { compareIds, getEntry, iterateEntries, loadAll, type Entry, type TreeNode } from '../domain/releases/tree.js';
 import type { ResourceKind } from '../domain/resources/kinds.js';
 
 export interface Release {
@@ -81,25 +82,28 @@ export async function getContents(db: Db, workspaceId: string, hashes: string[])
   return out;
 }
 
-export async function loadSnapshot(db: Db, workspaceId: string, snapshotId: string): Promise<Snapshot> {
-  const rows = await db
-    .selectFrom('snapshot_entries')
-    .select(['kind', 'key', 'hash', 'app'])
-    .where('workspace_id', '=', workspaceId)
-    .where('snapshot_id', '=', snapshotId)
-    .execute();
-  return toSnapshot(rows.map((r) => ({ kind: r.kind as ResourceKind, key: r.key, hash: r.hash, app: r.app })));
+/** The root of a snapshot's tree (its id, for a snapshot stored since the trees). */
+export async function snapshotRoot(db: Db, workspaceId: string, snapshotId: string): Promise<string> {
+  const row = await db.selectFrom('snapshots').select('root').where('workspace_id', '=', workspaceId).where('id', '=', snapshotId).executeTakeFirst();
+  if (!row) throw new Error(`snapshot ${snapshotId} is not stored`);
+  // Stored before the trees and not converted yet: openStore converts every one before serving.
+  if (row.root === null) throw new Error(`snapshot ${snapshotId} has not been converted to a tree yet`);
+  return row.root;
 }
 
-export async function findSnapshotEntry(db: Db, workspaceId: string, snapshotId: string, kind: string, key: string) {
-  return db
-    .selectFrom('snapshot_entries')
-    .select(['kind', 'key', 'hash', 'app'])
-    .where('workspace_id', '=', workspaceId)
-    .where('snapshot_id', '=', snapshotId)
-    .where('kind', '=', kind)
-    .where('key', '=', key)
-    .executeTakeFirst();
+function toEntry(entry: Entry): SnapshotEntry {
+  const { kind, key } = splitResourceId(entry.id);
+  return { kind: kind as ResourceKind, key, hash: entry.hash, app: entry.app };
+}
+
+export async function loadSnapshot(db: Db, workspaceId: string, snapshotId: string): Promise<Snapshot> {
+  const root = await snapshotRoot(db, workspaceId, snapshotId);
+  return toSnapshot((await loadAll(nodeReader(db, workspaceId), root)).map(toEntry));
+}
+
+export async function findSnapshotEntry(db: Db, workspaceId: string, snapshotId: string, kind: string, key: string): Promise<SnapshotEntry | undefined> {
+  const entry = await getEntry(nodeReader(db, workspaceId), await snapshotRoot(db, workspaceId, snapshotId), resourceId(kind, key));
+  return entry ? toEntry(entry) : undefined;
 }
 
 /** One page of a snapshot's entries after a resource id, in (kind, key) order. */
@@ -111,30 +115,59 @@ export async function pageSnapshotEntries(
   limit: number,
   filter: { kind?: string },
 ): Promise<SnapshotEntry[]> {
-  let query = db
-    .selectFrom('snapshot_entries')
-    .select(['kind', 'key', 'hash', 'app'])
-    .where('workspace_id', '=', workspaceId)
-    .where('snapshot_id', '=', snapshotId);
-  if (after) query = query.where((eb) => afterResource(eb, after));
-  if (filter.kind) query = query.where('kind', '=', filter.kind);
-  const rows = await query.orderBy('kind').orderBy('key').limit(limit).execute();
-  return rows.map((r) => ({ kind: r.kind as ResourceKind, key: r.key, hash: r.hash, app: r.app }));
+  const root = await snapshotRoot(db, workspaceId, snapshotId);
+  const kind = filter.kind;
+  // Within one kind: start at its first entry (an empty key sorts before every key of it).
+  let start = after ? resourceId(after.kind, after.key) : null;
+  if (kind !== undefined && (start === null || compareIds(start, resourceId(kind, '')) < 0)) start = resourceId(kind, '');
+  const out: SnapshotEntry[] = [];
+  for await (const entry of iterateEntries(nodeReader(db, workspaceId), root, start, kind === undefined ? limit : Infinity)) {
+    const next = toEntry(entry);
+    if (kind !== undefined && next.kind !== kind) break;
+    out.push(next);
+    if (out.length >= limit) break;
+  }
+  return out;
 }
 
-/** Stores a snapshot unless one with the same id (the same entries) is stored already. */
+/**
+ * Stores a snapshot unless one with the same id (the same entries) is stored already: its
+ * tree's nodes that are not stored yet, and its row. Its id is its tree's root (snapshotId).
+ */
 export async function saveSnapshot(store: Store, db: Db, workspaceId: string, id: string, snapshot: Snapshot, at: string) {
-  // Two transactions may produce the same snapshot at once: the one whose row lands writes
-  // the entries, the other finds it there.
+  const tree = treeOf(snapshot);
+  if (tree.root !== id) throw new Error(`snapshot id ${id} is not the root of its entries (${tree.root})`);
+  if (!(await insertSnapshotRow(db, workspaceId, id, snapshot.size, at))) return;
+  // Most nodes of a snapshot that differs from a stored one in a few entries are stored already.
+  const hashes = [...tree.nodes.keys()];
+  const present = new Set<string>();
+  for (let i = 0; i < hashes.length; i += 500) {
+    const rows = await db.selectFrom('tree_nodes').select('hash').where('workspace_id', '=', workspaceId).where('hash', 'in', hashes.slice(i, i + 500)).execute();
+    for (const row of rows) present.add(row.hash);
+  }
+  await putNodes(store, db, workspaceId, new Map([...tree.nodes].filter(([hash]) => !present.has(hash))));
+}
+
+/**
+ * Stores the snapshot a tree update made (`updateTree`): its row and its new nodes, unless a
+ * snapshot with that root is stored already.
+ */
+export async function saveTreeSnapshot(store: Store, db: Db, workspaceId: string, root: string, nodes: Map<string, TreeNode>, count: number, at: string) {
+  if (await insertSnapshotRow(db, workspaceId, root, count, at)) await putNodes(store, db, workspaceId, nodes);
+}
+
+/**
+ * The snapshot's row, unless it is there. Two transactions may produce the same snapshot at
+ * once: the one whose row lands writes the nodes, the other finds them there.
+ */
+async function insertSnapshotRow(db: Db, workspaceId: string, id: string, count: number, at: string): Promise<boolean> {
   const inserted = await db
     .insertInto('snapshots')
-    .values({ workspace_id: workspaceId, id, resource_count: snapshot.size, created_at: at })
+    .values({ workspace_id: workspaceId, id, resource_count: count, created_at: at, root: id })
     .onConflict((oc) => oc.doNothing())
     .returning('id')
     .executeTakeFirst();
-  if (!inserted) return;
-  const rows = [...snapshot.values()].map((e) => ({ workspace_id: workspaceId, snapshot_id: id, kind: e.kind, key: e.key, hash: e.hash, app: e.app }));
-  await insertMany(store, db, 'snapshot_entries', rows);
+  return inserted !== undefined;
 }
 
 export async function insertRelease(db: Db, workspaceId: string, release: Release) {
@@ -175,11 +208,9 @@ export async function listReleases(db: Db, workspaceId: string, environmentId: s
   return rows.map(toRelease);
 }
 
+/** Rows that snapshots take: their tree nodes and any flat rows not converted yet. */
 export async function countSnapshotRows(db: Db, workspaceId: string) {
-  const row = await db
-    .selectFrom('snapshot_entries')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('workspace_id', '=', workspaceId)
-    .executeTakeFirstOrThrow();
-  return Number(row.n);
+  const count = async (table: 'tree_nodes' | 'snapshot_entries') =>
+    Number((await db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).where('workspace_id', '=', workspaceId).executeTakeFirstOrThrow()).n);
+  return (await count('tree_nodes')) + (await count('snapshot_entries'));
 }

@@ -90,6 +90,23 @@ export interface SnapshotTable {
   id: string;
   resource_count: number;
   created_at: string;
+  /**
+   * The root of the snapshot's tree in tree_nodes. A snapshot stored before the trees (migration
+   * 0021) has null until the start-up conversion reaches it, and its flat snapshot_entries rows
+   * until then. A snapshot written since has its root as its id.
+   */
+  root: string | null;
+}
+
+/** One node of a snapshot tree (src/domain/releases/tree.ts), addressed by its hash. */
+export interface TreeNodeTable {
+  workspace_id: string;
+  hash: string;
+  level: number;
+  /** Entries under the node. */
+  count: number;
+  /** encodeNode(node). */
+  body: string;
 }
 
 export interface SnapshotEntryTable {
@@ -412,6 +429,7 @@ export interface Database {
   contents: ContentTable;
   snapshots: SnapshotTable;
   snapshot_entries: SnapshotEntryTable;
+  tree_nodes: TreeNodeTable;
   releases: ReleaseTable;
   drafts: DraftTable;
   overrides: OverrideTable;

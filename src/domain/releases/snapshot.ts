@@ -1,6 +1,6 @@
 // Snapshots: the immutable map `kind/key → content hash` a release points at. Commit, promotion
 // and rollback are all rules about which snapshot the next release points at.
-import { sha256 } from '../canonical.js';
+import { buildTree, type EntryChange, type TreeNode } from './tree.js';
 import { conflict, invalid } from '../errors.js';
 import { isResourceKind, RESOURCE_KEY_PATTERN, type ResourceKind } from '../resources/kinds.js';
 
@@ -26,6 +26,12 @@ export function resourceId(kind: string, key: string): string {
   return `${kind}/${key}`;
 }
 
+/** `kind/key` as its parts, for ids this code wrote (parseResourceId checks ids from outside). */
+export function splitResourceId(id: string): { kind: string; key: string } {
+  const slash = id.indexOf('/');
+  return { kind: id.slice(0, slash), key: id.slice(slash + 1) };
+}
+
 export function parseResourceId(id: string, field: string): { kind: ResourceKind; key: string } {
   const slash = id.indexOf('/');
   const kind = slash > 0 ? id.slice(0, slash) : '';
@@ -42,13 +48,26 @@ export function toSnapshot(entries: Iterable<SnapshotEntry>): Snapshot {
   return snapshot;
 }
 
-/** The identity of a snapshot: equal maps get equal ids, so identical states share storage. */
+/** Trees already built, per snapshot object: its id and its storage come from one build. */
+const trees = new WeakMap<Snapshot, { root: string; nodes: Map<string, TreeNode> }>();
+
+/** The snapshot as a tree (src/domain/releases/tree.ts): its root and every node. */
+export function treeOf(snapshot: Snapshot): { root: string; nodes: Map<string, TreeNode> } {
+  let tree = trees.get(snapshot);
+  if (tree === undefined) {
+    tree = buildTree([...snapshot].map(([id, entry]) => ({ id, hash: entry.hash, app: entry.app })));
+    trees.set(snapshot, tree);
+  }
+  return tree;
+}
+
+/**
+ * The identity of a snapshot: the root of its tree, so equal maps get equal ids whatever their
+ * history, and identical states share storage. Snapshots stored before the trees keep the id
+ * they had (the hash of their sorted entry lines); their tree's root is `snapshots.root`.
+ */
 export function snapshotId(snapshot: Snapshot): string {
-  const lines = [...snapshot.keys()].sort().map((id) => {
-    const entry = snapshot.get(id)!;
-    return `${id}\t${entry.hash}\t${entry.app ?? ''}`;
-  });
-  return sha256(lines.join('\n'));
+  return treeOf(snapshot).root;
 }
 
 /** The snapshot a commit produces: the current one with the drafts applied. */
@@ -116,6 +135,22 @@ export function compareSnapshots(from: Snapshot, to: Snapshot): ResourceChange[]
     });
   }
   return changes;
+}
+
+/** A tree diff (src/domain/releases/tree.ts) as resource changes, in its (kind, key) order. */
+export function treeChanges(changes: EntryChange[]): ResourceChange[] {
+  return changes.map(({ id, before, after }) => {
+    const { kind, key } = splitResourceId(id);
+    return {
+      kind: kind as ResourceKind,
+      key,
+      status: !before ? 'added' : !after ? 'removed' : 'changed',
+      fromHash: before?.hash ?? null,
+      toHash: after?.hash ?? null,
+      fromApp: before?.app ?? null,
+      toApp: after?.app ?? null,
+    };
+  });
 }
 
 export { fieldChanges, type FieldChange } from './field-changes.js';

@@ -3,12 +3,13 @@
 import { authorize } from '../domain/auth/permissions.js';
 import { invalid } from '../domain/errors.js';
 import { SLUG_PATTERN } from '../domain/environments/chain.js';
-import { compareSnapshots, fieldChanges, type ResourceChange, type Snapshot } from '../domain/releases/snapshot.js';
+import { fieldChanges, type ResourceChange } from '../domain/releases/snapshot.js';
+import type { TreeNode } from '../domain/releases/tree.js';
 import type { Db } from '../store/database.js';
 import { getContents } from '../store/releases.js';
 import type { CallContext, Deps } from './context.js';
 import { environmentOf } from './scope.js';
-import { draftSnapshot, headSnapshot, releaseOf, snapshotOf } from './snapshots.js';
+import { compareRoots, draftTree, headRoot, readerWith, releaseOf, rootOf } from './snapshots.js';
 
 const REF = new RegExp(`^(${SLUG_PATTERN.source.slice(1, -1)})(?:#(\\d{1,9})|~(draft))?$`);
 
@@ -26,15 +27,19 @@ export function parseStateRef(text: string, field: string): StateRef {
   return { environment: match[1]!, release: match[2] ? Number(match[2]) : null, draft: match[3] === 'draft' };
 }
 
-async function resolveState(db: Db, ctx: CallContext, ref: StateRef): Promise<{ snapshot: Snapshot; release: number }> {
+/** A state as a tree: its root, and the nodes of a draft state that are not stored. */
+async function resolveState(db: Db, ctx: CallContext, ref: StateRef): Promise<{ root: string; nodes: Map<string, TreeNode>; release: number }> {
   const env = await environmentOf(db, ctx, ref.environment);
   authorize(ctx.actor, 'resource.read', env.slug);
-  if (ref.draft) return { snapshot: await draftSnapshot(db, env), release: env.headRelease };
+  if (ref.draft) {
+    const draft = await draftTree(db, env);
+    return { root: draft.root, nodes: draft.nodes, release: env.headRelease };
+  }
   if (ref.release !== null) {
     const release = await releaseOf(db, env, ref.release);
-    return { snapshot: await snapshotOf(db, env, release.snapshotId), release: release.number };
+    return { root: await rootOf(db, env, release.snapshotId), nodes: new Map(), release: release.number };
   }
-  return { snapshot: await headSnapshot(db, env), release: env.headRelease };
+  return { root: await headRoot(db, env), nodes: new Map(), release: env.headRelease };
 }
 
 /** Adds field-level changes to resource changes, reading each distinct content once. */
@@ -61,7 +66,8 @@ export async function diff(deps: Deps, ctx: CallContext, fromText: string, toTex
   const to = parseStateRef(toText, 'to');
   const db = deps.store.db;
   const [a, b] = await Promise.all([resolveState(db, ctx, from), resolveState(db, ctx, to)]);
-  const changes = compareSnapshots(a.snapshot, b.snapshot);
+  // Walks only the subtrees whose hashes differ: the cost is what changed, not what exists.
+  const changes = await compareRoots(readerWith(db, ctx.workspace.id, new Map([...a.nodes, ...b.nodes])), a.root, b.root);
   return {
     from: { ref: fromText, environment: from.environment, release: a.release, draft: from.draft },
     to: { ref: toText, environment: to.environment, release: b.release, draft: to.draft },

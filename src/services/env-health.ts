@@ -4,7 +4,6 @@
 import { authorize } from '../domain/auth/permissions.js';
 import { promotionSource, type Environment } from '../domain/environments/chain.js';
 import { activeFreeze } from '../domain/environments/freeze.js';
-import { compareSnapshots } from '../domain/releases/snapshot.js';
 import type { Figures, MetricsReader } from '../metrics/contract.js';
 import type { Db } from '../store/database.js';
 import { listEnvironments } from '../store/environments.js';
@@ -14,7 +13,8 @@ import { listReleases, type Release } from '../store/releases.js';
 import type { CallContext, Deps } from './context.js';
 import { gatesOf } from './gates.js';
 import { environmentOf } from './scope.js';
-import { headSnapshot, releaseName } from './snapshots.js';
+import { compareRoots, headRoot, releaseName } from './snapshots.js';
+import { nodeReader } from '../store/trees.js';
 import { holdOf } from './watches.js';
 
 const HOUR = 60 * 60 * 1000;
@@ -87,8 +87,8 @@ export async function environmentHealth(deps: Deps, ctx: CallContext, slug: stri
 
 /** The resources in which `env` differs from the environment before it in the chain (what promoting would change). */
 async function driftFrom(db: Db, source: Environment, env: Environment) {
-  const [here, there] = await Promise.all([headSnapshot(db, env), headSnapshot(db, source)]);
-  const changes = compareSnapshots(here, there);
+  const [here, there] = await Promise.all([headRoot(db, env), headRoot(db, source)]);
+  const changes = await compareRoots(nodeReader(db, env.workspaceId), here, there);
   return {
     from: source.slug,
     release: source.headRelease,

@@ -119,7 +119,7 @@ async function createBranch(deps: Deps, ctx: CallContext, input: { slug: string;
         tx,
         ctx,
         branch,
-        { id: fork.snapshotId, entries: null, count: fork.resourceCount },
+        { id: fork.snapshotId, store: null, count: fork.resourceCount },
         { cause: 'fork', sourceEnvironment: parent.slug, sourceRelease: parent.headRelease, message: `fork of ${releaseName(parent, parent.headRelease)}` },
       );
       branch.headRelease = 1;

@@ -10,7 +10,6 @@ import {
   parseResourceId,
   resourceId,
   snapshotId,
-  takeResources,
   type ResourceChange,
   type Snapshot,
 } from '../domain/releases/snapshot.js';
@@ -19,7 +18,8 @@ import type { Db } from '../store/database.js';
 import { setHeadRelease, setMergeBase } from '../store/environments.js';
 import { pendingRequestsInto, settlePromotionRequest } from '../store/promotion-requests.js';
 import { getContentRefs, getContents, insertRelease, saveSnapshot, saveTreeSnapshot, snapshotRoot, type Release } from '../store/releases.js';
-import type { TreeNode } from '../domain/releases/tree.js';
+import { getEntries, type TreeNode } from '../domain/releases/tree.js';
+import { nodeReader } from '../store/trees.js';
 import { secretsForEnvironment } from '../store/secrets.js';
 import { variablesForEnvironment } from '../store/variables.js';
 import { record } from './audit.js';
@@ -27,7 +27,7 @@ import type { CallContext, Deps } from './context.js';
 import { emitEvent } from './events.js';
 import { describeChanges } from './diff.js';
 import { passFreeze } from './freezes.js';
-import { headSnapshot, releaseName, releaseOf, releaseView, snapshotOf } from './snapshots.js';
+import { compareRoots, editTree, headRoot, headSnapshot, releaseName, releaseOf, releaseView, rootOf, snapshotOf } from './snapshots.js';
 
 export interface PlanInput {
   release?: number;
@@ -53,12 +53,15 @@ export interface Plan {
   source: Environment;
   target: Environment;
   sourceRelease: Release;
-  current: Snapshot;
-  next: Snapshot;
-  /** Snapshot id of `next`. */
+  /** Snapshot id of what the target will hold. */
   id: string;
-  /** True when `next` is the source release's own snapshot (already stored). */
-  whole: boolean;
+  /** How many resources it holds. */
+  count: number;
+  /**
+   * What to store for it: a whole map (a merge), a tree update's new nodes (a promotion of some
+   * resources), or nothing (the source release's own snapshot, stored already).
+   */
+  store: { entries: Snapshot } | { nodes: Map<string, TreeNode> } | null;
   changes: ResourceChange[];
   references: ResolvedReference[];
   missing: MissingReference[];
@@ -71,8 +74,17 @@ export function summary(changes: ResourceChange[]) {
   return { added: count('added'), changed: count('changed'), removed: count('removed') };
 }
 
-export function releaseChange(env: Environment, release: Release) {
-  return { environmentId: env.id, type: 'release', payload: { release: release.number, cause: release.cause } };
+/** Resource ids a release's change names at most; readers rebuild an environment past it. */
+export const CHANGE_RESOURCES_MAX = 1000;
+
+/**
+ * The change a new release writes to the change feed: its number, the release it follows
+ * (`from`) and, unless there are more than CHANGE_RESOURCES_MAX, the ids of the resources it
+ * changed, so a reader holding `from` updates those alone.
+ */
+export function releaseChange(env: Environment, release: Release, changes?: ResourceChange[]) {
+  const resources = changes && changes.length <= CHANGE_RESOURCES_MAX ? { resources: changes.map((c) => resourceId(c.kind, c.key)) } : {};
+  return { environmentId: env.id, type: 'release', payload: { release: release.number, from: env.headRelease, cause: release.cause, ...resources } };
 }
 
 /**
@@ -99,14 +111,14 @@ export async function appendRelease(
   tx: Db,
   ctx: CallContext,
   env: Environment,
-  /** `entries`: a new map to store; `nodes`: a tree update's new nodes (its root is `id`); neither: stored already. */
-  snapshot: { id: string; entries: Snapshot | null; nodes?: Map<string, TreeNode>; count: number },
+  /** `store`: a new map, or a tree update's new nodes (its root is `id`); null: stored already. */
+  snapshot: { id: string; store: Plan['store']; count: number },
   fields: Pick<Release, 'cause' | 'sourceEnvironment' | 'sourceRelease' | 'message'>,
   appliedRequest: string | null = null,
 ): Promise<Release> {
   const at = deps.now().toISOString();
-  if (snapshot.entries) await saveSnapshot(deps.store, tx, env.workspaceId, snapshot.id, snapshot.entries, at);
-  else if (snapshot.nodes) await saveTreeSnapshot(deps.store, tx, env.workspaceId, snapshot.id, snapshot.nodes, snapshot.count, at);
+  if (snapshot.store && 'entries' in snapshot.store) await saveSnapshot(deps.store, tx, env.workspaceId, snapshot.id, snapshot.store.entries, at);
+  else if (snapshot.store) await saveTreeSnapshot(deps.store, tx, env.workspaceId, snapshot.id, snapshot.store.nodes, snapshot.count, at);
   const release: Release = {
     environmentId: env.id,
     number: env.headRelease + 1,
@@ -132,27 +144,7 @@ export async function planPromotion(db: Db, target: Environment, source: Environ
   if (number === 0) throw conflict('nothing_to_promote', `${source.slug} has no release yet: commit there first`);
   const sourceRelease = await releaseOf(db, source, number);
   const ids = input.resources?.map((id, i) => (parseResourceId(id, `resources.${i}`), id));
-  const [current, incoming] = await Promise.all([headSnapshot(db, target), snapshotOf(db, source, sourceRelease.snapshotId)]);
-
-  let next: Snapshot;
-  let merge: Plan['merge'] = null;
-  if (source.kind === 'branch') {
-    const base = await snapshotOf(db, source, source.mergeBase);
-    const take = new Map((input.resolutions ?? []).map((r) => [r.resource, r.take]));
-    const result = threeWayMerge(base, incoming, current, { ...(ids ? { only: ids } : {}), take });
-    next = result.merged;
-    merge = {
-      base: source.mergeBase,
-      settled: result.settled,
-      resolved: result.resolved,
-      branchNext: settle(incoming, next, result.settled),
-      baseNext: settle(base, next, result.settled),
-    };
-  } else {
-    next = ids ? takeResources(current, incoming, ids) : incoming;
-  }
-  const id = !merge && !ids ? sourceRelease.snapshotId : snapshotId(next);
-  const changes = compareSnapshots(current, next);
+  const { id, count, store, changes, merge } = await plannedTarget(db, target, source, sourceRelease, ids, input);
   const references = await referencesIn(db, target, changes);
   const missing = missingIn(references);
   const hash = contentHash({
@@ -164,7 +156,52 @@ export async function planPromotion(db: Db, target: Environment, source: Environ
     resolved: merge?.resolved ?? [],
     references,
   });
-  return { kind: merge ? 'merge' : 'promotion', source, target, sourceRelease, current, next, id, whole: !merge && !ids, changes, references, missing, merge, hash };
+  return { kind: merge ? 'merge' : 'promotion', source, target, sourceRelease, id, count, store, changes, references, missing, merge, hash };
+}
+
+/**
+ * What the target will hold. A promotion compares the two trees, walking only the subtrees
+ * that differ, and a promotion of some resources updates the target's tree at their paths: both
+ * cost what changed. A merge reads the three maps (base, branch, target) whole.
+ */
+async function plannedTarget(
+  db: Db,
+  target: Environment,
+  source: Environment,
+  sourceRelease: Release,
+  ids: string[] | undefined,
+  input: PlanInput,
+): Promise<Pick<Plan, 'id' | 'count' | 'store' | 'changes' | 'merge'>> {
+  if (source.kind === 'branch') {
+    const [current, incoming, base] = await Promise.all([headSnapshot(db, target), snapshotOf(db, source, sourceRelease.snapshotId), snapshotOf(db, source, source.mergeBase)]);
+    const take = new Map((input.resolutions ?? []).map((r) => [r.resource, r.take]));
+    const result = threeWayMerge(base, incoming, current, { ...(ids ? { only: ids } : {}), take });
+    const next = result.merged;
+    return {
+      id: snapshotId(next),
+      count: next.size,
+      store: { entries: next },
+      changes: compareSnapshots(current, next),
+      merge: {
+        base: source.mergeBase,
+        settled: result.settled,
+        resolved: result.resolved,
+        branchNext: settle(incoming, next, result.settled),
+        baseNext: settle(base, next, result.settled),
+      },
+    };
+  }
+  const reader = nodeReader(db, target.workspaceId);
+  const [current, incoming] = await Promise.all([headRoot(db, target), rootOf(db, source, sourceRelease.snapshotId)]);
+  if (!ids) {
+    return { id: sourceRelease.snapshotId, count: sourceRelease.resourceCount, store: null, changes: await compareRoots(reader, current, incoming), merge: null };
+  }
+  const [here, there] = await Promise.all([getEntries(reader, current, ids), getEntries(reader, incoming, ids)]);
+  const unknown = ids.filter((id) => !here.has(id) && !there.has(id));
+  if (unknown.length > 0) throw conflict('unknown_resources', `not in the source or the target: ${unknown.join(', ')}`, unknown.map((id) => ({ resource: id })));
+  const head = target.headRelease === 0 ? null : await releaseOf(db, target, target.headRelease);
+  const edited = await editTree(db, target.workspaceId, current, head?.resourceCount ?? 0, new Map(ids.map((id) => [id, there.get(id) ?? null])));
+  return { id: edited.root, count: edited.count, store: { nodes: edited.nodes }, changes: edited.changes, merge: null };
 }
 
 function missingIn(references: ResolvedReference[]): MissingReference[] {
@@ -180,8 +217,7 @@ function missingIn(references: ResolvedReference[]): MissingReference[] {
  */
 export async function planRollback(db: Db, env: Environment, number: number): Promise<Plan> {
   const earlier = await releaseOf(db, env, number);
-  const [current, next] = await Promise.all([headSnapshot(db, env), snapshotOf(db, env, earlier.snapshotId)]);
-  const changes = compareSnapshots(current, next);
+  const changes = await rollbackChanges(db, env, earlier);
   const references = await referencesIn(db, env, changes);
   const hash = contentHash({
     kind: 'rollback',
@@ -190,7 +226,13 @@ export async function planRollback(db: Db, env: Environment, number: number): Pr
     next: earlier.snapshotId,
     references,
   });
-  return { kind: 'rollback', source: env, target: env, sourceRelease: earlier, current, next, id: earlier.snapshotId, whole: true, changes, references, missing: missingIn(references), merge: null, hash };
+  return { kind: 'rollback', source: env, target: env, sourceRelease: earlier, id: earlier.snapshotId, count: earlier.resourceCount, store: null, changes, references, missing: missingIn(references), merge: null, hash };
+}
+
+/** What rolling `env` back to `earlier` changes: the two trees compared, O(changed). */
+async function rollbackChanges(db: Db, env: Environment, earlier: Release): Promise<ResourceChange[]> {
+  const [current, next] = await Promise.all([headRoot(db, env), rootOf(db, env, earlier.snapshotId)]);
+  return compareRoots(nodeReader(db, env.workspaceId), current, next);
 }
 
 /**
@@ -211,7 +253,7 @@ export async function applyRollback(
     tx,
     ctx,
     env,
-    { id: earlier.snapshotId, entries: null, count: earlier.resourceCount },
+    { id: earlier.snapshotId, store: null, count: earlier.resourceCount },
     { cause: 'rollback', sourceEnvironment: env.slug, sourceRelease: earlier.number, message: options.message ?? `roll back to #${earlier.number}` },
     options.request?.id ?? null,
   );
@@ -229,7 +271,7 @@ export async function applyRollback(
       ...(options.request ? { request: options.request.id, approvers: options.request.approvers } : {}),
       ...(brokeGlass ? { breakGlass: options.breakGlass!.reason } : {}),
     },
-    change: releaseChange(env, release),
+    change: releaseChange(env, release, await rollbackChanges(tx, env, earlier)),
   });
   await emitEvent(deps, tx, ctx, { type: 'release.rolled_back', environment: env.slug, data: { release: release.number, rolledBackTo: earlier.number, from: env.headRelease, message: release.message } });
   return releaseView({ ...env, headRelease: release.number }, release);
@@ -307,7 +349,7 @@ export async function applyPlan(
     tx,
     ctx,
     target,
-    { id: plan.id, entries: plan.whole ? null : plan.next, count: plan.next.size },
+    { id: plan.id, store: plan.store, count: plan.count },
     { cause: plan.kind, sourceEnvironment: source.slug, sourceRelease: sourceRelease.number, message },
     options.request?.id ?? null,
   );
@@ -322,7 +364,7 @@ export async function applyPlan(
         tx,
         ctx,
         source,
-        { id: branchId, entries: plan.merge.branchNext, count: plan.merge.branchNext.size },
+        { id: branchId, store: { entries: plan.merge.branchNext }, count: plan.merge.branchNext.size },
         { cause: 'merge', sourceEnvironment: target.slug, sourceRelease: release.number, message: `settle after merge into ${releaseName(target, release.number)}` },
       );
     }
@@ -349,7 +391,7 @@ export async function applyPlan(
       ...(brokeGlass ? { breakGlass: options.breakGlass!.reason } : {}),
       ...summary(plan.changes),
     },
-    change: releaseChange(target, release),
+    change: releaseChange(target, release, plan.changes),
   });
   await emitEvent(deps, tx, ctx, { type: 'release.promoted', environment: target.slug, data: { release: release.number, from: target.headRelease, source: sourceName, cause: plan.kind, message, ...summary(plan.changes) } });
   if (branchRelease) {

@@ -34,7 +34,7 @@ export async function commit(deps: Deps, ctx: CallContext, slug: string, input: 
     }
     if (drafts.length === 0) throw conflict('nothing_to_commit', `${slug} has no drafts to commit`);
     const { root, nodes, count, changes } = await draftsApplied(tx, env, drafts);
-    const release = await appendRelease(deps, tx, ctx, env, { id: root, entries: null, nodes, count }, {
+    const release = await appendRelease(deps, tx, ctx, env, { id: root, store: { nodes }, count }, {
       cause: 'commit',
       sourceEnvironment: null,
       sourceRelease: null,
@@ -48,7 +48,7 @@ export async function commit(deps: Deps, ctx: CallContext, slug: string, input: 
       before: { release: env.headRelease },
       after: { snapshot: release.snapshotId },
       details: { release: release.number, message: input.message, resources: drafts.map((d) => resourceId(d.kind, d.key)).slice(0, 100), ...summary(changes) },
-      change: releaseChange(env, release),
+      change: releaseChange(env, release, changes),
     });
     return { ...releaseView({ ...env, headRelease: release.number }, release), changes: summary(changes) };
   });

@@ -32,7 +32,7 @@ import type { CallContext, Deps } from './context.js';
 import { emitEvent } from './events.js';
 import { environmentOf, lockedEnvironmentOf } from './scope.js';
 import { describeChanges } from './diff.js';
-import { headSnapshot, headSnapshotId } from './snapshots.js';
+import { draftedEntries, headSnapshotId } from './snapshots.js';
 
 const scopeOf = (env: Environment) => ({ workspaceId: env.workspaceId, environmentId: env.id });
 
@@ -196,7 +196,9 @@ export async function listChanges(deps: Deps, ctx: CallContext, slug: string) {
   authorize(ctx.actor, 'resource.read', slug);
   const db = deps.store.db;
   const env = await environmentOf(db, ctx, slug);
-  const [head, drafts] = await Promise.all([headSnapshot(db, env), listDrafts(db, scopeOf(env))]);
+  const drafts = await listDrafts(db, scopeOf(env));
+  // Only the drafted resources' committed entries: the tree is read at their paths alone.
+  const head = await draftedEntries(db, env, drafts);
   const touched = toSnapshot(drafts.flatMap((d) => (head.get(resourceId(d.kind, d.key)) ? [head.get(resourceId(d.kind, d.key))!] : [])));
   const drafted = toSnapshot(drafts.filter((d) => d.hash !== null).map((d) => ({ kind: d.kind, key: d.key, hash: d.hash!, app: d.app })));
   const changes = await describeChanges(db, env.workspaceId, compareSnapshots(touched, drafted));

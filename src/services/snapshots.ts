@@ -2,7 +2,7 @@
 // head with the drafts applied. Shared by commit, promotion, diff and the resource views.
 import type { Environment } from '../domain/environments/chain.js';
 import { notFound } from '../domain/errors.js';
-import { applyDrafts, resourceId, treeChanges, type DraftChange, type ResourceChange, type Snapshot } from '../domain/releases/snapshot.js';
+import { applyDrafts, resourceId, splitResourceId, toSnapshot, treeChanges, type DraftChange, type ResourceChange, type Snapshot, type SnapshotEntry } from '../domain/releases/snapshot.js';
 import { compareIds, diffTrees, EMPTY_ROOT, getEntries, updateTree, type Entry, type EntryChange, type NodeReader, type TreeNode } from '../domain/releases/tree.js';
 import type { Db } from '../store/database.js';
 import { findRelease, loadSnapshot, snapshotRoot, type Release } from '../store/releases.js';
@@ -83,6 +83,12 @@ export async function editTree(db: Db, workspaceId: string, root: string, count:
   }
   const updated = await updateTree(reader, root, effective);
   return { root: updated.root, nodes: updated.nodes, count, changes: treeChanges(diff) };
+}
+
+/** The committed entries of the resources `drafts` touch, read at their paths in the head's tree. */
+export async function draftedEntries(db: Db, env: Environment, drafts: DraftChange[]): Promise<Snapshot> {
+  const entries = await getEntries(nodeReader(db, env.workspaceId), await headRoot(db, env), drafts.map((d) => resourceId(d.kind, d.key)));
+  return toSnapshot([...entries.values()].map((entry) => ({ ...splitResourceId(entry.id), hash: entry.hash, app: entry.app }) as SnapshotEntry));
 }
 
 /** The head of `env` with `drafts` applied (see editTree). */

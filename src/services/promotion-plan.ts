@@ -61,7 +61,7 @@ export interface Plan {
    * What to store for it: a whole map (a merge), a tree update's new nodes (a promotion of some
    * resources), or nothing (the source release's own snapshot, stored already).
    */
-  store: { entries: Snapshot } | { nodes: Map<string, TreeNode> } | null;
+  store: { entries: Snapshot } | { nodes: Map<string, TreeNode>; replaced: Map<string, string> } | null;
   changes: ResourceChange[];
   references: ResolvedReference[];
   missing: MissingReference[];
@@ -118,7 +118,7 @@ export async function appendRelease(
 ): Promise<Release> {
   const at = deps.now().toISOString();
   if (snapshot.store && 'entries' in snapshot.store) await saveSnapshot(deps.store, tx, env.workspaceId, snapshot.id, snapshot.store.entries, at);
-  else if (snapshot.store) await saveTreeSnapshot(deps.store, tx, env.workspaceId, snapshot.id, snapshot.store.nodes, snapshot.count, at);
+  else if (snapshot.store) await saveTreeSnapshot(deps.store, tx, env.workspaceId, { root: snapshot.id, ...snapshot.store }, snapshot.count, at);
   const release: Release = {
     environmentId: env.id,
     number: env.headRelease + 1,
@@ -201,7 +201,7 @@ async function plannedTarget(
   if (unknown.length > 0) throw conflict('unknown_resources', `not in the source or the target: ${unknown.join(', ')}`, unknown.map((id) => ({ resource: id })));
   const head = target.headRelease === 0 ? null : await releaseOf(db, target, target.headRelease);
   const edited = await editTree(db, target.workspaceId, current, head?.resourceCount ?? 0, new Map(ids.map((id) => [id, there.get(id) ?? null])));
-  return { id: edited.root, count: edited.count, store: { nodes: edited.nodes }, changes: edited.changes, merge: null };
+  return { id: edited.root, count: edited.count, store: { nodes: edited.nodes, replaced: edited.replaced }, changes: edited.changes, merge: null };
 }
 
 function missingIn(references: ResolvedReference[]): MissingReference[] {

@@ -33,8 +33,8 @@ export async function commit(deps: Deps, ctx: CallContext, slug: string, input: 
       if (missing.length > 0) throw invalid(missing.map(({ id, i }) => ({ field: `resources.${i}`, message: `${id} has no draft in ${slug}`, in: 'body' })));
     }
     if (drafts.length === 0) throw conflict('nothing_to_commit', `${slug} has no drafts to commit`);
-    const { root, nodes, count, changes } = await draftsApplied(tx, env, drafts);
-    const release = await appendRelease(deps, tx, ctx, env, { id: root, store: { nodes }, count }, {
+    const { root, nodes, replaced, count, changes } = await draftsApplied(tx, env, drafts);
+    const release = await appendRelease(deps, tx, ctx, env, { id: root, store: { nodes, replaced }, count }, {
       cause: 'commit',
       sourceEnvironment: null,
       sourceRelease: null,

@@ -42,6 +42,8 @@ export interface PendingTree {
   root: string;
   /** Nodes the tree has and the store may lack. */
   nodes: Map<string, TreeNode>;
+  /** The stored node each new one took the place of (see updateTree). */
+  replaced: Map<string, string>;
   count: number;
   changes: ResourceChange[];
 }
@@ -82,7 +84,7 @@ export async function editTree(db: Db, workspaceId: string, root: string, count:
     count += !a ? 1 : b === null ? -1 : 0;
   }
   const updated = await updateTree(reader, root, effective);
-  return { root: updated.root, nodes: updated.nodes, count, changes: treeChanges(diff) };
+  return { root: updated.root, nodes: updated.nodes, replaced: updated.replaced, count, changes: treeChanges(diff) };
 }
 
 /** The committed entries of the resources `drafts` touch, read at their paths in the head's tree. */

@@ -790,6 +790,13 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       await db.schema.alterTable('snapshots').addColumn('root', 'text').execute();
     },
   },
+  '0023_tree_node_deltas': {
+    async up(db: Kysely<any>) {
+      // A node may be stored as a delta of a whole node, its keyframe, named by `base`
+      // (src/domain/releases/tree-delta.ts); null: `body` is the whole node.
+      await db.schema.alterTable('tree_nodes').addColumn('base', 'text').execute();
+    },
+  },
 });
 
 /** Applies every pending migration, or (for tests of a migration) those up to and including `until`. */

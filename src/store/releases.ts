@@ -152,8 +152,8 @@ export async function saveSnapshot(store: Store, db: Db, workspaceId: string, id
  * Stores the snapshot a tree update made (`updateTree`): its row and its new nodes, unless a
  * snapshot with that root is stored already.
  */
-export async function saveTreeSnapshot(store: Store, db: Db, workspaceId: string, root: string, nodes: Map<string, TreeNode>, count: number, at: string) {
-  if (await insertSnapshotRow(db, workspaceId, root, count, at)) await putNodes(store, db, workspaceId, nodes);
+export async function saveTreeSnapshot(store: Store, db: Db, workspaceId: string, update: { root: string; nodes: Map<string, TreeNode>; replaced: Map<string, string> }, count: number, at: string) {
+  if (await insertSnapshotRow(db, workspaceId, update.root, count, at)) await putNodes(store, db, workspaceId, update.nodes, update.replaced);
 }
 
 /**

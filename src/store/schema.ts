@@ -105,8 +105,10 @@ export interface TreeNodeTable {
   level: number;
   /** Entries under the node. */
   count: number;
-  /** encodeNode(node). */
+  /** encodeNode(node), or with `base` the node as a delta (tree-delta.ts). */
   body: string;
+  /** The whole node the delta applies to; null when `body` is whole. */
+  base: string | null;
 }
 
 export interface SnapshotEntryTable {

@@ -2,6 +2,7 @@
 // in batches and written once (a node's hash names its content), and the start-up conversion
 // of the flat snapshots stored before them.
 import { buildTree, encodeNode, type NodeReader, type TreeNode } from '../domain/releases/tree.js';
+import { applyDelta, deltaWorthIt, nodeDelta, type NodeDelta } from '../domain/releases/tree-delta.js';
 import { resourceId } from '../domain/releases/snapshot.js';
 import type { Db, Store } from './database.js';
 import { insertMany } from './database.js';
@@ -15,16 +16,15 @@ const CONVERT_BATCH = 20;
 export function nodeReader(db: Db, workspaceId: string): NodeReader {
   return {
     async get(hashes) {
-      const out = new Map<string, TreeNode>();
       const wanted = [...new Set(hashes)];
-      for (let i = 0; i < wanted.length; i += READ_BATCH) {
-        const rows = await db
-          .selectFrom('tree_nodes')
-          .select(['hash', 'body'])
-          .where('workspace_id', '=', workspaceId)
-          .where('hash', 'in', wanted.slice(i, i + READ_BATCH))
-          .execute();
-        for (const row of rows) out.set(row.hash, JSON.parse(row.body) as TreeNode);
+      const rows = await nodeRows(db, workspaceId, wanted);
+      // A delta's keyframe is whole (every delta names one directly): one more read at most.
+      const keyframes = [...new Set([...rows.values()].flatMap((row) => (row.base !== null && !rows.has(row.base) ? [row.base] : [])))];
+      for (const [hash, row] of await nodeRows(db, workspaceId, keyframes)) rows.set(hash, row);
+      const out = new Map<string, TreeNode>();
+      for (const hash of wanted) {
+        const row = rows.get(hash);
+        if (row) out.set(hash, decodeRow(row, rows));
       }
       const missing = wanted.filter((hash) => !out.has(hash));
       if (missing.length > 0) throw new Error(`snapshot tree nodes missing from the store: ${missing.slice(0, 3).join(', ')}`);
@@ -33,16 +33,58 @@ export function nodeReader(db: Db, workspaceId: string): NodeReader {
   };
 }
 
-/** Stores nodes not stored yet; one already present (same hash, same content) is left as it is. */
-export async function putNodes(store: Store, db: Db, workspaceId: string, nodes: Map<string, TreeNode>): Promise<void> {
+interface NodeRow {
+  body: string;
+  base: string | null;
+}
+
+async function nodeRows(db: Db, workspaceId: string, hashes: string[]): Promise<Map<string, NodeRow>> {
+  const out = new Map<string, NodeRow>();
+  for (let i = 0; i < hashes.length; i += READ_BATCH) {
+    const rows = await db
+      .selectFrom('tree_nodes')
+      .select(['hash', 'body', 'base'])
+      .where('workspace_id', '=', workspaceId)
+      .where('hash', 'in', hashes.slice(i, i + READ_BATCH))
+      .execute();
+    for (const row of rows) out.set(row.hash, { body: row.body, base: row.base });
+  }
+  return out;
+}
+
+function decodeRow(row: NodeRow, rows: Map<string, NodeRow>): TreeNode {
+  if (row.base === null) return JSON.parse(row.body) as TreeNode;
+  const keyframe = rows.get(row.base);
+  if (!keyframe || keyframe.base !== null) throw new Error(`snapshot tree node keyframe ${row.base} is missing or not whole`);
+  return applyDelta(JSON.parse(keyframe.body) as TreeNode, JSON.parse(row.body) as NodeDelta);
+}
+
+/**
+ * Stores nodes not stored yet; one already present (same hash, same content) is left as it is.
+ * A node that took the place of a stored one (`replaced`, from updateTree) is stored as a delta
+ * of that one's keyframe when the delta is small (tree-delta.ts): a commit of one change then
+ * adds a few items per level, not a whole node per level.
+ */
+export async function putNodes(store: Store, db: Db, workspaceId: string, nodes: Map<string, TreeNode>, replaced: Map<string, string> = new Map()): Promise<void> {
   if (nodes.size === 0) return;
-  const rows = [...nodes].map(([hash, node]) => ({
-    workspace_id: workspaceId,
-    hash,
-    level: node.level,
-    count: node.level === 0 ? (node as { entries: unknown[] }).entries.length : (node as { children: { count: number }[] }).children.reduce((n, c) => n + c.count, 0),
-    body: encodeNode(node),
-  }));
+  const predecessors = await nodeRows(db, workspaceId, [...new Set([...nodes.keys()].flatMap((hash) => (replaced.has(hash) ? [replaced.get(hash)!] : [])))]);
+  const keyframeOf = (hash: string) => {
+    const row = predecessors.get(hash);
+    return row ? (row.base ?? hash) : null;
+  };
+  // Whole predecessors are their own keyframes; a delta predecessor's keyframe is read.
+  const keyframes = new Map([...predecessors].filter(([, row]) => row.base === null));
+  const further = [...new Set([...predecessors.values()].flatMap((row) => (row.base !== null && !keyframes.has(row.base) ? [row.base] : [])))];
+  for (const [hash, row] of await nodeRows(db, workspaceId, further)) keyframes.set(hash, row);
+  const rows = [...nodes].map(([hash, node]) => {
+    const count = node.level === 0 ? (node as { entries: unknown[] }).entries.length : (node as { children: { count: number }[] }).children.reduce((n, c) => n + c.count, 0);
+    const previous = replaced.get(hash);
+    const keyframe = previous === undefined ? null : keyframeOf(previous);
+    const whole = keyframe === null ? undefined : keyframes.get(keyframe);
+    const delta = whole && whole.base === null ? nodeDelta(JSON.parse(whole.body) as TreeNode, node) : null;
+    if (delta && deltaWorthIt(node, delta)) return { workspace_id: workspaceId, hash, level: node.level, count, body: JSON.stringify(delta), base: keyframe };
+    return { workspace_id: workspaceId, hash, level: node.level, count, body: encodeNode(node), base: null };
+  });
   await insertMany(store, db, 'tree_nodes', rows, true);
 }
 

@@ -347,9 +347,9 @@ describe('updateTree', () => {
     const model = new Map(POOL.slice(0, 200).map((id) => [id, { id, hash: 'h', app: null }]));
     const { store, root } = await stored(model.values());
     const same = await updateTree(store, root, new Map([...model].slice(0, 30).map(([id, e]) => [id, { ...e }])));
-    expect(same).toEqual({ root, nodes: new Map() });
-    expect(await updateTree(store, root, new Map([['config/absent', null]]))).toEqual({ root, nodes: new Map() });
-    expect(await updateTree(store, EMPTY_ROOT, new Map([['config/absent', null]]))).toEqual({ root: EMPTY_ROOT, nodes: new Map() });
+    expect(same).toEqual({ root, nodes: new Map(), replaced: new Map() });
+    expect(await updateTree(store, root, new Map([['config/absent', null]]))).toEqual({ root, nodes: new Map(), replaced: new Map() });
+    expect(await updateTree(store, EMPTY_ROOT, new Map([['config/absent', null]]))).toEqual({ root: EMPTY_ROOT, nodes: new Map(), replaced: new Map() });
   });
 
   it('refuses a change whose entry names another id', async () => {

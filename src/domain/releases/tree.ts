@@ -376,7 +376,7 @@ export async function updateTree(
   reader: NodeReader,
   root: string,
   changes: Map<string, Entry | null>,
-): Promise<{ root: string; nodes: Map<string, TreeNode> }> {
+): Promise<TreeUpdate> {
   const edits: Edit[] = [];
   for (const [id, entry] of changes) {
     if (entry && entry.id !== id) throw new TypeError(`the change for ${id} carries the entry of ${entry.id}`);
@@ -385,22 +385,25 @@ export async function updateTree(
   edits.sort((a, b) => compareIds(a.key, b.key));
   if (root === EMPTY_ROOT) {
     const added = edits.flatMap((edit) => (edit.item ? [edit.item as Entry] : []));
-    return added.length > 0 ? buildTree(added) : { root, nodes: new Map() };
+    return added.length > 0 ? { ...buildTree(added), replaced: new Map() } : { root, nodes: new Map(), replaced: new Map() };
   }
-  if (edits.length === 0) return { root, nodes: new Map() };
+  if (edits.length === 0) return { root, nodes: new Map(), replaced: new Map() };
 
   const cache = new NodeCache(reader);
   const top = await cache.one(root);
   await loadPaths(cache, root, edits.map((edit) => edit.key));
   const tree = new OldTree(cache, { first: '', hash: root, count: countOf(top) }, top.level);
   const created = new Map<string, TreeNode>();
+  const replaced = new Map<string, string>();
   let levelEdits = edits;
   for (let level = 0; level < top.level; level++) {
     const { removed, added } = await rechunkLevel(tree, level, levelEdits, created);
+    pairReplaced(removed, added, replaced);
     levelEdits = parentEdits(removed, added);
-    if (levelEdits.length === 0) return { root, nodes: new Map() };
+    if (levelEdits.length === 0) return { root, nodes: new Map(), replaced: new Map() };
   }
-  const { added } = await rechunkLevel(tree, top.level, levelEdits, created);
+  const { removed, added } = await rechunkLevel(tree, top.level, levelEdits, created);
+  pairReplaced(removed, added, replaced);
 
   let next: string;
   if (added.length === 0) {
@@ -417,7 +420,28 @@ export async function updateTree(
       next = node.children[0]!.hash;
     }
   }
-  return { root: next, nodes: newNodes(next, created, cache) };
+  const nodes = newNodes(next, created, cache);
+  for (const hash of replaced.keys()) if (!nodes.has(hash)) replaced.delete(hash);
+  return { root: next, nodes, replaced };
+}
+
+export interface TreeUpdate {
+  root: string;
+  /** The nodes the new tree has and the old one lacks. */
+  nodes: Map<string, TreeNode>;
+  /** For new nodes that took an old node's place: that node (a storage may keep the new one as a delta of it). */
+  replaced: Map<string, string>;
+}
+
+/** Each new node of a level replaces the old node whose range it starts in (or the first one). */
+function pairReplaced(removed: ChildRef[], added: ChildRef[], replaced: Map<string, string>) {
+  if (removed.length === 0) return;
+  const old = [...removed].sort((a, b) => compareIds(a.first, b.first));
+  let k = 0;
+  for (const ref of [...added].sort((a, b) => compareIds(a.first, b.first))) {
+    while (k + 1 < old.length && compareIds(old[k + 1]!.first, ref.first) <= 0) k++;
+    if (old[k]!.hash !== ref.hash) replaced.set(ref.hash, old[k]!.hash);
+  }
 }
 
 /** The created nodes the new root reaches that the old tree did not have. */

@@ -19,6 +19,9 @@ import { openPromotionRequest } from './promotion-requests.js';
 import { draftsApplied, releaseName, releaseOf, releaseView, snapshotOf } from './snapshots.js';
 import { holdOf, startWatch, type WatchInput } from './watches.js';
 
+/** A commit of this many drafts or more leaves enough dead rows to reclaim at once. */
+const RECLAIM_AFTER = 5_000;
+
 export async function commit(deps: Deps, ctx: CallContext, slug: string, input: { message: string; resources?: string[] }) {
   authorize(ctx.actor, 'release.commit', slug);
   const named = input.resources?.map((id, i) => parseResourceId(id, `resources.${i}`));
@@ -41,6 +44,7 @@ export async function commit(deps: Deps, ctx: CallContext, slug: string, input: 
       message: input.message,
     });
     await deleteDrafts(tx, scope, named ? drafts : 'all');
+    if (drafts.length >= RECLAIM_AFTER) deps.store.onCommit(tx, () => deps.store.reclaim('drafts'));
     await record(deps, tx, ctx, {
       action: 'release.commit',
       environment: slug,

@@ -26,6 +26,12 @@ export interface Store {
    * transaction of this store). Its failure does not fail the committed transaction.
    */
   onCommit(tx: Db, fn: () => Promise<void> | void): void;
+  /**
+   * After a write removed many rows of `table`: lets the database reclaim them and refresh its
+   * statistics in the background (PostgreSQL: VACUUM ANALYZE; nothing on SQLite), so the next
+   * small queries of that table do not wade through dead rows until autovacuum comes by.
+   */
+  reclaim(table: 'drafts'): void;
   close(): Promise<void>;
 }
 
@@ -72,6 +78,7 @@ function openSqlite(file: string): Store {
     dialect: 'sqlite',
     insertBatch: 500,
     supportsRowLocks: false,
+    reclaim: () => {},
     // Kysely serialises SQLite access through one connection, so a transaction here is
     // already exclusive within the process; IMMEDIATE would only matter across processes.
     ...transactions(db, () => db.transaction()),
@@ -90,6 +97,10 @@ function openPostgres(options: StoreOptions): Store {
     insertBatch: 1000,
     supportsRowLocks: true,
     ...transactions(db, () => db.transaction().setIsolationLevel('read committed')),
+    reclaim(table) {
+      // Outside any transaction (VACUUM cannot run in one); it takes no lock writers wait on.
+      void sql`vacuum (analyze) ${sql.table(table)}`.execute(db).catch(() => {});
+    },
     close: () => db.destroy(),
   };
 }

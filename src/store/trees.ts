@@ -4,7 +4,7 @@
 import { buildTree, encodeNode, type NodeReader, type TreeNode } from '../domain/releases/tree.js';
 import { resourceId } from '../domain/releases/snapshot.js';
 import type { Db, Store } from './database.js';
-import { insertMany } from './database.js';
+import { insertOrTouch } from './database.js';
 
 /** Hashes per `in (…)` query. */
 const READ_BATCH = 500;
@@ -33,8 +33,11 @@ export function nodeReader(db: Db, workspaceId: string): NodeReader {
   };
 }
 
-/** Stores nodes not stored yet; one already present (same hash, same content) is left as it is. */
-export async function putNodes(store: Store, db: Db, workspaceId: string, nodes: Map<string, TreeNode>): Promise<void> {
+/**
+ * Stores nodes; one already present (same hash, same content) keeps its row and gets `touched_at`
+ * = `at`, since the GC may be about to delete it as unreachable (src/services/gc.ts).
+ */
+export async function putNodes(store: Store, db: Db, workspaceId: string, nodes: Map<string, TreeNode>, at: string): Promise<void> {
   if (nodes.size === 0) return;
   const rows = [...nodes].map(([hash, node]) => ({
     workspace_id: workspaceId,
@@ -42,8 +45,9 @@ export async function putNodes(store: Store, db: Db, workspaceId: string, nodes:
     level: node.level,
     count: node.level === 0 ? (node as { entries: unknown[] }).entries.length : (node as { children: { count: number }[] }).children.reduce((n, c) => n + c.count, 0),
     body: encodeNode(node),
+    touched_at: at,
   }));
-  await insertMany(store, db, 'tree_nodes', rows, true);
+  await insertOrTouch(store, db, 'tree_nodes', 'hash', rows);
 }
 
 /**
@@ -67,8 +71,9 @@ export async function convertFlatSnapshots(store: Store, options: { limit?: numb
           .where('snapshot_id', '=', id)
           .execute();
         const tree = buildTree(rows.map((r) => ({ id: resourceId(r.kind, r.key), hash: r.hash, app: r.app })));
-        await putNodes(store, tx, workspaceId, tree.nodes);
-        await tx.updateTable('snapshots').set({ root: tree.root }).where('workspace_id', '=', workspaceId).where('id', '=', id).where('root', 'is', null).execute();
+        const at = new Date().toISOString();
+        await putNodes(store, tx, workspaceId, tree.nodes, at);
+        await tx.updateTable('snapshots').set({ root: tree.root, touched_at: at }).where('workspace_id', '=', workspaceId).where('id', '=', id).where('root', 'is', null).execute();
         await tx.deleteFrom('snapshot_entries').where('workspace_id', '=', workspaceId).where('snapshot_id', '=', id).execute();
       });
       converted += 1;

@@ -79,9 +79,10 @@ const BATCH = 500;
  * the environment's row lock (as commits, promotions and rollbacks do), so the head and the pins
  * read in it cannot move under it. Answers how many releases went.
  */
-export async function pruneReleases(deps: Deps, policy: RetentionPolicy, batch = BATCH): Promise<number> {
+export async function pruneReleases(deps: Deps, policy: RetentionPolicy, options: { batch?: number; workspaceId?: string } = {}): Promise<number> {
+  const batch = options.batch ?? BATCH;
   let total = 0;
-  for (const ref of await allEnvironments(deps.store.db)) {
+  for (const ref of await allEnvironments(deps.store.db, options.workspaceId)) {
     for (;;) {
       const deleted = await deps.store.transaction(async (tx) => {
         const env = await lockEnvironment(deps.store, tx, ref.workspaceId, ref.slug);
@@ -149,7 +150,7 @@ export async function sweepWorkspace(deps: Deps, mark: Mark, batch = BATCH): Pro
 
 /** One whole collection: retention, then a mark and a sweep of each workspace. */
 export async function collectGarbage(deps: Deps, options: GcOptions): Promise<GcCounts> {
-  const counts: GcCounts = { releases: await pruneReleases(deps, options.retention, options.batch), nodes: 0, snapshots: 0, contents: 0 };
+  const counts: GcCounts = { releases: await pruneReleases(deps, options.retention, options.batch !== undefined ? { batch: options.batch } : {}), nodes: 0, snapshots: 0, contents: 0 };
   for (const workspaceId of await workspaceIds(deps.store.db)) {
     const mark = await markWorkspace(deps, workspaceId, deps.now(), options.graceMs);
     if (!mark) continue;

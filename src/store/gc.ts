@@ -9,9 +9,11 @@ export interface EnvironmentRef {
   slug: string;
 }
 
-/** Every environment of every workspace, in a stable order. */
-export async function allEnvironments(db: Db): Promise<EnvironmentRef[]> {
-  const rows = await db.selectFrom('environments').select(['workspace_id', 'id', 'slug']).orderBy('workspace_id').orderBy('id').execute();
+/** Every environment of every workspace (or of one), in a stable order. */
+export async function allEnvironments(db: Db, workspaceId?: string): Promise<EnvironmentRef[]> {
+  let query = db.selectFrom('environments').select(['workspace_id', 'id', 'slug']);
+  if (workspaceId !== undefined) query = query.where('workspace_id', '=', workspaceId);
+  const rows = await query.orderBy('workspace_id').orderBy('id').execute();
   return rows.map((r) => ({ workspaceId: r.workspace_id, id: r.id, slug: r.slug }));
 }
 

@@ -18,6 +18,10 @@ describe('releasesPastRetention', () => {
     expect(releasesPastRetention(releases, head, new Set(pinned), policy, now)).toEqual(past);
   });
 
+  it('0 days keeps none by age, even a release made this instant', () => {
+    expect(releasesPastRetention([{ number: 1, createdAt: now.toISOString() }, { number: 2, createdAt: now.toISOString() }], 2, new Set(), { days: 0, releases: 0 }, now)).toEqual([1]);
+  });
+
   it('an environment without releases has none past retention', () => {
     expect(releasesPastRetention([], 0, new Set(), { days: 0, releases: 0 }, now)).toEqual([]);
   });

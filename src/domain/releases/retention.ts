@@ -23,7 +23,7 @@ export function releasesPastRetention(releases: ReleaseAge[], head: number, pinn
   const newestFirst = [...releases].sort((a, b) => b.number - a.number);
   const past: number[] = [];
   newestFirst.forEach((release, index) => {
-    if (index < policy.releases || release.createdAt >= cutoff) return;
+    if (index < policy.releases || (policy.days > 0 && release.createdAt >= cutoff)) return;
     if (release.number === head || pinned.has(release.number)) return;
     past.push(release.number);
   });

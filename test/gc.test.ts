@@ -227,14 +227,19 @@ describe(`garbage collection (${TEST_DB})`, () => {
   });
 
   it('no interleaving of commits, promotions, rollbacks and retention with mark and sweep removes anything reachable', async () => {
+    // A few hot resources whose values and trees come back often (contents and nodes that become
+    // unreachable and are then stored again), among many others that make trees of several nodes.
     const KEYS = 40;
+    const HOT = 2;
     const op = fc.oneof(
-      { arbitrary: fc.record({ t: fc.constant('commit' as const), edits: fc.array(fc.tuple(fc.nat(KEYS + 4), fc.oneof(fc.nat(2), fc.constant(null))), { minLength: 1, maxLength: 3 }) }), weight: 5 },
-      { arbitrary: fc.record({ t: fc.constant('draft' as const), key: fc.nat(KEYS + 4), value: fc.nat(2) }), weight: 1 },
-      { arbitrary: fc.record({ t: fc.constant('promote' as const), only: fc.option(fc.array(fc.nat(KEYS + 4), { minLength: 1, maxLength: 3 }), { nil: null }) }), weight: 3 },
+      { arbitrary: fc.record({ t: fc.constant('commit' as const), edits: fc.array(fc.tuple(fc.nat(HOT), fc.oneof(fc.nat(1), fc.constant(null))), { minLength: 1, maxLength: 3 }) }), weight: 5 },
+      // Back to an earlier state of development (perhaps pruned and unreachable): the same tree again.
+      { arbitrary: fc.record({ t: fc.constant('revert' as const), pick: fc.nat() }), weight: 3 },
+      { arbitrary: fc.record({ t: fc.constant('draft' as const), key: fc.nat(HOT), value: fc.nat(1) }), weight: 1 },
+      { arbitrary: fc.record({ t: fc.constant('promote' as const), only: fc.option(fc.array(fc.nat(HOT), { minLength: 1, maxLength: 3 }), { nil: null }) }), weight: 3 },
       { arbitrary: fc.record({ t: fc.constant('rollback' as const), env: fc.constantFrom('development', 'production'), pick: fc.nat() }), weight: 2 },
-      { arbitrary: fc.record({ t: fc.constant('prune' as const), releases: fc.nat(3) }), weight: 2 },
-      { arbitrary: fc.record({ t: fc.constant('mark' as const) }), weight: 2 },
+      { arbitrary: fc.record({ t: fc.constant('prune' as const), releases: fc.nat(2) }), weight: 3 },
+      { arbitrary: fc.record({ t: fc.constant('mark' as const), wait: fc.boolean() }), weight: 3 },
       { arbitrary: fc.record({ t: fc.constant('sweep' as const) }), weight: 2 },
       { arbitrary: fc.record({ t: fc.constant('tick' as const), ms: fc.constantFrom(GRACE / 4, 2 * GRACE) }), weight: 2 },
     );
@@ -278,9 +283,12 @@ describe(`garbage collection (${TEST_DB})`, () => {
         };
 
         // Enough resources for trees of several nodes.
-        for (let k = 0; k < KEYS; k++) await writeDraftModel(id(k), k % 3);
+        for (let k = 0; k < KEYS; k++) await writeDraftModel(`config/b${k}`, 100 + k);
+        for (let k = 0; k < HOT; k++) await writeDraftModel(id(k), 0);
         let pending: Awaited<ReturnType<typeof markWorkspace>> = null;
-        const apply = async (o: (typeof ops)[number] | { t: 'commit'; edits: [number, number | null][] }) => {
+        // Every state development has had, pruned or not.
+        const history: Map<string, number>[] = [];
+        const apply = async (o: (typeof ops)[number] | { t: 'commit'; edits: [number, number | null][] }): Promise<void> => {
           switch (o.t) {
             case 'draft':
               return writeDraftModel(id(o.key), o.value);
@@ -293,7 +301,13 @@ describe(`garbage collection (${TEST_DB})`, () => {
               await commit(h.deps, ctx, 'development', { message: 'c' });
               model.releases.get('development')!.set(await headOf(ctx, 'development'), next);
               model.drafts.clear();
+              history.push(next);
               return;
+            }
+            case 'revert': {
+              const earlier = history[o.pick % history.length]!;
+              const edits: [number, number | null][] = Array.from({ length: HOT + 1 }, (_, k) => [k, earlier.get(id(k)) ?? null]);
+              return apply({ t: 'commit', edits });
             }
             case 'promote': {
               const source = await head('development');
@@ -327,6 +341,9 @@ describe(`garbage collection (${TEST_DB})`, () => {
               return;
             }
             case 'mark':
+              if (pending) return;
+              // After a wait, what became unreachable before is past the grace period at the mark.
+              if (o.wait) clock += 2 * GRACE;
               pending ??= await markWorkspace(h.deps, ws, new Date(clock), GRACE);
               return;
             case 'sweep':
@@ -351,7 +368,7 @@ describe(`garbage collection (${TEST_DB})`, () => {
         }
         await check();
       }),
-      { numRuns: TEST_DB === 'postgres' ? 50 : 80 },
+      { numRuns: TEST_DB === 'postgres' ? 50 : 60 },
     );
   }, 120_000);
 });

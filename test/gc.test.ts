@@ -13,6 +13,7 @@ import { getContents } from '../src/store/releases.js';
 import { countRows } from '../src/store/gc.js';
 import { findEnvironment } from '../src/store/environments.js';
 import { findWorkspace } from '../src/store/workspaces.js';
+import { sha256 } from '../src/domain/canonical.js';
 import { startHarness, TEST_DB, type Harness } from './support.js';
 
 const DAY = 86_400_000;
@@ -228,9 +229,13 @@ describe(`garbage collection (${TEST_DB})`, () => {
 
   it('no interleaving of commits, promotions, rollbacks and retention with mark and sweep removes anything reachable', async () => {
     // A few hot resources whose values and trees come back often (contents and nodes that become
-    // unreachable and are then stored again), among many others that make trees of several nodes.
-    const KEYS = 40;
+    // unreachable and are then stored again), after a few others that make trees of several leaves:
+    // three of them end a leaf (the chunk rule of src/domain/releases/tree.ts, 1 in 32 ids), so the
+    // hot resources' leaf changes while the others are shared.
     const HOT = 2;
+    const endsLeaf = (id: string) => Number.parseInt(sha256(`0:${id}`).slice(0, 8), 16) % 32 === 0;
+    const candidates = Array.from({ length: 2000 }, (_, i) => `config/b${i}`);
+    const bulk = [...candidates.filter(endsLeaf).slice(0, 3), ...candidates.filter((c) => !endsLeaf(c)).slice(0, 9)];
     const op = fc.oneof(
       { arbitrary: fc.record({ t: fc.constant('commit' as const), edits: fc.array(fc.tuple(fc.nat(HOT), fc.oneof(fc.nat(1), fc.constant(null))), { minLength: 1, maxLength: 3 }) }), weight: 5 },
       // Back to an earlier state of development (perhaps pruned and unreachable): the same tree again.
@@ -247,7 +252,7 @@ describe(`garbage collection (${TEST_DB})`, () => {
     const id = (key: number) => `config/k${key}`;
 
     await fc.assert(
-      fc.asyncProperty(fc.array(op, { minLength: 8, maxLength: 24 }), async (ops) => {
+      fc.asyncProperty(fc.array(op, { minLength: 8, maxLength: 20 }), async (ops) => {
         const ctx = await newWorkspace();
         const ws = ctx.workspace.id;
         const model: Model = { releases: new Map([['development', new Map()], ['production', new Map()]]), drafts: new Map() };
@@ -283,7 +288,7 @@ describe(`garbage collection (${TEST_DB})`, () => {
         };
 
         // Enough resources for trees of several nodes.
-        for (let k = 0; k < KEYS; k++) await writeDraftModel(`config/b${k}`, 100 + k);
+        for (const [k, key] of bulk.entries()) await writeDraftModel(key, 100 + k);
         for (let k = 0; k < HOT; k++) await writeDraftModel(id(k), 0);
         let pending: Awaited<ReturnType<typeof markWorkspace>> = null;
         // Every state development has had, pruned or not.
@@ -357,6 +362,8 @@ describe(`garbage collection (${TEST_DB})`, () => {
           }
         };
         await apply({ t: 'commit', edits: [] });
+        const leaves = await h.store.db.selectFrom('tree_nodes').select('hash').where('workspace_id', '=', ws).where('level', '=', 0).execute();
+        expect(leaves.length).toBeGreaterThan(2);
         for (const o of ops) await apply(o);
         if (pending) await sweepWorkspace(h.deps, pending, 7);
         await pruneReleases(h.deps, { days: 0, releases: 1 }, { workspaceId: ws, batch: 2 });
@@ -368,7 +375,7 @@ describe(`garbage collection (${TEST_DB})`, () => {
         }
         await check();
       }),
-      { numRuns: TEST_DB === 'postgres' ? 50 : 60 },
+      { numRuns: TEST_DB === 'postgres' ? 50 : 100 },
     );
   }, 120_000);
 });

@@ -252,7 +252,7 @@ describe(`garbage collection (${TEST_DB})`, () => {
     const id = (key: number) => `config/k${key}`;
 
     await fc.assert(
-      fc.asyncProperty(fc.array(op, { minLength: 8, maxLength: 30 }), async (ops) => {
+      fc.asyncProperty(fc.array(op, { minLength: 8, maxLength: TEST_DB === 'postgres' ? 24 : 30 }), async (ops) => {
         const ctx = await newWorkspace();
         const ws = ctx.workspace.id;
         const model: Model = { releases: new Map([['development', new Map()], ['production', new Map()]]), drafts: new Map() };

@@ -139,7 +139,7 @@ export async function seedDrafts(bench: Bench, slug: string, resources: SeedReso
     return { ...r, body, hash: sha256(body), refs: contentReferences(r.content) };
   });
   await store.transaction(async (tx) => {
-    await putContents(store, tx, env.workspaceId, docs);
+    await putContents(store, tx, env.workspaceId, docs, at);
     for (const d of docs) {
       await upsertDraft(tx, scope, { kind: d.kind, key: d.key, hash: d.hash, app: null, baseHash: null, updatedBy: ctx.actor.id, updatedAt: at });
     }

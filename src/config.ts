@@ -40,6 +40,12 @@ export interface Config {
   changeRetentionEvents: number;
   /** How often expired activity entries and change events are deleted; 0 turns it off on this node. */
   retentionSweepSeconds: number;
+  /** Releases kept per environment: every one of the last `days` days and the last `releases` (heads and pinned ones always). */
+  retention: { days: number; releases: number };
+  /** STAGELINE_GC_INTERVAL_MS: how often releases past retention and unreachable snapshot data are deleted (one node, the `gc` lease); 0 turns it off on this node. */
+  gcIntervalMs: number;
+  /** STAGELINE_GC_GRACE_MS: a node, snapshot or content written or re-used within this long is never collected. */
+  gcGraceMs: number;
   /** How often running watches after promotions are checked (on the node holding their lease). */
   watchIntervalMs: number;
   /** STAGELINE_ALERT_INTERVAL_MS: how often the node holding the `alerts` lease evaluates rules; 0 evaluates none here. */
@@ -188,6 +194,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     activityRetentionDays: integer(env, 'STAGELINE_ACTIVITY_RETENTION_DAYS', 30),
     changeRetentionEvents: positive(env, 'STAGELINE_CHANGE_RETENTION_EVENTS', 10_000),
     retentionSweepSeconds: integer(env, 'STAGELINE_RETENTION_SWEEP_SECONDS', 600),
+    retention: { days: integer(env, 'STAGELINE_RETENTION_DAYS', 30), releases: integer(env, 'STAGELINE_RETENTION_RELEASES', 100) },
+    gcIntervalMs: integer(env, 'STAGELINE_GC_INTERVAL_MS', 3_600_000),
+    gcGraceMs: integer(env, 'STAGELINE_GC_GRACE_MS', 3_600_000),
     watchIntervalMs: positive(env, 'STAGELINE_WATCH_INTERVAL_MS', 15_000),
     alertIntervalMs: integer(env, 'STAGELINE_ALERT_INTERVAL_MS', 30_000),
     events: eventsConfig(env),

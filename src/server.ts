@@ -1,5 +1,6 @@
 // Starting a node: open and migrate the database, initialise an empty one, serve the API and
 // the gateway (in this process, or in worker processes sharing its port).
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -15,6 +16,7 @@ import { createNode, type Runtime } from './runtime/index.js';
 import { BranchSweeper } from './runtime/branch-sweeper.js';
 import { VERSION } from './version.js';
 import { RetentionSweeper } from './runtime/retention-sweeper.js';
+import { GcSweeper } from './runtime/gc-sweeper.js';
 import type { GatewayObserver } from './gateway/contract.js';
 import { gatewayConfig, startGateway, type RunningGateway } from './gateway/server.js';
 import { startGatewayWorkers, type GatewayWorkers } from './gateway/workers.js';
@@ -88,6 +90,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     logger,
   );
   retention.start();
+  const gc = new GcSweeper(deps, { retention: config.retention, graceMs: config.gcGraceMs }, config.gcIntervalMs, `node_${randomUUID()}`, logger);
+  gc.start();
   const address = await app.listen({ port: config.port, host: config.host });
   // Known only once bound (port 0, or a host that names several addresses): a call to this node
   // itself is refused in every environment, so nothing loops.
@@ -123,6 +127,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   } catch (error) {
     await sweeper.close();
     await retention.close();
+    await gc.close();
     await runtime.close();
     await app.close();
     await store.close();
@@ -142,6 +147,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       await gateway?.close();
       await sweeper.close();
       await retention.close();
+      await gc.close();
       await runtime.close();
       await app.close();
       await store.close();

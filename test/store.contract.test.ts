@@ -47,8 +47,8 @@ describe(`store contract (${TEST_DB})`, () => {
   });
 
   it('stores each content once per hash, whatever the key order', async () => {
-    await putContents(store, store.db, workspaceId, [doc({ a: 1, b: 2 }), doc({ b: 2, a: 1 })]);
-    await putContents(store, store.db, workspaceId, [doc({ a: 1, b: 2 })]);
+    await putContents(store, store.db, workspaceId, [doc({ a: 1, b: 2 }), doc({ b: 2, a: 1 })], at);
+    await putContents(store, store.db, workspaceId, [doc({ a: 1, b: 2 })], at);
     const rows = await store.db.selectFrom('contents').selectAll().where('hash', '=', contentHash({ a: 1, b: 2 })).execute();
     expect(rows).toHaveLength(1);
     expect((await getContents(store.db, workspaceId, [rows[0]!.hash])).get(rows[0]!.hash)).toEqual({ a: 1, b: 2 });

@@ -149,7 +149,7 @@ export async function writeDraft(deps: Deps, ctx: CallContext, slug: string, ref
     const scope = scopeOf(env);
     const [entry, previous] = await Promise.all([committedEntry(tx, env, ref), findDraft(tx, scope, ref.kind, ref.key)]);
     const app = input.app !== undefined ? input.app : (previous?.app ?? entry?.app ?? null);
-    await putContents(deps.store, tx, env.workspaceId, [{ hash, body, refs: contentReferences(input.content) }]);
+    await putContents(deps.store, tx, env.workspaceId, [{ hash, body, refs: contentReferences(input.content) }], deps.now().toISOString());
     if (isNoOpDraft(entry ?? null, { hash, app })) {
       await deleteDrafts(tx, scope, [ref]);
     } else {

@@ -156,6 +156,28 @@ export async function insertMany<T extends keyof Database>(
   }
 }
 
+/**
+ * Inserts content-addressed rows (same key, same content) and bumps `touched_at` of those stored
+ * already, so the GC's grace period counts from this write too (src/services/gc.ts). Rows go in
+ * key order: two transactions touching the same rows lock them in the same order.
+ */
+export async function insertOrTouch(
+  store: Store,
+  db: Db,
+  table: 'tree_nodes' | 'snapshots' | 'contents',
+  key: 'hash' | 'id',
+  rows: (Database['tree_nodes'] | Database['snapshots'] | Database['contents'])[],
+): Promise<void> {
+  const sorted = [...rows].sort((a, b) => ((a as any)[key] < (b as any)[key] ? -1 : (a as any)[key] > (b as any)[key] ? 1 : 0));
+  for (let i = 0; i < sorted.length; i += store.insertBatch) {
+    await db
+      .insertInto(table)
+      .values(sorted.slice(i, i + store.insertBatch) as any)
+      .onConflict((oc) => oc.columns(['workspace_id', key] as any).doUpdateSet({ touched_at: (eb: any) => eb.ref('excluded.touched_at') } as any))
+      .execute();
+  }
+}
+
 export async function ping(store: Store): Promise<void> {
   await sql`select 1`.execute(store.db);
 }

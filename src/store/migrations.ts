@@ -790,6 +790,19 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       await db.schema.alterTable('snapshots').addColumn('root', 'text').execute();
     },
   },
+  '0022_gc': {
+    async up(db: Kysely<any>) {
+      // Garbage collection (src/services/gc.ts) deletes a stored node, snapshot row or content
+      // only when no live root reaches it AND nobody wrote or re-used it within the grace period
+      // before the mark started: every writer that stores one that may exist already bumps
+      // touched_at. Rows stored before are dated by their snapshot's creation or by now.
+      const now = new Date().toISOString();
+      for (const table of ['tree_nodes', 'snapshots', 'contents']) {
+        await db.schema.alterTable(table).addColumn('touched_at', 'text', (c) => c.notNull().defaultTo(now)).execute();
+      }
+      await db.updateTable('snapshots').set({ touched_at: sql`created_at` }).execute();
+    },
+  },
   '0023_tree_node_deltas': {
     async up(db: Kysely<any>) {
       // A node may be stored as a delta of a whole node, its keyframe, named by `base`

@@ -1,7 +1,7 @@
 // Content-addressed storage: documents by hash, snapshots by the hash of their entries, and
 // the numbered releases of each environment that point at snapshots.
 import type { Selectable } from 'kysely';
-import { insertMany, type Db, type Store } from './database.js';
+import { insertOrTouch, type Db, type Store } from './database.js';
 import type { ReleaseTable } from './schema.js';
 import { nodeReader, putNodes } from './trees.js';
 import { resourceId, splitResourceId, toSnapshot, treeOf, type Snapshot, type SnapshotEntry } from '../domain/releases/snapshot.js';
@@ -38,8 +38,11 @@ function toRelease(row: Selectable<ReleaseTable>): Release {
   };
 }
 
-/** Stores documents that are not stored yet; a hash already present is left as it is. */
-export async function putContents(store: Store, db: Db, workspaceId: string, docs: { hash: string; body: string; refs: string[] }[]) {
+/**
+ * Stores documents; a hash already present keeps its row and gets `touched_at` = `at`, since the
+ * GC may be about to delete it as unreachable (src/services/gc.ts).
+ */
+export async function putContents(store: Store, db: Db, workspaceId: string, docs: { hash: string; body: string; refs: string[] }[], at: string) {
   const unique = new Map(docs.map((d) => [d.hash, d]));
   const rows = [...unique.values()].map((d) => ({
     workspace_id: workspaceId,
@@ -47,8 +50,9 @@ export async function putContents(store: Store, db: Db, workspaceId: string, doc
     body: d.body,
     size: Buffer.byteLength(d.body),
     refs: JSON.stringify(d.refs),
+    touched_at: at,
   }));
-  await insertMany(store, db, 'contents', rows, true);
+  await insertOrTouch(store, db, 'contents', 'hash', rows);
 }
 
 /** The references recorded for each hash (null where a document predates their recording). */
@@ -131,43 +135,47 @@ export async function pageSnapshotEntries(
 }
 
 /**
- * Stores a snapshot unless one with the same id (the same entries) is stored already: its
- * tree's nodes that are not stored yet, and its row. Its id is its tree's root (snapshotId).
+ * Stores a snapshot (its id is its tree's root, snapshotId): its row, and its tree's nodes. The
+ * row and the nodes stored already are touched (`touched_at` = `at`) rather than rewritten, so
+ * the GC keeps every node of the tree this writer references (src/services/gc.ts), even when
+ * the same map was stored long ago and has been unreachable since.
  */
 export async function saveSnapshot(store: Store, db: Db, workspaceId: string, id: string, snapshot: Snapshot, at: string) {
   const tree = treeOf(snapshot);
   if (tree.root !== id) throw new Error(`snapshot id ${id} is not the root of its entries (${tree.root})`);
-  if (!(await insertSnapshotRow(db, workspaceId, id, snapshot.size, at))) return;
-  // Most nodes of a snapshot that differs from a stored one in a few entries are stored already.
+  await putSnapshotRow(store, db, workspaceId, id, snapshot.size, at);
+  // Most nodes of a snapshot that differs from a stored one in a few entries are stored already:
+  // those get a touch, not their bodies again. A node a sweep deleted between the two statements
+  // is not among those touched, and is written whole.
   const hashes = [...tree.nodes.keys()];
-  const present = new Set<string>();
+  const touched = new Set<string>();
   for (let i = 0; i < hashes.length; i += 500) {
-    const rows = await db.selectFrom('tree_nodes').select('hash').where('workspace_id', '=', workspaceId).where('hash', 'in', hashes.slice(i, i + 500)).execute();
-    for (const row of rows) present.add(row.hash);
+    const rows = await db
+      .updateTable('tree_nodes')
+      .set({ touched_at: at })
+      .where('workspace_id', '=', workspaceId)
+      .where('hash', 'in', hashes.slice(i, i + 500).sort())
+      .returning('hash')
+      .execute();
+    for (const row of rows) touched.add(row.hash);
   }
-  await putNodes(store, db, workspaceId, new Map([...tree.nodes].filter(([hash]) => !present.has(hash))));
+  await putNodes(store, db, workspaceId, new Map([...tree.nodes].filter(([hash]) => !touched.has(hash))), at);
 }
 
 /**
- * Stores the snapshot a tree update made (`updateTree`): its row and its new nodes, unless a
- * snapshot with that root is stored already.
+ * Stores the snapshot a tree update made (`updateTree`): its row and the nodes the update wrote,
+ * both touched when stored already. The nodes are put even when the row exists: an old
+ * unreachable snapshot's nodes may be half swept. The rest of the tree is shared with the tree
+ * the update read, which the GC keeps (see src/services/gc.ts), so a commit writes O(k · log n).
  */
 export async function saveTreeSnapshot(store: Store, db: Db, workspaceId: string, update: { root: string; nodes: Map<string, TreeNode>; replaced: Map<string, string> }, count: number, at: string) {
-  if (await insertSnapshotRow(db, workspaceId, update.root, count, at)) await putNodes(store, db, workspaceId, update.nodes, update.replaced);
+  await putSnapshotRow(store, db, workspaceId, update.root, count, at);
+  await putNodes(store, db, workspaceId, update.nodes, at, update.replaced);
 }
 
-/**
- * The snapshot's row, unless it is there. Two transactions may produce the same snapshot at
- * once: the one whose row lands writes the nodes, the other finds them there.
- */
-async function insertSnapshotRow(db: Db, workspaceId: string, id: string, count: number, at: string): Promise<boolean> {
-  const inserted = await db
-    .insertInto('snapshots')
-    .values({ workspace_id: workspaceId, id, resource_count: count, created_at: at, root: id })
-    .onConflict((oc) => oc.doNothing())
-    .returning('id')
-    .executeTakeFirst();
-  return inserted !== undefined;
+/** The snapshot's row, inserted, or touched when two transactions (or a GC's victim) have it already. */
+async function putSnapshotRow(store: Store, db: Db, workspaceId: string, id: string, count: number, at: string): Promise<void> {
+  await insertOrTouch(store, db, 'snapshots', 'id', [{ workspace_id: workspaceId, id, resource_count: count, created_at: at, root: id, touched_at: at }]);
 }
 
 export async function insertRelease(db: Db, workspaceId: string, release: Release) {

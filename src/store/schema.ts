@@ -83,6 +83,8 @@ export interface ContentTable {
   size: number;
   /** JSON array of the `vars.*` / `secrets.*` references in the document; null if not computed. */
   refs: string | null;
+  /** Last time a writer stored or re-used it; the GC's grace period counts from it (0022_gc). */
+  touched_at: string;
 }
 
 export interface SnapshotTable {
@@ -96,6 +98,8 @@ export interface SnapshotTable {
    * until then. A snapshot written since has its root as its id.
    */
   root: string | null;
+  /** Last time a writer stored or re-used it; the GC's grace period counts from it (0022_gc). */
+  touched_at: string;
 }
 
 /** One node of a snapshot tree (src/domain/releases/tree.ts), addressed by its hash. */
@@ -109,6 +113,8 @@ export interface TreeNodeTable {
   body: string;
   /** The whole node the delta applies to; null when `body` is whole. */
   base: string | null;
+  /** Last time a writer stored or re-used it; the GC's grace period counts from it (0022_gc). */
+  touched_at: string;
 }
 
 export interface SnapshotEntryTable {

@@ -5,7 +5,7 @@ import { buildTree, encodeNode, type NodeReader, type TreeNode } from '../domain
 import { applyDelta, deltaWorthIt, nodeDelta, type NodeDelta } from '../domain/releases/tree-delta.js';
 import { resourceId } from '../domain/releases/snapshot.js';
 import type { Db, Store } from './database.js';
-import { insertMany } from './database.js';
+import { insertOrTouch } from './database.js';
 
 /** Hashes per `in (…)` query. */
 const READ_BATCH = 500;
@@ -60,12 +60,12 @@ function decodeRow(row: NodeRow, rows: Map<string, NodeRow>): TreeNode {
 }
 
 /**
- * Stores nodes not stored yet; one already present (same hash, same content) is left as it is.
- * A node that took the place of a stored one (`replaced`, from updateTree) is stored as a delta
+ * Stores nodes; one already present (same hash, same content) keeps its row and gets `touched_at`
+ * = `at`, since the GC may be about to delete it as unreachable (src/services/gc.ts). A node that took the place of a stored one (`replaced`, from updateTree) is stored as a delta
  * of that one's keyframe when the delta is small (tree-delta.ts): a commit of one change then
  * adds a few items per level, not a whole node per level.
  */
-export async function putNodes(store: Store, db: Db, workspaceId: string, nodes: Map<string, TreeNode>, replaced: Map<string, string> = new Map()): Promise<void> {
+export async function putNodes(store: Store, db: Db, workspaceId: string, nodes: Map<string, TreeNode>, at: string, replaced: Map<string, string> = new Map()): Promise<void> {
   if (nodes.size === 0) return;
   const predecessors = await nodeRows(db, workspaceId, [...new Set([...nodes.keys()].flatMap((hash) => (replaced.has(hash) ? [replaced.get(hash)!] : [])))]);
   const keyframeOf = (hash: string) => {
@@ -82,10 +82,16 @@ export async function putNodes(store: Store, db: Db, workspaceId: string, nodes:
     const keyframe = previous === undefined ? null : keyframeOf(previous);
     const whole = keyframe === null ? undefined : keyframes.get(keyframe);
     const delta = whole && whole.base === null ? nodeDelta(JSON.parse(whole.body) as TreeNode, node) : null;
-    if (delta && deltaWorthIt(node, delta)) return { workspace_id: workspaceId, hash, level: node.level, count, body: JSON.stringify(delta), base: keyframe };
-    return { workspace_id: workspaceId, hash, level: node.level, count, body: encodeNode(node), base: null };
+    if (delta && deltaWorthIt(node, delta)) return { workspace_id: workspaceId, hash, level: node.level, count, body: JSON.stringify(delta), base: keyframe, touched_at: at };
+    return { workspace_id: workspaceId, hash, level: node.level, count, body: encodeNode(node), base: null, touched_at: at };
   });
-  await insertMany(store, db, 'tree_nodes', rows, true);
+  await insertOrTouch(store, db, 'tree_nodes', 'hash', rows);
+  // A delta's keyframe is read with it: the GC keeps the keyframes of the nodes it keeps, and
+  // one a new delta names is touched like a node re-used.
+  const named = [...new Set(rows.flatMap((row) => (row.base !== null ? [row.base] : [])))];
+  for (let i = 0; i < named.length; i += READ_BATCH) {
+    await db.updateTable('tree_nodes').set({ touched_at: at }).where('workspace_id', '=', workspaceId).where('hash', 'in', named.slice(i, i + READ_BATCH)).execute();
+  }
 }
 
 /**
@@ -109,8 +115,9 @@ export async function convertFlatSnapshots(store: Store, options: { limit?: numb
           .where('snapshot_id', '=', id)
           .execute();
         const tree = buildTree(rows.map((r) => ({ id: resourceId(r.kind, r.key), hash: r.hash, app: r.app })));
-        await putNodes(store, tx, workspaceId, tree.nodes);
-        await tx.updateTable('snapshots').set({ root: tree.root }).where('workspace_id', '=', workspaceId).where('id', '=', id).where('root', 'is', null).execute();
+        const at = new Date().toISOString();
+        await putNodes(store, tx, workspaceId, tree.nodes, at);
+        await tx.updateTable('snapshots').set({ root: tree.root, touched_at: at }).where('workspace_id', '=', workspaceId).where('id', '=', id).where('root', 'is', null).execute();
         await tx.deleteFrom('snapshot_entries').where('workspace_id', '=', workspaceId).where('snapshot_id', '=', id).execute();
       });
       converted += 1;

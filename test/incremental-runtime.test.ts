@@ -163,11 +163,11 @@ describe('a change a cache cannot step by rebuilds it', () => {
 });
 
 describe('gateway after a release that names its routes', () => {
-  let upstreams: TestUpstream[] = [];
+  const upstreams: TestUpstream[] = [];
   let gateway: Awaited<ReturnType<typeof startTestGateway>>;
 
   beforeAll(async () => {
-    upstreams = await Promise.all([0, 1, 2, 3].map(() => startUpstream((req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end(`upstream ${upstreams.findIndex((u) => u.server === req.socket.server)}`))));
+    for (let i = 0; i < 4; i++) upstreams.push(await startUpstream((_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end(`upstream ${i}`)));
     await allowLoopback(h, 'production');
     const routes = Object.fromEntries(['a', 'b', 'c'].map((k, i) => [`route/${k}`, { match: { pathPrefix: `/${k}` }, upstream: { url: upstreams[i]!.url } }]));
     await commitDrafts(h, routes, 'routes');

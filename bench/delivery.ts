@@ -10,6 +10,9 @@
 //         through the management API, time from sending POST …/commits to `event: release`.
 //   P1b — the same across two nodes on one PostgreSQL database: commits on node A, the stream
 //         and a read of the new value on node B.
+//   P2  — commit of 1 resource -> event at an SSE client, and the read of the new value after
+//         the event, in a 5,000-resource vs a 50-resource environment (two branches of one
+//         node, commits alternating between them); the ratio of the medians, target <= 2.
 // A report, not a test: it exits 0 whatever the numbers, non-zero only when something crashes.
 // On a small machine the load generator needs a core of its own, and anything else running
 // skews throughput: each run waits briefly for the machine to be quiet, logs the CPU of the
@@ -20,7 +23,7 @@
 //                postgres: everything on PostgreSQL; both: single-node measures on both, and P1b
 //   BENCH_QUICK=1     short runs (for CI, about a minute in all)
 //   BENCH_CPU_PROF=1  servers run with --cpu-prof; the profiles are kept and their folder printed
-//   BENCH_ONLY=R1,R4  only these measures (R1 also runs R2; P1a, P1b), for investigating one
+//   BENCH_ONLY=R1,R4  only these measures (R1 also runs R2; P1a, P1b, P2), for investigating one
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,6 +73,11 @@ const P1_WARMUP = 5;
 const P1A_P99_TARGET_MS = 200;
 const P1B_P99_TARGET_MS = 100;
 const EVENT_TIMEOUT_MS = 10_000;
+const P2_SIZES = { small: 50, large: 5_000 } as const;
+const P2_COMMITS = QUICK ? 10 : 40;
+const P2_RATIO_TARGET = 2;
+/** Drafts written at once while seeding (the client keeps 8 connections). */
+const P2_SEED_CONCURRENCY = 8;
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SERVER_MAIN = join(ROOT, 'dist', 'cli', 'main.js');
@@ -428,6 +436,77 @@ async function benchP1b(cleanup: Cleanup, secrets: Secrets): Promise<Row[]> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// P2: commit -> event, and event -> new value served, as the environment grows
+
+interface SizedBranch {
+  size: number;
+  path: string;
+  key: string;
+  stream: SseClient;
+  reader: HttpClient;
+  events: number[];
+  reads: number[];
+}
+
+/** A branch of development holding `size` config resources (development's own included), with a key and an open stream. */
+async function sizedBranch(node: StagelineNode, size: number): Promise<SizedBranch> {
+  const slug = `p2-${size}`;
+  const created = await node.mgmt.call('POST', `${WS}/environments`, { slug, name: slug, kind: 'branch', from: 'development' });
+  check(created.status === 201, `branch ${slug}: ${created.text.slice(0, 200)}`);
+  const path = `${WS}/environments/${slug}`;
+  const have = (await node.mgmt.call<{ data: unknown[] }>('GET', `${path}/resources`)).body.data.length;
+  const keys = Array.from({ length: Math.max(0, size - have) }, (_, i) => `p2-${String(i).padStart(5, '0')}`);
+  const started = performance.now();
+  for (let i = 0; i < keys.length; i += P2_SEED_CONCURRENCY) {
+    await Promise.all(keys.slice(i, i + P2_SEED_CONCURRENCY).map((k, j) => node.mgmt.call('PUT', `${path}/resources/config/${k}`, { content: { value: { n: i + j, label: `resource ${k}` } } })));
+  }
+  await node.mgmt.call('POST', `${path}/commits`, { message: `seed ${size}` });
+  const key = (await node.mgmt.call<{ key: string }>('POST', `${path}/api-keys`, { name: slug, kind: 'secret' })).body.key;
+  const reader = new HttpClient(node.base, key);
+  // The first read builds the view: every later read is what a release leaves of it.
+  await reader.call('GET', '/v1/resources');
+  log(`  ${slug}: ${fmt(have + keys.length)} resources seeded in ${fmt(performance.now() - started)} ms`);
+  return { size, path, key, stream: await SseClient.connect(`${node.base}/v1/stream`, key), reader, events: [], reads: [] };
+}
+
+async function benchP2(kind: BenchDb, node: StagelineNode): Promise<Row[]> {
+  log(`${kind}: P2 commit of 1 resource -> event at ${fmt(P2_SIZES.small)} vs ${fmt(P2_SIZES.large)} resources (${P2_COMMITS} commits each after ${P1_WARMUP} warm-up, alternating)`);
+  const branches = [await sizedBranch(node, P2_SIZES.small), await sizedBranch(node, P2_SIZES.large)];
+  try {
+    for (let i = 0; i < P1_WARMUP + P2_COMMITS; i++) {
+      for (const b of i % 2 === 0 ? branches : [...branches].reverse()) {
+        await node.mgmt.call('PUT', `${b.path}/resources/config/x`, { content: { value: { i } } });
+        const answer = await node.mgmt.call<{ number: number }>('POST', `${b.path}/commits`, { message: `P2 ${i}` });
+        const event = await b.stream.waitFor((e) => releaseOf(e) === answer.body.number, EVENT_TIMEOUT_MS);
+        // What an SDK does on the event: read what changed.
+        const read = await b.reader.call<{ content?: { value?: { i?: unknown } } }>('GET', PATHS.x);
+        check(read.body.content?.value?.i === i, `P2 read after the event answered ${read.text.slice(0, 200)}`);
+        if (i < P1_WARMUP) continue;
+        b.events.push(event.at - answer.sentAt);
+        b.reads.push(read.doneAt - read.sentAt);
+      }
+    }
+  } finally {
+    for (const b of branches) {
+      b.stream.close();
+      b.reader.close();
+    }
+  }
+  const [small, large] = branches as [SizedBranch, SizedBranch];
+  const p50 = (values: number[]) => percentile(values, 50);
+  for (const b of branches) log(`  ${fmt(b.size)} resources: commit -> event p50 ${p50(b.events).toFixed(1)} ms, p99 ${percentile(b.events, 99).toFixed(1)} ms; read after the event p50 ${p50(b.reads).toFixed(1)} ms`);
+  const label = (size: number) => `${fmt(size)} resources`;
+  return [
+    { database: kind, measure: `P2 commit -> event p50, ${label(small.size)}`, value: p50(small.events), unit: 'ms', target: null },
+    { database: kind, measure: `P2 commit -> event p50, ${label(large.size)}`, value: p50(large.events), unit: 'ms', target: null },
+    { database: kind, measure: `P2 ratio commit -> event ${fmt(large.size)} / ${fmt(small.size)}`, value: p50(large.events) / p50(small.events), unit: 'x', target: { op: '<=', value: P2_RATIO_TARGET } },
+    { database: kind, measure: `P2 read of the new value after the event p50, ${label(small.size)}`, value: p50(small.reads), unit: 'ms', target: null },
+    { database: kind, measure: `P2 read of the new value after the event p50, ${label(large.size)}`, value: p50(large.reads), unit: 'ms', target: null },
+    { database: kind, measure: `P2 ratio read after the event ${fmt(large.size)} / ${fmt(small.size)}`, value: p50(large.reads) / p50(small.reads), unit: 'x', target: null },
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
 
 function crashRow(database: string, name: string, error: unknown): Row {
   console.error(`${database} ${name} crashed:`, error);
@@ -445,6 +524,7 @@ async function singleNode(kind: BenchDb, cleanup: Cleanup, secrets: Secrets): Pr
       ['R1', 'R1/R2', (c: Cleanup) => benchReads(kind, c, node, key)],
       ['R4', 'R4', () => benchStreams(kind, node, key)],
       ['P1A', 'P1a', () => benchP1a(kind, node, key)],
+      ['P2', 'P2', () => benchP2(kind, node)],
     ] as const) {
       if (!wanted(id)) continue;
       try {
@@ -476,7 +556,7 @@ async function main(): Promise<number> {
   let failed = false;
   const started = performance.now();
   try {
-    for (const kind of ['R1', 'R4', 'P1A'].some(wanted) ? plan.singleNode : []) {
+    for (const kind of ['R1', 'R4', 'P1A', 'P2'].some(wanted) ? plan.singleNode : []) {
       try {
         const result = await singleNode(kind, cleanup, secrets);
         rows.push(...result.rows);

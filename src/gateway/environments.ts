@@ -1,10 +1,12 @@
 // The environments a gateway node serves (one workspace) and the route table of each: found by
 // slug, id or default without waiting once known, rebuilt when the change feed reports what
-// alters them, swapped whole so a request reads one complete table.
+// alters them (or, for a release naming the routes it changed, patched at those routes only),
+// swapped whole so a request reads one complete table.
 import type { FastifyBaseLogger } from 'fastify';
 import { defaultEnvironment, isEditable, type Environment } from '../domain/environments/chain.js';
 // A table is compiled from the resolver's state: it goes stale on the events that drop that state.
-import { AFFECTS_RESOLUTION } from '../runtime/resolver.js';
+import { AFFECTS_RESOLUTION, type EnvironmentResolution } from '../runtime/resolver.js';
+import { releaseStep, type RebuildCounts, type ReleaseStep } from '../runtime/release-changes.js';
 import { mergeOverride } from '../domain/overrides/merge.js';
 import type { RouteContent } from '../domain/resources/kinds.js';
 import { resolveResource } from '../domain/resolution/resolve.js';
@@ -17,7 +19,7 @@ import { getContents } from '../store/releases.js';
 import { findWorkspace } from '../store/workspaces.js';
 import type { RouteLimiter } from './contract.js';
 import type { UpstreamPools } from './pools.js';
-import { compileTable, type RouteSource, type RouteTable, type TableParts } from './table.js';
+import { compileTable, patchTable, type RouteSource, type RouteTable, type TableParts } from './table.js';
 
 /** An unknown slug re-reads the environments at most this often (environments are created without a change event). */
 const UNKNOWN_SLUG_REFRESH_MS = 1000;
@@ -67,7 +69,7 @@ export class ServedEnvironment {
 
   /** The current table, built (once, however many requests wait) when stale. */
   table(): Promise<RouteTable> {
-    return (this.building ??= this.build());
+    return (this.building ??= this.build(null));
   }
 
   invalidate(): void {
@@ -77,11 +79,28 @@ export class ServedEnvironment {
     if (this.current !== null && this.building === null) void this.table().catch(() => {});
   }
 
-  private async build(): Promise<RouteTable> {
+  /**
+   * A new release that names what it changed: when the table serving now is current at the
+   * release the step follows, the next one is that table with the changed routes compiled again;
+   * in any other case (a build under way, a stale or failed table) it is built whole.
+   */
+  advance(step: ReleaseStep): void {
+    const current = this.builtAt === this.generation && this.building === null ? this.current : null;
+    if (current === null || current.atRelease !== step.from) return this.invalidate();
+    this.generation += 1;
+    this.retryAfter = 0;
+    this.building = this.build(step);
+    void this.building.catch(() => {});
+  }
+
+  private async build(step: ReleaseStep | null): Promise<RouteTable> {
     try {
       for (let attempt = 1; ; attempt++) {
         const generation = this.generation;
-        const table = await this.owner.buildTable(this.environment);
+        const base = attempt === 1 && step !== null ? this.current : null;
+        // A patch that cannot be made (or fails) is no error: the table is built whole instead.
+        const patched = base && (await this.owner.patchTable(this.environment, base, step!).catch(() => null));
+        const table = patched ?? (await this.owner.buildTable(this.environment));
         if (this.removed) {
           this.owner.releaseTable(table);
           throw new Error('the environment was deleted');
@@ -147,6 +166,8 @@ export class Environments {
   private stale = true;
   /** Bumped by every event that makes the directory stale. */
   private version = 0;
+  /** Route tables compiled whole, and tables patched at the routes a release changed. */
+  readonly counts: RebuildCounts = { full: 0, incremental: 0 };
   private readonly unsubscribe: () => void;
   readonly logger: FastifyBaseLogger | undefined;
 
@@ -271,7 +292,10 @@ export class Environments {
       this.version += 1;
     }
     const affected: ServedEnvironment[] = [];
-    if (AFFECTS_RESOLUTION.has(event.type)) {
+    const step = releaseStep(event);
+    const stepped = step ? this.byId.get(event.environmentId!) : undefined;
+    if (step && stepped) stepped.advance(step);
+    else if (AFFECTS_RESOLUTION.has(event.type)) {
       if (event.environmentId === null) affected.push(...this.byId.values());
       else {
         const served = this.byId.get(event.environmentId);
@@ -288,28 +312,76 @@ export class Environments {
 
   /** Builds a table of `environment` from its committed release. */
   async buildTable(environment: Environment): Promise<RouteTable> {
-    const { runtime, deps, factory } = this.options;
+    const { runtime } = this.options;
     const state = await runtime.resolver.environment(environment.workspaceId, environment.id);
     if (!state) throw new Error(`environment ${environment.slug} no longer exists`);
-    const env = state.environment;
-    const view = state.committed;
-    const keys = view
+    const keys = state.committed
       .ids()
       .filter((id) => id.startsWith('route/'))
       .map((id) => id.slice('route/'.length));
-    const hashes = keys.map((key) => view.hashOf('route', key)!);
-    const [contents, egress] = await Promise.all([getContents(deps.store.db, env.workspaceId, hashes), runtime.egress.policy(env)]);
+    const [{ routes, secrets }, egress] = await Promise.all([this.routeSources(state, keys), runtime.egress.policy(state.environment)]);
+    // Secrets are decrypted only when a route names one.
+    const scope = await state.committed.scope(secrets);
+    this.counts.full += 1;
+    return this.retained(compileTable({ environment: state.environment, routes: routes.filter((r): r is RouteSource => r !== null), scope, egress }, this.tableParts(state.environment)), state);
+  }
+
+  /**
+   * `base` (the table at `step.from`) with the routes `step` changed compiled again at
+   * `step.release`; null when the resolver's state is not at that release (build it whole).
+   */
+  async patchTable(environment: Environment, base: RouteTable, step: ReleaseStep): Promise<RouteTable | null> {
+    const { runtime } = this.options;
+    const state = await runtime.resolver.environment(environment.workspaceId, environment.id);
+    if (!state || state.environment.headRelease !== step.release || base.atRelease !== step.from) return null;
+    const keys = step.resources.filter((id) => id.startsWith('route/')).map((id) => id.slice('route/'.length));
+    const [{ routes, secrets }, egress] = await Promise.all([this.routeSources(state, keys), runtime.egress.policy(state.environment)]);
+    const scope = await state.committed.scope(secrets);
+    const changed = new Map(keys.map((key, i) => [key, routes[i]!]));
+    this.counts.incremental += 1;
+    return this.retained(patchTable(base, changed, { environment: state.environment, scope, egress }, this.tableParts(state.environment)), state);
+  }
+
+  private tableParts(env: Environment): TableParts {
+    const { factory } = this.options;
+    return { ...factory.parts, limiter: (route, spec) => factory.limiter(env, route, spec), pool: (e, target) => factory.pools.get(e, target) };
+  }
+
+  private retained(table: RouteTable, state: EnvironmentResolution): RouteTable {
+    table.atRelease = state.environment.headRelease;
+    this.options.factory.pools.retain(table.pools);
+    return table;
+  }
+
+  /**
+   * What each route of `keys` is in the state (null: the release has no such route), and
+   * whether an active one names a secret.
+   */
+  private async routeSources(state: EnvironmentResolution, keys: string[]): Promise<{ routes: (RouteSource | null)[]; secrets: boolean }> {
+    const env = state.environment;
+    const view = state.committed;
+    const hashes = keys.map((key) => view.hashOf('route', key));
+    const present = hashes.filter((hash): hash is string => hash !== undefined);
+    const contents = present.length > 0 ? await getContents(this.options.deps.store.db, env.workspaceId, present) : new Map<string, unknown>();
     const place = { environment: env.slug, version: view.version };
-    const routes: RouteSource[] = [];
+    const routes: (RouteSource | null)[] = [];
     let secrets = false;
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
-      const content = contents.get(hashes[i]!);
+      const hash = hashes[i];
+      if (hash === undefined) {
+        routes.push(null);
+        continue;
+      }
+      const content = contents.get(hash);
       const own = state.stateOf('route', key);
       // Resolved as if active so that a switched-off route still holds its prefix (and answers 503).
-      const resolution = resolveResource('route', key, { hash: hashes[i], content, override: own.override, active: true }, place);
+      const resolution = resolveResource('route', key, { hash, content, override: own.override, active: true }, place);
       if (!resolution.ok) {
-        if (resolution.failure.reason !== 'invalid') continue;
+        if (resolution.failure.reason !== 'invalid') {
+          routes.push(null);
+          continue;
+        }
         const merged = mergeOverride(content, own.override) as { match?: { pathPrefix?: unknown } } | undefined;
         const prefix = typeof merged?.match?.pathPrefix === 'string' ? merged.match.pathPrefix : ((content as RouteContent | undefined)?.match?.pathPrefix ?? null);
         routes.push({ key, state: 'invalid', pathPrefix: prefix, issues: resolution.failure.issues });
@@ -323,15 +395,7 @@ export class Environments {
       routes.push({ key, state: 'active', content: route });
       if (!secrets && contentReferences(route).some((ref) => ref.startsWith('secrets.'))) secrets = true;
     }
-    // Secrets are decrypted only when a route names one.
-    const scope = await view.scope(secrets);
-    const pools = factory.pools;
-    const table = compileTable(
-      { environment: env, routes, scope, egress },
-      { ...factory.parts, limiter: (route, spec) => factory.limiter(env, route, spec), pool: (e, target) => pools.get(e, target) },
-    );
-    pools.retain(table.pools);
-    return table;
+    return { routes, secrets };
   }
 
   /** A table no longer serves: its pools are released once its last request ends. */

@@ -124,6 +124,8 @@ export interface RouteProblem {
 export class RouteTable {
   /** Requests that hold this table: pools are released only when a retired table has none. */
   inFlight = 0;
+  /** The environment's release the routes were read at (set by whoever reads them). */
+  atRelease = 0;
   private retired = false;
   private release: (() => void) | null = null;
 
@@ -204,16 +206,37 @@ const ALL_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
 
 /** Compiles an environment's routes. Never throws for one bad route: that route answers its refusal. */
 export function compileTable(input: TableInput, parts: TableParts): RouteTable {
-  const { environment } = input;
   const routes: CompiledRoute[] = [];
   const problems: RouteProblem[] = [];
-  const pools = new Set<UpstreamPool>();
   for (const source of input.routes) {
     const compiled = compileGuarded(source, input, parts, problems);
-    if (!compiled) continue;
-    routes.push(compiled);
-    for (const target of compiled.targets) if (target.pool) pools.add(target.pool);
+    if (compiled) routes.push(compiled);
   }
+  return indexTable(input.environment, routes, problems);
+}
+
+/**
+ * `previous` with the routes of `changed` compiled again (null: the route is gone) and every
+ * other route kept as compiled, its limiter and pools included: equal to compiling the whole
+ * table at the new release, for the cost of the changed routes and an index of the prefixes.
+ * `input.routes` is unused; `input.scope` must hold what the changed routes reference.
+ */
+export function patchTable(previous: RouteTable, changed: Map<string, RouteSource | null>, input: Omit<TableInput, 'routes'>, parts: TableParts): RouteTable {
+  const routes = previous.routes.filter((route) => !changed.has(route.key));
+  const problems = previous.problems.filter((problem) => !changed.has(problem.route));
+  for (const source of changed.values()) {
+    if (!source) continue;
+    const compiled = compileGuarded(source, { ...input, routes: [] }, parts, problems);
+    if (compiled) routes.push(compiled);
+  }
+  // In key order, as a table compiled whole lists them (its sources come in id order).
+  routes.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return indexTable(input.environment, routes, problems);
+}
+
+function indexTable(environment: Environment, routes: CompiledRoute[], problems: RouteProblem[]): RouteTable {
+  const pools = new Set<UpstreamPool>();
+  for (const route of routes) for (const target of route.targets) if (target.pool) pools.add(target.pool);
   const byPrefix = new Map<string, CompiledRoute[]>();
   for (const route of routes) {
     const list = byPrefix.get(route.prefix);

@@ -1,14 +1,17 @@
 // In-memory resolved environments for the delivery API, serialised once per build: a read is
 // a map lookup and a write of bytes already made. A change event for an environment drops its
-// views; the next read rebuilds them.
+// views and the next read rebuilds them — except a release that names the resources it changed
+// and follows the release a view holds: only those are resolved again (release-changes.ts).
 import { createHash } from 'node:crypto';
 import type { StagelineError } from '../domain/errors.js';
 import { resourceId } from '../domain/releases/snapshot.js';
-import { deliveredEntry } from '../domain/resolution/resolve.js';
+import { deliveredEntry, type Resolution } from '../domain/resolution/resolve.js';
+import type { RenderScope } from '../domain/templates/render.js';
 import type { ApiKeyKind } from '../services/api-keys.js';
 import type { ChangeEvent } from '../store/changes.js';
 import type { ChangeFeed } from './change-feed.js';
-import type { Resolver } from './resolver.js';
+import { advanceOrRebuild, releaseStep, type RebuildCounts, type ReleaseStep } from './release-changes.js';
+import type { EnvironmentResolution, Resolver } from './resolver.js';
 
 export interface Served {
   /**
@@ -29,7 +32,14 @@ export interface EnvironmentView {
   release: number;
   list: Served;
   resources: Map<string, Served | StagelineError>;
+  /** What the list is made of, per resource id, for a release step to patch. */
+  items: Map<string, ListItem>;
+  /** The ids of `items`, sorted as the list answers them. */
+  order: string[];
 }
+
+/** One resource of the list: its JSON, or the error that replaces it there. */
+type ListItem = { body: string } | { error: { kind: string; key: string; code: string; message: string } };
 
 /** Change types that alter what the delivery API serves. */
 // `reset` (this node missed pruned events) is workspace-wide: every view of the workspace goes.
@@ -53,6 +63,8 @@ export class DeliveryCache {
   private readonly viewKeys = new WeakMap<ViewScope, string>();
   /** Branch environment id → its parent's id, learnt when a branch's view is built. */
   private readonly parents = new Map<string, string>();
+  /** Views built whole, and views moved by a release step. */
+  readonly counts: RebuildCounts = { full: 0, incremental: 0 };
 
   constructor(
     private readonly resolver: Resolver,
@@ -80,19 +92,24 @@ export class DeliveryCache {
     if (!view) {
       // Follow the workspace before reading it, so a change committed during the build is
       // dispatched afterwards and drops this view again.
-      const building = this.feed.track(workspaceId).then(() => this.build(workspaceId, environmentId, kind));
-      view = building;
-      this.views.set(key, building);
-      building.then(
-        (built) => {
-          if (built && this.views.get(key) === building) this.ready.set(key, built);
-        },
-        () => {
-          if (this.views.get(key) === building) this.views.delete(key);
-        },
-      );
+      view = this.follow(key, this.feed.track(workspaceId).then(() => this.build(workspaceId, environmentId, kind)));
     }
     return view;
+  }
+
+  /** Makes `building` the view of `key`, served without waiting once it is built. */
+  private follow(key: string, building: Promise<EnvironmentView | null>): Promise<EnvironmentView | null> {
+    this.views.set(key, building);
+    this.ready.delete(key);
+    building.then(
+      (built) => {
+        if (built && this.views.get(key) === building) this.ready.set(key, built);
+      },
+      () => {
+        if (this.views.get(key) === building) this.views.delete(key);
+      },
+    );
+    return building;
   }
 
   private invalidate(event: ChangeEvent) {
@@ -102,11 +119,57 @@ export class DeliveryCache {
     if (event.type === 'secret' && event.environmentId !== null) {
       for (const [branch, parent] of this.parents) if (parent === event.environmentId) prefixes.push(`${event.workspaceId}/${branch}/`);
     }
-    for (const key of this.views.keys()) {
+    const step = releaseStep(event);
+    for (const [key, previous] of [...this.views]) {
       if (!prefixes.some((prefix) => key.startsWith(prefix))) continue;
+      if (step) {
+        this.advance(key, previous, event.workspaceId, event.environmentId!, step);
+        continue;
+      }
       this.views.delete(key);
       this.ready.delete(key);
     }
+  }
+
+  private advance(key: string, previous: Promise<EnvironmentView | null>, workspaceId: string, environmentId: string, step: ReleaseStep) {
+    const kind = key.slice(key.lastIndexOf('/') + 1) as ApiKeyKind;
+    // Taken now: the resolver follows the feed first (it subscribed first), so this is its state
+    // at exactly this step, not at a later change.
+    const state = this.resolver.environment(workspaceId, environmentId);
+    state.catch(() => {});
+    this.follow(
+      key,
+      advanceOrRebuild(
+        previous,
+        (view) => view.release,
+        step,
+        (view) => this.stepped(view, state, kind, step),
+        () => this.build(workspaceId, environmentId, kind),
+      ),
+    );
+  }
+
+  /** `view` at the step's release: the changed resources resolved again, the others kept as they are. */
+  private async stepped(view: EnvironmentView, pending: Promise<EnvironmentResolution | null>, kind: ApiKeyKind, step: ReleaseStep): Promise<EnvironmentView | null> {
+    const state = await pending;
+    if (!state || state.environment.headRelease !== step.release) return null;
+    const [resolutions, scope] = await Promise.all([state.committed.resolveSome(step.resources), state.scope(kind === 'secret')]);
+    const resources = new Map(view.resources);
+    const items = new Map(view.items);
+    for (const id of step.resources) {
+      resources.delete(id);
+      items.delete(id);
+    }
+    for (const resolution of resolutions) deliver(resolution, kind, scope, resources, items);
+    // Ids that are gone leave the order as it was; new ones are sorted in as a rebuild sorts them.
+    const order = view.order.filter((id) => items.has(id));
+    const added = step.resources.filter((id) => items.has(id) && !view.items.has(id));
+    if (added.length > 0) {
+      order.push(...added);
+      order.sort();
+    }
+    this.counts.incremental += 1;
+    return assemble(step.release, order, items, resources);
   }
 
   private async build(workspaceId: string, environmentId: string, kind: ApiKeyKind): Promise<EnvironmentView | null> {
@@ -116,27 +179,43 @@ export class DeliveryCache {
       return null;
     }
     if (state.environment.parentId) this.parents.set(environmentId, state.environment.parentId);
+    this.counts.full += 1;
     const [resolutions, scope] = await Promise.all([state.committed.resolveAll(), state.scope(kind === 'secret')]);
-    const release = state.environment.headRelease;
     const resources = new Map<string, Served | StagelineError>();
-    const bodies: string[] = [];
-    const errors: { kind: string; key: string; code: string; message: string }[] = [];
-    for (const resolution of resolutions) {
-      const entry = deliveredEntry(resolution, kind, scope);
-      if (!entry) continue;
-      if (entry.ok) {
-        const body = JSON.stringify(entry.resource);
-        bodies.push(body);
-        resources.set(resourceId(entry.resource.kind, entry.resource.key), { body: prepared(body), etag: `"${entry.resource.hash.slice(0, 27)}"` });
-      } else {
-        const id = resolution.ok ? resourceId(resolution.resource.kind, resolution.resource.key) : resolution.failure.id;
-        resources.set(id, entry.error);
-        const [resourceKind, ...key] = id.split('/');
-        errors.push({ kind: resourceKind!, key: key.join('/'), code: entry.error.code, message: entry.error.message });
-      }
-    }
-    const tail = errors.length > 0 ? `,"errors":${JSON.stringify(errors)}` : '';
-    const list = `{"data":[${bodies.join(',')}],"next":null,"release":${release}${tail}}`;
-    return { release, list: { body: prepared(list), etag: etagOf(list) }, resources };
+    const items = new Map<string, ListItem>();
+    for (const resolution of resolutions) deliver(resolution, kind, scope, resources, items);
+    // resolveAll answers in id order.
+    return assemble(state.environment.headRelease, [...items.keys()], items, resources);
   }
+}
+
+/** Adds what a key of `kind` is served of one resolution (nothing when it sees none of it). */
+function deliver(resolution: Resolution, kind: ApiKeyKind, scope: RenderScope, resources: Map<string, Served | StagelineError>, items: Map<string, ListItem>) {
+  const entry = deliveredEntry(resolution, kind, scope);
+  if (!entry) return;
+  if (entry.ok) {
+    const body = JSON.stringify(entry.resource);
+    const id = resourceId(entry.resource.kind, entry.resource.key);
+    resources.set(id, { body: prepared(body), etag: `"${entry.resource.hash.slice(0, 27)}"` });
+    items.set(id, { body });
+  } else {
+    const id = resolution.ok ? resourceId(resolution.resource.kind, resolution.resource.key) : resolution.failure.id;
+    resources.set(id, entry.error);
+    const [resourceKind, ...key] = id.split('/');
+    items.set(id, { error: { kind: resourceKind!, key: key.join('/'), code: entry.error.code, message: entry.error.message } });
+  }
+}
+
+/** The view of a release from its items in list order: the list's body made once, here. */
+function assemble(release: number, order: string[], items: Map<string, ListItem>, resources: Map<string, Served | StagelineError>): EnvironmentView {
+  const bodies: string[] = [];
+  const errors: { kind: string; key: string; code: string; message: string }[] = [];
+  for (const id of order) {
+    const item = items.get(id)!;
+    if ('body' in item) bodies.push(item.body);
+    else errors.push(item.error);
+  }
+  const tail = errors.length > 0 ? `,"errors":${JSON.stringify(errors)}` : '';
+  const list = `{"data":[${bodies.join(',')}],"next":null,"release":${release}${tail}}`;
+  return { release, list: { body: prepared(list), etag: etagOf(list) }, resources, items, order };
 }

@@ -3,7 +3,7 @@
 // until the change feed reports a change; delivery, tools, workflows and the test runner read here.
 import type { Environment } from '../domain/environments/chain.js';
 import { notFound } from '../domain/errors.js';
-import { applyDrafts, resourceId, type Snapshot } from '../domain/releases/snapshot.js';
+import { applyDrafts, resourceId, type Snapshot, type SnapshotEntry } from '../domain/releases/snapshot.js';
 import type { ResourceKind } from '../domain/resources/kinds.js';
 import { resolveResource, templateScope, type Resolution } from '../domain/resolution/resolve.js';
 import type { RenderScope } from '../domain/templates/render.js';
@@ -16,6 +16,7 @@ import { getContents } from '../store/releases.js';
 import { listDrafts, listInactive, listOverrides } from '../store/resources.js';
 import { variablesForEnvironment } from '../store/variables.js';
 import type { ChangeFeed } from './change-feed.js';
+import { advanceOrRebuild, releaseStep, stepEntries, steppedSnapshot, type RebuildCounts, type ReleaseStep } from './release-changes.js';
 
 /** Change types that alter what an environment runs. */
 // `reset` (this node missed pruned events) is workspace-wide: every state of the workspace goes.
@@ -59,9 +60,25 @@ export class ResolutionView {
    * one go. They are not kept: whoever reads them all (a delivery view) keeps what it makes.
    */
   async resolveAll(): Promise<Resolution[]> {
-    const entries = this.ids().map((id) => this.snapshot.get(id)!);
+    return this.resolveEntries(this.ids().map((id) => this.snapshot.get(id)!));
+  }
+
+  /**
+   * The resources of those ids this version holds (an id it lacks is left out), with the
+   * contents of the active ones read in one go: what a cache re-resolves after a release step.
+   */
+  async resolveSome(ids: Iterable<string>): Promise<Resolution[]> {
+    const entries: SnapshotEntry[] = [];
+    for (const id of ids) {
+      const entry = this.snapshot.get(id);
+      if (entry) entries.push(entry);
+    }
+    return this.resolveEntries(entries);
+  }
+
+  private async resolveEntries(entries: SnapshotEntry[]): Promise<Resolution[]> {
     const active = entries.filter((e) => this.state.isActive(e.kind, e.key)).map((e) => e.hash);
-    const contents = await getContents(this.state.deps.store.db, this.environment.workspaceId, active);
+    const contents = active.length > 0 ? await getContents(this.state.deps.store.db, this.environment.workspaceId, active) : new Map<string, unknown>();
     return entries.map((entry) =>
       resolveResource(entry.kind, entry.key, { hash: entry.hash, content: contents.get(entry.hash), ...this.state.stateOf(entry.kind, entry.key) }, { environment: this.environment.slug, version: this.version }),
     );
@@ -88,7 +105,7 @@ export class ResolutionView {
 
 /** One environment's values as they were when read: kept until a change event drops them. */
 export class EnvironmentResolution {
-  private readonly scopes = new Map<boolean, Promise<RenderScope>>();
+  private scopes = new Map<boolean, Promise<RenderScope>>();
   private secrets?: Promise<Record<string, string>>;
   /** The committed head release. */
   readonly committed: ResolutionView;
@@ -103,6 +120,19 @@ export class EnvironmentResolution {
     private readonly vars: Record<string, unknown>,
   ) {
     this.committed = new ResolutionView(this, headSnapshotId, headSnapshot, releaseName(environment, environment.headRelease));
+  }
+
+  /**
+   * This state at the step's release: the changed entries applied to a copy of the head's map,
+   * everything else (overrides, kill switches, variables, the scopes made of them) shared, since
+   * a release changes none of it. The state itself is left as it was for whoever holds it.
+   */
+  stepped(step: ReleaseStep, snapshotId: string, entries: Map<string, SnapshotEntry>, at: string): EnvironmentResolution {
+    const environment = { ...this.environment, headRelease: step.release, updatedAt: at };
+    const next = new EnvironmentResolution(this.deps, environment, snapshotId, steppedSnapshot(this.headSnapshot, step, entries), this.overrides, this.inactive, this.vars);
+    next.scopes = this.scopes;
+    next.secrets = this.secrets;
+    return next;
   }
 
   /** The environment's own state of a resource: its override and its kill switch. */
@@ -146,6 +176,8 @@ export class EnvironmentResolution {
 
 export class Resolver {
   private readonly states = new Map<string, Promise<EnvironmentResolution | null>>();
+  /** Environment states read whole, and states moved by a release step (see release-changes.ts). */
+  readonly counts: RebuildCounts = { full: 0, incremental: 0 };
   /** Branch `workspace/environment` → its parent's id: a branch inherits the parent's secrets. */
   private readonly parents = new Map<string, string>();
 
@@ -186,6 +218,7 @@ export class Resolver {
   }
 
   private async load(workspaceId: string, environmentId: string): Promise<EnvironmentResolution | null> {
+    this.counts.full += 1;
     const db = this.deps.store.db;
     const env = await findEnvironmentById(db, workspaceId, environmentId);
     if (!env) return null;
@@ -200,8 +233,30 @@ export class Resolver {
     return new EnvironmentResolution(this.deps, env, snapshotId, snapshot, overrides, inactive, vars);
   }
 
+  /** The state after `step`: the held one stepped when it holds the release the step follows, else read again. */
+  private advance(key: string, workspaceId: string, environmentId: string, step: ReleaseStep) {
+    const previous = this.states.get(key)!;
+    const next = advanceOrRebuild(
+      previous,
+      (state) => state.environment.headRelease,
+      step,
+      async (state) => {
+        const read = await stepEntries(this.deps.store.db, state.environment, step);
+        if (!read) return null;
+        this.counts.incremental += 1;
+        return state.stepped(step, read.snapshotId, read.entries, read.createdAt);
+      },
+      () => this.load(workspaceId, environmentId),
+    );
+    this.states.set(key, next);
+    next.catch(() => {
+      if (this.states.get(key) === next) this.states.delete(key);
+    });
+  }
+
   private invalidate(event: ChangeEvent) {
     if (!AFFECTS_RESOLUTION.has(event.type)) return;
+    const step = releaseStep(event);
     for (const key of [...this.states.keys()]) {
       const slash = key.indexOf('/');
       if (key.slice(0, slash) !== event.workspaceId) continue;
@@ -211,7 +266,8 @@ export class Resolver {
         event.environmentId === environmentId ||
         // A branch resolves the secrets it has none of with its parent's values.
         (event.type === 'secret' && this.parents.get(key) === event.environmentId);
-      if (drop) {
+      if (drop && step && event.environmentId === environmentId) this.advance(key, event.workspaceId, environmentId, step);
+      else if (drop) {
         this.states.delete(key);
         this.parents.delete(key);
       }

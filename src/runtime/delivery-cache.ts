@@ -208,6 +208,22 @@ function deliver(resolution: Resolution, kind: ApiKeyKind, scope: RenderScope, r
 
 /** The view of a release from its items in list order: the list's body made once, here. */
 function assemble(release: number, order: string[], items: Map<string, ListItem>, resources: Map<string, Served | StagelineError>): EnvironmentView {
+  // The list (a join, a hash and an encoding of every resource's JSON) is made on its first
+  // read, not when a release step lands: the step then costs what changed, and a change that
+  // nobody lists before the next one is never joined at all.
+  let list: Served | undefined;
+  return {
+    release,
+    get list() {
+      return (list ??= listOf(release, order, items));
+    },
+    resources,
+    items,
+    order,
+  };
+}
+
+function listOf(release: number, order: string[], items: Map<string, ListItem>): Served {
   const bodies: string[] = [];
   const errors: { kind: string; key: string; code: string; message: string }[] = [];
   for (const id of order) {
@@ -217,5 +233,5 @@ function assemble(release: number, order: string[], items: Map<string, ListItem>
   }
   const tail = errors.length > 0 ? `,"errors":${JSON.stringify(errors)}` : '';
   const list = `{"data":[${bodies.join(',')}],"next":null,"release":${release}${tail}}`;
-  return { release, list: { body: prepared(list), etag: etagOf(list) }, resources, items, order };
+  return { body: prepared(list), etag: etagOf(list) };
 }

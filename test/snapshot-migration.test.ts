@@ -6,11 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.js';
-import { startServer, type RunningServer } from '../src/server.js';
+import type { RunningServer } from '../src/server.js';
 import { openStore, type Store } from '../src/store/database.js';
 import { convertFlatSnapshots } from '../src/store/trees.js';
-import { createTestDatabase, TEST_DB, TEST_MASTER_KEY, type TestDatabase } from './support.js';
+import { createTestDatabase, startTestServer, TEST_DB, type TestDatabase } from './support.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 const TOKEN = 'fixture-owner-token-0123456789abcdef';
@@ -54,24 +53,9 @@ async function flatRows(store: Store) {
 }
 
 async function serve(url: string): Promise<RunningServer> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'stageline-fixture-data-'));
-  const server = await startServer(
-    loadConfig({
-      STAGELINE_PORT: '0',
-      STAGELINE_HOST: '127.0.0.1',
-      STAGELINE_LOG_LEVEL: 'silent',
-      STAGELINE_DATA_DIR: dataDir,
-      STAGELINE_DATABASE_URL: url,
-      STAGELINE_MASTER_KEY: TEST_MASTER_KEY,
-      STAGELINE_GATEWAY: 'off',
-      STAGELINE_BRANCH_SWEEP_SECONDS: '0',
-    }),
-  );
-  cleanups.push(async () => {
-    await server.close();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
-  return server;
+  const node = await startTestServer({ STAGELINE_DATABASE_URL: url, STAGELINE_GATEWAY: 'off' });
+  cleanups.push(() => node.close());
+  return node.server;
 }
 
 function api(server: RunningServer) {

@@ -423,11 +423,14 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** A node as `stageline server` starts it (API and gateway on free loopback ports) on a new test database. */
+/**
+ * A node as `stageline server` starts it (API and gateway on free loopback ports) on a new test
+ * database, or on the one `env.STAGELINE_DATABASE_URL` names (left in place on close).
+ */
 export async function startTestServer(env: Record<string, string> = {}, token = 'test-server-bootstrap-token-0123456789'): Promise<TestServer> {
   const { loadConfig } = await import('../src/config.js');
   const { startServer } = await import('../src/server.js');
-  const database = await createTestDatabase();
+  const database = env.STAGELINE_DATABASE_URL ? { url: env.STAGELINE_DATABASE_URL, drop: async () => {} } : await createTestDatabase();
   const dataDir = mkdtempSync(join(tmpdir(), 'stageline-server-'));
   const server = await startServer(
     loadConfig({

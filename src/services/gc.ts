@@ -23,6 +23,9 @@
 //      touched since C. A branch's releases disappear with the branch, which waits for the lock
 //      of any merge reading them. What the mark sees is, by induction over writers, closed: a
 //      new tree references only its own new nodes (case 1) and subtrees of trees of case 2.
+// A node stored as a delta (src/domain/releases/tree-delta.ts) also references its keyframe:
+// the mark keeps the keyframe of every node it keeps, and a writer storing a delta touches its
+// keyframe (case 1), which it took from a node of a tree of case 2.
 // Hence any node a writer references is reachable from a root live at the mark, or was written
 // or touched by that writer after C. Deletes run in batches of single statements, each outside
 // any long transaction, and no writer ever waits on more than one batch.

@@ -100,13 +100,15 @@ describe(`metrics, alerts, watches, holds and events on ${TEST_DB}`, () => {
     expect(first.number).toBeGreaterThan(0);
     expect(await traffic(30)).toEqual(Array(30).fill(200));
 
-    // An alert on production's error rate, quiet under 10 requests.
+    // An alert on production's error rate, quiet under 10 requests. Its threshold is low: the
+    // watch may roll back while the failing traffic is still being sent (a route table update
+    // lands within milliseconds), so how many requests fail is not fixed, only that some do.
     await ok('POST', `${WS}/alert-rules`, {
       environment: 'production',
       name: 'orders errors',
       metric: 'error_rate',
       comparison: '>',
-      threshold: 0.2,
+      threshold: 0.01,
       windowMinutes: 1,
       minRequests: 10,
       channels: [{ type: 'slack', url: slack.url }],

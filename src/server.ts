@@ -17,6 +17,7 @@ import { BranchSweeper } from './runtime/branch-sweeper.js';
 import { VERSION } from './version.js';
 import { RetentionSweeper } from './runtime/retention-sweeper.js';
 import { GcSweeper } from './runtime/gc-sweeper.js';
+import { armFaultsFromEnv } from './faults.js';
 import type { GatewayObserver } from './gateway/contract.js';
 import { gatewayConfig, startGateway, type RunningGateway } from './gateway/server.js';
 import { startGatewayWorkers, type GatewayWorkers } from './gateway/workers.js';
@@ -42,6 +43,8 @@ export interface ServerOptions {
 
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
   const logger = createLogger(config.logLevel);
+  const faults = armFaultsFromEnv();
+  if (faults.length > 0) logger.warn({ faults }, 'fault injection is armed (NODE_ENV=test): this process dies or fails at these points');
   const store = await openStore({ url: config.databaseUrl });
   let node: Awaited<ReturnType<typeof createNode>>;
   try {

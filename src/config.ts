@@ -5,6 +5,8 @@ import { SLUG_PATTERN } from './domain/environments/chain.js';
 
 export interface Config {
   port: number;
+  /** The URL people and mailbox providers reach this installation at: the base of links in messages (one-click unsubscribe). */
+  publicUrl: string;
   /** `STAGELINE_GATEWAY=off` runs no gateway on this node. */
   gateway: boolean;
   gatewayPort: number;
@@ -160,6 +162,19 @@ function metricsToken(raw: string | undefined): string | null {
   return raw;
 }
 
+function publicUrl(raw: string | undefined, port: number): string {
+  if (raw === undefined || raw === '') return `http://localhost:${port}`;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error(`STAGELINE_PUBLIC_URL must be a URL such as https://stageline.example.com, got "${raw}"`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`STAGELINE_PUBLIC_URL must be an http(s) URL, got "${raw}"`);
+  if (url.search || url.hash) throw new Error('STAGELINE_PUBLIC_URL must not have a query or fragment');
+  return url.toString().replace(/\/+$/, '');
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const dataDir = resolve(env.STAGELINE_DATA_DIR || './.stageline');
   const bootstrapToken = env.STAGELINE_BOOTSTRAP_TOKEN || null;
@@ -169,6 +184,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const port = integer(env, 'STAGELINE_PORT', 4700);
   return {
     port,
+    publicUrl: publicUrl(env.STAGELINE_PUBLIC_URL, port),
     gateway: onOff(env, 'STAGELINE_GATEWAY', true),
     // A node asked for any free API port (tests, side-by-side nodes) takes any free gateway port too.
     gatewayPort: integer(env, 'STAGELINE_GATEWAY_PORT', port === 0 ? 0 : 4701),

@@ -53,6 +53,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       masterKeys: loadMasterKeys(config, logger),
       logger,
       limits: { redisUrl: config.redisUrl },
+      workflows: { publicUrl: config.publicUrl },
       watchIntervalMs: config.watchIntervalMs,
       alerts: { intervalMs: config.alertIntervalMs },
       gatesIntervalMs: config.gatesIntervalMs,

@@ -26,6 +26,7 @@ import { peopleRoutes } from './routes/people.js';
 import { freezeRoutes } from './routes/freezes.js';
 import { deliveryRoutes } from './routes/delivery.js';
 import { feedRoutes, recipientTokenSecretRoutes } from './routes/feeds.js';
+import { memberPreferenceRoutes, preferenceRoutes, unsubscribeRoutes } from './routes/preferences.js';
 import { toolRoutes } from './routes/tools.js';
 import { dataRoutes, runtimeDataRoutes } from './routes/data.js';
 import { dataCollectionRoutes } from './routes/data-collections.js';
@@ -194,6 +195,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     dataCollectionRoutes(api, options.deps);
     testRunRoutes(api, options.deps, options.runtime);
     recipientTokenSecretRoutes(api, options.deps);
+    memberPreferenceRoutes(api, options.deps);
     watchRoutes(api, options.deps);
     alertRoutes(api, options.deps);
     eventRoutes(api, options.deps);
@@ -213,11 +215,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     requireApiKey(v1, options.runtime);
     await v1.register(async (x) => deliveryRoutes(x, options.runtime));
     await v1.register(async (x) => feedRoutes(x, options.runtime, options.deps));
+    await v1.register(async (x) => preferenceRoutes(x, options.runtime, options.deps));
     await v1.register(async (x) => toolRoutes(x, options.runtime, options.deps));
     await v1.register(async (x) => runtimeDataRoutes(x, options.deps));
     await v1.register(async (x) => workflowRoutes(x, options.runtime, options.deps));
     await v1.register(async (x) => ofrepRoutes(x, options.runtime, options.deps));
   });
+  // One-click unsubscribe: no API key, its own signed link (RFC 8058), its own form parsers.
+  await app.register(async (x) => unsubscribeRoutes(x, options.deps));
   await app.register(runtimePreflight, { prefix: '/v1' });
   await app.register(runtimePreflight, { prefix: '/ofrep' });
 

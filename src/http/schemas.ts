@@ -288,7 +288,7 @@ export const auditPublicKey = z
 export const activityQuery = pageQuery.extend({
   environment: z.string().max(100).optional().describe('environment slug'),
   actor: z.string().max(100).optional().describe('API key id'),
-  action: z.string().max(100).optional().describe('`data.put`, `data.delete`, `feed.read`, `feed.read_all`, `workflow.trigger`, or a prefix such as `data.*`'),
+  action: z.string().max(100).optional().describe('`data.put`, `data.delete`, `feed.read`, `feed.read_all`, `workflow.trigger`, `preferences.put`, `preferences.unsubscribe`, or a prefix such as `data.*`'),
   since: z.iso.datetime({ offset: true }).transform((v) => new Date(v).toISOString()).optional(),
   until: z.iso.datetime({ offset: true }).transform((v) => new Date(v).toISOString()).optional(),
 });
@@ -297,8 +297,8 @@ export const activityEntry = z
     id: z.string(),
     at: z.string(),
     environment: z.string().describe('slug of the environment written to'),
-    actor: z.object({ kind: z.literal('api_key'), id: z.string(), name: z.string().optional() }),
-    action: z.string().describe('data.put | data.delete | feed.read | feed.read_all | workflow.trigger'),
+    actor: z.object({ kind: z.enum(['api_key', 'recipient']).describe('recipient: their own one-click unsubscribe'), id: z.string(), name: z.string().optional() }),
+    action: z.string().describe('data.put | data.delete | feed.read | feed.read_all | workflow.trigger | preferences.put | preferences.unsubscribe'),
     target: z.string().describe('what was written: data/<collection>/<id>, feed/<recipient>, workflow/<key>'),
     requestId: z.string().nullable(),
     details: z.record(z.string(), z.unknown()).describe('ids, counts and digests; never record values or secrets'),

@@ -8,8 +8,8 @@ export interface ActivityEntry {
   at: string;
   environmentId: string;
   environment: string;
-  /** Only API keys write runtime activity. */
-  actor: { kind: 'api_key'; id: string; name: string | null };
+  /** API keys write runtime activity; a recipient's own one-click unsubscribe is the one other writer. */
+  actor: { kind: 'api_key' | 'recipient'; id: string; name: string | null };
   action: string;
   target: string;
   requestId: string | null;
@@ -76,7 +76,7 @@ export async function listActivity(
     at: r.at,
     environmentId: r.environment_id,
     environment: r.environment,
-    actor: { kind: r.actor_kind as 'api_key', id: r.actor_id, name: r.actor_name },
+    actor: { kind: r.actor_kind as ActivityEntry['actor']['kind'], id: r.actor_id, name: r.actor_name },
     action: r.action,
     target: r.target,
     requestId: r.request_id,

@@ -810,6 +810,22 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       await db.schema.alterTable('tree_nodes').addColumn('base', 'text').execute();
     },
   },
+  '0024_recipient_preferences': {
+    async up(db: Kysely<any>) {
+      // A recipient's preference set in one environment (src/domain/preferences/preferences.ts),
+      // read by every channel step at delivery time; `version` counts the writes.
+      await db.schema
+        .createTable('recipient_preferences')
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('environment_id', 'text', (c) => c.notNull().references('environments.id').onDelete('cascade'))
+        .addColumn('recipient', 'text', (c) => c.notNull())
+        .addColumn('preferences', 'text', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('recipient_preferences_pk', ['environment_id', 'recipient'])
+        .execute();
+    },
+  },
 });
 
 /** Applies every pending migration, or (for tests of a migration) those up to and including `until`. */

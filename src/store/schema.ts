@@ -227,6 +227,16 @@ export interface SettingTable {
   updated_at: string;
 }
 
+export interface RecipientPreferencesTable {
+  workspace_id: string;
+  environment_id: string;
+  recipient: string;
+  /** The preference set as JSON. */
+  preferences: string;
+  version: number;
+  updated_at: string;
+}
+
 export interface WorkspaceKeyTable {
   workspace_id: string;
   master_key_id: string;
@@ -446,6 +456,7 @@ export interface Database {
   variables: VariableTable;
   variable_values: VariableValueTable;
   settings: SettingTable;
+  recipient_preferences: RecipientPreferencesTable;
   workspace_keys: WorkspaceKeyTable;
   secrets: SecretTable;
   api_keys: ApiKeyTable;

@@ -3,7 +3,7 @@
 import { can, type Actor } from '../auth/permissions.js';
 import { forbidden } from '../errors.js';
 
-export const ACTIVITY_ACTIONS = ['data.put', 'data.delete', 'feed.read', 'feed.read_all', 'workflow.trigger'] as const;
+export const ACTIVITY_ACTIONS = ['data.put', 'data.delete', 'feed.read', 'feed.read_all', 'workflow.trigger', 'preferences.put', 'preferences.unsubscribe'] as const;
 export type ActivityAction = (typeof ACTIVITY_ACTIONS)[number];
 
 export const DEFAULT_ACTIVITY_RETENTION_DAYS = 30;

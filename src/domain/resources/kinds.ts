@@ -157,10 +157,12 @@ const emailTemplate = z
 const webhookTemplate = z.strictObject({ body: jsonValue, headers: headers.optional() });
 
 const stepBase = { name: z.string().max(200).optional() };
+// `required`: sent whatever the recipient's preferences say (a password reset); the run log says so.
+const channelBase = { ...stepBase, type: z.literal('channel'), required: z.boolean().optional() };
 const channelStep = z.discriminatedUnion('channel', [
-  z.strictObject({ ...stepBase, type: z.literal('channel'), channel: z.literal('in_app'), layout: resourceKey.optional(), template: inAppTemplate }),
-  z.strictObject({ ...stepBase, type: z.literal('channel'), channel: z.literal('email'), layout: resourceKey.optional(), template: emailTemplate }),
-  z.strictObject({ ...stepBase, type: z.literal('channel'), channel: z.literal('webhook'), template: webhookTemplate }),
+  z.strictObject({ ...channelBase, channel: z.literal('in_app'), layout: resourceKey.optional(), template: inAppTemplate }),
+  z.strictObject({ ...channelBase, channel: z.literal('email'), layout: resourceKey.optional(), template: emailTemplate }),
+  z.strictObject({ ...channelBase, channel: z.literal('webhook'), template: webhookTemplate }),
 ]);
 const workflowSchema = z.strictObject({
   name: z.string().min(1).max(200),

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { FieldIssue } from '../errors.js';
 import { zodIssues } from '../resources/kinds.js';
 import { egressEntryIssue } from '../egress/policy.js';
+import { preferenceSetSchema } from '../preferences/preferences.js';
 
 export const SETTING_NAME = /^[a-z][a-z0-9_.-]{0,63}$/;
 const secretName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be the name of a secret');
@@ -58,6 +59,13 @@ export const KNOWN_SETTINGS = {
   feeds: z.strictObject({
     requireRecipientToken: z.boolean().optional(),
     // Bumping it rotates the environment's recipient-token signing secret (src/domain/feeds/recipient-token.ts).
+    signingKeyVersion: z.number().int().min(1).max(1_000_000).optional(),
+  }),
+  // Recipient preferences (docs/preferences.md): the defaults beneath every recipient's own set,
+  // what a one-click unsubscribe turns off, and the version of the unsubscribe signing secret.
+  preferences: z.strictObject({
+    defaults: preferenceSetSchema.optional(),
+    unsubscribe: z.enum(['workflow', 'email']).optional().describe("workflow (the default): that workflow's email; email: every email"),
     signingKeyVersion: z.number().int().min(1).max(1_000_000).optional(),
   }),
 } as const;

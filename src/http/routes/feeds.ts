@@ -16,10 +16,10 @@ import { envParams, errors } from '../schemas.js';
 import { apiKeyOf } from '../key-auth.js';
 
 const recipient = z.string().regex(RECIPIENT_ID_PATTERN, `must be ${RECIPIENT_ID_RULE}`);
-const recipientParams = z.strictObject({ recipient });
+export const recipientParams = z.strictObject({ recipient });
 const messageParams = recipientParams.extend({ id: z.string().max(100) });
 const token = z.string().max(4096).optional().describe('a recipient token (or the x-stageline-recipient-token header)');
-const tokenQuery = z.strictObject({ token });
+export const tokenQuery = z.strictObject({ token });
 const feedQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(50),
   cursor: z.string().max(500).optional().describe('the `next` of the previous page'),
@@ -52,6 +52,12 @@ const recipientTokenSecret = z
   .meta({ id: 'RecipientTokenSecret' });
 const recipientToken = z.object({ token: z.string(), expiresAt: z.string() }).meta({ id: 'RecipientToken' });
 
+/** The recipient token of a publishable-key call: the x-stageline-recipient-token header, or ?token=. */
+export function recipientTokenOf(request: FastifyRequest, query: { token?: string | undefined }): string | undefined {
+  const header = request.headers['x-stageline-recipient-token'];
+  return typeof header === 'string' ? header : query.token;
+}
+
 export function feedRoutes(app: FastifyInstance, runtime: Runtime, deps: Deps) {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const tags = ['feeds'];
@@ -61,9 +67,7 @@ export function feedRoutes(app: FastifyInstance, runtime: Runtime, deps: Deps) {
   /** The environment comes from the key, secret or publishable, never from the request. */
   async function scopeOf(request: FastifyRequest, recipientId: string, query: { token?: string | undefined }) {
     const key = apiKeyOf(request);
-    const header = request.headers['x-stageline-recipient-token'];
-    const given = typeof header === 'string' ? header : query.token;
-    if (key.kind === 'publishable') await assertRecipientAccess(deps, key, await runtime.settings.get(key, 'feeds'), recipientId, given);
+    if (key.kind === 'publishable') await assertRecipientAccess(deps, key, await runtime.settings.get(key, 'feeds'), recipientId, recipientTokenOf(request, query));
     return { workspaceId: key.workspaceId, environmentId: key.environmentId };
   }
 

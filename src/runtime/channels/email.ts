@@ -129,6 +129,10 @@ export class EmailChannel {
         subject: message.subject,
         ...(message.html !== undefined ? { html: message.html } : {}),
         ...(message.text !== undefined ? { text: message.text } : {}),
+        // RFC 8058: mailbox providers POST `List-Unsubscribe=One-Click` to the link, no login.
+        ...(message.unsubscribeUrl !== undefined
+          ? { headers: { 'List-Unsubscribe': `<${message.unsubscribeUrl}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' } }
+          : {}),
         // The same delivery keeps the same Message-ID across retries, so receivers can dedupe.
         messageId: `<${options.deliveryId}@${domainOf(setting.from)}>`,
       });

@@ -11,6 +11,8 @@ export interface EmailMessage {
   subject: string;
   html?: string;
   text?: string;
+  /** The one-click unsubscribe link (RFC 8058): sent as List-Unsubscribe with List-Unsubscribe-Post. */
+  unsubscribeUrl?: string;
 }
 
 export interface WebhookMessage {

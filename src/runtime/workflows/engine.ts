@@ -38,6 +38,7 @@ import { listStepRows, putStepRow, type StepRow } from '../../store/workflows.js
 import { ChannelError, type Channels, type RenderedMessages } from '../channels/index.js';
 import type { ResolutionView } from '../resolver.js';
 import type { Recorder } from '../../metrics/recorder.js';
+import { preferenceDecision, preferencesSetting, unsubscribeUrl } from '../../services/preferences.js';
 
 export interface AdvanceOptions {
   /** `test`: delays are skipped and failures are not retried (the caller waits for the answer). */
@@ -77,6 +78,14 @@ class RunContext {
 
   get env(): Environment {
     return this.view.environment;
+  }
+
+  private preferences?: ReturnType<typeof preferencesSetting>;
+
+  /** The environment's `preferences` setting, read once per execution (a delayed step's execution reads it anew). */
+  preferencesSetting(deps: Deps): ReturnType<typeof preferencesSetting> {
+    this.preferences ??= preferencesSetting(deps.store.db, { workspaceId: this.env.workspaceId, environmentId: this.env.id });
+    return this.preferences;
   }
 
   /** The template scope for one recipient: secrets only where the step may carry them. */
@@ -162,7 +171,12 @@ export interface EngineOptions {
   recipientConcurrency: number;
   /** Step outcomes by channel (family workflow_step) and tool calls of queued runs; test runs are not counted. */
   recorder?: Recorder | null;
+  /** The base of links in messages (one-click unsubscribe). */
+  publicUrl: string;
 }
+
+/** Where links in messages point when STAGELINE_PUBLIC_URL is not set: the default local address. */
+export const DEFAULT_PUBLIC_URL = 'http://localhost:4700';
 
 export class WorkflowEngine {
   constructor(
@@ -233,12 +247,29 @@ export class WorkflowEngine {
       return { ...base, status: 'waiting', attempts: 0, detail: `waiting ${step.seconds} s`, error: null, wakeAt, finishedAt: null };
     }
 
+    // Preferences are read at each attempt: a change made after the trigger (during a delay, or
+    // between retries) counts. A `required` step is sent anyway, and its log says it overrode them.
+    let overridden: string | null = null;
+    if (step.type === 'channel') {
+      const decision = await preferenceDecision(this.deps, ctx.env, recipient.id, ctx.run.workflow, step.channel, await ctx.preferencesSetting(this.deps));
+      if (!decision.allowed) {
+        const rule = `${decision.source === 'recipient' ? "the recipient's" : "the environment's default"} rule ${decision.rule}`;
+        if (!step.required) {
+          const detail = `not sent: the recipient opted out (${rule})`;
+          if (ctx.options.mode === 'test') ctx.reports.push({ step: action.step, recipient: recipient.id, type: base.type, status: 'skipped', message: null, messageIds: [], detail, error: null });
+          return { ...base, status: 'skipped', attempts: 0, detail, error: null, wakeAt: null, finishedAt: at };
+        }
+        overridden = `required step, sent although the recipient opted out (${rule})`;
+      }
+    }
+
     const attempts = action.attempts + 1;
     const attempt = step.type === 'tool' ? await this.callTool(ctx, step, action.step, recipient) : await this.deliver(ctx, step, action.step, recipient, index);
     const done = this.deps.now().toISOString();
     let row: StepRow;
     if (attempt.ok) {
-      row = { ...base, status: 'completed', attempts, messageIds: attempt.messageIds, detail: attempt.detail, error: null, wakeAt: null, finishedAt: done };
+      const detail = overridden === null ? attempt.detail : attempt.detail === null ? overridden : `${overridden}; ${attempt.detail}`;
+      row = { ...base, status: 'completed', attempts, messageIds: attempt.messageIds, detail, error: null, wakeAt: null, finishedAt: done };
     } else if (attempt.transient && ctx.options.mode === 'queue' && attempts < this.options.retry.maxAttempts) {
       const wakeAt = new Date(this.deps.now().getTime() + retryDelayMs(attempts, this.options.retry, attempt.retryAfterSeconds)).toISOString();
       row = { ...base, status: 'retrying', attempts, detail: null, error: attempt.error, wakeAt, finishedAt: null };
@@ -263,6 +294,9 @@ export class WorkflowEngine {
       const layout = step.channel !== 'webhook' && step.layout ? await ctx.layout(step.layout) : undefined;
       const scope = await ctx.templateScope(recipient, withSecrets);
       message = this.render(step, layout, scope, recipient, where);
+      if (step.channel === 'email') {
+        (message as RenderedMessages['email']).unsubscribeUrl = unsubscribeUrl(this.deps, this.options.publicUrl, ctx.env, recipient.id, ctx.run.workflow, await ctx.preferencesSetting(this.deps));
+      }
       // A test run answers what was rendered to a member, who never sees a secret's value (nor,
       // where data is obfuscated, a recipient's).
       if (ctx.options.mode === 'test') {

@@ -10,7 +10,7 @@ import type { TestOutcome, TestRunOptions, WorkflowRunner } from '../../services
 import { claimJobs, deleteJob, findRunsOfJobs, finishRunOfJob, markRunsStarted, renewLeases, requeueJob, type Job } from '../../store/workflows.js';
 import type { Channels } from '../channels/index.js';
 import type { ResolutionView, Resolver } from '../resolver.js';
-import { WorkflowEngine, type AdvanceResult } from './engine.js';
+import { DEFAULT_PUBLIC_URL, WorkflowEngine, type AdvanceResult } from './engine.js';
 import type { Recorder } from '../../metrics/recorder.js';
 
 export interface WorkflowWorkerOptions {
@@ -30,6 +30,8 @@ export interface WorkflowWorkerOptions {
   maxJobFailures?: number;
   /** Counts runs started, completed and failed, and step outcomes by channel (null: not counted). */
   recorder?: Recorder | null;
+  /** The base of links in messages (STAGELINE_PUBLIC_URL): one-click unsubscribe. Default http://localhost:4700. */
+  publicUrl?: string;
 }
 
 interface Active {
@@ -71,7 +73,7 @@ export class WorkflowWorker implements WorkflowRunner {
     this.concurrency = Math.max(1, options.concurrency ?? 8);
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
     this.maxJobFailures = options.maxJobFailures ?? 10;
-    this.engine = new WorkflowEngine(deps, channels, { retry: this.retry, recipientConcurrency: Math.max(1, options.recipientConcurrency ?? 8), recorder: options.recorder ?? null });
+    this.engine = new WorkflowEngine(deps, channels, { retry: this.retry, recipientConcurrency: Math.max(1, options.recipientConcurrency ?? 8), recorder: options.recorder ?? null, publicUrl: options.publicUrl ?? DEFAULT_PUBLIC_URL });
   }
 
   start(): void {

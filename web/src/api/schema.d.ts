@@ -645,6 +645,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/workspaces/{ws}/environments/{env}/recipients/{recipient}/preferences": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A recipient's preference set and the environment's defaults (data.read) */
+        get: operations["readRecipientPreferences"];
+        /** Replace a recipient's preference set (preferences.write; audited) */
+        put: operations["writeRecipientPreferences"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/workspaces/{ws}/environments/{env}/releases": {
         parameters: {
             query?: never;
@@ -1321,6 +1339,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/unsubscribe": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The page behind an email’s unsubscribe link: one button that posts the one-click form (a GET changes nothing) */
+        get: operations["showUnsubscribe"];
+        put?: never;
+        /** One-click unsubscribe (RFC 8058): the body is List-Unsubscribe=One-Click; no credential but the link */
+        post: operations["unsubscribe"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/data/{collection}": {
         parameters: {
             query?: never;
@@ -1419,6 +1455,24 @@ export interface paths {
         put?: never;
         /** A token a browser sends with its publishable key to read one recipient’s feed (secret keys only) */
         post: operations["createRecipientToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/recipients/{recipient}/preferences": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A recipient's preference set in the key's environment (a publishable key needs the recipient's token) */
+        get: operations["getRecipientPreferences"];
+        /** Replace a recipient's preference set in the key's environment (recorded in the activity log) */
+        put: operations["putRecipientPreferences"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1543,12 +1597,15 @@ export interface components {
             /** @description slug of the environment written to */
             environment: string;
             actor: {
-                /** @constant */
-                kind: "api_key";
+                /**
+                 * @description recipient: their own one-click unsubscribe
+                 * @enum {string}
+                 */
+                kind: "api_key" | "recipient";
                 id: string;
                 name?: string;
             };
-            /** @description data.put | data.delete | feed.read | feed.read_all | workflow.trigger */
+            /** @description data.put | data.delete | feed.read | feed.read_all | workflow.trigger | preferences.put | preferences.unsubscribe */
             action: string;
             /** @description what was written: data/<collection>/<id>, feed/<recipient>, workflow/<key> */
             target: string;
@@ -1564,12 +1621,15 @@ export interface components {
             /** @description slug of the environment written to */
             environment: string;
             actor: {
-                /** @constant */
-                kind: "api_key";
+                /**
+                 * @description recipient: their own one-click unsubscribe
+                 * @enum {string}
+                 */
+                kind: "api_key" | "recipient";
                 id: string;
                 name?: string;
             };
-            /** @description data.put | data.delete | feed.read | feed.read_all | workflow.trigger */
+            /** @description data.put | data.delete | feed.read | feed.read_all | workflow.trigger | preferences.put | preferences.unsubscribe */
             action: string;
             /** @description what was written: data/<collection>/<id>, feed/<recipient>, workflow/<key> */
             target: string;
@@ -2832,6 +2892,26 @@ export interface components {
             };
             createdAt: string;
         };
+        MemberRecipientPreferences: {
+            recipient: string;
+            preferences: components["schemas"]["PreferenceSet"];
+            /** @description writes so far; 0: never written (every channel opted in unless a default says otherwise) */
+            version: number;
+            updatedAt: string | null;
+            environment: string;
+            /** @description the environment's defaults (setting preferences.defaults) */
+            defaults?: components["schemas"]["PreferenceSet"];
+        };
+        MemberRecipientPreferencesInput: {
+            recipient: string;
+            preferences: components["schemas"]["PreferenceSetInput"];
+            /** @description writes so far; 0: never written (every channel opted in unless a default says otherwise) */
+            version: number;
+            updatedAt: string | null;
+            environment: string;
+            /** @description the environment's defaults (setting preferences.defaults) */
+            defaults?: components["schemas"]["PreferenceSetInput"];
+        };
         OfrepBulkEvaluation: {
             flags: (components["schemas"]["OfrepEvaluationSuccess"] | components["schemas"]["OfrepEvaluationFailure"])[];
         };
@@ -2971,6 +3051,44 @@ export interface components {
             resources: string[];
             /** @description the value the target resolves the variable to */
             value: unknown;
+        };
+        PreferenceSet: {
+            /** @description true: opted in, false: opted out, absent: no rule at this level */
+            channelTypes?: {
+                email?: boolean;
+                in_app?: boolean;
+                webhook?: boolean;
+            };
+            /** @description by workflow key */
+            workflows?: {
+                [key: string]: boolean | {
+                    /** @description true: opted in, false: opted out, absent: no rule at this level */
+                    channelTypes: {
+                        email?: boolean;
+                        in_app?: boolean;
+                        webhook?: boolean;
+                    };
+                };
+            };
+        };
+        PreferenceSetInput: {
+            /** @description true: opted in, false: opted out, absent: no rule at this level */
+            channelTypes?: {
+                email?: boolean;
+                in_app?: boolean;
+                webhook?: boolean;
+            };
+            /** @description by workflow key */
+            workflows?: {
+                [key: string]: boolean | {
+                    /** @description true: opted in, false: opted out, absent: no rule at this level */
+                    channelTypes: {
+                        email?: boolean;
+                        in_app?: boolean;
+                        webhook?: boolean;
+                    };
+                };
+            };
         };
         PromotionPlan: {
             /** @enum {string} */
@@ -3169,6 +3287,20 @@ export interface components {
             request: components["schemas"]["PromotionRequestInput"];
             /** @description present when this call applied the request */
             release?: components["schemas"]["ReleaseInput"];
+        };
+        RecipientPreferences: {
+            recipient: string;
+            preferences: components["schemas"]["PreferenceSet"];
+            /** @description writes so far; 0: never written (every channel opted in unless a default says otherwise) */
+            version: number;
+            updatedAt: string | null;
+        };
+        RecipientPreferencesInput: {
+            recipient: string;
+            preferences: components["schemas"]["PreferenceSetInput"];
+            /** @description writes so far; 0: never written (every channel opted in unless a default says otherwise) */
+            version: number;
+            updatedAt: string | null;
         };
         RecipientToken: {
             token: string;
@@ -3730,6 +3862,20 @@ export interface components {
             /** @description parsed JSON for a JSON content type, else text; null when empty */
             body: unknown;
             durationMs: number;
+        };
+        Unsubscribed: {
+            /** @constant */
+            unsubscribed: true;
+            workflow: string;
+            /** @enum {string} */
+            scope: "workflow" | "email";
+        };
+        UnsubscribedInput: {
+            /** @constant */
+            unsubscribed: true;
+            workflow: string;
+            /** @enum {string} */
+            scope: "workflow" | "email";
         };
         Validation: {
             environment: string;
@@ -4326,7 +4472,7 @@ export interface operations {
                 environment?: string;
                 /** @description API key id */
                 actor?: string;
-                /** @description `data.put`, `data.delete`, `feed.read`, `feed.read_all`, `workflow.trigger`, or a prefix such as `data.*` */
+                /** @description `data.put`, `data.delete`, `feed.read`, `feed.read_all`, `workflow.trigger`, `preferences.put`, `preferences.unsubscribe`, or a prefix such as `data.*` */
                 action?: string;
                 since?: string;
                 until?: string;
@@ -7191,6 +7337,137 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RecipientTokenSecret"];
+                };
+            };
+            /** @description invalid_request (one detail per bad field) or invalid_json */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unauthenticated: no valid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description forbidden: the permission named in details is missing, or a rule refuses it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    readRecipientPreferences: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ws: string;
+                env: string;
+                recipient: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemberRecipientPreferences"];
+                };
+            };
+            /** @description invalid_request (one detail per bad field) or invalid_json */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unauthenticated: no valid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description forbidden: the permission named in details is missing, or a rule refuses it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    writeRecipientPreferences: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ws: string;
+                env: string;
+                recipient: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PreferenceSetInput"];
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        recipient: string;
+                        preferences: components["schemas"]["PreferenceSet"];
+                        /** @description writes so far; 0: never written (every channel opted in unless a default says otherwise) */
+                        version: number;
+                        updatedAt: string | null;
+                        environment: string;
+                    };
                 };
             };
             /** @description invalid_request (one detail per bad field) or invalid_json */
@@ -10753,6 +11030,70 @@ export interface operations {
             };
         };
     };
+    showUnsubscribe: {
+        parameters: {
+            query: {
+                /** @description the signed token of the link */
+                token: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description an HTML page (text/html) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": string;
+                };
+            };
+            /** @description invalid_request (one detail per bad field) or invalid_json */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    unsubscribe: {
+        parameters: {
+            query: {
+                /** @description the signed token of the link */
+                token: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Unsubscribed"];
+                };
+            };
+            /** @description invalid_request (one detail per bad field) or invalid_json */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     listRecords: {
         parameters: {
             query?: {
@@ -11218,6 +11559,114 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RecipientToken"];
+                };
+            };
+            /** @description invalid_request (one detail per bad field) or invalid_json */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unauthenticated: no valid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description forbidden: the permission named in details is missing, or a rule refuses it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getRecipientPreferences: {
+        parameters: {
+            query?: {
+                /** @description a recipient token (or the x-stageline-recipient-token header) */
+                token?: string;
+            };
+            header?: never;
+            path: {
+                recipient: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecipientPreferences"];
+                };
+            };
+            /** @description invalid_request (one detail per bad field) or invalid_json */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unauthenticated: no valid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description forbidden: the permission named in details is missing, or a rule refuses it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    putRecipientPreferences: {
+        parameters: {
+            query?: {
+                /** @description a recipient token (or the x-stageline-recipient-token header) */
+                token?: string;
+            };
+            header?: never;
+            path: {
+                recipient: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PreferenceSetInput"];
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecipientPreferences"];
                 };
             };
             /** @description invalid_request (one detail per bad field) or invalid_json */

@@ -34,6 +34,9 @@ export const KIND_JSON_SCHEMAS: Readonly<Record<string, unknown>> = {
                       "type": "string",
                       "const": "channel"
                     },
+                    "required": {
+                      "type": "boolean"
+                    },
                     "channel": {
                       "type": "string",
                       "const": "in_app"
@@ -91,6 +94,9 @@ export const KIND_JSON_SCHEMAS: Readonly<Record<string, unknown>> = {
                       "type": "string",
                       "const": "channel"
                     },
+                    "required": {
+                      "type": "boolean"
+                    },
                     "channel": {
                       "type": "string",
                       "const": "email"
@@ -138,6 +144,9 @@ export const KIND_JSON_SCHEMAS: Readonly<Record<string, unknown>> = {
                     "type": {
                       "type": "string",
                       "const": "channel"
+                    },
+                    "required": {
+                      "type": "boolean"
                     },
                     "channel": {
                       "type": "string",

@@ -1,0 +1,155 @@
+// Recipient preferences: read and written with an environment API key (a publishable key only
+// with the recipient's token), by members (data.read to read, preferences.write to edit), and
+// by the recipient's one-click unsubscribe link; consulted by every channel step at delivery.
+// Runtime writes record an activity entry, member writes an audit entry, in their transaction.
+import { authorize } from '../domain/auth/permissions.js';
+import type { Environment } from '../domain/environments/chain.js';
+import { StagelineError } from '../domain/errors.js';
+import { decide, optOutOfEmail, type PreferenceChannel, type PreferenceDecision, type PreferenceSet } from '../domain/preferences/preferences.js';
+import { readUnsubscribeToken, signUnsubscribeToken, unsubscribeSecret, unsubscribeSignatureValid } from '../domain/preferences/unsubscribe-token.js';
+import { KNOWN_SETTINGS } from '../domain/settings/settings.js';
+import { insertActivity } from '../store/activity.js';
+import type { Db } from '../store/database.js';
+import { findEnvironmentById } from '../store/environments.js';
+import { findPreferences, putPreferences, type StoredPreferences } from '../store/preferences.js';
+import { findSetting } from '../store/settings.js';
+import { recordActivity } from './activity.js';
+import { record } from './audit.js';
+import { newId, type CallContext, type Deps } from './context.js';
+import { keyCallContext, type KeyCall } from './key-context.js';
+import { environmentOf } from './scope.js';
+
+type Scope = { workspaceId: string; environmentId: string };
+type PreferencesSetting = NonNullable<ReturnType<(typeof KNOWN_SETTINGS)['preferences']['safeParse']>['data']>;
+
+/** Where the one-click unsubscribe route lives, below the node's public URL (outside /v1: it takes no API key). */
+export const UNSUBSCRIBE_PATH = '/unsubscribe';
+
+/** The environment's `preferences` setting, or undefined (none, or a value stored before its schema). */
+export async function preferencesSetting(db: Db, scope: Scope): Promise<PreferencesSetting | undefined> {
+  const row = await findSetting(db, scope, 'preferences');
+  const parsed = row && KNOWN_SETTINGS.preferences.safeParse(row.value);
+  return parsed?.success ? parsed.data : undefined;
+}
+
+/** What a reader sees: the recipient's own set (empty when never written) and when it changed. */
+function view(recipient: string, stored: StoredPreferences | null) {
+  return { recipient, preferences: stored?.preferences ?? {}, version: stored?.version ?? 0, updatedAt: stored?.updatedAt ?? null };
+}
+
+/** Whether a channel step of `workflow` reaches `recipient` in `env`, read now (at delivery time). */
+export async function preferenceDecision(
+  deps: Deps,
+  env: Environment,
+  recipient: string,
+  workflow: string,
+  channel: PreferenceChannel,
+  setting?: PreferencesSetting,
+): Promise<PreferenceDecision> {
+  const scope = { workspaceId: env.workspaceId, environmentId: env.id };
+  const [stored, defaults] = await Promise.all([findPreferences(deps.store.db, scope, recipient), setting !== undefined ? setting : preferencesSetting(deps.store.db, scope)]);
+  return decide(stored?.preferences, defaults?.defaults, workflow, channel);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The runtime API (an environment's key)
+
+export async function readPreferencesByKey(deps: Deps, call: KeyCall, recipient: string) {
+  return view(recipient, await findPreferences(deps.store.db, call.key, recipient));
+}
+
+export async function writePreferencesByKey(deps: Deps, call: KeyCall, recipient: string, preferences: PreferenceSet) {
+  return deps.store.transaction(async (tx) => {
+    const { ctx, env } = await keyCallContext(deps, tx, call);
+    const stored = await putPreferences(tx, call.key, recipient, preferences, deps.now().toISOString());
+    await recordActivity(deps, tx, ctx, env, { action: 'preferences.put', target: `recipient/${recipient}`, details: { recipient, version: stored.version, key: call.key.kind } });
+    return view(recipient, stored);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Members (dashboard, CLI)
+
+export async function readPreferencesAsMember(deps: Deps, ctx: CallContext, slug: string, recipient: string) {
+  authorize(ctx.actor, 'data.read', slug);
+  const env = await environmentOf(deps.store.db, ctx, slug);
+  const scope = { workspaceId: env.workspaceId, environmentId: env.id };
+  const [stored, setting] = await Promise.all([findPreferences(deps.store.db, scope, recipient), preferencesSetting(deps.store.db, scope)]);
+  // A preference set is booleans keyed by workflow and channel: obfuscation masks strings and
+  // numbers and keeps keys and booleans, so masked and plain read the same (docs/preferences.md).
+  return { ...view(recipient, stored), defaults: setting?.defaults ?? {}, environment: slug };
+}
+
+export async function writePreferencesAsMember(deps: Deps, ctx: CallContext, slug: string, recipient: string, preferences: PreferenceSet) {
+  authorize(ctx.actor, 'preferences.write', slug);
+  return deps.store.transaction(async (tx) => {
+    const env = await environmentOf(tx, ctx, slug);
+    const stored = await putPreferences(tx, { workspaceId: env.workspaceId, environmentId: env.id }, recipient, preferences, deps.now().toISOString());
+    // The recipient id names whom it concerns; the set itself is not copied into the audit log.
+    await record(deps, tx, ctx, { action: 'preferences.put', environment: slug, target: `recipient/${recipient}`, details: { recipient, version: stored.version } });
+    return { ...view(recipient, stored), environment: slug };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// One-click unsubscribe (RFC 8058)
+
+function secretsOf(deps: Deps, scope: Scope, setting: PreferencesSetting | undefined): Buffer[] {
+  return deps.keyring.derive((master) => unsubscribeSecret(master, scope.workspaceId, scope.environmentId, setting?.signingKeyVersion ?? 1));
+}
+
+/** The List-Unsubscribe link of `workflow`'s email to `recipient` in `env`. */
+export function unsubscribeUrl(deps: Deps, publicUrl: string, env: Environment, recipient: string, workflow: string, setting: PreferencesSetting | undefined): string {
+  const scope = { workspaceId: env.workspaceId, environmentId: env.id };
+  const token = signUnsubscribeToken(secretsOf(deps, scope, setting)[0]!, { ws: env.workspaceId, env: env.id, sub: recipient, wf: workflow });
+  return `${publicUrl.replace(/\/+$/, '')}${UNSUBSCRIBE_PATH}?token=${token}`;
+}
+
+const invalidLink = () =>
+  new StagelineError(400, 'invalid_unsubscribe_link', 'token: this unsubscribe link is not valid (altered, of another installation, or its signing key was rotated)', [
+    { field: 'token', in: 'query', message: 'not a valid unsubscribe link' },
+  ]);
+
+/** The environment and claims of a valid link, or a 400 (a forged, altered or rotated link). */
+async function verifiedLink(deps: Deps, db: Db, token: string) {
+  const read = readUnsubscribeToken(token);
+  if (!read) throw invalidLink();
+  const env = await findEnvironmentById(db, read.claims.ws, read.claims.env);
+  if (!env) throw invalidLink();
+  const setting = await preferencesSetting(db, { workspaceId: env.workspaceId, environmentId: env.id });
+  if (!unsubscribeSignatureValid(read, secretsOf(deps, { workspaceId: env.workspaceId, environmentId: env.id }, setting))) throw invalidLink();
+  return { env, claims: read.claims, scope: setting?.unsubscribe ?? 'workflow' };
+}
+
+/** What the link's page says before the recipient confirms (a GET changes nothing: mail scanners follow links). */
+export async function describeUnsubscribe(deps: Deps, token: string) {
+  const { claims, scope } = await verifiedLink(deps, deps.store.db, token);
+  return { workflow: claims.wf, scope };
+}
+
+/**
+ * Opts the link's recipient out of the link's workflow's email (or of every email, by the
+ * setting) in the link's environment, and records it in the activity log as the recipient.
+ * Repeating it changes nothing further.
+ */
+export async function unsubscribe(deps: Deps, token: string, requestId: string | null) {
+  return deps.store.transaction(async (tx) => {
+    const { env, claims, scope } = await verifiedLink(deps, tx, token);
+    const target = { workspaceId: env.workspaceId, environmentId: env.id };
+    const current = await findPreferences(tx, target, claims.sub);
+    const next = optOutOfEmail(current?.preferences ?? {}, claims.wf, scope);
+    const stored = await putPreferences(tx, target, claims.sub, next, deps.now().toISOString());
+    await insertActivity(tx, env.workspaceId, {
+      id: newId('act'),
+      at: deps.now().toISOString(),
+      environmentId: env.id,
+      environment: env.slug,
+      actor: { kind: 'recipient', id: claims.sub, name: null },
+      action: 'preferences.unsubscribe',
+      target: `recipient/${claims.sub}`,
+      requestId,
+      details: { recipient: claims.sub, workflow: claims.wf, scope, version: stored.version },
+    });
+    return { workflow: claims.wf, scope };
+  });
+}

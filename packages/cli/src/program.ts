@@ -13,6 +13,7 @@ import { registerReleases } from './commands/releases.js';
 import { registerApprovals } from './commands/approvals.js';
 import { registerTail } from './commands/tail.js';
 import { registerConfig } from './commands/config.js';
+import { registerPreferences } from './commands/preferences.js';
 import { registerAudit } from './commands/audit.js';
 import { registerRun } from './commands/run.js';
 
@@ -20,7 +21,7 @@ import { registerRun } from './commands/run.js';
 export type Register = (program: Command) => void;
 
 // In the order --help lists them: sign-in, workspaces, environments, files, releases, configuration, audit, run.
-const REGISTERS: Register[] = [registerAuth, registerWorkspaces, registerEnvironments, registerFiles, registerReleases, registerApprovals, registerTail, registerConfig, registerAudit, registerRun];
+const REGISTERS: Register[] = [registerAuth, registerWorkspaces, registerEnvironments, registerFiles, registerReleases, registerApprovals, registerTail, registerConfig, registerPreferences, registerAudit, registerRun];
 
 /** Every command's examples, shown at the end of its `--help`. */
 export function examples(command: Command, lines: string[]): Command {

@@ -21,13 +21,13 @@ export function registerConfig(program: Command): void {
 }
 
 /** `--env`, else `env` in stageline.json; the commands that act on one environment need one. */
-function environmentOf(ctx: Context, flag: string | undefined): string {
+export function environmentOf(ctx: Context, flag: string | undefined): string {
   const env = flag ?? ctx.project.env;
   if (!env) throw usageError('which environment? pass --env <env> (or set "env" in stageline.json)');
   return env;
 }
 
-const envOption = () => new Option('-e, --env <env>', 'environment slug (default: "env" in stageline.json)');
+export const envOption = () => new Option('-e, --env <env>', 'environment slug (default: "env" in stageline.json)');
 
 /** A value as typed: JSON when it parses as JSON (42, true, {"a":1}, "quoted"), else the text itself. */
 export function parseValue(text: string, forceString: boolean | undefined): unknown {
@@ -298,7 +298,8 @@ async function getSetting(ctx: Context, name: string, options: { env?: string })
   ctx.out.result(setting, (s) => JSON.stringify(s.value, null, 2));
 }
 
-async function settingDocument(json: string | undefined, file: string | undefined): Promise<unknown> {
+/** A JSON document given once: as an argument, "-" for stdin, or --file. */
+export async function settingDocument(json: string | undefined, file: string | undefined): Promise<unknown> {
   if ((json === undefined) === (file === undefined)) throw usageError('give the document once: as an argument, "-" for stdin, or --file <path>');
   let text: string;
   let from: string;

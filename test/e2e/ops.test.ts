@@ -211,4 +211,34 @@ describe('ops pages', () => {
     await screenshot(page, 'ops-activity');
     expectNoProblems(d);
   });
+
+  it("edits a recipient's preferences rule by rule beside the environment's defaults, and saves them (audited)", async () => {
+    await ok('PUT', `${WS}/environments/staging/settings/preferences`, { value: { defaults: { workflows: { digest: { channelTypes: { email: false } } } } } });
+    const page = await d.newPage();
+    await login(page);
+    await page.goto(at('staging', 'preferences'));
+    await page.getByLabel('Recipient id').fill('u_42');
+    await page.getByRole('button', { name: 'Look up' }).click();
+    await page.waitForURL(/recipient=u_42/);
+    const section = page.getByRole('region', { name: /u_42/ });
+    await section.getByText('No own rules yet').waitFor();
+    // The default's rule is shown beside the recipient's (none yet).
+    const digestEmail = section.getByRole('row', { name: /digest · email/ });
+    expect(await digestEmail.textContent()).toContain('opted out');
+
+    await section.getByLabel('All workflows · email for u_42').selectOption('out');
+    await section.getByLabel('digest · email for u_42').selectOption('in');
+    await section.getByLabel('Opt out of a workflow').fill('weekly-news');
+    await section.getByRole('button', { name: 'Add rule' }).click();
+    await section.getByRole('row', { name: /weekly-news · every channel/ }).waitFor();
+    await expectAccessible(page, 'preferences');
+    await screenshot(page, 'ops-preferences');
+    await section.getByRole('button', { name: 'Save preferences' }).click();
+    await section.getByText('Version 1').waitFor();
+
+    const stored = (await d.api('GET', `${WS}/environments/staging/recipients/u_42/preferences`)).body;
+    expect(stored.preferences).toEqual({ channelTypes: { email: false }, workflows: { digest: { channelTypes: { email: true } }, 'weekly-news': false } });
+    expect((await d.api('GET', `${WS}/audit-log?action=preferences.put`)).body.data[0]).toMatchObject({ environment: 'staging', target: 'recipient/u_42' });
+    expectNoProblems(d);
+  });
 });

@@ -32,6 +32,7 @@ export const pages: PageDef[] = [
   { path: 'monitoring', Component: lazy(() => import('./ops/Monitoring')) },
   { path: 'alerts', Component: lazy(() => import('./ops/Alerts')) },
   { path: 'data', Component: lazy(() => import('./ops/Data')) },
+  { path: 'preferences', Component: lazy(() => import('./ops/Preferences')) },
   { path: 'activity', Component: lazy(() => import('./ops/Activity')) },
   { path: 'audit', Component: lazy(() => import('./ops/Audit')) },
 ];
@@ -81,6 +82,7 @@ export const navigation: { group: string; items: NavItem[] }[] = [
       { label: 'Monitoring', path: 'monitoring' },
       { label: 'Alerts', path: 'alerts' },
       { label: 'Data', path: 'data' },
+      { label: 'Preferences', path: 'preferences' },
       { label: 'Activity', path: 'activity' },
       { label: 'Audit log', path: 'audit' },
     ],

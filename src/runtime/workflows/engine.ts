@@ -257,7 +257,8 @@ export class WorkflowEngine {
         if (!step.required) {
           const detail = `not sent: the recipient opted out (${rule})`;
           if (ctx.options.mode === 'test') ctx.reports.push({ step: action.step, recipient: recipient.id, type: base.type, status: 'skipped', message: null, messageIds: [], detail, error: null });
-          return { ...base, status: 'skipped', attempts: 0, detail, error: null, wakeAt: null, finishedAt: at };
+          // Attempts made before the opt-out (a step that was retrying) stay counted.
+          return { ...base, status: 'skipped', attempts: action.attempts, detail, error: null, wakeAt: null, finishedAt: at };
         }
         overridden = `required step, sent although the recipient opted out (${rule})`;
       }

@@ -146,8 +146,10 @@ function databaseSource(label: string, schema: string, db: Db, keys: Keyring, on
  * Runs `work` on a consistent snapshot of the database at `url` while its nodes keep writing:
  * SQLite, an online backup (better-sqlite3's backup API) opened as a store of its own;
  * PostgreSQL, one REPEATABLE READ, READ ONLY transaction for the whole copy and its verification.
+ * `keep`: the SQLite snapshot's file, kept after `work` (a copy resumes from the same snapshot)
+ * and reused when it exists and `reuse` is set.
  */
-async function withSnapshot<T>(url: string, work: (db: Db, schema: string) => Promise<T>): Promise<T> {
+async function withSnapshot<T>(url: string, work: (db: Db, schema: string) => Promise<T>, keep?: { file: string; reuse: boolean }): Promise<T> {
   if (isPostgresUrl(url)) {
     const store = await openStore({ url, poolSize: 2 });
     try {
@@ -161,10 +163,15 @@ async function withSnapshot<T>(url: string, work: (db: Db, schema: string) => Pr
       await store.close();
     }
   }
-  const dir = mkdtempSync(join(tmpdir(), 'stageline-snapshot-'));
+  const dir = keep ? null : mkdtempSync(join(tmpdir(), 'stageline-snapshot-'));
   try {
-    const file = join(dir, 'snapshot.db');
-    await onlineBackup(url, file);
+    const file = keep?.file ?? join(dir!, 'snapshot.db');
+    if (!(keep?.reuse && existsSync(file))) {
+      if (keep) removeSnapshot(file);
+      // Under another name until complete: a copy killed while it is taken never reuses half of one.
+      await onlineBackup(url, `${file}.partial`);
+      renameSync(`${file}.partial`, file);
+    }
     const store = await openStore({ url: file, poolSize: 1 });
     try {
       await checkTableSet(store);
@@ -173,8 +180,17 @@ async function withSnapshot<T>(url: string, work: (db: Db, schema: string) => Pr
       await store.close();
     }
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Where a copy from the SQLite database `url` keeps its snapshot until the copy is verified. */
+export function copySnapshotFile(url: string): string {
+  return `${url}.copy-snapshot`;
+}
+
+function removeSnapshot(file: string): void {
+  for (const suffix of ['', '-wal', '-shm', '.partial']) rmSync(`${file}${suffix}`, { force: true });
 }
 
 /** SQLite's online backup of a database a node may be writing to (WAL mode: the node is not blocked). */
@@ -194,36 +210,53 @@ export async function copyDatabase(from: string, to: string, options: CopyOption
   const keys = new Keyring(options.masterKeys);
   if (describeUrl(from) === describeUrl(to)) throw new Error('the source and the target are the same database');
   if (isBackupFile(from)) {
-    return copyInto(to, options, async (run) => run(await fileSource(from, options.onProgress)));
+    const source = await fileSource(from, options.onProgress);
+    return copyInto(to, source.label, options, (_, run) => run(source));
   }
-  options.onProgress?.({ phase: 'snapshot' });
-  return copyInto(to, options, (run) => withSnapshot(from, (db, schema) => run(databaseSource(describeUrl(from), schema, db, keys, options.onProgress))));
+  const label = describeUrl(from);
+  // A copy from SQLite resumes from the snapshot it started with, so rows changed since by the
+  // running node cannot make it differ; PostgreSQL's snapshot ends with the transaction.
+  const keep = isPostgresUrl(from) ? undefined : copySnapshotFile(from);
+  return copyInto(to, label, options, async (resuming, run) => {
+    options.onProgress?.({ phase: 'snapshot' });
+    const report = await withSnapshot(from, (db, schema) => run(databaseSource(label, schema, db, keys, options.onProgress)), keep ? { file: keep, reuse: resuming } : undefined);
+    if (keep && report.verification.ok) removeSnapshot(keep);
+    return report;
+  });
 }
 
-async function copyInto(to: string, options: CopyOptions, withSource: (run: (source: Source) => Promise<CopyReport>) => Promise<CopyReport>): Promise<CopyReport> {
+async function copyInto(
+  to: string,
+  label: string,
+  options: CopyOptions,
+  withSource: (resuming: boolean, run: (source: Source) => Promise<CopyReport>) => Promise<CopyReport>,
+): Promise<CopyReport> {
   const started = Date.now();
   const target = await openStore({ url: to, poolSize: 2 });
   try {
     await checkTableSet(target);
     const keys = new Keyring(options.masterKeys);
-    return await withSource(async (source) => {
+    let progress = await readProgress(target);
+    const resumed = progress !== null;
+    if (progress && progress.source !== label) {
+      throw new Error(`${describeUrl(to)} holds an unfinished copy from ${progress.source}, not from ${label}: resume with that source or start on an empty database`);
+    }
+    if (!progress) {
+      const filled = await firstNonEmptyTable(target);
+      if (filled) throw new Error(`${describeUrl(to)} is not empty (table ${filled} has rows): a copy goes into an empty database`);
+    }
+    return await withSource(resumed, async (source) => {
       const schema = await schemaVersion(target.db);
       if (source.schema !== schema) {
         throw new Error(`the source is at schema ${source.schema} and this version writes ${schema}: copy with the version the source was written by`);
       }
-      let progress = await readProgress(target);
-      const resumed = progress !== null;
-      if (progress && progress.source !== source.label) {
-        throw new Error(`${describeUrl(to)} holds an unfinished copy from ${progress.source}, not from ${source.label}: resume with that source or start on an empty database`);
-      }
       if (!progress) {
-        const filled = await firstNonEmptyTable(target);
-        if (filled) throw new Error(`${describeUrl(to)} is not empty (table ${filled} has rows): a copy goes into an empty database`);
         await startProgress(target, source.label, new Date().toISOString());
         progress = { source: source.label, tables: new Map() } satisfies CopyProgress;
       }
+      const done = progress;
       const written: Record<string, number> = {};
-      for await (const page of source.pages(progress.tables)) {
+      for await (const page of source.pages(done.tables)) {
         await writePage(target, page.table, page.rows, page.progress, new Date().toISOString());
         faultPoint('db-copy.after-page');
         written[page.table] = (written[page.table] ?? 0) + page.rows.length;

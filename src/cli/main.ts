@@ -83,7 +83,7 @@ function printCopy(report: CopyReport, json: boolean): void {
       [
         `${report.resumed ? 'resumed the copy' : 'copied'} ${report.from} -> ${report.to} in ${(report.ms / 1000).toFixed(1)} s (${written.toLocaleString('en-US')} rows written by this run)`,
         `verified: ${v.tables} tables, ${v.rows.toLocaleString('en-US')} rows, ${v.releases} releases (${v.resources.toLocaleString('en-US')} resources, ${v.contents.toLocaleString('en-US')} contents), ${v.auditEntries.toLocaleString('en-US')} audit entries in ${v.workspaces} workspace(s), ${v.keys} data key(s)`,
-        v.ok ? 'no differences' : `${v.differences.length} difference(s):\n${v.differences.map((d) => `  ${d}`).join('\n')}`,
+        v.ok ? 'no differences' : `${v.differenceCount} difference(s):\n${v.differences.map((d) => `  ${d}`).join('\n')}${v.differenceCount > v.differences.length ? '\n  …' : ''}`,
       ].join('\n') + '\n',
     );
   }

@@ -44,6 +44,8 @@ import { Keyring } from './keyring.js';
 
 /** Rows read and written per page. */
 const PAGE = 1000;
+/** Differences listed in a report (all are counted). */
+const MAX_DIFFERENCES = 100;
 
 /** What two databases must agree on after a copy, computed the same way on each. */
 export interface Fingerprint {
@@ -58,8 +60,9 @@ export interface Fingerprint {
 
 export interface Verification {
   ok: boolean;
-  /** Every way the target differs from the source, or fails a check of its own; empty when ok. */
+  /** How the target differs from the source, or fails a check of its own (the first 100); empty when ok. */
   differences: string[];
+  differenceCount: number;
   tables: number;
   rows: number;
   releases: number;
@@ -184,9 +187,9 @@ async function withSnapshot<T>(url: string, work: (db: Db, schema: string) => Pr
   }
 }
 
-/** Where a copy from the SQLite database `url` keeps its snapshot until the copy is verified. */
-export function copySnapshotFile(url: string): string {
-  return `${url}.copy-snapshot`;
+/** Where a copy from the SQLite database `url` into `to` keeps its snapshot until the copy is verified. */
+export function copySnapshotFile(url: string, to: string): string {
+  return `${url}.copy-${sha256(describeUrl(to)).slice(0, 12)}`;
 }
 
 function removeSnapshot(file: string): void {
@@ -216,7 +219,7 @@ export async function copyDatabase(from: string, to: string, options: CopyOption
   const label = describeUrl(from);
   // A copy from SQLite resumes from the snapshot it started with, so rows changed since by the
   // running node cannot make it differ; PostgreSQL's snapshot ends with the transaction.
-  const keep = isPostgresUrl(from) ? undefined : copySnapshotFile(from);
+  const keep = isPostgresUrl(from) ? undefined : copySnapshotFile(from, to);
   return copyInto(to, label, options, async (resuming, run) => {
     options.onProgress?.({ phase: 'snapshot' });
     const report = await withSnapshot(from, (db, schema) => run(databaseSource(label, schema, db, keys, options.onProgress)), keep ? { file: keep, reuse: resuming } : undefined);
@@ -267,6 +270,8 @@ async function copyInto(
       const verification = compare(await source.fingerprint(), await fingerprintOf(target.db, schema, keys, options.onProgress));
       await checkTarget(target, keys, verification);
       verification.ok = verification.differences.length === 0;
+      verification.differenceCount = verification.differences.length;
+      verification.differences = verification.differences.slice(0, MAX_DIFFERENCES);
       // Kept when the copy differs: running the command again re-verifies (and finishes) it.
       if (verification.ok) await dropProgress(target);
       return { from: source.label, to: describeUrl(to), resumed, written, sequencesReset, ms: Date.now() - started, verification };
@@ -350,6 +355,7 @@ function compare(source: Fingerprint, target: Fingerprint): Verification {
   return {
     ok: differences.length === 0,
     differences,
+    differenceCount: differences.length,
     tables: Object.keys(target.tables).length,
     rows,
     releases: Object.keys(target.releases).length,

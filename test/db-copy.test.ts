@@ -111,6 +111,10 @@ describe('db copy', () => {
       const url = await target();
       const restored = await restoreDatabase(file, url, { masterKeys });
       expect(restored.verification.differences).toEqual([]);
+      // The same file restores into SQLite too.
+      const intoSqlite = await restoreDatabase(file, join(dir, 'restored.db'), { masterKeys });
+      expect(intoSqlite.verification.differences).toEqual([]);
+      expect(intoSqlite.verification.rows).toBe(restored.verification.rows);
 
       const before = await runtimeCall(h, sk, '/v1/resources/config/db');
       expect(before.status).toBe(200);

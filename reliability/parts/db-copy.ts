@@ -118,7 +118,7 @@ runPart(PART, async () => {
     const seeding = performance.now();
     const sk = await seed(sourceUrl);
     say(`  seeded ${fmt(RESOURCES)} resources × ${RELEASES} releases on ${DB} in ${((performance.now() - seeding) / 1000).toFixed(1)} s`);
-    const source = await startNode(cleanup, { name: 'source', databaseUrl: sourceUrl });
+    const source = await startNode(cleanup, { name: 'source', databaseUrl: sourceUrl, readyTimeoutMs: 120_000 });
 
     // 1. A copy of the running node into a fresh PostgreSQL database.
     const writer = keepWriting(source);
@@ -173,7 +173,7 @@ runPart(PART, async () => {
       total: restore.report.verification.rows + restore.report.verification.resources,
       unit: 'rows and release entries',
     });
-    const fresh = await startNode(cleanup, { name: 'restored', databaseUrl: freshUrl });
+    const fresh = await startNode(cleanup, { name: 'restored', databaseUrl: freshUrl, readyTimeoutMs: 120_000 });
     const paths = ['/v1/resources/config/db', '/v1/resources', ...Array.from({ length: scaled(200, 40) }, (_, i) => `/v1/resources/config/item-${(i * 7919) % RESOURCES}`)];
     let mismatches = 0;
     let secretServed = false;

@@ -40,6 +40,7 @@ export const COPIED_TABLES: CopiedTable[] = [
   { name: 'variables', key: ['workspace_id', 'name'] },
   { name: 'variable_values', key: ['workspace_id', 'name', 'environment_id'] },
   { name: 'settings', key: ['environment_id', 'name'] },
+  { name: 'recipient_preferences', key: ['environment_id', 'recipient'] },
   { name: 'workspace_keys', key: ['workspace_id'] },
   { name: 'secrets', key: ['environment_id', 'name'] },
   byId('api_keys'),

@@ -444,7 +444,7 @@ async function tampering(h: Harness, rng: Rng, workspaceId: string) {
       }
     }
   };
-  const cases = scaled(150, 40);
+  const cases = scaled(100, 40);
   const anySeq = () => 1 + rng.int(last);
   for (let i = 0; i < cases; i++) {
     // Edit: one column of one row.
@@ -487,7 +487,7 @@ async function tampering(h: Harness, rng: Rng, workspaceId: string) {
   }
   // Re-sealing from one row to the end, and moving the head: with a key the attacker made up
   // (under the real key id, or its own), or with the unkeyed SHA-256 formula.
-  const reseals = scaled(24, 9);
+  const reseals = scaled(16, 9);
   for (let i = 0; i < reseals; i++) {
     const mode = (['fresh key, real key id', 'fresh key, its own key id', 'no HMAC (unkeyed)'] as const)[i % 3]!;
     // Mostly near the end (each re-seal rewrites every later row), sometimes from anywhere.

@@ -79,12 +79,19 @@ interface Mutation {
   body?: unknown;
   /** The actions a 2xx may record; empty: the mutation must be refused. */
   actions: string[];
+  /**
+   * Entries a 2xx may write besides its own, for other objects it changed in the same
+   * transaction: a release written into an environment marks its pending promotion requests
+   * stale, one `promotion_request.stale` entry each (docs/decisions.md).
+   */
+  consequences?: string[];
   /** Updates the model after a 2xx. */
   apply?: (answer: Answer) => void;
   as?: 'owner' | 'developer' | 'viewer';
 }
 
 const CONFIG_KEYS = ['a', 'b', 'c', 'd', 'e', 'f'];
+const STALE = ['promotion_request.stale'];
 
 function mutationOf(rng: Rng, ws: WorkspaceModel): Mutation {
   const base = `/api/workspaces/${ws.slug}`;
@@ -96,12 +103,12 @@ function mutationOf(rng: Rng, ws: WorkspaceModel): Mutation {
     () => ({ kind: 'draft', method: 'PUT', url: `${base}/environments/${rng.pick(editable)}/resources/config/${key()}`, body: { content: { value: { n: n() } } }, actions: ['resource.draft'] }),
     () => ({ kind: 'draft', method: 'PUT', url: `${base}/environments/development/resources/config/${key()}`, body: { content: { value: { n: n() } } }, actions: ['resource.draft'], as: 'developer' }),
     () => ({ kind: 'draft_delete', method: 'DELETE', url: `${base}/environments/${rng.pick(editable)}/resources/config/${key()}`, actions: ['resource.draft_delete', 'resource.draft_discard'] }),
-    () => ({ kind: 'commit', method: 'POST', url: `${base}/environments/${rng.pick(editable)}/commits`, body: { message: `commit ${n()}` }, actions: ['release.commit'] }),
+    () => ({ kind: 'commit', method: 'POST', url: `${base}/environments/${rng.pick(editable)}/commits`, body: { message: `commit ${n()}` }, actions: ['release.commit'], consequences: STALE }),
     () => {
       const i = 1 + rng.int(ws.chain.length - 1);
-      return { kind: 'promote', method: 'POST', url: `${base}/environments/${ws.chain[i]}/promotions`, body: { message: `promote ${n()}` }, actions: ['release.promote', 'promotion_request.create'] };
+      return { kind: 'promote', method: 'POST', url: `${base}/environments/${ws.chain[i]}/promotions`, body: { message: `promote ${n()}` }, actions: ['release.promote', 'promotion_request.create'], consequences: STALE };
     },
-    () => ({ kind: 'rollback', method: 'POST', url: `${base}/environments/${anyEnv()}/rollbacks`, body: { release: 1 + rng.int(4), message: 'back' }, actions: ['release.rollback'] }),
+    () => ({ kind: 'rollback', method: 'POST', url: `${base}/environments/${anyEnv()}/rollbacks`, body: { release: 1 + rng.int(4), message: 'back' }, actions: ['release.rollback'], consequences: STALE }),
     () => ({ kind: 'override', method: 'PUT', url: `${base}/environments/${anyEnv()}/resources/config/${key()}/override`, body: { override: { value: { o: n() } } }, actions: ['resource.override'] }),
     () => ({ kind: 'override_delete', method: 'DELETE', url: `${base}/environments/${anyEnv()}/resources/config/${key()}/override`, actions: ['resource.override_delete'] }),
     () => ({ kind: 'kill_switch', method: 'PUT', url: `${base}/environments/${anyEnv()}/resources/config/${key()}/active`, body: { active: rng.chance(0.5) }, actions: ['resource.activate', 'resource.deactivate'] }),
@@ -184,6 +191,8 @@ interface Reconciliation {
   /** Entries naming no request of the run. */
   orphans: string[];
   perAction: Map<string, { mutations: number; entries: number }>;
+  /** Entries for other objects a mutation changed (promotion requests made stale). */
+  consequences: number;
 }
 
 function reconcile(sent: Sent[], entries: AuditEntry[]): Reconciliation {
@@ -193,22 +202,32 @@ function reconcile(sent: Sent[], entries: AuditEntry[]): Reconciliation {
     list.push(entry);
     byRequest.set(entry.requestId ?? '', list);
   }
-  const r: Reconciliation = { successes: 0, failures: 0, notOne: [], failedWithEntry: [], wrongAction: [], orphans: [], perAction: new Map() };
+  const r: Reconciliation = { successes: 0, failures: 0, notOne: [], failedWithEntry: [], wrongAction: [], orphans: [], perAction: new Map(), consequences: 0 };
   const known = new Set<string>();
+  const consequential = new Set<string>();
   for (const { mutation, answer } of sent) {
     known.add(answer.requestId);
     const mine = byRequest.get(answer.requestId) ?? [];
     const ok = answer.status >= 200 && answer.status < 300;
     if (ok) {
       r.successes += 1;
-      if (mine.length !== 1) r.notOne.push(`${mutation.kind} ${mutation.method} ${mutation.url} → ${answer.status}: ${mine.length} entries (${mine.map((e) => e.action).join(', ')})`);
-      for (const entry of mine) {
+      const consequences = mine.filter((e) => mutation.consequences?.includes(e.action));
+      const own = mine.filter((e) => !consequences.includes(e));
+      if (own.length !== 1) r.notOne.push(`${mutation.kind} ${mutation.method} ${mutation.url} → ${answer.status}: ${own.length} entries (${own.map((e) => e.action).join(', ')})`);
+      for (const entry of own) {
         if (!mutation.actions.includes(entry.action)) r.wrongAction.push(`${mutation.kind}: ${entry.action}`);
         const tally = r.perAction.get(entry.action) ?? { mutations: 0, entries: 0 };
         tally.entries += 1;
         r.perAction.set(entry.action, tally);
       }
-      const counted = mine.length === 1 && mutation.actions.includes(mine[0]!.action) ? mine[0]!.action : `(${mutation.kind})`;
+      // Each consequence names a distinct object, changed once: a request goes stale only once.
+      for (const entry of consequences) {
+        const target = `${entry.action} ${entry.target}`;
+        if (consequential.has(target)) r.wrongAction.push(`${mutation.kind}: ${target} again`);
+        consequential.add(target);
+        r.consequences += 1;
+      }
+      const counted = own.length === 1 && mutation.actions.includes(own[0]!.action) ? own[0]!.action : `(${mutation.kind})`;
       const tally = r.perAction.get(counted) ?? { mutations: 0, entries: 0 };
       tally.mutations += 1;
       r.perAction.set(counted, tally);
@@ -298,7 +317,7 @@ async function body(h: Harness) {
   const actions = [...r.perAction.entries()].sort((a, b) => b[1].mutations - a[1].mutations);
   say(`  per action (2xx mutations / entries): ${actions.map(([action, t]) => `${action} ${t.mutations}/${t.entries}`).join(', ')}`);
   const perActionMismatch = actions.filter(([, t]) => t.mutations !== t.entries).length;
-  zero(PART, `mutations and audit entries that do not reconcile 1:1 (${fmt(r.successes)} 2xx, ${fmt(r.failures)} refused, ${actions.length} actions)`, problemsOf(r), { total: count, unit: 'mutations' });
+  zero(PART, `mutations and audit entries that do not reconcile 1:1 (${fmt(r.successes)} 2xx, ${fmt(r.failures)} refused, ${actions.length} actions; +${r.consequences} promotion_request.stale)`, problemsOf(r), { total: count, unit: 'mutations' });
   zero(PART, 'actions whose 2xx count differs from their entry count', perActionMismatch, { total: actions.length, unit: 'actions' });
   zero(PART, '5xx answers to the random mutations', fiveXX, { total: count, unit: 'mutations' });
   // The reconciliation must be able to fail: one entry dropped, one duplicated, one added.

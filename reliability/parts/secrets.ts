@@ -12,6 +12,8 @@ import { decryptSecret, generateKeyBytes, KeyError } from '../../src/domain/secr
 import { allowLoopback, createTestDatabase, gatewayCall, startHarness, startTestGateway, startUpstream, TEST_MASTER_KEY, type Harness } from '../../test/support.js';
 
 const PART = 'secrets';
+/** Node start-up on a shared, busy machine has been seen to take over 20 s. */
+const READY_MS = 120_000;
 
 interface Written {
   ws: string;
@@ -395,7 +397,7 @@ class Load {
 /** Starts a node that is expected to refuse; returns the refusal (exit code and message) or null when it served. */
 async function refusedStart(cleanup: Cleanup, databaseUrl: string, masterKey: string, name: string): Promise<{ code: string; text: string } | null> {
   try {
-    const node = await startNode(cleanup, { name, databaseUrl, masterKey, readyTimeoutMs: 20_000 });
+    const node = await startNode(cleanup, { name, databaseUrl, masterKey, readyTimeoutMs: READY_MS });
     await node.stop();
     return null;
   } catch (error) {
@@ -414,7 +416,7 @@ async function rotation(cleanup: Cleanup) {
   const twoNodes = DB === 'postgres';
   const names = twoNodes ? ['node-a', 'node-b'] : ['node-a'];
   const nodes: StagelineNode[] = [];
-  for (const name of names) nodes.push(await startNode(cleanup, { name, databaseUrl, masterKey: oldKey }));
+  for (const name of names) nodes.push(await startNode(cleanup, { name, databaseUrl, masterKey: oldKey, readyTimeoutMs: READY_MS }));
   const api = nodes[0]!.api;
   const ws = '/api/workspaces/default';
   const value = plaintext();
@@ -447,7 +449,7 @@ async function rotation(cleanup: Cleanup) {
       await load.drain(node);
       if (load.live.length === 0) restartWindows += 1;
       await node.stop();
-      const next = await startNode(cleanup, { name: `${names[i]}-${label}`, databaseUrl, masterKey, port: node.port, gatewayPort: node.gatewayPort });
+      const next = await startNode(cleanup, { name: `${names[i]}-${label}`, databaseUrl, masterKey, port: node.port, gatewayPort: node.gatewayPort, readyTimeoutMs: READY_MS });
       nodes[i] = next;
       await load.join(next);
       await pause();

@@ -334,11 +334,11 @@ class Load {
    * listening after it (a gateway pool health-checks the gateway port).
    */
   async join(node: StagelineNode) {
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + READY_MS;
     for (;;) {
       const status = await gatewayCall(node.gatewayUrl, { path: '/rotated' }).then((res) => res.status, () => 0);
       if (status === 200) break;
-      if (Date.now() > deadline) throw new Error(`${node.name}'s gateway did not answer 200 within 30 s (last ${status})`);
+      if (Date.now() > deadline) throw new Error(`${node.name}'s gateway did not answer 200 within ${READY_MS / 1000} s (last ${status})`);
       await new Promise((r) => setTimeout(r, 50));
     }
     this.live.push(node);

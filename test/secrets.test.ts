@@ -96,6 +96,9 @@ describe('ciphertext integrity', () => {
     await reread();
     const res = await runtimeCall(h, key, '/v1/resources/config/uses-secret');
     expect(res.status).toBe(500);
+    // Not an anonymous internal error: the operator learns which secret cannot be read.
+    expect(res.body.error.code).toBe('secret_unreadable');
+    expect(res.body.error.message).toContain('secret stripe_key cannot be decrypted');
     expect(res.text).not.toContain('TOP-SECRET');
     await setCiphertext('stripe_key', original);
     await reread();
@@ -108,6 +111,7 @@ describe('ciphertext integrity', () => {
     await reread();
     const res = await runtimeCall(h, key, '/v1/resources/config/uses-secret');
     expect(res.status).toBe(500);
+    expect(res.body.error).toMatchObject({ code: 'secret_unreadable', message: expect.stringContaining('secret other_key cannot be decrypted') });
     expect(res.text).not.toContain('TOP-SECRET');
     await setCiphertext('other_key', original);
     await reread();

@@ -11,7 +11,8 @@ import type { FastifyBaseLogger } from 'fastify';
 import { StagelineError } from '../domain/errors.js';
 import type { KeyPrincipal } from '../services/api-keys.js';
 import type { KeyCache } from '../runtime/key-cache.js';
-import { errorBody } from '../http/errors.js';
+import { KeyError } from '../domain/secrets/envelope.js';
+import { errorBody, SECRET_UNREADABLE, secretUnreadableMessage } from '../http/errors.js';
 import { clientAddress, type AddressSet } from './clients.js';
 import type { ForwardOutcome, ForwardRequest, GatewayObserver, LimitDecision, UpstreamFailureKind } from './contract.js';
 import { UnknownWorkspace, type Environments, type ServedEnvironment } from './environments.js';
@@ -581,6 +582,8 @@ class Exchange {
   private failed(error: unknown) {
     if (error instanceof UnknownWorkspace) return this.answer(503, 'unavailable', `this gateway serves workspace ${error.slug}, which does not exist`);
     this.options.logger?.error({ err: error, reqId: this.requestId }, 'gateway request failed');
+    // A secret the route injects that cannot be decrypted: retrying will not help, so say what it is.
+    if (error instanceof KeyError) return this.answer(500, SECRET_UNREADABLE, secretUnreadableMessage(error));
     this.refuse(UNAVAILABLE);
   }
 

@@ -4,6 +4,7 @@ import { STATUS_CODES, maxHeaderSize, type IncomingMessage, type ServerResponse 
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { RateLimitedError, StagelineError } from '../domain/errors.js';
+import { KeyError } from '../domain/secrets/envelope.js';
 
 const FRAMEWORK_CODES: Record<number, string> = {
   400: 'invalid_json',
@@ -22,6 +23,18 @@ const FASTIFY_ERRORS: Record<string, [code: string, message: string]> = {
   FST_ERR_CTP_BODY_TOO_LARGE: ['payload_too_large', 'the request body is larger than the server accepts'],
   FST_ERR_CTP_INVALID_MEDIA_TYPE: ['unsupported_media_type', 'send the request body as application/json'],
 };
+
+/**
+ * A stored secret (or the data key behind it) that this node cannot decrypt: altered, moved to
+ * another row, or written under a master key the node does not have. Not the caller's to fix and
+ * not worth retrying, so a 500 that says what is wrong rather than an anonymous internal error.
+ * KeyError messages name the secret or key, never key material or a value.
+ */
+export const SECRET_UNREADABLE = 'secret_unreadable';
+
+export function secretUnreadableMessage(error: KeyError): string {
+  return `${error.message}: its stored value was altered, moved from another row, or written under a key this node does not have`;
+}
 
 export function errorBody(code: string, message: string, details: unknown[] = []) {
   return { error: { code, message, details } };
@@ -45,6 +58,10 @@ export function handleError(error: FastifyError | StagelineError | Error, reques
     // A JSON parse error without Fastify's code still must not quote the body.
     const message = known?.[1] ?? (code === 'invalid_json' ? 'the request body is not valid JSON' : code === 'payload_too_large' ? 'the request body is larger than the server accepts' : error.message);
     return reply.status(status).send(errorBody(code, message));
+  }
+  if (error instanceof KeyError) {
+    request.log.error({ err: error, reqId: request.id }, 'secret cannot be decrypted');
+    return reply.status(500).send(errorBody(SECRET_UNREADABLE, secretUnreadableMessage(error)));
   }
   if (isUnavailable(error)) {
     request.log.error({ err: error, reqId: request.id }, 'dependency unavailable');

@@ -6,6 +6,7 @@ import type { Db, Store } from './database.js';
 import type { AuditTable } from './schema.js';
 import { GENESIS_HASH, type AuditEntry, type ChainPosition } from '../domain/audit/chain.js';
 import { toWorkspaceKey, type WorkspaceKeyRecord } from './secrets.js';
+import { faultPoint } from '../faults.js';
 
 function toEntry(row: Selectable<AuditTable>): AuditEntry {
   return {
@@ -41,6 +42,7 @@ export async function lockAuditHead(store: Store, tx: Db, workspaceId: string): 
 
 /** Stores a sealed entry that follows the head read by `lockAuditHead`, and makes it the head. */
 export async function insertAuditEntry(tx: Db, workspaceId: string, entry: AuditEntry): Promise<void> {
+  faultPoint('audit.write');
   await tx
     .insertInto('audit_log')
     .values({

@@ -43,6 +43,9 @@ export interface ServerOptions {
 
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
   const logger = createLogger(config.logLevel);
+  if (!config.publicUrl.startsWith('https://')) {
+    logger.warn({ publicUrl: config.publicUrl }, 'STAGELINE_PUBLIC_URL is not an https address: unsubscribe links in emails point there and carry no one-click header (RFC 8058 needs https)');
+  }
   const faults = armFaultsFromEnv();
   if (faults.length > 0) logger.warn({ faults }, 'fault injection is armed (NODE_ENV=test): this process dies or fails at these points');
   const store = await openStore({ url: config.databaseUrl });

@@ -20,7 +20,7 @@ afterAll(async () => {
 
 describe('stageline preferences', () => {
   it('opts a recipient out and in, rule by rule, keeping the others; get shows them with the defaults', async () => {
-    expect((await node.api('PUT', `${WS}/environments/production/settings/preferences`, { value: { defaults: { channelTypes: { webhook: false } } } })).status).toBe(200);
+    expect((await node.api('PUT', `${WS}/environments/production/settings/preferences`, { value: { defaults: { channels: { webhook: false } } } })).status).toBe(200);
     expect((await cli.run(['preferences', 'opt-out', 'u_1', '--channel', 'email', '--env', 'production'])).stdout).toContain('u_1 opted out of channel email in production');
     expect((await cli.run(['preferences', 'opt-in', 'u_1', '--workflow', 'reset', '--channel', 'email', '--env', 'production'])).code).toBe(0);
     expect((await cli.run(['preferences', 'opt-out', 'u_1', '--workflow', 'digest', '--env', 'production'])).code).toBe(0);
@@ -28,8 +28,8 @@ describe('stageline preferences', () => {
     expect(got).toMatchObject({
       recipient: 'u_1',
       version: 3,
-      preferences: { channelTypes: { email: false }, workflows: { reset: { channelTypes: { email: true } }, digest: false } },
-      defaults: { channelTypes: { webhook: false } },
+      preferences: { channels: { email: false }, workflows: { reset: { channels: { email: true } }, digest: false } },
+      defaults: { channels: { webhook: false } },
     });
     const table = (await cli.run(['preferences', 'get', 'u_1', '--env', 'production'])).stdout;
     expect(table).toMatch(/channel email\s+opted out\s+recipient/);
@@ -40,11 +40,11 @@ describe('stageline preferences', () => {
   });
 
   it('replaces the whole set; a bad set exits 1 naming the field; a missing rule is a usage error', async () => {
-    expect((await cli.run(['preferences', 'set', 'u_2', '{"workflows":{"digest":{"channelTypes":{"in_app":false}}}}', '--env', 'development'])).code).toBe(0);
-    expect((await node.api('GET', `${WS}/environments/development/recipients/u_2/preferences`)).body.preferences).toEqual({ workflows: { digest: { channelTypes: { in_app: false } } } });
-    const bad = await cli.run(['preferences', 'set', 'u_2', '{"channelTypes":{"sms":false}}', '--env', 'development']);
+    expect((await cli.run(['preferences', 'set', 'u_2', '{"workflows":{"digest":{"channels":{"in_app":false}}}}', '--env', 'development'])).code).toBe(0);
+    expect((await node.api('GET', `${WS}/environments/development/recipients/u_2/preferences`)).body.preferences).toEqual({ workflows: { digest: { channels: { in_app: false } } } });
+    const bad = await cli.run(['preferences', 'set', 'u_2', '{"channels":{"sms":false}}', '--env', 'development']);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toContain('channelTypes');
+    expect(bad.stderr).toContain('channels');
     expect((await cli.run(['preferences', 'opt-out', 'u_2', '--env', 'development'])).code).toBe(2);
   });
 });

@@ -109,7 +109,7 @@ afterAll(async () => {
 describe('the preferences API', () => {
   it('reads and replaces a set with a secret key, counts versions and records each write as activity', async () => {
     expect((await get(keys.dev, 'ana')).body).toEqual({ recipient: 'ana', preferences: {}, version: 0, updatedAt: null });
-    const set = { channelTypes: { in_app: false }, workflows: { digest: { channelTypes: { email: false } }, reset: true } };
+    const set = { channels: { in_app: false }, workflows: { digest: { channels: { email: false } }, reset: true } };
     const written = await put(keys.dev, 'ana', set);
     expect(written.status).toBe(200);
     expect(written.body).toMatchObject({ recipient: 'ana', preferences: set, version: 1 });
@@ -123,10 +123,10 @@ describe('the preferences API', () => {
   });
 
   it('refuses a bad set with 400 naming the field; prototype names are plain workflow keys or refused', async () => {
-    const bad = await put(keys.dev, 'ana', { channelTypes: { email: 'no' } });
+    const bad = await put(keys.dev, 'ana', { channels: { email: 'no' } });
     expect(bad.status).toBe(400);
-    expect(JSON.stringify(bad.body.error.details)).toContain('channelTypes');
-    expect((await put(keys.dev, 'ana', { channels: {} })).status).toBe(400);
+    expect(JSON.stringify(bad.body.error.details)).toContain('channels');
+    expect((await put(keys.dev, 'ana', { channelTypes: {} })).status).toBe(400);
     const proto = await h.app.inject({
       method: 'PUT',
       url: '/v1/recipients/ana/preferences',
@@ -140,42 +140,42 @@ describe('the preferences API', () => {
 
   it('a publishable key without the recipient token can neither read nor change preferences, even in development', async () => {
     expect((await get(keys.devPublishable, 'bea')).status).toBe(401);
-    expect((await put(keys.devPublishable, 'bea', { channelTypes: { email: false } })).status).toBe(401);
+    expect((await put(keys.devPublishable, 'bea', { channels: { email: false } })).status).toBe(401);
     const token = (await runtime(keys.dev, 'POST', '/v1/recipient-tokens', { recipient: 'bea' })).body.token;
     const headers = { 'x-stageline-recipient-token': token };
-    expect((await runtime(keys.devPublishable, 'PUT', '/v1/recipients/bea/preferences', { channelTypes: { email: false } }, headers)).status).toBe(200);
-    expect((await runtime(keys.devPublishable, 'GET', '/v1/recipients/bea/preferences', undefined, headers)).body.preferences).toEqual({ channelTypes: { email: false } });
+    expect((await runtime(keys.devPublishable, 'PUT', '/v1/recipients/bea/preferences', { channels: { email: false } }, headers)).status).toBe(200);
+    expect((await runtime(keys.devPublishable, 'GET', '/v1/recipients/bea/preferences', undefined, headers)).body.preferences).toEqual({ channels: { email: false } });
     // Bea's token is not Cid's.
     expect((await runtime(keys.devPublishable, 'GET', '/v1/recipients/cid/preferences', undefined, headers)).status).toBe(401);
   });
 
   it('members read with data.read (the defaults beside) and edit with preferences.write, audited; a viewer cannot', async () => {
-    await setting('development', 'preferences', { defaults: { channelTypes: { webhook: false } } });
+    await setting('development', 'preferences', { defaults: { channels: { webhook: false } } });
     const support = await memberToken(h, 'support@example.com', 'support');
     const viewer = await memberToken(h, 'viewer@example.com', 'viewer');
     const path = `${WS}/environments/development/recipients/dora/preferences`;
     expect((await h.call('GET', path, undefined, viewer)).status).toBe(403);
-    expect((await h.call('PUT', path, { channelTypes: { email: false } }, viewer)).status).toBe(403);
-    const written = await h.call('PUT', path, { channelTypes: { email: false } }, support);
+    expect((await h.call('PUT', path, { channels: { email: false } }, viewer)).status).toBe(403);
+    const written = await h.call('PUT', path, { channels: { email: false } }, support);
     expect(written.status).toBe(200);
     const read = await h.call('GET', path, undefined, support);
-    expect(read.body).toMatchObject({ recipient: 'dora', environment: 'development', preferences: { channelTypes: { email: false } }, defaults: { channelTypes: { webhook: false } }, version: 1 });
+    expect(read.body).toMatchObject({ recipient: 'dora', environment: 'development', preferences: { channels: { email: false } }, defaults: { channels: { webhook: false } }, version: 1 });
     const audit = (await h.call('GET', `${WS}/audit-log?action=preferences.put`)).body.data;
     expect(audit[0]).toMatchObject({ action: 'preferences.put', target: 'recipient/dora', environment: 'development' });
-    expect((await get(keys.dev, 'dora')).body.preferences).toEqual({ channelTypes: { email: false } });
+    expect((await get(keys.dev, 'dora')).body.preferences).toEqual({ channels: { email: false } });
     await setting('development', 'preferences', {});
   });
 });
 
 describe('workflows respect preferences', () => {
   it('per channel, per workflow and per workflow × channel: the most specific rule wins', async () => {
-    await put(keys.prod, 'p1', { channelTypes: { email: false } });
+    await put(keys.prod, 'p1', { channels: { email: false } });
     let view = await run(keys.prod, 'digest', 'p1');
     expect(statuses(view)).toEqual(['channel:email:skipped', 'channel:in_app:completed']);
-    expect(view.steps[0].detail).toBe("not sent: the recipient opted out (the recipient's rule channelTypes.email)");
+    expect(view.steps[0].detail).toBe("not sent: the recipient opted out (the recipient's rule channels.email)");
     expect(mailTo('p1')).toHaveLength(0);
 
-    await put(keys.prod, 'p1', { channelTypes: { email: false }, workflows: { digest: { channelTypes: { email: true } } } });
+    await put(keys.prod, 'p1', { channels: { email: false }, workflows: { digest: { channels: { email: true } } } });
     view = await run(keys.prod, 'digest', 'p1');
     expect(statuses(view)).toEqual(['channel:email:completed', 'channel:in_app:completed']);
     expect(mailTo('p1')).toHaveLength(1);
@@ -193,23 +193,23 @@ describe('workflows respect preferences', () => {
   });
 
   it("the environment's defaults apply beneath, and a recipient's own rule at the same level wins over them", async () => {
-    await setting('production', 'preferences', { defaults: { channelTypes: { in_app: false }, workflows: { digest: { channelTypes: { email: false } } } } });
+    await setting('production', 'preferences', { defaults: { channels: { in_app: false }, workflows: { digest: { channels: { email: false } } } } });
     let view = await run(keys.prod, 'digest', 'p2');
     expect(statuses(view)).toEqual(['channel:email:skipped', 'channel:in_app:skipped']);
-    expect(view.steps[0].detail).toBe("not sent: the recipient opted out (the environment's default rule workflows.digest.channelTypes.email)");
-    await put(keys.prod, 'p2', { channelTypes: { in_app: true }, workflows: { digest: { channelTypes: { email: true } } } });
+    expect(view.steps[0].detail).toBe("not sent: the recipient opted out (the environment's default rule workflows.digest.channels.email)");
+    await put(keys.prod, 'p2', { channels: { in_app: true }, workflows: { digest: { channels: { email: true } } } });
     view = await run(keys.prod, 'digest', 'p2');
     expect(statuses(view)).toEqual(['channel:email:completed', 'channel:in_app:completed']);
-    // A less specific rule of the recipient does not beat a more specific default.
-    await put(keys.prod, 'p2', { channelTypes: { email: true } });
-    expect(statuses(await run(keys.prod, 'digest', 'p2'))[0]).toBe('channel:email:skipped');
+    // The recipient's own choice beats a default, even a more specific one.
+    await put(keys.prod, 'p2', { channels: { email: true } });
+    expect(statuses(await run(keys.prod, 'digest', 'p2'))[0]).toBe('channel:email:completed');
     await setting('production', 'preferences', {});
   });
 
   it('a delayed step reads preferences when it runs: an opt-out made after the trigger counts', async () => {
     const res = await runtime(keys.prod, 'POST', '/v1/workflows/later/trigger', { recipients: [{ id: 'p3', email: 'p3@example.com' }] });
     expect(res.status).toBe(202);
-    expect((await put(keys.prod, 'p3', { workflows: { later: { channelTypes: { email: false } } } })).status).toBe(200);
+    expect((await put(keys.prod, 'p3', { workflows: { later: { channels: { email: false } } } })).status).toBe(200);
     let view: any;
     await eventually(async () => {
       view = (await runtime(keys.prod, 'GET', `/v1/workflow-runs/${res.body.runId}`)).body;
@@ -220,7 +220,7 @@ describe('workflows respect preferences', () => {
   });
 
   it('a required step is sent despite an opt-out, and its log says so', async () => {
-    await put(keys.prod, 'p4', { channelTypes: { email: false }, workflows: { reset: false } });
+    await put(keys.prod, 'p4', { channels: { email: false }, workflows: { reset: false } });
     const view = await run(keys.prod, 'reset', 'p4');
     expect(statuses(view)).toEqual(['channel:email:completed']);
     expect(view.steps[0].detail).toMatch(/^required step, sent although the recipient opted out \(the recipient's rule workflows\.reset\)/);
@@ -247,18 +247,19 @@ describe('one-click unsubscribe', () => {
     expect((await oneClick(path, '')).status).toBe(400);
     const done = await oneClick(path);
     expect(done).toEqual({ status: 200, body: { unsubscribed: true, workflow: 'digest', scope: 'workflow' } });
-    expect((await get(keys.prod, 'u1')).body.preferences).toEqual({ workflows: { digest: { channelTypes: { email: false } } } });
+    expect((await get(keys.prod, 'u1')).body.preferences).toEqual({ workflows: { digest: { channels: { email: false } } } });
     expect(statuses(await run(keys.prod, 'digest', 'u1'))).toEqual(['channel:email:skipped', 'channel:in_app:completed']);
     // Again: nothing more changes.
     expect((await oneClick(path)).status).toBe(200);
-    expect((await get(keys.prod, 'u1')).body.preferences).toEqual({ workflows: { digest: { channelTypes: { email: false } } } });
+    expect((await get(keys.prod, 'u1')).body.preferences).toEqual({ workflows: { digest: { channels: { email: false } } } });
 
     const activity = (await h.call('GET', `${WS}/activity?action=preferences.unsubscribe`)).body.data;
     expect(activity[0]).toMatchObject({ environment: 'production', actor: { kind: 'recipient', id: 'u1' }, target: 'recipient/u1', details: { workflow: 'digest', scope: 'workflow' } });
   });
 
-  it('with the setting, it opts out of every email; a multipart body works too', async () => {
-    await setting('production', 'preferences', { unsubscribe: 'email' });
+  it('with the setting, it opts out of every email, over any email opt-in of the recipient and the defaults; a multipart body works too', async () => {
+    await setting('production', 'preferences', { unsubscribe: 'email', defaults: { workflows: { constructor: { channels: { email: true } } } } });
+    await put(keys.prod, 'u2', { workflows: { digest: true } });
     await run(keys.prod, 'digest', 'u2');
     const path = pathOf(linkOf('u2'));
     const boundary = 'b0undary';
@@ -269,8 +270,39 @@ describe('one-click unsubscribe', () => {
       payload: `--${boundary}\r\nContent-Disposition: form-data; name="List-Unsubscribe"\r\n\r\nOne-Click\r\n--${boundary}--\r\n`,
     });
     expect(res.statusCode).toBe(200);
-    expect((await get(keys.prod, 'u2')).body.preferences).toEqual({ channelTypes: { email: false } });
+    expect((await get(keys.prod, 'u2')).body.preferences).toEqual({ channels: { email: false }, workflows: { digest: { channels: { email: false, in_app: true, webhook: true } } } });
+    expect(statuses(await run(keys.prod, 'digest', 'u2'))).toEqual(['channel:email:skipped', 'channel:in_app:completed']);
+    expect(statuses(await run(keys.prod, 'constructor', 'u2'))).toEqual(['channel:email:skipped']);
     await setting('production', 'preferences', {});
+  });
+
+  it('concurrent unsubscribes of one recipient lose none; a write with a stale If-Match is refused', async () => {
+    const { findEnvironment } = await import('../src/store/environments.js');
+    const { unsubscribeUrl } = await import('../src/services/preferences.js');
+    const env = (await findEnvironment(h.store.db, (await h.call('GET', WS)).body.id, 'production'))!;
+    const links = Array.from({ length: 8 }, (_, i) => unsubscribeUrl(h.deps, PUBLIC_URL, env, 'u4', `wf-${i}`, null));
+    const answers = await Promise.all([...links.map((link) => oneClick(pathOf(link))), put(keys.prod, 'u4-other', { channels: { in_app: false } })]);
+    expect(answers.map((a) => a.status)).toEqual(Array(9).fill(200));
+    const stored = (await get(keys.prod, 'u4')).body;
+    expect(Object.keys(stored.preferences.workflows).sort()).toEqual(links.map((_, i) => `wf-${i}`));
+    expect(stored.version).toBe(8);
+
+    const stale = await runtime(keys.prod, 'PUT', '/v1/recipients/u4/preferences', {}, { 'if-match': '"7"' });
+    expect(stale.status).toBe(409);
+    expect(stale.body.error).toMatchObject({ code: 'preferences_changed', details: [{ field: 'If-Match' }] });
+    const fresh = await h.app.inject({ method: 'GET', url: '/v1/recipients/u4/preferences', headers: { authorization: `Bearer ${keys.prod}` } });
+    expect(fresh.headers.etag).toBe('"8"');
+    expect((await runtime(keys.prod, 'PUT', '/v1/recipients/u4/preferences', {}, { 'if-match': '"8"' })).status).toBe(200);
+    expect((await runtime(keys.prod, 'PUT', '/v1/recipients/u4/preferences', {}, { 'if-match': 'soon' })).status).toBe(400);
+  });
+
+  it('bumping preferences.signingKeyVersion revokes the links already sent', async () => {
+    await run(keys.prod, 'digest', 'u5');
+    const path = pathOf(linkOf('u5'));
+    await setting('production', 'preferences', { signingKeyVersion: 2 });
+    expect((await oneClick(path)).body.error.code).toBe('invalid_unsubscribe_link');
+    await setting('production', 'preferences', {});
+    expect((await oneClick(path)).status).toBe(200);
   });
 
   it('is bound to its environment and cannot be forged; it works on another node of the same database', async () => {
@@ -310,6 +342,6 @@ describe('one-click unsubscribe', () => {
     } finally {
       await other.close();
     }
-    expect((await get(keys.prod, 'u3')).body.preferences).toEqual({ workflows: { digest: { channelTypes: { email: false } } } });
+    expect((await get(keys.prod, 'u3')).body.preferences).toEqual({ workflows: { digest: { channels: { email: false } } } });
   });
 });

@@ -90,6 +90,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // API logs its requests itself.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    // Path parameters as long as the longest id they carry (a recipient id is up to 256 characters).
+    maxParamLength: 300,
     requestIdHeader: false,
     // Requests Node's parser refuses (431, malformed framing, an incomplete body) answer in the error shape.
     clientErrorHandler: handleClientError,
@@ -222,7 +224,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await v1.register(async (x) => ofrepRoutes(x, options.runtime, options.deps));
   });
   // One-click unsubscribe: no API key, its own signed link (RFC 8058), its own form parsers.
-  await app.register(async (x) => unsubscribeRoutes(x, options.deps));
+  await app.register(async (x) => {
+    if (log) {
+      const quiet = log.child({ scope: 'unsubscribe' }, { level: quieter(log.level, 'warn') });
+      x.setChildLoggerFactory(() => quiet);
+    }
+    unsubscribeRoutes(x, options.deps);
+  });
   await app.register(runtimePreflight, { prefix: '/v1' });
   await app.register(runtimePreflight, { prefix: '/ofrep' });
 

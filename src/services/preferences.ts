@@ -4,7 +4,7 @@
 // Runtime writes record an activity entry, member writes an audit entry, in their transaction.
 import { authorize } from '../domain/auth/permissions.js';
 import type { Environment } from '../domain/environments/chain.js';
-import { StagelineError } from '../domain/errors.js';
+import { conflict, StagelineError } from '../domain/errors.js';
 import { decide, optOutOfEmail, type PreferenceChannel, type PreferenceDecision, type PreferenceSet } from '../domain/preferences/preferences.js';
 import { readUnsubscribeToken, signUnsubscribeToken, unsubscribeSecret, unsubscribeSignatureValid } from '../domain/preferences/unsubscribe-token.js';
 import { KNOWN_SETTINGS } from '../domain/settings/settings.js';
@@ -20,7 +20,7 @@ import { keyCallContext, type KeyCall } from './key-context.js';
 import { environmentOf } from './scope.js';
 
 type Scope = { workspaceId: string; environmentId: string };
-type PreferencesSetting = NonNullable<ReturnType<(typeof KNOWN_SETTINGS)['preferences']['safeParse']>['data']>;
+export type PreferencesSetting = NonNullable<ReturnType<(typeof KNOWN_SETTINGS)['preferences']['safeParse']>['data']>;
 
 /** Where the one-click unsubscribe route lives, below the node's public URL (outside /v1: it takes no API key). */
 export const UNSUBSCRIBE_PATH = '/unsubscribe';
@@ -44,7 +44,8 @@ export async function preferenceDecision(
   recipient: string,
   workflow: string,
   channel: PreferenceChannel,
-  setting?: PreferencesSetting,
+  /** The environment's setting when the caller read it already (null: it has none). */
+  setting?: PreferencesSetting | null,
 ): Promise<PreferenceDecision> {
   const scope = { workspaceId: env.workspaceId, environmentId: env.id };
   const [stored, defaults] = await Promise.all([findPreferences(deps.store.db, scope, recipient), setting !== undefined ? setting : preferencesSetting(deps.store.db, scope)]);
@@ -58,10 +59,20 @@ export async function readPreferencesByKey(deps: Deps, call: KeyCall, recipient:
   return view(recipient, await findPreferences(deps.store.db, call.key, recipient));
 }
 
-export async function writePreferencesByKey(deps: Deps, call: KeyCall, recipient: string, preferences: PreferenceSet) {
+/** The stored set, or 409 when `expectedVersion` (If-Match) no longer holds. */
+async function put(tx: Db, scope: Scope, recipient: string, preferences: PreferenceSet, at: string, expectedVersion: number | undefined): Promise<StoredPreferences> {
+  const stored = await putPreferences(tx, scope, recipient, preferences, at, expectedVersion);
+  if (stored) return stored;
+  const now = await findPreferences(tx, scope, recipient);
+  throw conflict('preferences_changed', `the preferences of ${recipient} changed since version ${expectedVersion} was read (now version ${now?.version ?? 0}); read them again`, [
+    { field: 'If-Match', in: 'header', message: `expected version ${now?.version ?? 0}` },
+  ]);
+}
+
+export async function writePreferencesByKey(deps: Deps, call: KeyCall, recipient: string, preferences: PreferenceSet, expectedVersion?: number) {
   return deps.store.transaction(async (tx) => {
     const { ctx, env } = await keyCallContext(deps, tx, call);
-    const stored = await putPreferences(tx, call.key, recipient, preferences, deps.now().toISOString());
+    const stored = await put(tx, call.key, recipient, preferences, deps.now().toISOString(), expectedVersion);
     await recordActivity(deps, tx, ctx, env, { action: 'preferences.put', target: `recipient/${recipient}`, details: { recipient, version: stored.version, key: call.key.kind } });
     return view(recipient, stored);
   });
@@ -80,11 +91,11 @@ export async function readPreferencesAsMember(deps: Deps, ctx: CallContext, slug
   return { ...view(recipient, stored), defaults: setting?.defaults ?? {}, environment: slug };
 }
 
-export async function writePreferencesAsMember(deps: Deps, ctx: CallContext, slug: string, recipient: string, preferences: PreferenceSet) {
+export async function writePreferencesAsMember(deps: Deps, ctx: CallContext, slug: string, recipient: string, preferences: PreferenceSet, expectedVersion?: number) {
   authorize(ctx.actor, 'preferences.write', slug);
   return deps.store.transaction(async (tx) => {
     const env = await environmentOf(tx, ctx, slug);
-    const stored = await putPreferences(tx, { workspaceId: env.workspaceId, environmentId: env.id }, recipient, preferences, deps.now().toISOString());
+    const stored = await put(tx, { workspaceId: env.workspaceId, environmentId: env.id }, recipient, preferences, deps.now().toISOString(), expectedVersion);
     // The recipient id names whom it concerns; the set itself is not copied into the audit log.
     await record(deps, tx, ctx, { action: 'preferences.put', environment: slug, target: `recipient/${recipient}`, details: { recipient, version: stored.version } });
     return { ...view(recipient, stored), environment: slug };
@@ -94,12 +105,12 @@ export async function writePreferencesAsMember(deps: Deps, ctx: CallContext, slu
 // ---------------------------------------------------------------------------------------------
 // One-click unsubscribe (RFC 8058)
 
-function secretsOf(deps: Deps, scope: Scope, setting: PreferencesSetting | undefined): Buffer[] {
+function secretsOf(deps: Deps, scope: Scope, setting: PreferencesSetting | null | undefined): Buffer[] {
   return deps.keyring.derive((master) => unsubscribeSecret(master, scope.workspaceId, scope.environmentId, setting?.signingKeyVersion ?? 1));
 }
 
 /** The List-Unsubscribe link of `workflow`'s email to `recipient` in `env`. */
-export function unsubscribeUrl(deps: Deps, publicUrl: string, env: Environment, recipient: string, workflow: string, setting: PreferencesSetting | undefined): string {
+export function unsubscribeUrl(deps: Deps, publicUrl: string, env: Environment, recipient: string, workflow: string, setting: PreferencesSetting | null | undefined): string {
   const scope = { workspaceId: env.workspaceId, environmentId: env.id };
   const token = signUnsubscribeToken(secretsOf(deps, scope, setting)[0]!, { ws: env.workspaceId, env: env.id, sub: recipient, wf: workflow });
   return `${publicUrl.replace(/\/+$/, '')}${UNSUBSCRIBE_PATH}?token=${token}`;
@@ -136,9 +147,16 @@ export async function unsubscribe(deps: Deps, token: string, requestId: string |
   return deps.store.transaction(async (tx) => {
     const { env, claims, scope } = await verifiedLink(deps, tx, token);
     const target = { workspaceId: env.workspaceId, environmentId: env.id };
-    const current = await findPreferences(tx, target, claims.sub);
-    const next = optOutOfEmail(current?.preferences ?? {}, claims.wf, scope);
-    const stored = await putPreferences(tx, target, claims.sub, next, deps.now().toISOString());
+    // Read, change, write if nobody wrote in between (another link, a PUT): no opt-out is lost.
+    let stored: StoredPreferences | null = null;
+    let applied: 'workflow' | 'email' = scope;
+    for (let attempt = 0; stored === null; attempt++) {
+      if (attempt === 10) throw conflict('preferences_changed', `the preferences of ${claims.sub} kept changing; try again`);
+      const current = await findPreferences(tx, target, claims.sub);
+      const next = optOutOfEmail(current?.preferences ?? {}, claims.wf, scope);
+      applied = next.scope;
+      stored = await putPreferences(tx, target, claims.sub, next.set, deps.now().toISOString(), current?.version ?? 0);
+    }
     await insertActivity(tx, env.workspaceId, {
       id: newId('act'),
       at: deps.now().toISOString(),
@@ -148,8 +166,8 @@ export async function unsubscribe(deps: Deps, token: string, requestId: string |
       action: 'preferences.unsubscribe',
       target: `recipient/${claims.sub}`,
       requestId,
-      details: { recipient: claims.sub, workflow: claims.wf, scope, version: stored.version },
+      details: { recipient: claims.sub, workflow: claims.wf, scope: applied, version: stored.version },
     });
-    return { workflow: claims.wf, scope };
+    return { workflow: claims.wf, scope: applied };
   });
 }

@@ -213,7 +213,7 @@ describe('ops pages', () => {
   });
 
   it("edits a recipient's preferences rule by rule beside the environment's defaults, and saves them (audited)", async () => {
-    await ok('PUT', `${WS}/environments/staging/settings/preferences`, { value: { defaults: { workflows: { digest: { channelTypes: { email: false } } } } } });
+    await ok('PUT', `${WS}/environments/staging/settings/preferences`, { value: { defaults: { workflows: { digest: { channels: { email: false } } } } } });
     const page = await d.newPage();
     await login(page);
     await page.goto(at('staging', 'preferences'));
@@ -237,7 +237,7 @@ describe('ops pages', () => {
     await section.getByText('Version 1').waitFor();
 
     const stored = (await d.api('GET', `${WS}/environments/staging/recipients/u_42/preferences`)).body;
-    expect(stored.preferences).toEqual({ channelTypes: { email: false }, workflows: { digest: { channelTypes: { email: true } }, 'weekly-news': false } });
+    expect(stored.preferences).toEqual({ channels: { email: false }, workflows: { digest: { channels: { email: true } }, 'weekly-news': false } });
     expect((await d.api('GET', `${WS}/audit-log?action=preferences.put`)).body.data[0]).toMatchObject({ environment: 'staging', target: 'recipient/u_42' });
     expectNoProblems(d);
   });

@@ -65,7 +65,11 @@ export function preferenceRoutes(app: FastifyInstance, runtime: Runtime, deps: D
         response: { 200: preferencesView, ...errors(400, 401, 403) },
       },
     },
-    async (request) => readPreferencesByKey(deps, await callOf(request), request.params.recipient),
+    async (request, reply) => {
+      const found = await readPreferencesByKey(deps, await callOf(request), request.params.recipient);
+      reply.header('etag', etag(found.version));
+      return found;
+    },
   );
 
   api.put(
@@ -75,14 +79,18 @@ export function preferenceRoutes(app: FastifyInstance, runtime: Runtime, deps: D
         tags,
         security,
         operationId: 'putRecipientPreferences',
-        summary: "Replace a recipient's preference set in the key's environment (recorded in the activity log)",
+        summary: "Replace a recipient's preference set in the key's environment (recorded in the activity log); If-Match: the version read, else 409 preferences_changed",
         params: recipientParams,
         querystring: tokenQuery,
         body: preferenceSetSchema,
-        response: { 200: preferencesView, ...errors(400, 401, 403) },
+        response: { 200: preferencesView, ...errors(400, 401, 403, 409) },
       },
     },
-    async (request) => writePreferencesByKey(deps, await callOf(request), request.params.recipient, request.body),
+    async (request, reply) => {
+      const written = await writePreferencesByKey(deps, await callOf(request), request.params.recipient, request.body, expectedVersion(request));
+      reply.header('etag', etag(written.version));
+      return written;
+    },
   );
 }
 
@@ -102,7 +110,11 @@ export function memberPreferenceRoutes(app: FastifyInstance, deps: Deps) {
         response: { 200: memberView, ...errors(400, 401, 403, 404) },
       },
     },
-    async (request) => readPreferencesAsMember(deps, await contextOf(deps, request), request.params.env, request.params.recipient),
+    async (request, reply) => {
+      const found = await readPreferencesAsMember(deps, await contextOf(deps, request), request.params.env, request.params.recipient);
+      reply.header('etag', etag(found.version));
+      return found;
+    },
   );
   api.put(
     path,
@@ -110,15 +122,30 @@ export function memberPreferenceRoutes(app: FastifyInstance, deps: Deps) {
       schema: {
         tags: ['preferences'],
         operationId: 'writeRecipientPreferences',
-        summary: "Replace a recipient's preference set (preferences.write; audited)",
+        summary: "Replace a recipient's preference set (preferences.write; audited); If-Match: the version read, else 409 preferences_changed",
         params,
         body: preferenceSetSchema,
-        response: { 200: memberView.omit({ defaults: true }), ...errors(400, 401, 403, 404) },
+        response: { 200: memberView.omit({ defaults: true }), ...errors(400, 401, 403, 404, 409) },
       },
     },
-    async (request) => writePreferencesAsMember(deps, await contextOf(deps, request), request.params.env, request.params.recipient, request.body),
+    async (request, reply) => {
+      const written = await writePreferencesAsMember(deps, await contextOf(deps, request), request.params.env, request.params.recipient, request.body, expectedVersion(request));
+      reply.header('etag', etag(written.version));
+      return written;
+    },
   );
 }
+
+/** The version an If-Match header names (`"3"`, `3` or `W/"3"`), undefined without one; 400 when it names none. */
+export function expectedVersion(request: FastifyRequest): number | undefined {
+  const header = request.headers['if-match'];
+  if (header === undefined) return undefined;
+  const match = /^\s*(?:W\/)?"?(\d{1,9})"?\s*$/.exec(String(header));
+  if (!match) throw new StagelineError(400, 'invalid_request', 'If-Match: must be the version read, as the ETag of the GET answered it ("3")', [{ field: 'If-Match', in: 'header', message: 'must be a version such as "3"' }]);
+  return Number(match[1]);
+}
+
+const etag = (version: number) => `"${version}"`;
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 

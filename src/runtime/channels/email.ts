@@ -129,9 +129,15 @@ export class EmailChannel {
         subject: message.subject,
         ...(message.html !== undefined ? { html: message.html } : {}),
         ...(message.text !== undefined ? { text: message.text } : {}),
-        // RFC 8058: mailbox providers POST `List-Unsubscribe=One-Click` to the link, no login.
+        // RFC 8058: mailbox providers POST `List-Unsubscribe=One-Click` to the link, no login;
+        // one-click is for HTTPS links only (an http link, STAGELINE_PUBLIC_URL unset, is a plain one).
         ...(message.unsubscribeUrl !== undefined
-          ? { headers: { 'List-Unsubscribe': `<${message.unsubscribeUrl}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' } }
+          ? {
+              headers: {
+                'List-Unsubscribe': `<${message.unsubscribeUrl}>`,
+                ...(message.unsubscribeUrl.startsWith('https://') ? { 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' } : {}),
+              },
+            }
           : {}),
         // The same delivery keeps the same Message-ID across retries, so receivers can dedupe.
         messageId: `<${options.deliveryId}@${domainOf(setting.from)}>`,

@@ -38,7 +38,7 @@ import { listStepRows, putStepRow, type StepRow } from '../../store/workflows.js
 import { ChannelError, type Channels, type RenderedMessages } from '../channels/index.js';
 import type { ResolutionView } from '../resolver.js';
 import type { Recorder } from '../../metrics/recorder.js';
-import { preferenceDecision, preferencesSetting, unsubscribeUrl } from '../../services/preferences.js';
+import { preferenceDecision, preferencesSetting, unsubscribeUrl, type PreferencesSetting } from '../../services/preferences.js';
 
 export interface AdvanceOptions {
   /** `test`: delays are skipped and failures are not retried (the caller waits for the answer). */
@@ -80,11 +80,11 @@ class RunContext {
     return this.view.environment;
   }
 
-  private preferences?: ReturnType<typeof preferencesSetting>;
+  private preferences?: Promise<PreferencesSetting | null>;
 
-  /** The environment's `preferences` setting, read once per execution (a delayed step's execution reads it anew). */
-  preferencesSetting(deps: Deps): ReturnType<typeof preferencesSetting> {
-    this.preferences ??= preferencesSetting(deps.store.db, { workspaceId: this.env.workspaceId, environmentId: this.env.id });
+  /** The environment's `preferences` setting (null: none), read once per execution (a delayed step's execution reads it anew). */
+  preferencesSetting(deps: Deps): Promise<PreferencesSetting | null> {
+    this.preferences ??= preferencesSetting(deps.store.db, { workspaceId: this.env.workspaceId, environmentId: this.env.id }).then((setting) => setting ?? null);
     return this.preferences;
   }
 

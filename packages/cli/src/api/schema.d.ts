@@ -654,7 +654,7 @@ export interface paths {
         };
         /** A recipient's preference set and the environment's defaults (data.read) */
         get: operations["readRecipientPreferences"];
-        /** Replace a recipient's preference set (preferences.write; audited) */
+        /** Replace a recipient's preference set (preferences.write; audited); If-Match: the version read, else 409 preferences_changed */
         put: operations["writeRecipientPreferences"];
         post?: never;
         delete?: never;
@@ -1470,7 +1470,7 @@ export interface paths {
         };
         /** A recipient's preference set in the key's environment (a publishable key needs the recipient's token) */
         get: operations["getRecipientPreferences"];
-        /** Replace a recipient's preference set in the key's environment (recorded in the activity log) */
+        /** Replace a recipient's preference set in the key's environment (recorded in the activity log); If-Match: the version read, else 409 preferences_changed */
         put: operations["putRecipientPreferences"];
         post?: never;
         delete?: never;
@@ -3054,7 +3054,7 @@ export interface components {
         };
         PreferenceSet: {
             /** @description true: opted in, false: opted out, absent: no rule at this level */
-            channelTypes?: {
+            channels?: {
                 email?: boolean;
                 in_app?: boolean;
                 webhook?: boolean;
@@ -3063,7 +3063,7 @@ export interface components {
             workflows?: {
                 [key: string]: boolean | {
                     /** @description true: opted in, false: opted out, absent: no rule at this level */
-                    channelTypes: {
+                    channels: {
                         email?: boolean;
                         in_app?: boolean;
                         webhook?: boolean;
@@ -3073,7 +3073,7 @@ export interface components {
         };
         PreferenceSetInput: {
             /** @description true: opted in, false: opted out, absent: no rule at this level */
-            channelTypes?: {
+            channels?: {
                 email?: boolean;
                 in_app?: boolean;
                 webhook?: boolean;
@@ -3082,7 +3082,7 @@ export interface components {
             workflows?: {
                 [key: string]: boolean | {
                     /** @description true: opted in, false: opted out, absent: no rule at this level */
-                    channelTypes: {
+                    channels: {
                         email?: boolean;
                         in_app?: boolean;
                         webhook?: boolean;
@@ -7506,6 +7506,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description a state conflict; the code names it */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     listReleases: {
@@ -11689,6 +11698,15 @@ export interface operations {
             };
             /** @description forbidden: the permission named in details is missing, or a rule refuses it */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a state conflict; the code names it */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

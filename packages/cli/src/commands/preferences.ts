@@ -36,7 +36,7 @@ export function registerPreferences(program: Command): void {
       .addOption(envOption())
       .option('--file <path>', 'read the set from a file')
       .action(action(setPreferences)),
-    ['stageline preferences set u_123 \'{"channelTypes":{"email":false}}\' --env production', 'stageline preferences set u_123 \'{}\' --env staging   # no rules: the defaults apply'],
+    ['stageline preferences set u_123 \'{"channels":{"email":false}}\' --env production', 'stageline preferences set u_123 \'{}\' --env staging   # no rules: the defaults apply'],
   );
   for (const [name, value] of [
     ['opt-out', false],
@@ -61,10 +61,10 @@ const path = (ctx: Context, env: string, recipient: string) => ({ params: { path
 /** Each rule of a set as a line: where it applies and whether it opts in. */
 function rules(set: PreferenceSet, source: string): { rule: string; value: boolean; source: string }[] {
   const out: { rule: string; value: boolean; source: string }[] = [];
-  for (const [type, value] of Object.entries(set.channelTypes ?? {})) if (typeof value === 'boolean') out.push({ rule: `channel ${type}`, value, source });
+  for (const [type, value] of Object.entries(set.channels ?? {})) if (typeof value === 'boolean') out.push({ rule: `channel ${type}`, value, source });
   for (const [workflow, rule] of Object.entries(set.workflows ?? {})) {
     if (typeof rule === 'boolean') out.push({ rule: `workflow ${workflow}`, value: rule, source });
-    else for (const [type, value] of Object.entries(rule.channelTypes ?? {})) if (typeof value === 'boolean') out.push({ rule: `workflow ${workflow} × ${type}`, value, source });
+    else for (const [type, value] of Object.entries(rule.channels ?? {})) if (typeof value === 'boolean') out.push({ rule: `workflow ${workflow} × ${type}`, value, source });
   }
   return out;
 }
@@ -96,7 +96,7 @@ async function setPreferences(ctx: Context, recipient: string, json: string | un
 export function withRule(set: PreferenceSet, rule: { workflow?: string; channel?: Channel }, value: boolean): PreferenceSet {
   const next: PreferenceSet = { ...set, ...(set.workflows ? { workflows: { ...set.workflows } } : {}) };
   if (rule.workflow === undefined) {
-    next.channelTypes = { ...set.channelTypes, [rule.channel!]: value };
+    next.channels = { ...set.channels, [rule.channel!]: value };
     return next;
   }
   const workflows = (next.workflows ??= {});
@@ -105,8 +105,8 @@ export function withRule(set: PreferenceSet, rule: { workflow?: string; channel?
     return next;
   }
   const current = Object.prototype.hasOwnProperty.call(workflows, rule.workflow) ? workflows[rule.workflow] : undefined;
-  const channels = typeof current === 'object' ? current.channelTypes : typeof current === 'boolean' ? { email: current, in_app: current, webhook: current } : {};
-  Object.defineProperty(workflows, rule.workflow, { value: { channelTypes: { ...channels, [rule.channel]: value } }, enumerable: true, writable: true, configurable: true });
+  const channels = typeof current === 'object' ? current.channels : typeof current === 'boolean' ? { email: current, in_app: current, webhook: current } : {};
+  Object.defineProperty(workflows, rule.workflow, { value: { channels: { ...channels, [rule.channel]: value } }, enumerable: true, writable: true, configurable: true });
   return next;
 }
 
@@ -117,7 +117,8 @@ async function changeRule(ctx: Context, recipient: string, options: { env?: stri
   const route = '/api/workspaces/{ws}/environments/{env}/recipients/{recipient}/preferences' as const;
   const current = await conn.call(conn.api.GET(route, path(ctx, env, recipient)));
   const body = withRule(current.preferences, options, value);
-  const written = await conn.call(conn.api.PUT(route, { ...path(ctx, env, recipient), body }));
+  // If-Match: a change made between the read and the write (a one-click unsubscribe) is not overwritten; exit 3.
+  const written = await conn.call(conn.api.PUT(route, { ...path(ctx, env, recipient), body, headers: { 'if-match': `"${current.version}"` } }));
   const what = [options.workflow && `workflow ${options.workflow}`, options.channel && `channel ${options.channel}`].filter(Boolean).join(' × ');
   ctx.out.result(written, (p) => `${ctx.out.style('green', '✓')} ${p.recipient} ${value ? 'opted in to' : 'opted out of'} ${what} in ${p.environment}`);
 }

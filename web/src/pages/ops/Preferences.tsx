@@ -23,30 +23,32 @@ type Place = { workflow: null; channel: Channel } | { workflow: string; channel:
 const own = <T,>(record: Record<string, T> | undefined, key: string): T | undefined => (record && Object.hasOwn(record, key) ? record[key] : undefined);
 
 function ruleAt(set: PreferenceSet | undefined, place: Place): boolean | undefined {
-  if (place.workflow === null) return own(set?.channelTypes as Record<string, boolean> | undefined, place.channel);
+  if (place.workflow === null) return own(set?.channels as Record<string, boolean> | undefined, place.channel);
   const rule = own(set?.workflows, place.workflow);
   if (place.channel === null) return typeof rule === 'boolean' ? rule : undefined;
-  return typeof rule === 'object' ? own(rule.channelTypes as Record<string, boolean> | undefined, place.channel) : undefined;
+  return typeof rule === 'object' ? own(rule.channels as Record<string, boolean> | undefined, place.channel) : undefined;
 }
 
 /** The set with one place set to a choice (`inherit` removes the rule); others kept. */
 function withChoice(set: PreferenceSet, place: Place, choice: Choice): PreferenceSet {
   const value = choice === 'inherit' ? undefined : choice === 'in';
   if (place.workflow === null) {
-    const channelTypes: Record<string, boolean> = { ...(set.channelTypes as Record<string, boolean> | undefined) };
-    if (value === undefined) delete channelTypes[place.channel];
-    else channelTypes[place.channel] = value;
-    return { ...set, channelTypes };
+    const channels: Record<string, boolean> = { ...(set.channels as Record<string, boolean> | undefined) };
+    if (value === undefined) delete channels[place.channel];
+    else channels[place.channel] = value;
+    return { ...set, channels };
   }
   const workflows = { ...set.workflows };
   const current = own(workflows, place.workflow);
   let next: NonNullable<PreferenceSet['workflows']>[string] | undefined;
   if (place.channel === null) next = value === undefined ? (typeof current === 'object' ? current : undefined) : value;
   else {
-    const channelTypes: Record<string, boolean> = typeof current === 'object' ? { ...(current.channelTypes as Record<string, boolean> | undefined) } : {};
-    if (value === undefined) delete channelTypes[place.channel];
-    else channelTypes[place.channel] = value;
-    next = { channelTypes };
+    // A workflow on or off whole becomes the same per channel, then this one channel changes.
+    const channels: Record<string, boolean> =
+      typeof current === 'object' ? { ...(current.channels as Record<string, boolean> | undefined) } : typeof current === 'boolean' ? { email: current, in_app: current, webhook: current } : {};
+    if (value === undefined) delete channels[place.channel];
+    else channels[place.channel] = value;
+    next = { channels };
   }
   if (next === undefined) delete workflows[place.workflow];
   else Object.defineProperty(workflows, place.workflow, { value: next, enumerable: true, writable: true, configurable: true });
@@ -96,7 +98,9 @@ function RecipientPreferences({ ws, env, name, recipient }: { ws: string; env: s
   const [workflow, setWorkflow] = useState('');
   const [saved, setSaved] = useState(false);
   const save = useMutation({
-    mutationFn: (body: PreferenceSet) => unwrap(api.PUT('/api/workspaces/{ws}/environments/{env}/recipients/{recipient}/preferences', { params: { path }, body })),
+    // If-Match: a change made since the read (a one-click unsubscribe) is not overwritten (409).
+    mutationFn: (body: PreferenceSet) =>
+      unwrap(api.PUT('/api/workspaces/{ws}/environments/{env}/recipients/{recipient}/preferences', { params: { path }, body, headers: { 'if-match': `"${found.data?.version ?? 0}"` } })),
     onSuccess: async () => {
       setDraft(null);
       setSaved(true);
@@ -147,11 +151,19 @@ function RecipientPreferences({ ws, env, name, recipient }: { ws: string; env: s
             {places.map((place) => {
               const mine = ruleAt(current, place);
               const choice: Choice = mine === undefined ? 'inherit' : mine ? 'in' : 'out';
+              // A workflow with per-channel rules is set channel by channel (a whole-workflow rule would replace them).
+              const perChannel = place.workflow !== null && place.channel === null && typeof own(current.workflows, place.workflow) === 'object';
               return (
                 <tr key={label(place)}>
                   <th scope="row">{label(place)}</th>
                   <td>
-                    <select aria-label={`${label(place)} for ${recipient}`} value={choice} onChange={(e) => change(place, e.target.value as Choice)}>
+                    <select
+                      aria-label={`${label(place)} for ${recipient}`}
+                      value={choice}
+                      disabled={perChannel}
+                      title={perChannel ? 'set per channel below' : undefined}
+                      onChange={(e) => change(place, e.target.value as Choice)}
+                    >
                       <option value="inherit">No rule</option>
                       <option value="in">Opted in</option>
                       <option value="out">Opted out</option>

@@ -223,6 +223,7 @@ runPart(PART, async () => {
       }
       if ('closed' in outcome) {
         closedWithoutAnswer += 1;
+        if (closedWithoutAnswer <= 5) say(`  closed without an answer: ${key}: ${example()}`);
         return null;
       }
       const { status, headers, body } = outcome.answer;
@@ -274,6 +275,7 @@ runPart(PART, async () => {
         }
         if ('closed' in outcome) {
           closedWithoutAnswer += 1;
+          if (closedWithoutAnswer <= 5) say(`  closed without an answer: ${key}: ${example()}`);
           return;
         }
         const { status, headers, body } = outcome.answer;

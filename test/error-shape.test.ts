@@ -94,7 +94,7 @@ const cases: [name: string, request: string, status: number, code: string, end?:
   ['a header name with a space', 'GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n', 400, 'invalid_request'],
   ['an Expect other than 100-continue', 'GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\nConnection: close\r\n\r\n', 417, 'expectation_failed'],
   ['CONNECT', 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 405, 'method_not_allowed'],
-  ['no token on the management API', 'GET /api/workspaces HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 401, 'unauthenticated'],
+  ['no token on the management API', 'GET /api/workspaces HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 401, 'unauthenticated'],  ['no token, the target in absolute form', 'GET http://x/api/workspaces HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 401, 'unauthenticated'],
 ];
 
 describe('every answer is in the error shape, on a listening server', () => {
@@ -112,6 +112,12 @@ describe('every answer is in the error shape, on a listening server', () => {
 
   it('a timed-out request is 408 request_timeout', () => {
     expect(clientErrorAnswer('ERR_HTTP_REQUEST_TIMEOUT').slice(0, 2)).toEqual([408, 'request_timeout']);
+  });
+
+  it('a target in absolute form is authenticated like its path (it was a 500)', async () => {
+    const answer = parseAnswer(await send(`GET http://x/api/workspaces/default/environments HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${h.token}\r\nConnection: close\r\n\r\n`));
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.body).data.map((e: { slug: string }) => e.slug)).toEqual(['development', 'production']);
   });
 
   it('a request without Host is served, not refused with an empty 400', async () => {

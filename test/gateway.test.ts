@@ -252,6 +252,27 @@ describe('gateway routing', () => {
     expect(res.json.error).toMatchObject({ code: 'no_route' });
   });
 
+  it.each([
+    ['a target Node cannot parse', 'GET /\xff HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    ['CONNECT', 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 405],
+    ['an Expect other than 100-continue', 'GET /orders HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\nConnection: close\r\n\r\n', 417],
+  ])('answers %s before routing in the error shape with an x-request-id', async (_name, request, status) => {
+    const { connect } = await import('node:net');
+    const text = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(new URL(gateway.url).port), '127.0.0.1');
+      let out = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (chunk: string) => (out += chunk));
+      socket.on('close', () => resolve(out));
+      socket.on('error', reject);
+      socket.write(Buffer.from(request, 'latin1'));
+    });
+    const [head, body] = text.split('\r\n\r\n') as [string, string];
+    expect(Number(head.split(' ')[1])).toBe(status);
+    expect(head).toMatch(/\r\nx-request-id: gw_[0-9a-f]+/i);
+    expect(JSON.parse(body).error.code).toMatch(/^[a-z_]+$/);
+  });
+
   it('answers 503 route_inactive while the kill switch is off, at once and without a restart', async () => {
     expect((await h.call('PUT', `${WS}/environments/production/resources/route/refunds/active`, { active: false })).status).toBe(200);
     const off = await call({ path: '/payments/refunds/1' });

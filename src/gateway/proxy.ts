@@ -69,7 +69,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Request ids unique across processes: a random prefix per process and a counter. */
 const REQUEST_ID_PREFIX = `gw_${randomBytes(6).toString('hex')}`;
 let requestCounter = 0;
-function nextRequestId(): string {
+export function nextRequestId(): string {
   requestCounter = (requestCounter + 1) % Number.MAX_SAFE_INTEGER;
   return REQUEST_ID_PREFIX + requestCounter.toString(36).padStart(6, '0');
 }

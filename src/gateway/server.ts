@@ -15,7 +15,7 @@ import type { GatewayObserver, RouteLimiter } from './contract.js';
 import { Environments, type TableFactory } from './environments.js';
 import { compileRouteLimiter } from './limits.js';
 import { UpstreamPools, type PoolFactory } from './pools.js';
-import { GatewayHandler } from './proxy.js';
+import { GatewayHandler, nextRequestId } from './proxy.js';
 import { compileSplit } from './splits.js';
 import { createUpstreamPool, parseUpstreamUrl } from './upstream.js';
 
@@ -127,11 +127,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     socket.once('close', () => tunnels.delete(socket));
     handler.upgrade(req, socket, head);
   });
-  server.on('clientError', handleClientError);
-  server.on('checkExpectation', refuseExpectation);
+  // Answers made before the handler sees the request carry a request id like every other.
+  server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => handleClientError(error, socket, nextRequestId()));
+  server.on('checkExpectation', (req, res) => refuseExpectation(req, res, nextRequestId()));
   server.on('connect', (req, socket: Duplex) => {
     socket.on('error', () => socket.destroy());
-    refuseConnect(req, socket);
+    refuseConnect(req, socket, nextRequestId());
   });
 
   await new Promise<void>((resolve, reject) => {

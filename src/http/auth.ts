@@ -13,9 +13,18 @@ declare module 'fastify' {
 export function registerAuth(api: FastifyInstance, deps: Deps) {
   api.decorateRequest('principal', null);
   api.addHook('onRequest', async (request) => {
-    if (!request.url.startsWith('/api/') || request.url.startsWith('/api/openapi.json') || request.url.startsWith('/api/auth/login')) return;
+    const path = pathOf(request.url);
+    if (!path.startsWith('/api/') || path.startsWith('/api/openapi.json') || path.startsWith('/api/auth/login')) return;
     request.principal = await authenticate(deps, request.headers.authorization);
   });
+}
+
+/**
+ * The path of a request target: an absolute-form target (`GET http://host/api/… HTTP/1.1`, as
+ * proxies may send) is routed like its path, so it must be authenticated like it too.
+ */
+function pathOf(url: string): string {
+  return url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '');
 }
 
 export function principalOf(request: Pick<FastifyRequest, 'principal'>): Principal {

@@ -75,12 +75,15 @@ export function handleError(error: FastifyError | StagelineError | Error, reques
 // (`clientError`), an `Expect` it cannot meet, a CONNECT, a node shutting down. They are
 // written raw on the socket, still in the error shape, and close the connection.
 
-/** A complete HTTP/1.1 response carrying `{"error":{code,message,details}}`. */
-export function rawErrorResponse(status: number, code: string, message: string, details: unknown[] = []): string {
+/**
+ * A complete HTTP/1.1 response carrying `{"error":{code,message,details}}`; with `requestId`, an
+ * `x-request-id` header too (the gateway promises one on every answer it makes itself).
+ */
+export function rawErrorResponse(status: number, code: string, message: string, details: unknown[] = [], requestId?: string): string {
   const body = JSON.stringify(errorBody(code, message, details));
   return (
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
-    `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+    `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${requestId ? `x-request-id: ${requestId}\r\n` : ''}Connection: close\r\n\r\n${body}`
   );
 }
 
@@ -103,26 +106,26 @@ export function clientErrorAnswer(parserCode: string | undefined): [number, stri
 }
 
 /** Fastify's `clientErrorHandler`: the parser's refusals in the error shape. */
-export function handleClientError(error: Error & { code?: string }, socket: Duplex): void {
+export function handleClientError(error: Error & { code?: string }, socket: Duplex, requestId?: string): void {
   // A reset connection has nobody left to answer.
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   if (socket.writable) {
     const [status, code, message] = clientErrorAnswer(error.code);
-    socket.end(rawErrorResponse(status, code, message, error.code ? [{ reason: error.code }] : []));
+    socket.end(rawErrorResponse(status, code, message, error.code ? [{ reason: error.code }] : [], requestId));
   } else {
     socket.destroy();
   }
 }
 
 /** A request whose `Expect` header asks for something other than `100-continue`. */
-export function refuseExpectation(request: IncomingMessage, response: ServerResponse): void {
+export function refuseExpectation(request: IncomingMessage, response: ServerResponse, requestId?: string): void {
   const body = JSON.stringify(errorBody('expectation_failed', `the server cannot meet "Expect: ${request.headers.expect ?? ''}"; only 100-continue is supported`));
-  response.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
+  response.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close', ...(requestId ? { 'x-request-id': requestId } : {}) }).end(body);
 }
 
 /** CONNECT: this server is not a forward proxy. */
-export function refuseConnect(_request: IncomingMessage, socket: Duplex): void {
-  socket.end(rawErrorResponse(405, 'method_not_allowed', 'CONNECT is not supported: this server is not a forward proxy'));
+export function refuseConnect(_request: IncomingMessage, socket: Duplex, requestId?: string): void {
+  socket.end(rawErrorResponse(405, 'method_not_allowed', 'CONNECT is not supported: this server is not a forward proxy', [], requestId));
 }
 
 /** A request that arrives while the node shuts down: another node should take it. */

@@ -7,7 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { sleep } from '../../bench/delivery-support.js';
 import { percentile } from '../../bench/support.js';
-import { fmt } from '../contract.js';
+import { fmt, say } from '../contract.js';
+import type { StagelineNode } from './nodes.js';
 
 export { sleep };
 
@@ -108,7 +109,7 @@ export async function paced(ratePerSec: number, maxInFlight: number, stop: () =>
 
 export interface Counter {
   url: string;
-  /** Requests seen, by path. */
+  /** Requests served. */
   hits: number;
   close(): Promise<void>;
 }
@@ -131,6 +132,7 @@ export async function startCountingUpstream(): Promise<Counter> {
     get hits() {
       return state.hits;
     },
+
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -202,4 +204,11 @@ export function childPids(pid: number): number[] {
   } catch {
     return [];
   }
+}
+
+/** Says so when a node exits without the part having killed or stopped it (with its last lines). */
+export function reportUnexpectedExit(node: StagelineNode, expected: () => boolean): void {
+  void node.child.exited.then((code) => {
+    if (!expected()) say(`  ${node.name} (pid ${node.child.pid}) exited unexpectedly (code ${code}); its last lines:\n${node.child.tail(10)}`);
+  });
 }

@@ -8,7 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import { connectMany, type SseClient } from '../../bench/delivery-support.js';
 import { DB, emit, fmt, QUICK, runPart, say, scaled, zero } from '../contract.js';
-import { Book, childPids, paced, sampleProc, sleep, startCountingUpstream, startReceiver, type ProcSample } from '../lib/load.js';
+import { Book, childPids, paced, reportUnexpectedExit, sampleProc, sleep, startCountingUpstream, startReceiver, type ProcSample } from '../lib/load.js';
 import { Cleanup, HttpClient, newDatabase, startNode } from '../lib/nodes.js';
 
 const PART = 'soak';
@@ -27,6 +27,7 @@ function median3(samples: number[]): number {
 
 runPart(PART, async () => {
   const cleanup = new Cleanup();
+  let ending = false;
   try {
     const durationMs = scaled(10 * 60_000, 2 * 60_000);
     const warmupMs = scaled(60_000, 20_000);
@@ -39,6 +40,7 @@ runPart(PART, async () => {
     const receiver = await startReceiver();
     cleanup.add('close the webhook receiver', () => receiver.close());
     const node = await startNode(cleanup, { name: 'soak-node', databaseUrl, env: { STAGELINE_GATEWAY_DEFAULT_ENV: 'development' } });
+    reportUnexpectedExit(node, () => ending);
 
     const ok = async (method: string, path: string, body?: unknown) => (await node.api.call<any>(method, `${WS}${path}`, body)).body;
     await ok('PUT', '/environments/development/secrets/WEBHOOK_SECRET', { value: 'whsec-reliability-soak' });
@@ -183,6 +185,7 @@ runPart(PART, async () => {
     say(`  ${fmt(upstream.hits)} requests reached the upstream, ${fmt(receiver.deliveries.length)} webhook deliveries`);
     if (QUICK) say('  (quick form)');
   } finally {
+    ending = true;
     await cleanup.runAll();
   }
 });

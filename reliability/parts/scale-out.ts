@@ -110,6 +110,7 @@ runPart(PART, async () => {
   const cleanup = new Cleanup();
   let ending = false;
   let cKilled = false;
+  let leases: LeaseWatch | null = null;
   try {
     const databaseUrl = await newDatabase('postgres', cleanup, 'scaleout');
     const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
@@ -128,18 +129,20 @@ runPart(PART, async () => {
 
     // Node C first, alone: the leases it takes are then certainly its own, so the later kill -9 of
     // C is a kill of the leases' holder.
-    const nodeOpts = (name: string) => ({ name, databaseUrl, redisUrl: REDIS_URL, env: NODE_ENV });
+    // A node's start (migrations, the first change-feed read) takes seconds here and far longer on a busy machine.
+    const nodeOpts = (name: string) => ({ name, databaseUrl, redisUrl: REDIS_URL, env: NODE_ENV, readyTimeoutMs: 120_000 });
     let c = await startNode(cleanup, nodeOpts('node-c'));
     reportUnexpectedExit(c, () => ending || cKilled);
-    const leases = new LeaseWatch(pool);
+    const watch = new LeaseWatch(pool);
+    leases = watch;
     const cHolders = new Map<string, string>();
     for (const deadline = performance.now() + 15_000; cHolders.size < WATCHED_LEASES.length; ) {
       if (performance.now() > deadline) throw new Error(`node C took no ${WATCHED_LEASES.filter((n) => !cHolders.has(n)).join(', ')} lease in 15 s`);
-      for (const row of await leases.read()) if (WATCHED_LEASES.includes(row.name)) cHolders.set(row.name, row.holder);
+      for (const row of await watch.read()) if (WATCHED_LEASES.includes(row.name)) cHolders.set(row.name, row.holder);
       await sleep(100);
     }
     say(`  node C holds ${[...cHolders].map(([n, h]) => `${n} (${h})`).join(', ')}`);
-    leases.start(200);
+    watch.start(200);
     const [a, b] = await Promise.all([startNode(cleanup, nodeOpts('node-a')), startNode(cleanup, nodeOpts('node-b'))]);
     for (const n of [a, b]) reportUnexpectedExit(n, () => ending);
 
@@ -503,15 +506,15 @@ runPart(PART, async () => {
     // 5. The leases C held: a new holder within the lease's take-over time, renewing.
     {
       const deadline = killedAt.wall + Math.max(...Object.values(LEASE_TTL_MS)) + 5_000;
-      const moved = () => WATCHED_LEASES.every((name) => (leases.seen.get(name) ?? []).some((s) => s.holder !== cHolders.get(name) && s.at > killedAt.wall));
+      const moved = () => WATCHED_LEASES.every((name) => (watch.seen.get(name) ?? []).some((s) => s.holder !== cHolders.get(name) && s.at > killedAt.wall));
       while (!moved() && Date.now() < deadline) await sleep(200);
       // Then a few more seconds, to see the new holders renew (their rounds continue).
       await sleep(3_500);
-      leases.stop();
+      watch.stop();
       for (const name of WATCHED_LEASES) {
         const ttl = LEASE_TTL_MS[name]!;
         const interval = name === 'alerts' ? ALERT_INTERVAL_MS : WATCH_INTERVAL_MS;
-        const list = leases.seen.get(name) ?? [];
+        const list = watch.seen.get(name) ?? [];
         const heldByCAtKill = [...list].reverse().find((s) => s.at <= killedAt.wall)?.holder === cHolders.get(name);
         const takeover = list.find((s) => s.at > killedAt.wall && s.holder !== cHolders.get(name));
         const renewals = takeover ? list.filter((s) => s.holder === takeover.holder && s.at > takeover.at).length : 0;
@@ -527,15 +530,16 @@ runPart(PART, async () => {
           ok: heldByCAtKill && takeover !== undefined && seconds <= limit && renewals >= 2 && holders.size === 1,
         });
       }
-      zero(PART, 'lease taken over before its holder’s expiry (two holders at once)', leases.steals.length, {
-        total: [...leases.seen.values()].reduce((s, l) => s + l.length, 0),
+      zero(PART, 'lease taken over before its holder’s expiry (two holders at once)', watch.steals.length, {
+        total: [...watch.seen.values()].reduce((s, l) => s + l.length, 0),
         unit: 'lease states sampled',
       });
-      for (const steal of leases.steals.slice(0, 3)) say(`  ${steal}`);
+      for (const steal of watch.steals.slice(0, 3)) say(`  ${steal}`);
     }
     if (QUICK) say('  (quick form)');
   } finally {
     ending = true;
+    leases?.stop();
     await cleanup.runAll();
   }
 });

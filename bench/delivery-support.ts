@@ -187,6 +187,8 @@ export interface Answer<T> {
   status: number;
   body: T;
   text: string;
+  /** The response's headers. */
+  headers: http.IncomingHttpHeaders;
   /** performance.now() just before the request was handed to the socket, and when the answer ended. */
   sentAt: number;
   doneAt: number;
@@ -236,7 +238,7 @@ export class HttpClient {
               parsed = text;
             }
           }
-          resolve({ status, body: parsed as T, text, sentAt, doneAt });
+          resolve({ status, body: parsed as T, text, headers: res.headers, sentAt, doneAt });
         });
       });
       sentAt = performance.now();

@@ -27,9 +27,13 @@ export function errorBody(code: string, message: string, details: unknown[] = []
   return { error: { code, message, details } };
 }
 
+/** Errors node-postgres raises without a code when the connection under a query went away (a database restart). */
+const LOST_CONNECTION = /^(Connection terminated|Client has encountered a connection error and is not queryable|Client was closed and is not queryable)/;
+
 function isUnavailable(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P03', '53300', 'SQLITE_BUSY'].includes(code);
+  if (typeof code === 'string') return code.startsWith('SQLITE_BUSY') || ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '53300', '08000', '08003', '08006'].includes(code);
+  return error instanceof Error && LOST_CONNECTION.test(error.message);
 }
 
 export function handleError(error: FastifyError | StagelineError | Error, request: FastifyRequest, reply: FastifyReply) {
@@ -45,6 +49,12 @@ export function handleError(error: FastifyError | StagelineError | Error, reques
     // A JSON parse error without Fastify's code still must not quote the body.
     const message = known?.[1] ?? (code === 'invalid_json' ? 'the request body is not valid JSON' : code === 'payload_too_large' ? 'the request body is larger than the server accepts' : error.message);
     return reply.status(status).send(errorBody(code, message));
+  }
+  // The database's disk is full (SQLite SQLITE_FULL, PostgreSQL disk_full): nothing was written.
+  const code = (error as { code?: unknown }).code;
+  if (code === 'SQLITE_FULL' || code === '53100') {
+    request.log.error({ err: error, reqId: request.id }, 'database disk full');
+    return reply.status(507).send(errorBody('insufficient_storage', "the database's disk is full: nothing was written; free space and retry"));
   }
   if (isUnavailable(error)) {
     request.log.error({ err: error, reqId: request.id }, 'dependency unavailable');

@@ -369,20 +369,20 @@ async function redisOutage(cleanup: Cleanup): Promise<void> {
     const res = await gatewayCall(node.gatewayUrl, { path: `/${policy}/x`, headers: { 'x-stageline-key': key } }).catch((error: Error) => ({ status: 0, text: error.message, json: null, headers: {} }) as any);
     return { status: res.status as number, code: (res.json?.error?.code ?? null) as string | null, retryAfter: res.headers?.['retry-after'] as string | undefined, ms: performance.now() - started };
   };
-  // The routes serve once the gateway has the release.
+  // The routes serve once the gateway has the release and its Redis connection: the `closed`
+  // route answers 200 (and counts one) only then.
   const deadline = performance.now() + 15_000;
-  while ((await call('nothing')).status === 0 || (await call('open')).code === 'no_route') {
+  while ((await call('closed')).status !== 200) {
     if (performance.now() > deadline) throw new Error('the gateway never served the routes');
     await sleep(100);
   }
-  // `open` took one above; the others start clean.
   const round = async (policy: string, times: number) => {
     const answers = [];
     for (let n = 0; n < times; n++) answers.push(await call(policy));
     return answers;
   };
-  const admittedUp = { open: 1, closed: 0, local: 0 } as Record<string, number>;
-  for (const policy of policies) admittedUp[policy]! += (await round(policy, 2 * L - (policy === 'open' ? 1 : 0))).filter((x) => x.status === 200).length;
+  const admittedUp = { open: 0, closed: 1, local: 0 } as Record<string, number>;
+  for (const policy of policies) admittedUp[policy]! += (await round(policy, 2 * L - (policy === 'closed' ? 1 : 0))).filter((x) => x.status === 200).length;
   emit({ part: PART, measure: `redis up: admitted of ${2 * L} per route (limit ${L}; open/closed/local)`, value: policies.map((p) => admittedUp[p]).join('/'), goal: `${L}/${L}/${L}`, ok: policies.every((p) => admittedUp[p] === L) });
 
   await redis.kill();

@@ -40,9 +40,13 @@ export function errorBody(code: string, message: string, details: unknown[] = []
   return { error: { code, message, details } };
 }
 
+/** Errors node-postgres raises without a code when the connection under a query went away (a database restart). */
+const LOST_CONNECTION = /^(Connection terminated|Client has encountered a connection error and is not queryable|Client was closed and is not queryable)/;
+
 function isUnavailable(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P03', '53300', 'SQLITE_BUSY'].includes(code);
+  if (typeof code === 'string') return code.startsWith('SQLITE_BUSY') || ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '53300', '08000', '08003', '08006'].includes(code);
+  return error instanceof Error && LOST_CONNECTION.test(error.message);
 }
 
 export function handleError(error: FastifyError | StagelineError | Error, request: FastifyRequest, reply: FastifyReply) {
@@ -62,6 +66,12 @@ export function handleError(error: FastifyError | StagelineError | Error, reques
   if (error instanceof KeyError) {
     request.log.error({ err: error, reqId: request.id }, 'secret cannot be decrypted');
     return reply.status(500).send(errorBody(SECRET_UNREADABLE, secretUnreadableMessage(error)));
+  }
+  // The database's disk is full (SQLite SQLITE_FULL, PostgreSQL disk_full): nothing was written.
+  const code = (error as { code?: unknown }).code;
+  if (code === 'SQLITE_FULL' || code === '53100') {
+    request.log.error({ err: error, reqId: request.id }, 'database disk full');
+    return reply.status(507).send(errorBody('insufficient_storage', "the database's disk is full: nothing was written; free space and retry"));
   }
   if (isUnavailable(error)) {
     request.log.error({ err: error, reqId: request.id }, 'dependency unavailable');

@@ -147,7 +147,8 @@ export class ChangeFeed {
   }
 
   private scheduleReconnect(attempt: number) {
-    if (this.closed) return;
+    // One reconnect at a time: a second would leave two listener connections behind.
+    if (this.closed || this.reconnectTimer) return;
     const delay = Math.min(5000, 100 * 2 ** attempt);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;

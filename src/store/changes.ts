@@ -126,11 +126,14 @@ export async function listenForChanges(url: string, onNotify: (workspaceId: stri
   const pg = (await import('pg')).default;
   const client = new pg.Client({ connectionString: url });
   let lost = false;
+  // Until LISTEN is in place a failure only rejects: the caller retries that. Calling `onLost`
+  // too would start a second reconnect, and each outage would double the listener connections.
+  let listening = false;
   const fail = (error: Error) => {
     if (lost) return;
     lost = true;
     client.end().catch(() => {});
-    onLost(error);
+    if (listening) onLost(error);
   };
   client.on('error', fail);
   client.on('end', () => fail(new Error('the change listener connection ended')));
@@ -138,8 +141,15 @@ export async function listenForChanges(url: string, onNotify: (workspaceId: stri
     const workspaceId = message.payload?.split(':')[0];
     if (workspaceId) onNotify(workspaceId);
   });
-  await client.connect();
-  await client.query(`LISTEN ${CHANGE_CHANNEL}`);
+  try {
+    await client.connect();
+    await client.query(`LISTEN ${CHANGE_CHANNEL}`);
+  } catch (error) {
+    fail(error as Error);
+    throw error;
+  }
+  if (lost) throw new Error('the change listener connection ended while it was set up');
+  listening = true;
   return {
     async close() {
       lost = true;

@@ -3,7 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql, type Transaction, type TransactionBuilder } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver, type Transaction, type TransactionBuilder } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
 import { migrate } from './migrations.js';
@@ -69,10 +69,12 @@ function openSqlite(file: string): Store {
   connection.pragma('journal_mode = WAL');
   connection.pragma('synchronous = NORMAL');
   connection.pragma('foreign_keys = ON');
-  connection.pragma('busy_timeout = 5000');
+  // better-sqlite3 waits for a lock synchronously, freezing the whole node: it waits only a
+  // moment here, and BusyWaitingDriver waits the rest asynchronously.
+  connection.pragma(`busy_timeout = ${SQLITE_BUSY_SPIN_MS}`);
   // 64 MiB of page cache (the default is 2 MiB): snapshots of thousands of entries stay in memory.
   connection.pragma('cache_size = -65536');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: connection }) });
+  const db = new Kysely<Database>({ dialect: new BusyWaitingSqliteDialect({ database: connection }) });
   return {
     db,
     dialect: 'sqlite',
@@ -80,16 +82,99 @@ function openSqlite(file: string): Store {
     supportsRowLocks: false,
     reclaim: () => {},
     // Kysely serialises SQLite access through one connection, so a transaction here is
-    // already exclusive within the process; IMMEDIATE would only matter across processes.
+    // already exclusive within the process; across processes it begins IMMEDIATE (the driver).
     ...transactions(db, () => db.transaction()),
     close: () => db.destroy(),
   };
+}
+
+/** How long a statement or transaction waits in all for another process's write lock before failing with SQLITE_BUSY (503). */
+const SQLITE_BUSY_WAIT_MS = 5_000;
+/** How long SQLite's own (synchronous) busy handler waits per try. */
+const SQLITE_BUSY_SPIN_MS = 20;
+
+const isBusy = (error: unknown) => String((error as { code?: unknown }).code ?? '').startsWith('SQLITE_BUSY');
+
+/**
+ * Another process holding the database's write lock (a backup, the CLI, a second node on the same
+ * file by mistake) must not freeze this one: statements outside a transaction and the BEGIN of a
+ * transaction are retried, with the event loop and the connection free between tries (so reads
+ * and other waiters are not queued behind them), until SQLITE_BUSY_WAIT_MS after they were
+ * queued, then fail. Transactions begin IMMEDIATE, so they take the write lock
+ * at BEGIN (where retrying is safe) and never meet another writer's lock half-way through.
+ */
+class BusyWaitingSqliteDialect extends SqliteDialect {
+  constructor(private readonly options: ConstructorParameters<typeof SqliteDialect>[0]) {
+    super(options);
+  }
+
+  override createDriver(): Driver {
+    return new BusyWaitingSqliteDriver(this.options);
+  }
+}
+
+class BusyWaitingSqliteDriver extends SqliteDriver {
+  private inTransaction = false;
+
+  constructor(private readonly config: ConstructorParameters<typeof SqliteDialect>[0]) {
+    super(config);
+  }
+
+  override async acquireConnection(): Promise<DatabaseConnection> {
+    const deadline = performance.now() + SQLITE_BUSY_WAIT_MS;
+    const connection = await super.acquireConnection();
+    return {
+      executeQuery: async (query) => {
+        for (;;) {
+          try {
+            return await connection.executeQuery(query);
+          } catch (error) {
+            // Inside a transaction a statement is not retried: the transaction fails as a whole.
+            if (this.inTransaction || !isBusy(error) || performance.now() >= deadline) throw error;
+            // The node's other statements (reads need no lock) go on while this one waits.
+            await super.releaseConnection();
+            await new Promise((resolve) => setTimeout(resolve, 25));
+            await super.acquireConnection();
+          }
+        }
+      },
+      streamQuery: (query, chunkSize) => connection.streamQuery(query, chunkSize),
+    };
+  }
+
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    this.inTransaction = true;
+  }
+
+  override async commitTransaction(connection: DatabaseConnection): Promise<void> {
+    try {
+      await connection.executeQuery(CompiledQuery.raw('commit'));
+    } finally {
+      this.inTransaction = false;
+    }
+  }
+
+  override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    try {
+      // SQLite rolls a transaction back itself on some errors (SQLITE_FULL, SQLITE_IOERR): a
+      // ROLLBACK then fails with "no transaction is active" and hides the error that caused it.
+      if (!(this.config.database as SQLite.Database).inTransaction) return;
+      await connection.executeQuery(CompiledQuery.raw('rollback'));
+    } finally {
+      this.inTransaction = false;
+    }
+  }
 }
 
 function openPostgres(options: StoreOptions): Store {
   const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10 });
   // A pooled client that errors while idle must not crash the node; the pool replaces it.
   pool.on('error', () => {});
+  // The pool listens only to idle clients: one checked out between two queries (inside a
+  // transaction) whose server goes away (57P01 on a restart) would emit an unheard 'error' and
+  // crash the node. Its next query fails instead, and the pool drops it when it is released.
+  pool.on('connect', (client) => client.on('error', () => {}));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,

@@ -40,6 +40,9 @@ function createPooledTransport(options: TransportOptions) {
     pool: true,
     maxConnections: 2,
     maxMessages: 100,
+    // A connection lost mid-send fails the send: the workflow's retry policy (backoff, attempts,
+    // the step log) decides what happens next, not a requeue inside the pool the log never sees.
+    maxRequeues: 0,
     host: options.host,
     port: options.port,
     secure: options.secure,

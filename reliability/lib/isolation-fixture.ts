@@ -262,14 +262,9 @@ export async function buildFixture(world: IsolationApp, canaries: Canaries, oper
   const keys = new Map<string, { sk: string; pk: string }>();
   const workspaces: Workspace[] = ['a', 'b', 'c'].map((tag) => ({ slug: `iso-${tag}`, tag }));
 
-  const phases = new Map<string, number>();
-  let mark = Date.now();
-  const phase = (name: string) => {
-    const now = Date.now();
-    phases.set(name, (phases.get(name) ?? 0) + now - mark);
-    mark = now;
-  };
-  for (const { slug: ws, tag } of workspaces) {
+  // The workspaces are set up side by side (each has its own audit chain, so they do not queue).
+  const perWorkspace = await Promise.all(workspaces.map(async ({ slug: ws, tag }) => {
+    const credentials: Credential[] = [];
     const W = `/api/workspaces/${ws}`;
     await must('POST', '/api/workspaces', { slug: ws, name: `Isolation ${tag}` });
     await must('POST', `${W}/environments`, { slug: 'staging', name: 'Staging' });
@@ -311,7 +306,6 @@ export async function buildFixture(world: IsolationApp, canaries: Canaries, oper
     registry.add('variables', { values: { name: variable }, ws, env: null, deleted: false });
     registry.add('variables', { values: { name: `gone_${tag}` }, ws, env: null, deleted: true });
 
-    phase('secrets, variables, settings');
     // Upstreams: one per environment, answering with its own canary.
     const upstreamOf: Record<string, GatewayTarget> = {};
     for (const env of ENVIRONMENTS) {
@@ -367,7 +361,6 @@ export async function buildFixture(world: IsolationApp, canaries: Canaries, oper
       for (const r of releases) registry.add('releases', { values: { number: String(r.number) }, ws, env, deleted: false });
     }
 
-    phase('resources');
     // Members of every role, one narrowed per environment, service tokens.
     const roles = ['owner', 'admin', 'developer', 'deployer', 'support', 'viewer', 'reporter'];
     const members: { email: string; role: string; environmentRoles?: Record<string, string> }[] = [
@@ -397,7 +390,6 @@ export async function buildFixture(world: IsolationApp, canaries: Canaries, oper
     registry.add('tokens', { values: { id: goneToken.body.id }, ws, env: null, deleted: true, revoked: true });
     credentials.push({ label: `${ws} revoked service token`, kind: 'revoked-token', ws, env: null, surface: 'none', headers: as(goneToken.body.token), recipient: null });
 
-    phase('members');
     // API keys, recipient tokens, data records and feed messages of each environment.
     for (const env of ENVIRONMENTS) {
       const E = `${W}/environments/${env}`;
@@ -435,7 +427,6 @@ export async function buildFixture(world: IsolationApp, canaries: Canaries, oper
         registry.add('feeds', { values: { recipient }, ws, env, deleted: false });
       }
     }
-    phase('keys, data, triggers');
     // Generic objects: one (and one deleted) of every collection the document names with an {id} child.
     for (const op of operationsWithIdChildren) {
       const envScoped = op.collectionPath.includes('{env}');
@@ -454,8 +445,9 @@ export async function buildFixture(world: IsolationApp, canaries: Canaries, oper
         }
       }
     }
-    phase('generic objects');
-  }
+    return credentials;
+  }));
+  credentials.push(...perWorkspace.flat());
 
   // Feed messages arrive through the workflow worker: wait for them, then register their ids.
   for (const { slug: ws } of workspaces) {
@@ -476,8 +468,6 @@ export async function buildFixture(world: IsolationApp, canaries: Canaries, oper
     }
   }
 
-  phase('feeds');
-  process.stderr.write(`isolation fixture phases (ms): ${[...phases].map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
   credentials.push({ label: 'no credential', kind: 'none', ws: null, env: null, surface: 'none', headers: {}, recipient: null });
   credentials.push({ label: 'malformed bearer', kind: 'malformed', ws: null, env: null, surface: 'none', headers: { authorization: `Bearer sk_${randomBytes(12).toString('hex')}` }, recipient: null });
   credentials.push({ label: 'malformed scheme', kind: 'malformed', ws: null, env: null, surface: 'none', headers: { authorization: `Basic ${Buffer.from('admin:x').toString('base64')}` }, recipient: null });

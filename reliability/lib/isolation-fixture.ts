@@ -220,7 +220,7 @@ export interface Fixture {
   registry: Registry;
   canaries: Canaries;
   targets: GatewayTarget[];
-  /** Ids of data records written for the self-check. */
+  /** Each environment's sk and pk keys, by `ws/env` (the gateway's credentials). */
   keys: Map<string, { sk: string; pk: string }>;
 }
 

@@ -266,7 +266,8 @@ async function oneRun(seed: Seed, receiver: Receiver, point: Point, index: numbe
       } else {
         drive(seed, node, point.op).catch(() => {});
       }
-      const died = await waitExit(node, point.op === 'job' || point.op === 'gc' ? 8_000 : 6_000);
+      // Generous: on a loaded machine the operation may queue behind the concurrent writes (one writer on SQLite).
+      const died = await waitExit(node, 20_000);
       if (writer) acked = await writer.stop();
       wasReached = died && reached(node.child.tail(200), point);
       if (!died) await node.stop();

@@ -50,6 +50,7 @@ import {
   type Collected,
 } from '../store/gc.js';
 import { nodeReader } from '../store/trees.js';
+import { faultPoint } from '../faults.js';
 import type { Deps } from './context.js';
 
 export interface GcOptions {
@@ -97,6 +98,7 @@ export async function pruneReleases(deps: Deps, policy: RetentionPolicy, options
         return deleteReleases(tx, env.workspaceId, env.id, past, now.toISOString());
       });
       total += deleted;
+      faultPoint('gc.prune-batch');
       if (deleted < batch) break;
     }
   }
@@ -148,6 +150,7 @@ export async function sweepWorkspace(deps: Deps, mark: Mark, batch = BATCH): Pro
       if (keys.length === 0) return deleted;
       after = keys[keys.length - 1]!;
       deleted += await deleteStale(deps.store, table, mark.workspaceId, mark.cutoff, keys.filter((key) => !marked.has(key)));
+      faultPoint('gc.sweep-batch');
       if (keys.length < batch) return deleted;
     }
   };
@@ -160,9 +163,11 @@ export async function sweepWorkspace(deps: Deps, mark: Mark, batch = BATCH): Pro
 /** One whole collection: retention, then a mark and a sweep of each workspace. */
 export async function collectGarbage(deps: Deps, options: GcOptions): Promise<GcCounts> {
   const counts: GcCounts = { releases: await pruneReleases(deps, options.retention, options.batch !== undefined ? { batch: options.batch } : {}), nodes: 0, snapshots: 0, contents: 0 };
+  faultPoint('gc.after-prune');
   for (const workspaceId of await workspaceIds(deps.store.db)) {
     const mark = await markWorkspace(deps, workspaceId, deps.now(), options.graceMs);
     if (!mark) continue;
+    faultPoint('gc.after-mark');
     const swept = await sweepWorkspace(deps, mark, options.batch);
     counts.nodes += swept.nodes;
     counts.snapshots += swept.snapshots;

@@ -28,6 +28,7 @@ import { emitEvent } from './events.js';
 import { describeChanges } from './diff.js';
 import { passFreeze } from './freezes.js';
 import { compareRoots, editTree, headRoot, headSnapshot, releaseName, releaseOf, releaseView, rootOf, snapshotOf } from './snapshots.js';
+import { faultPoint } from '../faults.js';
 
 export interface PlanInput {
   release?: number;
@@ -103,6 +104,19 @@ async function staleRequestsInto(deps: Deps, tx: Db, ctx: CallContext, env: Envi
 }
 
 /**
+ * The fault points (src/faults.ts) of a release write, by its cause: where a crash leaves the new
+ * snapshot's nodes stored but no release row or head pointing at them yet, and where the release
+ * and the head are written but not the audit entry (the transaction is still open at both).
+ */
+const FAULTS: Record<Release['cause'], { snapshot: string; release: string }> = {
+  commit: { snapshot: 'commit.after-snapshot', release: 'commit.after-release' },
+  promotion: { snapshot: 'promote.after-snapshot', release: 'promote.after-release' },
+  rollback: { snapshot: 'rollback.after-snapshot', release: 'rollback.after-release' },
+  merge: { snapshot: 'merge.after-snapshot', release: 'merge.after-release' },
+  fork: { snapshot: 'fork.after-snapshot', release: 'fork.after-release' },
+};
+
+/**
  * Appends the next release of `env` pointing at `snapshot`, stored if new, moves the head, and
  * marks the requests planned against the old head stale.
  */
@@ -129,9 +143,11 @@ export async function appendRelease(
     createdAt: at,
     ...fields,
   };
+  faultPoint(FAULTS[fields.cause].snapshot);
   await insertRelease(tx, env.workspaceId, release);
   await setHeadRelease(tx, env.workspaceId, env.id, release.number, at);
   await staleRequestsInto(deps, tx, ctx, env, release.number, appliedRequest);
+  faultPoint(FAULTS[fields.cause].release);
   return release;
 }
 
@@ -247,6 +263,7 @@ export async function applyRollback(
   earlier: Release,
   options: { message?: string; breakGlass?: { reason: string }; request?: { id: string; approvers: string[] } },
 ) {
+  faultPoint('rollback.before-write');
   const brokeGlass = await passFreeze(deps, tx, ctx, env, { summary: `rollback of ${env.slug} to #${earlier.number}`, breakGlassReason: options.breakGlass?.reason });
   const release = await appendRelease(
     deps,
@@ -274,6 +291,7 @@ export async function applyRollback(
     change: releaseChange(env, release, await rollbackChanges(tx, env, earlier)),
   });
   await emitEvent(deps, tx, ctx, { type: 'release.rolled_back', environment: env.slug, data: { release: release.number, rolledBackTo: earlier.number, from: env.headRelease, message: release.message } });
+  deps.store.onCommit(tx, () => faultPoint('rollback.after-commit'));
   return releaseView({ ...env, headRelease: release.number }, release);
 }
 
@@ -342,6 +360,7 @@ export async function applyPlan(
   const { target, source, sourceRelease } = plan;
   const sourceName = releaseName(source, sourceRelease.number);
   const verb = plan.kind === 'merge' ? 'merge' : 'promotion';
+  faultPoint(plan.kind === 'merge' ? 'merge.before-write' : 'promote.before-write');
   const brokeGlass = await passFreeze(deps, tx, ctx, target, { summary: `${verb} of ${sourceName} into ${target.slug}`, breakGlassReason: options.breakGlass?.reason });
   const message = options.message ?? `${plan.kind === 'merge' ? 'merge' : 'promote'} ${sourceName}`;
   const release = await appendRelease(
@@ -405,5 +424,6 @@ export async function applyPlan(
       change: releaseChange(source, branchRelease),
     });
   }
+  deps.store.onCommit(tx, () => faultPoint(plan.kind === 'merge' ? 'merge.after-commit' : 'promote.after-commit'));
   return { ...releaseView({ ...target, headRelease: release.number }, release), changes: summary(plan.changes) };
 }

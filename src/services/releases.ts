@@ -10,6 +10,7 @@ import { parseResourceId, resourceId } from '../domain/releases/snapshot.js';
 import { listEnvironments } from '../store/environments.js';
 import { listReleases as listReleaseRows } from '../store/releases.js';
 import { deleteDrafts, listDrafts } from '../store/resources.js';
+import { faultPoint } from '../faults.js';
 import { record } from './audit.js';
 import type { CallContext, Deps } from './context.js';
 import { gateStatus, gatesOf } from './gates.js';
@@ -36,6 +37,7 @@ export async function commit(deps: Deps, ctx: CallContext, slug: string, input: 
       if (missing.length > 0) throw invalid(missing.map(({ id, i }) => ({ field: `resources.${i}`, message: `${id} has no draft in ${slug}`, in: 'body' })));
     }
     if (drafts.length === 0) throw conflict('nothing_to_commit', `${slug} has no drafts to commit`);
+    faultPoint('commit.before-write');
     const { root, nodes, replaced, count, changes } = await draftsApplied(tx, env, drafts);
     const release = await appendRelease(deps, tx, ctx, env, { id: root, store: { nodes, replaced }, count }, {
       cause: 'commit',
@@ -54,6 +56,7 @@ export async function commit(deps: Deps, ctx: CallContext, slug: string, input: 
       details: { release: release.number, message: input.message, resources: drafts.map((d) => resourceId(d.kind, d.key)).slice(0, 100), ...summary(changes) },
       change: releaseChange(env, release, changes),
     });
+    deps.store.onCommit(tx, () => faultPoint('commit.after-commit'));
     return { ...releaseView({ ...env, headRelease: release.number }, release), changes: summary(changes) };
   });
 }

@@ -39,6 +39,7 @@ import { ChannelError, type Channels, type RenderedMessages } from '../channels/
 import type { ResolutionView } from '../resolver.js';
 import type { Recorder } from '../../metrics/recorder.js';
 import { preferenceDecision, preferencesSetting, unsubscribeUrl, type PreferencesSetting } from '../../services/preferences.js';
+import { faultPoint } from '../../faults.js';
 
 export interface AdvanceOptions {
   /** `test`: delays are skipped and failures are not retried (the caller waits for the answer). */
@@ -228,7 +229,9 @@ export class WorkflowEngine {
       if (ctx.options.signal?.aborted) throw new Interrupted();
       const row = await this.runStep(ctx, steps[action.step]!, action, recipient, index, states.get(action.step));
       states.set(action.step, row);
+      faultPoint('job.after-side-effect');
       await putStepRow(this.deps.store.db, ctx.run, row);
+      faultPoint('job.after-step');
     }
   }
 

@@ -12,6 +12,7 @@ import type { Channels } from '../channels/index.js';
 import type { ResolutionView, Resolver } from '../resolver.js';
 import { DEFAULT_PUBLIC_URL, WorkflowEngine, type AdvanceResult } from './engine.js';
 import type { Recorder } from '../../metrics/recorder.js';
+import { faultPoint } from '../../faults.js';
 
 export interface WorkflowWorkerOptions {
   /** Starts claiming jobs when the node starts (default true); false leaves them to other nodes. */
@@ -131,6 +132,7 @@ export class WorkflowWorker implements WorkflowRunner {
         const jobs = await claimJobs(this.deps.store, owner, now.toISOString(), new Date(now.getTime() + this.leaseMs).toISOString(), free);
         this.backlog = jobs.length === free;
         if (jobs.length === 0) break;
+        faultPoint('job.after-claim');
         if (this.stopped) {
           // Claimed while stopping: back to the queue for the next worker.
           for (const job of jobs) await requeueJob(this.deps.store.db, job, now.toISOString());
@@ -188,11 +190,17 @@ export class WorkflowWorker implements WorkflowRunner {
     const now = this.deps.now();
     if (result.kind === 'interrupted') {
       await requeueJob(db, job, now.toISOString());
-    } else if (result.kind === 'wait') {
+      return;
+    }
+    if (result.kind === 'wait') {
       if (await requeueJob(db, job, result.until)) this.wakeAt(new Date(result.until));
-    } else if (await finishRunOfJob(db, run, job, result.failed ? 'failed' : 'completed', result.error, now.toISOString())) {
+      return;
+    }
+    faultPoint('job.before-finish');
+    if (await finishRunOfJob(db, run, job, result.failed ? 'failed' : 'completed', result.error, now.toISOString())) {
       // Only the holder of the lease finishes the run; a worker that lost it leaves it alone.
       this.options.recorder?.recordEnd(run.workspaceId, run.environmentId, 'workflow', run.workflow, result.failed, now.getTime() - Date.parse(run.createdAt));
+      faultPoint('job.after-finish');
       await deleteJob(db, job);
     }
   }

@@ -16,6 +16,7 @@ import {
   CONTENTS,
   expectedNumber,
   idOf,
+  head,
   KEYS,
   mergeTarget,
   newWorld,
@@ -315,11 +316,20 @@ const PREFIX: Command[] = [
   { t: 'promote', target: 1, from: null, back: null, only: null, expected: null },
 ];
 
-async function runSequence(h: Harness, random: Command[], tally: Tally | null, mutate?: (world: World, c: Command) => void): Promise<void> {
+/** Half the sequences also start with a branch whose k0 conflicts with development's. */
+const CONFLICT: Command[] = [
+  { t: 'branch', slug: 0, from: 0 },
+  { t: 'write', env: 3, key: 0, content: 2 },
+  { t: 'commit', env: 3, only: null },
+  { t: 'write', env: 0, key: 0, content: 3 },
+  { t: 'commit', env: 0, only: null },
+];
+
+async function runSequence(h: Harness, [conflicted, random]: [boolean, Command[]], tally: Tally | null, mutate?: (world: World, c: Command) => void): Promise<void> {
   const ws = await newWorkspace(h);
   const world = newWorld();
   const log: string[] = [];
-  const cmds = [...PREFIX, ...random];
+  const cmds = [...PREFIX, ...(conflicted ? CONFLICT : []), ...random];
   for (const c of cmds) {
     const said = describe(world, c);
     const touched = named(world, c);
@@ -391,18 +401,20 @@ runPart(PART, async () => {
     const check = await selfCheck(h);
     emit({ part: PART, measure: 'self-check: perturbed observations the comparator flags', value: `${check.caught} of ${check.of}`, goal: `${check.of} of ${check.of}`, ok: check.caught === check.of });
 
-    // A mutant model (kill switches lost on rollback) must be caught by the same sequences.
+    // A mutant model (writing back the committed content keeps a draft) must be caught by the
+    // same sequences and comparisons.
     const mutant = await fc.check(
-      fc.asyncProperty(fc.array(command, { minLength: 8, maxLength: 24 }), (cmds) =>
-        runSequence(h, cmds, null, (world, c) => {
-          if (c.t === 'rollback') for (const e of world.envs.values()) e.inactive.clear();
+      fc.asyncProperty(fc.boolean(), fc.array(command, { minLength: 8, maxLength: 24 }), (conflicted, cmds) =>
+        runSequence(h, [conflicted, cmds], null, (world, c) => {
+          const e = c.t === 'write' ? world.envs.get(slugOf(world, c.env)) : undefined;
+          if (c.t === 'write' && e && !e.drafts.has(idOf(KEYS[c.key]!)) && head(e).has(idOf(KEYS[c.key]!))) e.drafts.set(idOf(KEYS[c.key]!), CONTENTS[c.content]!);
         }),
       ),
-      { numRuns: 200, endOnFailure: true, seed: 42 },
+      { numRuns: 100, endOnFailure: true, seed: 42 },
     );
     emit({
       part: PART,
-      measure: 'self-check: a mutant model (kill switches reset by rollback) is caught',
+      measure: 'self-check: a mutant model (a write-back keeps its draft) is caught',
       value: mutant.failed ? `caught after ${mutant.numRuns} sequence(s)` : `not caught in ${mutant.numRuns}`,
       goal: 'caught',
       ok: mutant.failed,
@@ -411,11 +423,11 @@ runPart(PART, async () => {
     const tally: Tally = { sequences: 0, commands: 0, failures: 0, outcomes: new Map() };
     const started = Date.now();
     const result = await fc.check(
-      fc.asyncProperty(fc.array(command, { minLength: 6, maxLength: 24 }), async (cmds) => {
+      fc.asyncProperty(fc.boolean(), fc.array(command, { minLength: 6, maxLength: 24 }), async (conflicted, cmds) => {
         tally.sequences++;
         if (tally.sequences % 100 === 0) say(`  ${tally.sequences} sequences, ${tally.commands} commands, ${((Date.now() - started) / 1000).toFixed(0)} s`);
         try {
-          await runSequence(h, cmds, tally);
+          await runSequence(h, [conflicted, cmds], tally);
         } catch (error) {
           // The first divergence as found, before shrinking (which can take a while).
           if (error instanceof Divergence && tally.failures++ === 0) say(`== divergence found (shrinking it):\n${error.message}`);

@@ -41,6 +41,12 @@ describe('mergeOverride', () => {
     expect(mergeOverride(route, override)).toEqual(route);
   });
 
+  it('leaves out the nulls of an object that replaces a non-object, as there is nothing to inherit', () => {
+    // Found by the model-based test (reliability/parts/model.ts): `{a: null}` over 3 was served as `{a: null}`.
+    expect(mergeOverride({ value: 3 }, { value: { a: null, c: [1] } })).toEqual({ value: { c: [1] } });
+    expect(mergeOverride({ value: [1] }, { value: { a: { b: null } } })).toEqual({ value: { a: {} } });
+  });
+
   it('replaces an array as a whole instead of merging items', () => {
     expect(mergeOverride(route, { clients: ['198.51.100.7'] }).clients).toEqual(['198.51.100.7']);
     expect(mergeOverride(route, { match: { methods: ['GET'] } }).match).toEqual({ pathPrefix: '/payments', methods: ['GET'] });

@@ -13,11 +13,14 @@ export function overrideShapeIssue(override: unknown): FieldIssue | null {
 
 export function mergeOverride<T>(base: T, override: unknown): T {
   if (override === null || override === undefined) return base;
-  if (!isPlainObject(override) || !isPlainObject(base)) return override as T;
-  const merged: Record<string, unknown> = { ...base };
+  if (!isPlainObject(override)) return override as T;
+  // An object over a non-object replaces it, but its nulls still inherit: from nothing, so they
+  // are left out rather than becoming values (`{a: null}` over `3` is `{}`, never `{a: null}`).
+  const from: Record<string, unknown> = isPlainObject(base) ? base : {};
+  const merged: Record<string, unknown> = { ...from };
   for (const [key, value] of Object.entries(override)) {
     if (value === null || value === undefined) continue;
-    const inherited = Object.prototype.hasOwnProperty.call(base, key) ? base[key] : undefined;
+    const inherited = Object.prototype.hasOwnProperty.call(from, key) ? from[key] : undefined;
     // Defined, not assigned: a key such as `__proto__` stays an ordinary field of the document.
     Object.defineProperty(merged, key, { value: mergeOverride(inherited, value), enumerable: true, writable: true, configurable: true });
   }

@@ -24,8 +24,10 @@
 //      of any merge reading them. What the mark sees is, by induction over writers, closed: a
 //      new tree references only its own new nodes (case 1) and subtrees of trees of case 2.
 // A node stored as a delta (src/domain/releases/tree-delta.ts) also references its keyframe:
-// the mark keeps the keyframe of every node it keeps, and a writer storing a delta touches its
-// keyframe (case 1), which it took from a node of a tree of case 2.
+// the mark keeps the keyframe of every node it keeps, a writer storing a delta touches its
+// keyframe (case 1), which it took from a node of a tree of case 2, and the DELETE itself never
+// removes a node that any stored delta names as its base (a writer re-using an existing delta
+// touches the delta only).
 // Hence any node a writer references is reachable from a root live at the mark, or was written
 // or touched by that writer after C. Deletes run in batches of single statements, each outside
 // any long transaction, and no writer ever waits on more than one batch.

@@ -172,12 +172,20 @@ export async function staleKeys(db: Db, table: Collected, workspaceId: string, c
 export async function deleteStale(store: Store, table: Collected, workspaceId: string, cutoff: string, keys: string[]): Promise<number> {
   if (keys.length === 0) return 0;
   const column = table === 'snapshots' ? 'id' : 'hash';
-  const deleted = await store.db
+  let query = store.db
     .deleteFrom(table)
     .where('workspace_id', '=', workspaceId)
     .where(column as 'hash', 'in', [...keys].sort())
-    .where('touched_at', '<', cutoff)
-    .executeTakeFirst();
+    .where('touched_at', '<', cutoff);
+  if (table === 'tree_nodes') {
+    // Never a keyframe that a stored delta names, whatever the mark saw: a writer may re-use
+    // (touch) a delta row without touching its keyframe. A later collection takes it once no
+    // delta names it (index tree_nodes_base).
+    query = query.where(({ not, exists, selectFrom }) =>
+      not(exists(selectFrom('tree_nodes as d').select('d.hash').where('d.workspace_id', '=', workspaceId).whereRef('d.base', '=', 'tree_nodes.hash'))),
+    );
+  }
+  const deleted = await query.executeTakeFirst();
   return Number(deleted.numDeletedRows);
 }
 

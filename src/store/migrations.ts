@@ -826,6 +826,12 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
         .execute();
     },
   },
+  '0025_tree_node_bases': {
+    async up(db: Kysely<any>) {
+      // The sweep keeps every node a stored delta names as its base (src/store/gc.ts).
+      await sql`create index tree_nodes_base on tree_nodes (workspace_id, base) where base is not null`.execute(db);
+    },
+  },
 });
 
 /** Applies every pending migration, or (for tests of a migration) those up to and including `until`. */

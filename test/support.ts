@@ -249,25 +249,31 @@ export async function eventually(check: () => Promise<void> | void, timeoutMs = 
 
 /** A user who is a member of workspace `default` with a role (and per-environment roles). */
 export async function memberToken(h: Harness, email: string, role: string, environmentRoles: Record<string, string> = {}): Promise<string> {
-  const { insertMember, insertToken, insertUser, findWorkspace } = await import('../src/store/workspaces.js');
-  const { generateToken, hashToken } = await import('../src/services/auth.js');
+  const { insertMember, insertUser, findWorkspace } = await import('../src/store/workspaces.js');
   const workspace = (await findWorkspace(h.store.db, 'default'))!;
   const at = new Date().toISOString();
   const userId = `usr_${randomBytes(8).toString('hex')}`;
   await insertUser(h.store.db, { id: userId, email, name: email, createdAt: at });
   await insertMember(h.store.db, { id: `mem_${randomBytes(8).toString('hex')}`, workspaceId: workspace.id, userId, role, environmentRoles, createdAt: at });
+  return personalToken(h.store.db, userId, email);
+}
+
+/** A new personal token (no expiry) of an existing user, stored as login would store it. */
+export async function personalToken(db: Store['db'], userId: string, name: string): Promise<string> {
+  const { insertToken } = await import('../src/store/workspaces.js');
+  const { generateToken, hashToken } = await import('../src/services/auth.js');
   const token = generateToken();
-  await insertToken(h.store.db, {
+  await insertToken(db, {
     id: `tok_${randomBytes(8).toString('hex')}`,
     userId,
     workspaceId: null,
-    name: email,
+    name,
     kind: 'personal',
     role: null,
     environmentRoles: {},
     tokenHash: hashToken(token),
     prefix: token.slice(0, 8),
-    createdAt: at,
+    createdAt: new Date().toISOString(),
     lastUsedAt: null,
     expiresAt: null,
     revokedAt: null,

@@ -12,9 +12,8 @@ import { parseMasterKeys } from '../../src/domain/secrets/envelope.js';
 import { eventsConfig } from '../../src/config.js';
 import { createNode, type Runtime } from '../../src/runtime/index.js';
 import type { Deps } from '../../src/services/context.js';
-import { generateToken, hashToken } from '../../src/services/auth.js';
-import { findUserByEmail, insertToken } from '../../src/store/workspaces.js';
-import { createTestDatabase, startUpstream, TEST_DB, TEST_MASTER_KEY, type TestUpstream } from '../../test/support.js';
+import { findUserByEmail } from '../../src/store/workspaces.js';
+import { createTestDatabase, personalToken, startUpstream, TEST_DB, TEST_MASTER_KEY, type TestUpstream } from '../../test/support.js';
 
 export const ENVIRONMENTS = ['development', 'staging', 'production'] as const;
 export type Env = (typeof ENVIRONMENTS)[number];
@@ -224,27 +223,11 @@ export interface Fixture {
   keys: Map<string, { sk: string; pk: string }>;
 }
 
-/** A personal token for the user with `email` (as test/support.ts memberToken makes one). */
-async function personalToken(deps: Deps, email: string): Promise<string> {
+/** A personal token for the user with `email`. */
+async function userToken(deps: Deps, email: string): Promise<string> {
   const user = await findUserByEmail(deps.store.db, email);
   if (!user) throw new Error(`fixture: no user ${email}`);
-  const token = generateToken();
-  await insertToken(deps.store.db, {
-    id: `tok_${randomBytes(8).toString('hex')}`,
-    userId: user.id,
-    workspaceId: null,
-    name: email,
-    kind: 'personal',
-    role: null,
-    environmentRoles: {},
-    tokenHash: hashToken(token),
-    prefix: token.slice(0, 8),
-    createdAt: new Date().toISOString(),
-    lastUsedAt: null,
-    expiresAt: null,
-    revokedAt: null,
-  });
-  return token;
+  return personalToken(deps.store.db, user.id, email);
 }
 
 export async function buildFixture(world: IsolationApp, canaries: Canaries, operationsWithIdChildren: { collectionPath: string; body: (ws: string, env: string | null) => unknown; canDelete: boolean }[]): Promise<Fixture> {
@@ -372,7 +355,7 @@ export async function buildFixture(world: IsolationApp, canaries: Canaries, oper
       // store (scrypt for every member would cost the quick form seconds).
       const added = await must('POST', `${W}/members`, { ...m, ...(m.role === 'owner' ? { password: PASSWORD } : {}) });
       registry.add('members', { values: { id: added.body.id }, ws, env: null, deleted: false });
-      const token = m.role === 'owner' ? (await must('POST', '/api/auth/login', { email: m.email, password: PASSWORD }, null)).body.token : await personalToken(world.deps, m.email);
+      const token = m.role === 'owner' ? (await must('POST', '/api/auth/login', { email: m.email, password: PASSWORD }, null)).body.token : await userToken(world.deps, m.email);
       const label = m.environmentRoles ? 'member:developer,production=viewer' : `member:${m.role}`;
       credentials.push({ label: `${ws} ${label}`, kind: label, ws, env: null, surface: 'management', headers: as(token), recipient: null });
     }

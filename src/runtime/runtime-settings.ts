@@ -1,12 +1,11 @@
 // The settings that runtime calls consult (`cors`, `feeds`), read once per environment and kept
 // in memory until a change event says the setting changed or the environment went.
-import { KNOWN_SETTINGS } from '../domain/settings/settings.js';
 import type { Deps } from '../services/context.js';
-import { findSetting } from '../store/settings.js';
+import { knownSetting, type KnownSetting } from '../services/settings.js';
 import type { ChangeFeed } from './change-feed.js';
 
 export type RuntimeSettingName = 'cors' | 'feeds';
-type Value<N extends RuntimeSettingName> = ReturnType<(typeof KNOWN_SETTINGS)[N]['parse']>;
+type Value<N extends RuntimeSettingName> = KnownSetting<N>;
 
 interface Scope {
   workspaceId: string;
@@ -34,10 +33,7 @@ export class RuntimeSettings {
     const key = `${scope.environmentId}/${name}`;
     let value = this.values.get(key);
     if (!value) {
-      value = findSetting(this.deps.store.db, scope, name).then((row) => {
-        const parsed = row && KNOWN_SETTINGS[name].safeParse(row.value);
-        return parsed?.success ? parsed.data : undefined;
-      });
+      value = knownSetting(this.deps.store.db, scope, name);
       value.catch(() => this.values.get(key) === value && this.values.delete(key));
       this.values.set(key, value);
     }

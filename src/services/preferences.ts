@@ -7,29 +7,26 @@ import type { Environment } from '../domain/environments/chain.js';
 import { conflict, StagelineError } from '../domain/errors.js';
 import { decide, optOutOfEmail, type PreferenceChannel, type PreferenceDecision, type PreferenceSet } from '../domain/preferences/preferences.js';
 import { readUnsubscribeToken, signUnsubscribeToken, unsubscribeSecret, unsubscribeSignatureValid } from '../domain/preferences/unsubscribe-token.js';
-import { KNOWN_SETTINGS } from '../domain/settings/settings.js';
 import { insertActivity } from '../store/activity.js';
 import type { Db } from '../store/database.js';
 import { findEnvironmentById } from '../store/environments.js';
 import { findPreferences, putPreferences, type StoredPreferences } from '../store/preferences.js';
-import { findSetting } from '../store/settings.js';
 import { recordActivity } from './activity.js';
 import { record } from './audit.js';
 import { newId, type CallContext, type Deps } from './context.js';
 import { keyCallContext, type KeyCall } from './key-context.js';
 import { environmentOf } from './scope.js';
+import { knownSetting, type KnownSetting } from './settings.js';
 
 type Scope = { workspaceId: string; environmentId: string };
-export type PreferencesSetting = NonNullable<ReturnType<(typeof KNOWN_SETTINGS)['preferences']['safeParse']>['data']>;
+export type PreferencesSetting = KnownSetting<'preferences'>;
 
 /** Where the one-click unsubscribe route lives, below the node's public URL (outside /v1: it takes no API key). */
 export const UNSUBSCRIBE_PATH = '/unsubscribe';
 
 /** The environment's `preferences` setting, or undefined (none, or a value stored before its schema). */
-export async function preferencesSetting(db: Db, scope: Scope): Promise<PreferencesSetting | undefined> {
-  const row = await findSetting(db, scope, 'preferences');
-  const parsed = row && KNOWN_SETTINGS.preferences.safeParse(row.value);
-  return parsed?.success ? parsed.data : undefined;
+export function preferencesSetting(db: Db, scope: Scope): Promise<PreferencesSetting | undefined> {
+  return knownSetting(db, scope, 'preferences');
 }
 
 /** What a reader sees: the recipient's own set (empty when never written) and when it changed. */

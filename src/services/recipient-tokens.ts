@@ -7,9 +7,8 @@ import { StaleKeyError, StagelineError } from '../domain/errors.js';
 import { DEFAULT_TOKEN_TTL_SECONDS, recipientTokenProblem, recipientTokenSecret, signRecipientToken } from '../domain/feeds/recipient-token.js';
 import { assertSecretKey } from '../domain/resources/visibility.js';
 import { recipientTokenRequired, type FeedsSetting } from '../domain/settings/runtime-policies.js';
-import { KNOWN_SETTINGS } from '../domain/settings/settings.js';
 import { findEnvironmentById, listEnvironments } from '../store/environments.js';
-import { findSetting } from '../store/settings.js';
+import { knownSetting } from './settings.js';
 import type { KeyPrincipal } from './api-keys.js';
 import { record } from './audit.js';
 import type { CallContext, Deps } from './context.js';
@@ -63,9 +62,7 @@ export async function assertRecipientAccess(deps: Deps, key: KeyPrincipal, setti
 export async function readRecipientTokenSecret(deps: Deps, ctx: CallContext, slug: string) {
   authorize(ctx.actor, 'apikey.manage', slug);
   const env = await environmentOf(deps.store.db, ctx, slug);
-  const row = await findSetting(deps.store.db, { workspaceId: env.workspaceId, environmentId: env.id }, 'feeds');
-  const parsed = row && KNOWN_SETTINGS.feeds.safeParse(row.value);
-  const current = parsed?.success ? parsed.data : undefined;
+  const current = await knownSetting(deps.store.db, { workspaceId: env.workspaceId, environmentId: env.id }, 'feeds');
   const [secret] = secretsOf(deps, env.workspaceId, env.id, current);
   await deps.store.transaction((tx) =>
     record(deps, tx, ctx, { action: 'recipient_token_secret.read', environment: slug, target: `environment/${slug}`, details: { version: version(current) } }),

@@ -1,11 +1,25 @@
 // Per-environment settings: unversioned, immediate, audited.
 import { authorize } from '../domain/auth/permissions.js';
 import { invalid, notFound } from '../domain/errors.js';
-import { settingIssues, settingNameIssue } from '../domain/settings/settings.js';
+import { KNOWN_SETTINGS, settingIssues, settingNameIssue } from '../domain/settings/settings.js';
 import { deleteSetting as deleteSettingRow, findSetting, listSettings as listSettingRows, putSetting as putSettingRow } from '../store/settings.js';
 import { record } from './audit.js';
+import type { Db } from '../store/database.js';
 import type { CallContext, Deps } from './context.js';
 import { environmentOf, lockedEnvironmentOf } from './scope.js';
+
+export type KnownSettingName = keyof typeof KNOWN_SETTINGS;
+export type KnownSetting<N extends KnownSettingName> = ReturnType<(typeof KNOWN_SETTINGS)[N]['parse']>;
+
+/**
+ * A known setting of an environment as its schema reads it, or undefined when there is none or
+ * the stored value no longer parses (one stored before its schema): treated as none.
+ */
+export async function knownSetting<N extends KnownSettingName>(db: Db, scope: { workspaceId: string; environmentId: string }, name: N): Promise<KnownSetting<N> | undefined> {
+  const row = await findSetting(db, scope, name);
+  const parsed = row && KNOWN_SETTINGS[name].safeParse(row.value);
+  return parsed?.success ? (parsed.data as KnownSetting<N>) : undefined;
+}
 
 export async function listSettings(deps: Deps, ctx: CallContext, slug: string) {
   authorize(ctx.actor, 'resource.read', slug);
